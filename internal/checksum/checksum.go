@@ -1,0 +1,93 @@
+// Package checksum computes the Internet checksum of RFC 1071, used by IPv4,
+// ICMP, TCP and UDP.
+//
+// Sums are carried unfolded in a uint32 so that pieces (a pseudo-header, a
+// header, a payload) can be added one after another; Fold turns the total into
+// the 16-bit one's-complement value that goes on the wire.
+package checksum
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Sum adds the bytes of b, taken as big-endian 16-bit words, to initial and
+// returns the unfolded sum. An odd trailing byte is padded with zero, as
+// RFC 1071 says; so only the last piece of a checksummed region may have an
+// odd length.
+func Sum(b []byte, initial uint32) uint32 {
+	acc := uint64(initial)
+	for len(b) >= 32 {
+		acc += uint64(binary.BigEndian.Uint32(b[0:])) +
+			uint64(binary.BigEndian.Uint32(b[4:])) +
+			uint64(binary.BigEndian.Uint32(b[8:])) +
+			uint64(binary.BigEndian.Uint32(b[12:])) +
+			uint64(binary.BigEndian.Uint32(b[16:])) +
+			uint64(binary.BigEndian.Uint32(b[20:])) +
+			uint64(binary.BigEndian.Uint32(b[24:])) +
+			uint64(binary.BigEndian.Uint32(b[28:]))
+		b = b[32:]
+	}
+	for len(b) >= 4 {
+		acc += uint64(binary.BigEndian.Uint32(b))
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	// Fold the 64-bit accumulator of 32-bit words down to 32 bits of 16-bit
+	// words; the one's-complement sum is the same.
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	s := uint32(acc)
+	return (s >> 16) + (s & 0xffff)
+}
+
+// Fold reduces an unfolded sum to 16 bits and complements it: the value to
+// store in a checksum field. A region whose stored checksum is correct folds
+// to zero.
+func Fold(sum uint32) uint16 {
+	for sum>>16 != 0 {
+		sum = (sum >> 16) + (sum & 0xffff)
+	}
+	return ^uint16(sum)
+}
+
+// Checksum returns Fold(Sum(b, initial)).
+func Checksum(b []byte, initial uint32) uint16 { return Fold(Sum(b, initial)) }
+
+// Pseudo returns the unfolded sum of the TCP/UDP pseudo-header (RFC 9293
+// §3.1, RFC 768) for an IPv4 or IPv6 address pair, protocol number and
+// transport length (header plus payload).
+func Pseudo(src, dst netip.Addr, proto uint8, length int) uint32 {
+	var s uint32
+	if src.Is4() {
+		a, b := src.As4(), dst.As4()
+		s = uint32(a[0])<<8 | uint32(a[1])
+		s += uint32(a[2])<<8 | uint32(a[3])
+		s += uint32(b[0])<<8 | uint32(b[1])
+		s += uint32(b[2])<<8 | uint32(b[3])
+	} else {
+		a, b := src.As16(), dst.As16()
+		for i := 0; i < 16; i += 2 {
+			s += uint32(a[i])<<8 | uint32(a[i+1])
+			s += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+	}
+	s += uint32(proto)
+	s += uint32(length>>16) + uint32(length&0xffff)
+	return s
+}
+
+// Update16 adjusts a stored checksum for a 16-bit field that changed from
+// old to new (RFC 1624 eqn. 3), without summing the region again.
+func Update16(sum, old, new uint16) uint16 {
+	s := uint32(^sum) + uint32(^old) + uint32(new)
+	s = (s >> 16) + (s & 0xffff)
+	s = (s >> 16) + (s & 0xffff)
+	return ^uint16(s)
+}

@@ -1,0 +1,225 @@
+package ip
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/stats"
+)
+
+// The neighbour cache: IPv4 next hop → MAC, filled by ARP (RFC 826) and
+// resolved on demand with a few requests a retry interval apart (RFC 1122
+// §2.3.2.1 asks for a rate limit of one request a second per address).
+//
+// States follow a simplified Linux neighbour table: INCOMPLETE while
+// resolving, with a bounded queue of packets waiting; REACHABLE for a while
+// after a reply; then STALE, still used, but the next use sends a unicast
+// probe, and if the probes go unanswered the entry is deleted.
+
+type neighState uint8
+
+const (
+	neighIncomplete neighState = iota
+	neighReachable
+	neighProbing // stale, used, being confirmed
+)
+
+type neighbour struct {
+	addr     netip.Addr
+	mac      MAC
+	state    neighState
+	updated  time.Time // last confirmation
+	tries    int       // requests sent in this round
+	retryAt  time.Time // next request, or failure when tries is spent
+	pending  [][]byte  // frames waiting for resolution (INCOMPLETE)
+	lastUsed time.Time
+}
+
+type neighConfig struct {
+	size          int           // entry bound
+	queueLen      int           // frames queued per unresolved entry
+	retries       int           // requests per resolution
+	retryInterval time.Duration // between requests
+	reachable     time.Duration // how long a reply is trusted
+}
+
+type neighTable struct {
+	mu  sync.RWMutex
+	cfg neighConfig
+	m   map[netip.Addr]*neighbour
+	st  *stats.ARP
+}
+
+func newNeighTable(cfg neighConfig, st *stats.ARP) *neighTable {
+	return &neighTable{cfg: cfg, m: make(map[netip.Addr]*neighbour), st: st}
+}
+
+// lookupFast returns the MAC of a usable entry under the read lock, the
+// path every established-flow packet takes. It reports false when the entry
+// is missing, incomplete, or due for confirmation (the slow path handles it).
+func (t *neighTable) lookupFast(addr netip.Addr, now time.Time) (MAC, bool) {
+	t.mu.RLock()
+	n := t.m[addr]
+	ok := n != nil && n.state == neighReachable && now.Sub(n.updated) < t.cfg.reachable
+	var mac MAC
+	if ok {
+		mac = n.mac
+	}
+	t.mu.RUnlock()
+	return mac, ok
+}
+
+// resolveAction tells the caller what to do after resolve.
+type resolveAction struct {
+	mac       MAC
+	send      bool // send the frame now to mac
+	queued    bool // frame copied into the pending queue
+	request   bool // send an ARP request (broadcast unless unicast is set)
+	unicast   bool // the request is a unicast probe to mac
+	full      bool // the pending queue was full: frame dropped
+	noRoom    bool // no cache entry could be made
+	scheduled bool // a new retry deadline exists: re-arm the timer
+}
+
+// resolve is the slow path: it finds or creates the entry for addr and
+// decides whether frame goes now, waits in the queue, or is dropped.
+func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resolveAction {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.m[addr]
+	if n == nil {
+		if len(t.m) >= t.cfg.size && !t.evictLocked() {
+			stats.Inc(&t.st.CacheSizeReject)
+			return resolveAction{noRoom: true}
+		}
+		n = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.cfg.retryInterval)}
+		t.m[addr] = n
+		n.pending = append(n.pending, clone(frame))
+		return resolveAction{queued: true, request: true, scheduled: true}
+	}
+	n.lastUsed = now
+	switch n.state {
+	case neighIncomplete:
+		if len(n.pending) >= t.cfg.queueLen {
+			stats.Inc(&t.st.QueueDrops)
+			return resolveAction{full: true}
+		}
+		n.pending = append(n.pending, clone(frame))
+		return resolveAction{queued: true}
+	case neighReachable:
+		if now.Sub(n.updated) < t.cfg.reachable {
+			return resolveAction{mac: n.mac, send: true}
+		}
+		// Stale: keep using it, and confirm with a unicast request.
+		n.state = neighProbing
+		n.tries = 1
+		n.retryAt = now.Add(t.cfg.retryInterval)
+		return resolveAction{mac: n.mac, send: true, request: true, unicast: true, scheduled: true}
+	default: // probing
+		return resolveAction{mac: n.mac, send: true}
+	}
+}
+
+// evictLocked removes the least recently confirmed resolved entry; it
+// reports false when every entry is still resolving.
+func (t *neighTable) evictLocked() bool {
+	var victim *neighbour
+	for _, n := range t.m {
+		if n.state != neighIncomplete && (victim == nil || n.updated.Before(victim.updated)) {
+			victim = n
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(t.m, victim.addr)
+	stats.Inc(&t.st.CacheEvictions)
+	return true
+}
+
+// learn records addr at mac (RFC 826: merge when the sender is known, add
+// when the packet is for us) and returns frames that were waiting for it.
+func (t *neighTable) learn(addr netip.Addr, mac MAC, now time.Time, create bool) [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.m[addr]
+	if n == nil {
+		if !create {
+			return nil
+		}
+		if len(t.m) >= t.cfg.size && !t.evictLocked() {
+			stats.Inc(&t.st.CacheSizeReject)
+			return nil
+		}
+		n = &neighbour{addr: addr}
+		t.m[addr] = n
+	}
+	n.mac = mac
+	n.state = neighReachable
+	n.updated = now
+	n.tries = 0
+	p := n.pending
+	n.pending = nil
+	return p
+}
+
+// request describes an ARP request the timer wants sent.
+type arpRequest struct {
+	target  netip.Addr
+	mac     MAC
+	unicast bool
+}
+
+// timer retries requests that are due and fails entries whose tries are
+// spent. It appends the requests to send to reqs and returns the frames
+// of failed resolutions, so the caller can report them unreachable.
+func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var failed [][]byte
+	for addr, n := range t.m {
+		if n.state == neighReachable || now.Before(n.retryAt) {
+			continue
+		}
+		if n.tries >= t.cfg.retries {
+			if n.state == neighIncomplete {
+				stats.Inc(&t.st.ResolveFailed)
+				stats.Add(&t.st.PendingExpired, uint64(len(n.pending)))
+				failed = append(failed, n.pending...)
+			}
+			delete(t.m, addr)
+			continue
+		}
+		n.tries++
+		n.retryAt = now.Add(t.cfg.retryInterval)
+		reqs = append(reqs, arpRequest{target: addr, mac: n.mac, unicast: n.state == neighProbing})
+	}
+	return reqs, failed
+}
+
+// nextDeadline returns the earliest retry time, or the zero time.
+func (t *neighTable) nextDeadline() time.Time {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var d time.Time
+	for _, n := range t.m {
+		if n.state != neighReachable && (d.IsZero() || n.retryAt.Before(d)) {
+			d = n.retryAt
+		}
+	}
+	return d
+}
+
+// get returns a copy of the entry for addr, for tests and diagnostics.
+func (t *neighTable) get(addr netip.Addr) (MAC, neighState, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.m[addr]
+	if n == nil {
+		return MAC{}, 0, false
+	}
+	return n.mac, n.state, true
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }

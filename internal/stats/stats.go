@@ -1,0 +1,150 @@
+// Package stats holds netstack's counters: one struct of plain uint64 fields
+// per layer, grouped in Stats. The live copy is updated with atomic adds
+// (Inc, Add) and read out with Snapshot, so the exported type is also the
+// snapshot type and no field list is written twice.
+package stats
+
+import (
+	"reflect"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of a stack's counters, one group per layer. Every
+// field counts events since the stack started. Drop counters are named by
+// their reason.
+type Stats struct {
+	Link     Link
+	Ethernet Ethernet
+	ARP      ARP
+	IPv4     IPv4
+	ICMP     ICMP
+	TCP      TCP
+	UDP      UDP
+}
+
+// Link counts frames crossing the link.
+type Link struct {
+	FramesIn, FramesOut uint64
+	BytesIn, BytesOut   uint64
+	WriteErrors         uint64 // frames the link refused to send
+}
+
+// Ethernet counts Ethernet II frames received.
+type Ethernet struct {
+	Received        uint64
+	DropTruncated   uint64 // shorter than a header
+	DropNotForUs    uint64 // unicast to another MAC
+	DropMulticast   uint64 // multicast other than broadcast (IPv6 ND/MLD, ...)
+	DropIPv6        uint64 // IPv6 frames: not handled yet
+	DropUnknownType uint64
+}
+
+// ARP counts RFC 826 traffic and the neighbour cache.
+type ARP struct {
+	Received        uint64
+	RequestsIn      uint64
+	RepliesIn       uint64
+	RequestsOut     uint64
+	RepliesOut      uint64
+	Gratuitous      uint64 // announcements sent
+	DropMalformed   uint64
+	DropNotForUs    uint64 // requests for another address
+	ResolveFailed   uint64 // next hops that never answered
+	QueueDrops      uint64 // packets dropped from a full pending queue
+	CacheEvictions  uint64 // entries evicted by the size bound
+	PendingFlushed  uint64 // packets sent once their next hop resolved
+	PendingExpired  uint64 // packets dropped because resolution failed
+	CacheSizeReject uint64 // resolutions refused: cache full of pending entries
+}
+
+// IPv4 counts RFC 791 packets.
+type IPv4 struct {
+	Received           uint64
+	Delivered          uint64 // handed to ICMP, TCP or UDP
+	Sent               uint64
+	DropTruncated      uint64 // shorter than its header or total length
+	DropBadVersion     uint64
+	DropBadIHL         uint64
+	DropBadLength      uint64 // total length below IHL or beyond the buffer
+	DropBadChecksum    uint64
+	DropNotForUs       uint64
+	DropBadSource      uint64 // broadcast, multicast or zero source
+	DropUnknownProto   uint64 // answered with protocol unreachable
+	DropNoRoute        uint64 // sends with no on-link or gateway route
+	DropTooBig         uint64 // sends over the MTU with DF set
+	FragmentsIn        uint64
+	Reassembled        uint64
+	FragDropOverlap    uint64 // datagrams dropped for overlapping fragments (RFC 5722)
+	FragDropTimeout    uint64 // datagrams that never completed
+	FragDropMemory     uint64 // fragments refused or datagrams evicted at the memory cap
+	FragDropMalformed  uint64 // bad offsets, lengths past 65535, conflicting ends
+	FragmentsOut       uint64
+	FragmentedPackets  uint64 // packets split on output
+	SendErrors         uint64
+	DropHostUnreach    uint64 // sends whose next hop never resolved
+	DropNoBufferToSend uint64
+}
+
+// ICMP counts RFC 792 messages.
+type ICMP struct {
+	Received        uint64
+	EchoRequestsIn  uint64
+	EchoRepliesIn   uint64
+	EchoRepliesOut  uint64
+	EchoRequestsOut uint64
+	ErrorsIn        uint64 // destination unreachable, time exceeded, ... delivered up
+	UnreachOut      uint64
+	RateLimited     uint64 // errors not sent because of the rate limit
+	DropMalformed   uint64
+	DropBadChecksum uint64
+	DropUnhandled   uint64 // types we do not handle
+}
+
+// TCP counts segments and connections.
+type TCP struct {
+	SegmentsIn, SegmentsOut uint64
+	Retransmits             uint64
+	ActiveOpens             uint64
+	PassiveOpens            uint64
+	ResetsOut               uint64
+	ResetsIn                uint64
+	DropMalformed           uint64
+	DropBadChecksum         uint64
+	DropNoPort              uint64 // answered with RST
+	DropListenOverflow      uint64
+	DropAcceptOverflow      uint64
+}
+
+// UDP counts datagrams.
+type UDP struct {
+	DatagramsIn, DatagramsOut uint64
+	DropMalformed             uint64
+	DropBadChecksum           uint64
+	DropNoPort                uint64 // answered with port unreachable
+	DropQueueFull             uint64
+}
+
+// Inc adds one to the live counter c.
+func Inc(c *uint64) { atomic.AddUint64(c, 1) }
+
+// Add adds n to the live counter c.
+func Add(c *uint64, n uint64) { atomic.AddUint64(c, n) }
+
+// Snapshot returns a copy of the live counters s, each read atomically.
+func (s *Stats) Snapshot() Stats {
+	var out Stats
+	copyCounters(reflect.ValueOf(&out).Elem(), reflect.ValueOf(s).Elem())
+	return out
+}
+
+func copyCounters(dst, src reflect.Value) {
+	for i := 0; i < src.NumField(); i++ {
+		f := src.Field(i)
+		switch f.Kind() {
+		case reflect.Struct:
+			copyCounters(dst.Field(i), f)
+		case reflect.Uint64:
+			dst.Field(i).SetUint(atomic.LoadUint64(f.Addr().Interface().(*uint64)))
+		}
+	}
+}

@@ -1,0 +1,52 @@
+# netstack: build, test and measure.
+#
+#   make test   install what the tests need (as root on Debian), then vet and
+#               run every test under the race detector
+#   make fuzz   run each fuzz target for FUZZTIME
+#   make demo   the in-memory demo (no root needed)
+
+GO       ?= go
+FUZZTIME ?= 30s
+# Debian packages the tests call: ip (iproute2), ping, tshark (pcap check),
+# curl, dig, socat, nftables.
+TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables
+
+.PHONY: test deps vet fuzz demo bench
+
+test: deps vet
+	$(GO) test -race -timeout 18m ./...
+
+# deps installs the tools the privileged tests run, when it can (root with
+# apt-get) and they are missing; elsewhere those tests skip with a reason.
+deps:
+	@missing=""; \
+	for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing:$$missing"; \
+			echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "not root: missing$$missing; privileged tests will skip"; \
+		fi; \
+	fi
+	$(GO) mod download
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo:
+	$(GO) run ./examples/demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

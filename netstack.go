@@ -1,0 +1,215 @@
+// Package netstack is a userspace TCP/IP stack. A Stack owns one Link (a
+// TAP or TUN device, an in-memory Pipe, or a link you implement) and an IPv4
+// address, answers ARP and ping, and hands out connections that behave like
+// package net's, so code written for the kernel's sockets runs over it
+// unmodified.
+//
+// The layers live in internal packages: internal/ip (Ethernet, ARP, IPv4,
+// ICMP), internal/tcp (a sans-I/O TCP machine) and internal/link (devices).
+// This package is the thin shell that drives them: one goroutine reads the
+// link, one runs timers, and calls from users run on their own goroutines.
+package netstack
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/stats"
+)
+
+// Config describes a Stack.
+type Config struct {
+	// Link is the device the stack sends and receives on. Required.
+	Link Link
+	// Addr is the stack's IPv4 address and on-link subnet, e.g.
+	// 198.18.0.2/24. Required.
+	Addr netip.Prefix
+	// Gateway is the next hop for destinations off the subnet. The zero
+	// value means on-link destinations only.
+	Gateway netip.Addr
+	// DNS lists the servers Resolver queries.
+	DNS []netip.AddrPort
+	// MTU caps the size of IP packets sent; 0 means the link's MTU.
+	MTU int
+	// MAC is the stack's Ethernet address on an Ethernet link. Nil means a
+	// random locally administered unicast address.
+	MAC net.HardwareAddr
+	// Logger receives diagnostics; nil means silent.
+	Logger *slog.Logger
+}
+
+// Stats is a snapshot of a stack's counters, grouped per layer: frames,
+// packets and segments received and sent, and drops by reason.
+type Stats = stats.Stats
+
+// A Stack is one host on a link. Its methods are safe for concurrent use.
+type Stack struct {
+	cfg    Config
+	link   Link
+	host   *ip.Host
+	st     stats.Stats
+	log    *slog.Logger
+	mac    ip.MAC
+	wake   chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+
+	pingMu  sync.Mutex
+	pingID  uint16
+	pingSeq uint16
+	pings   map[uint32]chan error // id<<16|seq → waiter
+}
+
+// New starts a stack on cfg.Link: it announces its address with a
+// gratuitous ARP and starts its reader and timer goroutines. Close stops
+// them and closes the link.
+func New(cfg Config) (*Stack, error) {
+	if cfg.Link == nil {
+		return nil, errors.New("netstack: Config.Link is nil")
+	}
+	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("netstack: Config.Addr %v is not an IPv4 prefix", cfg.Addr)
+	}
+	if cfg.Gateway.IsValid() && !cfg.Addr.Contains(cfg.Gateway) {
+		return nil, fmt.Errorf("netstack: gateway %v is not on subnet %v", cfg.Gateway, cfg.Addr.Masked())
+	}
+	mtu := cfg.Link.MTU()
+	if cfg.MTU > 0 && cfg.MTU < mtu {
+		mtu = cfg.MTU
+	}
+	if mtu < 68 { // RFC 791: every host must take a 68-byte datagram
+		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)
+	}
+	s := &Stack{
+		cfg:   cfg,
+		link:  cfg.Link,
+		log:   cfg.Logger,
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		pings: make(map[uint32]chan error),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var rnd [10]byte
+	rand.Read(rnd[:])
+	switch {
+	case len(cfg.MAC) == 6:
+		s.mac = ip.MAC(cfg.MAC)
+	case cfg.MAC != nil:
+		return nil, fmt.Errorf("netstack: MAC %v is not 6 bytes", cfg.MAC)
+	default:
+		copy(s.mac[:], rnd[:6])
+		s.mac[0] = s.mac[0]&^1 | 2 // unicast, locally administered
+	}
+	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
+	s.host = ip.New(ip.Config{
+		Addr:     cfg.Addr,
+		Gateway:  cfg.Gateway,
+		MAC:      s.mac,
+		MTU:      mtu,
+		Ethernet: cfg.Link.Ethernet(),
+	}, s.writeFrame, &s.st, ip.Handlers{
+		EchoReply: s.echoReply,
+		Error:     s.icmpError,
+	}, s.kick)
+	s.host.Announce()
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.timerLoop()
+	return s, nil
+}
+
+// Addr returns the stack's address.
+func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
+
+// HardwareAddr returns the stack's Ethernet address.
+func (s *Stack) HardwareAddr() net.HardwareAddr { return append(net.HardwareAddr(nil), s.mac[:]...) }
+
+// Stats returns a snapshot of the stack's counters.
+func (s *Stack) Stats() Stats { return s.st.Snapshot() }
+
+// Close stops the stack: it closes the link and waits for the stack's
+// goroutines to end. Pending Ping calls fail with net.ErrClosed. Close is
+// idempotent.
+func (s *Stack) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.done)
+		err = s.link.Close()
+		s.wg.Wait()
+		s.pingMu.Lock()
+		for k, ch := range s.pings {
+			ch <- net.ErrClosed
+			delete(s.pings, k)
+		}
+		s.pingMu.Unlock()
+	})
+	return err
+}
+
+func (s *Stack) writeFrame(f []byte) error { return s.link.WriteFrame(f) }
+
+// kick wakes the timer goroutine to look at the deadlines again.
+func (s *Stack) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readLoop feeds every frame from the link to the IP layer. On an IP link
+// it reads behind 14 bytes of scratch, which the IP layer uses to build
+// replies in place.
+func (s *Stack) readLoop() {
+	defer s.wg.Done()
+	off := 0
+	if !s.link.Ethernet() {
+		off = ip.EthernetHeaderLen
+	}
+	buf := make([]byte, ip.EthernetHeaderLen+ip.IPv4MaxLen+1)
+	for {
+		n, err := s.link.ReadFrame(buf[off:])
+		if err != nil {
+			select {
+			case <-s.done:
+			default:
+				s.log.Error("netstack: link read failed; stack stopped", "err", err)
+			}
+			return
+		}
+		s.host.Input(time.Now(), buf[:off+n])
+	}
+}
+
+// timerLoop runs the IP layer's deadlines (ARP retries, reassembly
+// expiry) with one timer re-armed for the earliest.
+func (s *Stack) timerLoop() {
+	defer s.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		s.host.Timer(now)
+		next := s.host.NextDeadline()
+		d := time.Hour
+		if !next.IsZero() {
+			d = max(next.Sub(now), 0)
+		}
+		t.Reset(d)
+		select {
+		case <-t.C:
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+	}
+}

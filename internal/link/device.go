@@ -1,0 +1,92 @@
+package link
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// Device is a Linux TAP or TUN device opened by OpenTAP or OpenTUN. A TAP
+// device carries Ethernet frames, a TUN device bare IP packets (opened with
+// IFF_NO_PI, so no 4-byte packet information header precedes them); see
+// the kernel's Documentation/networking/tuntap.rst.
+//
+// The file descriptor is in non-blocking mode and registered with the Go
+// runtime's network poller, so Close unblocks a pending ReadFrame and
+// SetReadDeadline works, as they do for a net.Conn.
+//
+// One goroutine may call ReadFrame while another calls WriteFrame.
+type Device struct {
+	f    *os.File
+	name string
+	tap  bool
+	mtu  atomic.Int64 // last MTU read from the interface
+}
+
+// Name returns the interface name, such as "tap0", chosen by the kernel
+// when OpenTAP or OpenTUN was given an empty name.
+func (d *Device) Name() string { return d.name }
+
+// ReadFrame blocks until the kernel sends a frame out of the interface,
+// copies it into buf and returns its length. A frame longer than buf is
+// truncated to len(buf) and the rest is lost. After Close it returns
+// net.ErrClosed; after a read deadline passes, an error wrapping
+// os.ErrDeadlineExceeded.
+func (d *Device) ReadFrame(buf []byte) (int, error) {
+	n, err := d.f.Read(buf)
+	if err != nil {
+		return 0, mapClosed(err)
+	}
+	// tun_put_user in drivers/net/tun.c copies at most len(buf) bytes but
+	// returns the whole frame's length, so n may exceed len(buf).
+	return min(n, len(buf)), nil
+}
+
+// WriteFrame sends frame into the kernel as if it had arrived on the
+// interface. The kernel copies it before write returns. After Close it
+// returns net.ErrClosed.
+func (d *Device) WriteFrame(frame []byte) error {
+	_, err := d.f.Write(frame)
+	return mapClosed(err)
+}
+
+// SetReadDeadline sets the deadline for pending and future ReadFrame calls,
+// as net.Conn's SetReadDeadline does; a zero t means no deadline.
+func (d *Device) SetReadDeadline(t time.Time) error {
+	return mapClosed(d.f.SetReadDeadline(t))
+}
+
+// MTU returns the interface's MTU as the calling thread's network namespace
+// sees it (net.InterfaceByName). If the interface cannot be found there,
+// for instance because it was moved into another namespace, MTU returns
+// the last value it read, or 1500 if it never read one.
+func (d *Device) MTU() int {
+	if ifi, err := net.InterfaceByName(d.name); err == nil && ifi.MTU > 0 {
+		d.mtu.Store(int64(ifi.MTU))
+	}
+	return int(d.mtu.Load())
+}
+
+// Ethernet reports whether d is a TAP device (Ethernet frames) rather
+// than a TUN device (bare IP packets).
+func (d *Device) Ethernet() bool { return d.tap }
+
+// Close closes the device's file descriptor, which removes a non-persistent
+// interface from the system, and unblocks any pending ReadFrame. Closing
+// again returns net.ErrClosed.
+func (d *Device) Close() error {
+	return mapClosed(d.f.Close())
+}
+
+// mapClosed turns the os package's closed-file error into net.ErrClosed,
+// which is what the Link contract promises.
+func mapClosed(err error) error {
+	if errors.Is(err, os.ErrClosed) {
+		return net.ErrClosed
+	}
+	return err
+}
+
+var _ Link = (*Device)(nil)

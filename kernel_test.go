@@ -111,4 +111,3 @@ func TestKernelPingsStackOverTUN(t *testing.T) {
 		t.Fatalf("ping -s 6000 over TUN: %d replies", n)
 	}
 }
-

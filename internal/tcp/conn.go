@@ -1,0 +1,420 @@
+// Package tcp is netstack's TCP: the segment codec, sequence arithmetic and
+// the connection state machine of RFC 9293, with the extensions DESIGN.md
+// lists (window scaling and timestamps of RFC 7323, RTO of RFC 6298, NewReno
+// of RFC 5681/6582, challenge ACKs of RFC 5961, ISNs of RFC 6528).
+//
+// The machine is sans-I/O: it knows no goroutines, locks, clocks or links.
+// Every method takes the current time; segments to send go out through the
+// emit function given to NewConn, synchronously, and state changes the
+// shell must act on accumulate as Event bits (TakeEvents). Deadlines
+// (retransmission, delayed ACK, persist, keepalive, FIN-WAIT-2, TIME-WAIT,
+// handshake) are kept in the connection; NextDeadline reports the earliest
+// and Timer fires those that are due. A Conn is not safe for concurrent
+// use: the shell holds one lock around every call.
+package tcp
+
+import (
+	"io"
+	"net/netip"
+	"time"
+)
+
+// Conn is one TCP connection: the transmission control block of RFC 9293
+// §3.3.1 and the machine that drives it.
+type Conn struct {
+	cfg           Config
+	local, remote netip.AddrPort
+	emit          func(*Segment)
+	seg           Segment // scratch for emit: no allocation per segment
+	listener      *Listener
+
+	state  State
+	err    error
+	events Event
+
+	// Send sequence space (RFC 9293 §3.3.1).
+	iss     Seq
+	sndUna  Seq
+	sndNxt  Seq
+	sndMax  Seq    // highest sequence number sent plus one (SND.NXT before a go-back-N)
+	sndWnd  uint32 // scaled
+	sndWl1  Seq
+	sndWl2  Seq
+	maxWnd  uint32 // largest window the peer offered (RFC 9293 §3.8.6.2.1)
+	sndBase Seq    // sequence number of the first byte in snd
+	snd     ring
+	scratch []byte // a segment's payload when it wraps around snd
+
+	// Receive sequence space.
+	irs        Seq
+	rcvNxt     Seq
+	rcvAdv     Seq // right edge of the window we last advertised
+	rcv        ring
+	ooo        *oooList
+	rcvFinSeq  Seq  // sequence number of a FIN seen out of order
+	rcvFinWait bool // a FIN waits at rcvFinSeq
+
+	// Negotiated options.
+	mss       int // largest payload we send (peer MSS minus options)
+	rcvMSS    int // largest payload we expect (our MSS minus options)
+	sndWScale uint8
+	rcvWScale uint8
+	tsOK      bool
+	sackOK    bool
+	wsOK      bool
+	tsRecent  uint32
+	tsOffset  uint32
+
+	// Close bookkeeping.
+	finQueued  bool // CloseWrite called: FIN follows the queued data
+	finAcked   bool
+	rcvFin     bool // the peer's FIN has been received in order
+	readClosed bool // CloseRead: input data is discarded
+	orphan     bool // Close called: nobody will read, FIN-WAIT-2 times out
+	reopened   bool // TIME-WAIT ended by a new SYN for the listener
+	passive    bool // opened by a listener
+
+	// Acknowledgment state.
+	ackNow     bool // send an ACK at the end of this call
+	rcvUnacked int  // bytes received since the last ACK we sent
+
+	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582).
+	rtt        rttEstimator
+	backoff    uint
+	retries    int
+	rttActive  bool
+	rttSeq     Seq
+	rttStart   time.Time
+	cc         CongestionControl
+	dupAcks    int
+	inRecovery bool
+	recover    Seq
+
+	// Keepalive.
+	ka       KeepAlive
+	kaProbes int
+	lastRcv  time.Time
+
+	// Deadlines; zero when not armed (STYLE.md §4).
+	rtoAt       time.Time
+	delackAt    time.Time
+	persistAt   time.Time
+	keepaliveAt time.Time
+	finWait2At  time.Time
+	timeWaitAt  time.Time
+	synRcvdAt   time.Time
+}
+
+// NewConn returns a connection in CLOSED between local and remote, whose
+// initial send sequence number is isn. emit is called synchronously from
+// inside the connection's methods for each segment to send; the segment
+// and its payload (which may alias the send buffer) are valid only during
+// the call. Buffers are allocated on first use.
+func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
+	c := &Conn{cfg: cfg.withDefaults(), local: local, remote: remote, emit: emit}
+	c.ka = c.cfg.KeepAlive
+	c.iss = isn
+	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
+	c.recover = isn
+	c.rtt.init(c.cfg.InitialRTO)
+	c.tsOffset = uint32(isn) * 2654435761
+	for s := uint8(0); s <= MaxWScale; s++ {
+		c.rcvWScale = s
+		if c.cfg.RecvBuf>>s <= 65535 {
+			break
+		}
+	}
+	c.rcvMSS = c.cfg.MSS
+	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
+	return c
+}
+
+// Local returns the local address.
+func (c *Conn) Local() netip.AddrPort { return c.local }
+
+// Remote returns the remote address.
+func (c *Conn) Remote() netip.AddrPort { return c.remote }
+
+// State returns the connection's state.
+func (c *Conn) State() State { return c.state }
+
+// Err returns why the connection failed: ErrRefused, ErrReset, ErrTimedOut,
+// or nil.
+func (c *Conn) Err() error {
+	if c.err == ErrClosed {
+		return nil
+	}
+	return c.err
+}
+
+// TakeEvents returns the events raised since the last call and clears them.
+func (c *Conn) TakeEvents() Event {
+	e := c.events
+	c.events = 0
+	return e
+}
+
+// ReopenedBy reports whether the connection left TIME-WAIT because of a new
+// SYN for the same 4-tuple (RFC 9293 §3.6.1); the shell should hand that SYN
+// to the listener.
+func (c *Conn) ReopenedBy() bool { return c.reopened }
+
+// Readable returns the number of bytes Read would return now.
+func (c *Conn) Readable() int {
+	if c.readClosed {
+		return 0
+	}
+	return c.rcv.n
+}
+
+// ReadClosed reports whether Read has reached the end of the stream: the
+// peer's FIN arrived (or CloseRead was called) and no data is left, or the
+// connection failed.
+func (c *Conn) ReadClosed() bool {
+	return c.readClosed || c.err != nil || (c.rcvFin && c.rcv.n == 0)
+}
+
+// Writable returns the number of bytes Write would accept now; 0 when the
+// buffer is full or writing is over (then Write returns the error).
+func (c *Conn) Writable() int {
+	if c.writeErr() != nil {
+		return 0
+	}
+	return c.cfg.SendBuf - c.snd.n
+}
+
+// WriteClosed reports whether Write would fail.
+func (c *Conn) WriteClosed() bool { return c.writeErr() != nil }
+
+// SetNoDelay turns Nagle's algorithm off (true) or on (false).
+func (c *Conn) SetNoDelay(noDelay bool) { c.cfg.Nagle = !noDelay }
+
+// SetKeepAlive changes the keepalive settings; zero fields take defaults.
+func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
+	c.ka = k.withDefaults()
+	c.kaProbes = 0
+	c.keepaliveAt = time.Time{}
+	c.armKeepalive(now)
+}
+
+// SetRecvBuf sets the receive buffer size; it takes effect only before the
+// first data arrives (the ring is fixed once allocated).
+func (c *Conn) SetRecvBuf(n int) {
+	if c.rcv.buf == nil && c.state < SynSent {
+		c.cfg.RecvBuf = min(max(n, 2*c.cfg.MSS), 65535<<MaxWScale)
+		for s := uint8(0); s <= MaxWScale; s++ {
+			c.rcvWScale = s
+			if c.cfg.RecvBuf>>s <= 65535 {
+				break
+			}
+		}
+	}
+}
+
+// SetSendBuf sets the send buffer size; it takes effect only before the
+// first Write.
+func (c *Conn) SetSendBuf(n int) {
+	if c.snd.buf == nil {
+		c.cfg.SendBuf = max(n, 2*c.cfg.MSS)
+	}
+}
+
+// Connect performs an active open (RFC 9293 §3.10.1): SYN, SYN-SENT.
+func (c *Conn) Connect(now time.Time) {
+	if c.state != Closed || c.reopened || c.err != nil {
+		return
+	}
+	c.state = SynSent
+	c.cc = c.cfg.NewCC(c.mss)
+	c.sendSYN(now)
+	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
+	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	c.rtoAt = now.Add(c.rto())
+}
+
+// Write queues as much of p as fits in the send buffer (RFC 9293 §3.10.2)
+// and sends what the windows allow. It returns (0, nil) when the buffer is
+// full, and an error once writing is over.
+func (c *Conn) Write(now time.Time, p []byte) (int, error) {
+	if err := c.writeErr(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.snd.buf == nil {
+		c.snd.buf = make([]byte, c.cfg.SendBuf)
+	}
+	n := c.snd.write(p)
+	if n > 0 {
+		c.output(now)
+	}
+	return n, nil
+}
+
+func (c *Conn) writeErr() error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.finQueued || c.state == Closed || c.state == Listen {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Read moves in-order received data into p (RFC 9293 §3.10.3). It returns
+// (0, io.EOF) once the peer's FIN is reached, (0, nil) when nothing is
+// available yet, and the connection's error after a failure. Freeing
+// buffer space may send a window update.
+func (c *Conn) Read(now time.Time, p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.readClosed {
+		return 0, io.EOF
+	}
+	if c.rcv.n == 0 {
+		if c.rcvFin {
+			return 0, io.EOF
+		}
+		return 0, nil
+	}
+	before := c.rcvAdv.Sub(c.rcvNxt)
+	n := c.rcv.read(p)
+	c.maybeWindowUpdate(now, int(before))
+	return n, nil
+}
+
+// maybeWindowUpdate sends an ACK if reading opened the window enough to
+// matter: by at least min(RCV.BUFF/2, MSS) beyond what we advertised, when
+// that advertisement was below half the buffer (RFC 9293 §3.8.6.2.2 and
+// Linux's __tcp_cleanup_rbuf).
+func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
+	if !c.state.synchronized() || c.rcvFin {
+		return
+	}
+	grow := c.rcvNxt.Add(c.cfg.RecvBuf - c.rcv.n).Sub(c.rcvAdv)
+	if advertised < c.cfg.RecvBuf/2 && int(grow) >= min(c.cfg.RecvBuf/2, c.rcvMSS) {
+		c.ackNow = true
+		c.output(now)
+	}
+}
+
+// CloseWrite half-closes the connection (RFC 9293 §3.10.4): a FIN follows
+// the queued data; reading continues.
+func (c *Conn) CloseWrite(now time.Time) {
+	if c.finQueued {
+		return
+	}
+	switch c.state {
+	case Closed, Listen:
+		return
+	case SynSent:
+		c.terminate(nil)
+		return
+	case SynReceived, Established:
+		c.finQueued = true
+		if c.state == Established {
+			c.state = FinWait1
+		}
+	case CloseWait:
+		c.finQueued = true
+		c.state = LastAck
+	default:
+		return
+	}
+	c.output(now)
+}
+
+// CloseRead shuts down the read side as Linux's SHUT_RD: buffered and
+// further data is discarded (and still acknowledged), Read returns io.EOF.
+func (c *Conn) CloseRead(now time.Time) {
+	if c.readClosed {
+		return
+	}
+	before := c.rcvAdv.Sub(c.rcvNxt)
+	c.readClosed = true
+	c.rcv.discard(c.rcv.n)
+	c.events |= EvReadable
+	c.maybeWindowUpdate(now, int(before))
+}
+
+// Close closes both directions. If received data is still unread, the
+// connection is reset instead, as Linux does (RFC 2525 §2.17); otherwise a
+// FIN follows the queued data and the machine finishes the close on its own
+// (with a FIN-WAIT-2 timeout).
+func (c *Conn) Close(now time.Time) {
+	if c.state == Closed || c.orphan {
+		c.orphan = true
+		return
+	}
+	if c.rcv.n > 0 && !c.readClosed {
+		c.Abort(now)
+		return
+	}
+	c.orphan = true
+	c.readClosed = true
+	c.CloseWrite(now)
+	if c.state == FinWait2 && c.finWait2At.IsZero() {
+		c.finWait2At = now.Add(c.cfg.FinWait2Timeout)
+	}
+}
+
+// Abort resets the connection now (RFC 9293 §3.10.5; SetLinger(0)): a RST
+// goes out in the synchronized states and the connection is CLOSED.
+func (c *Conn) Abort(now time.Time) {
+	switch c.state {
+	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
+		s := c.newSeg(FlagRST | FlagACK)
+		s.Seq = c.sndMax
+		c.emit(s)
+	}
+	c.orphan = true
+	if c.state != Closed {
+		c.terminate(ErrClosed)
+	}
+}
+
+// terminate moves the connection to CLOSED for good with err (nil for an
+// orderly end) and disarms every timer.
+func (c *Conn) terminate(err error) {
+	if c.state == SynReceived {
+		c.leaveSynRcvd(false)
+	}
+	c.state = Closed
+	if err != nil && c.err == nil {
+		c.err = err
+		if err != ErrClosed {
+			c.events |= EvError
+		}
+	}
+	c.events |= EvClosed | EvReadable | EvWritable
+	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.finWait2At, c.timeWaitAt, c.synRcvdAt = time.Time{}, time.Time{}, time.Time{}
+	c.ackNow = false
+}
+
+// leaveSynRcvd releases the connection's half-open slot in its listener
+// and, when it became established, counts it in the accept queue.
+func (c *Conn) leaveSynRcvd(established bool) {
+	if l := c.listener; l != nil {
+		l.halfOpen.Add(-1)
+		if established {
+			l.acceptQ.Add(1)
+		}
+		c.listener = nil
+	}
+}
+
+// rto returns the current retransmission timeout with exponential backoff
+// (RFC 6298 §5.5), capped at MaxRTO.
+func (c *Conn) rto() time.Duration {
+	d := c.rtt.rto
+	for i := uint(0); i < c.backoff && d < c.cfg.MaxRTO; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.MaxRTO)
+}
+
+// inFlight returns the octets sent and not acknowledged (FlightSize).
+func (c *Conn) inFlight() int { return int(c.sndNxt.Sub(c.sndUna)) }

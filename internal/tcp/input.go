@@ -1,0 +1,451 @@
+package tcp
+
+import "time"
+
+// Input processes a segment that arrived for this connection's 4-tuple, as
+// RFC 9293 §3.10.7 ("SEGMENT ARRIVES") prescribes for the connection's
+// state, and sends whatever the segment calls for.
+func (c *Conn) Input(now time.Time, seg *Segment) {
+	switch c.state {
+	case Closed, Listen:
+		// RFC 9293 §3.10.7.1: a segment for a closed connection draws a RST.
+		if rst, ok := RstFor(seg); ok {
+			c.seg = rst
+			c.emit(&c.seg)
+		}
+		return
+	case SynSent:
+		c.inputSynSent(now, seg)
+		return
+	}
+	c.lastRcv = now
+	c.kaProbes = 0
+	syn := seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN
+
+	// RFC 9293 §3.6.1 and RFC 6191: a new SYN to a TIME-WAIT connection with
+	// a higher sequence number (or a newer timestamp) ends TIME-WAIT; the
+	// shell passes the SYN on to the listener.
+	if c.state == TimeWait && syn {
+		if seg.Seq.GreaterThan(c.rcvNxt) || (c.tsOK && seg.Opts.HasTS && int32(seg.Opts.TSVal-c.tsRecent) > 0) {
+			c.reopened = true
+			c.terminate(nil)
+			return
+		}
+	}
+	// A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+	if c.state == SynReceived && syn && seg.Seq == c.irs {
+		c.sendSYN(now)
+		return
+	}
+
+	// First: check the sequence number (RFC 9293 §3.10.7.4).
+	if !c.acceptable(seg) {
+		if seg.Flags&FlagRST == 0 {
+			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
+				c.timeWaitAt = now.Add(c.cfg.TimeWait) // retransmitted FIN: restart 2·MSL
+			}
+			c.ackNow = true
+			c.output(now)
+		}
+		return
+	}
+	// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
+	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvNxt) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
+		c.tsRecent = seg.Opts.TSVal
+	}
+
+	// Second: the RST bit, with RFC 5961 §3.2: only an exact match resets;
+	// any other in-window RST draws a challenge ACK.
+	if seg.Flags&FlagRST != 0 {
+		if seg.Seq != c.rcvNxt {
+			c.challengeAck(now)
+			return
+		}
+		switch c.state {
+		case SynReceived:
+			if c.listener == nil && !c.passive {
+				c.terminate(ErrRefused) // simultaneous open refused
+			} else {
+				c.terminate(ErrReset)
+			}
+		case Established, FinWait1, FinWait2, CloseWait:
+			c.terminate(ErrReset)
+		default:
+			c.terminate(nil)
+		}
+		return
+	}
+
+	// Fourth: a SYN in a synchronized state draws a challenge ACK (RFC 5961
+	// §4.2, RFC 9293 §3.10.7.4).
+	if seg.Flags&FlagSYN != 0 {
+		c.challengeAck(now)
+		return
+	}
+
+	// Fifth: the ACK field.
+	if seg.Flags&FlagACK == 0 {
+		return
+	}
+	if !c.processAck(now, seg) {
+		return
+	}
+	// Seventh and eighth: the segment text and FIN.
+	c.processData(now, seg)
+	c.output(now)
+}
+
+// challengeAck sends the ACK of RFC 5961 §3.2/§4.2/§5.2.
+func (c *Conn) challengeAck(now time.Time) {
+	c.sendAck(now)
+}
+
+// acceptable is the segment acceptance test of RFC 9293 §3.10.7.4 (the
+// table of four cases), with the special allowance for a zero window: a
+// segment at RCV.NXT is processed for its ACK and its data is dropped.
+func (c *Conn) acceptable(seg *Segment) bool {
+	wnd := max(c.rcvAdv.Sub(c.rcvNxt), 0)
+	if free := int32(c.cfg.RecvBuf - c.rcv.n); wnd > free {
+		wnd = free
+	}
+	n := seg.Len()
+	if wnd == 0 {
+		return seg.Seq == c.rcvNxt
+	}
+	if n == 0 {
+		return seg.Seq.InWindow(c.rcvNxt, uint32(wnd))
+	}
+	return seg.Seq.InWindow(c.rcvNxt, uint32(wnd)) || seg.Seq.Add(n-1).InWindow(c.rcvNxt, uint32(wnd))
+}
+
+// inputSynSent handles a segment in SYN-SENT (RFC 9293 §3.10.7.3).
+func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
+	f := seg.Flags
+	if f&FlagACK != 0 && (seg.Ack.LessEq(c.iss) || seg.Ack.GreaterThan(c.sndMax)) {
+		if f&FlagRST == 0 {
+			c.sendRst(seg.Ack)
+		}
+		return
+	}
+	if f&FlagRST != 0 {
+		if f&FlagACK != 0 {
+			c.terminate(ErrRefused)
+		}
+		return
+	}
+	if f&FlagSYN == 0 {
+		return
+	}
+	c.lastRcv = now
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.negotiate(seg)
+	c.rcvAdv = c.rcvNxt.Add(min(c.cfg.RecvBuf, 65535))
+	c.sndWnd = uint32(seg.Wnd) // never scaled in a SYN (RFC 7323 §2.2)
+	c.maxWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
+	if f&FlagACK != 0 {
+		c.synAcked(now)
+		c.establish(now)
+		c.ackNow = true
+		c.output(now)
+		return
+	}
+	// Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK.
+	c.state = SynReceived
+	c.sndWl2 = c.iss
+	c.sendSYN(now)
+	c.rtoAt = now.Add(c.rto())
+}
+
+// synAcked records that our SYN was acknowledged: an RTT sample unless it
+// was retransmitted (Karn), and a fresh retransmission state.
+func (c *Conn) synAcked(now time.Time) {
+	c.sndUna = c.iss.Add(1)
+	if c.rttActive && c.retries == 0 {
+		c.rtt.sample(now.Sub(c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
+	}
+	c.rttActive = false
+	c.backoff, c.retries = 0, 0
+	c.rtoAt = time.Time{}
+}
+
+// negotiate applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323
+// §2.2 and §3.2, RFC 2018 §2).
+func (c *Conn) negotiate(seg *Segment) {
+	o := &seg.Opts
+	mss := 536
+	if o.MSS != 0 {
+		mss = int(o.MSS)
+	}
+	if o.HasWScale {
+		c.wsOK = true
+		c.sndWScale = o.WScale
+	} else {
+		c.wsOK = false
+		c.sndWScale, c.rcvWScale = 0, 0
+	}
+	c.tsOK = o.HasTS
+	if c.tsOK {
+		c.tsRecent = o.TSVal
+	}
+	c.sackOK = o.SACKPermitted && c.cfg.SACK
+	opt := 0
+	if c.tsOK {
+		opt = 12
+	}
+	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
+	c.rcvMSS = max(c.cfg.MSS-opt, 64)
+	c.cc = c.cfg.NewCC(c.mss)
+}
+
+// establish enters ESTABLISHED (or FIN-WAIT-1 when a close was queued).
+func (c *Conn) establish(now time.Time) {
+	if c.state == SynReceived {
+		c.leaveSynRcvd(true)
+		c.synRcvdAt = time.Time{}
+	}
+	c.state = Established
+	if c.finQueued {
+		c.state = FinWait1
+	}
+	c.events |= EvEstablished | EvWritable
+	c.armKeepalive(now)
+}
+
+// sendRst emits <SEQ=seq><CTL=RST>.
+func (c *Conn) sendRst(seq Seq) {
+	c.seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: FlagRST}
+	c.emit(&c.seg)
+}
+
+// processAck is the fifth step of RFC 9293 §3.10.7.4. It reports whether
+// processing of the segment continues.
+func (c *Conn) processAck(now time.Time, seg *Segment) bool {
+	ack := seg.Ack
+	if c.state == SynReceived {
+		if ack.LessEq(c.sndUna) || ack.GreaterThan(c.sndMax) {
+			c.sendRst(ack)
+			return false
+		}
+		c.synAcked(now)
+		c.establish(now)
+	}
+	if ack.GreaterThan(c.sndMax) {
+		// Acks something not yet sent: ACK and drop (RFC 9293; RFC 5961 §5.2).
+		c.ackNow = true
+		c.output(now)
+		return false
+	}
+	if ack.LessThan(c.sndUna.Add(-int(c.maxWnd))) {
+		c.challengeAck(now) // too old (RFC 5961 §5.2)
+		return false
+	}
+	wnd := uint32(seg.Wnd) << c.sndWScale
+	if ack.GreaterThan(c.sndUna) {
+		c.onNewAck(now, seg)
+	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
+		wnd == c.sndWnd && c.sndUna != c.sndMax {
+		c.onDupAck(now) // RFC 5681 §2's duplicate ACK
+	}
+	// Window update (RFC 9293 §3.10.7.4 fifth, SND.WL1/SND.WL2 rule).
+	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessEq(ack)) {
+		c.sndWnd = wnd
+		c.sndWl1, c.sndWl2 = seg.Seq, ack
+		c.maxWnd = max(c.maxWnd, wnd)
+		if wnd > 0 && !c.persistAt.IsZero() {
+			c.persistAt = time.Time{}
+			c.backoff = 0
+		}
+	}
+	if c.sndUna == c.sndMax {
+		c.retries = 0 // the peer is alive (answers probes, even with a zero window)
+	}
+	if c.finAcked {
+		switch c.state {
+		case FinWait1:
+			c.state = FinWait2
+			if c.orphan {
+				c.finWait2At = now.Add(c.cfg.FinWait2Timeout)
+			}
+		case Closing:
+			c.enterTimeWait(now)
+		case LastAck:
+			c.terminate(nil)
+			return false
+		}
+	}
+	return true
+}
+
+// onNewAck handles an ACK of new data: frees the send buffer, samples the
+// RTT, restarts the retransmission timer (RFC 6298 §5.2-5.3) and feeds the
+// congestion control and NewReno's recovery (RFC 6582 §3.2).
+func (c *Conn) onNewAck(now time.Time, seg *Segment) {
+	ack := seg.Ack
+	acked := int(ack.Sub(c.sndUna))
+	flight := int(c.sndMax.Sub(c.sndUna))
+	if ack.GreaterThan(c.sndBase) {
+		d := min(int(ack.Sub(c.sndBase)), c.snd.n)
+		c.snd.discard(d)
+		c.sndBase = c.sndBase.Add(d)
+		c.events |= EvWritable
+		if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.n)) {
+			c.finAcked = true
+		}
+	}
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	if c.rttActive && ack.GreaterEq(c.rttSeq) {
+		c.rtt.sample(now.Sub(c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
+		c.rttActive = false
+	}
+	c.backoff, c.retries = 0, 0
+	if c.sndUna == c.sndMax {
+		c.rtoAt = time.Time{}
+	} else {
+		c.rtoAt = now.Add(c.rto())
+	}
+	if c.inRecovery {
+		if ack.GreaterEq(c.recover) {
+			c.inRecovery = false
+			c.dupAcks = 0
+			c.cc.OnRecoveryEnd(now, int(c.sndMax.Sub(ack)))
+		} else {
+			c.cc.OnPartialAck(acked)
+			c.retransmitFirst(now)
+		}
+		return
+	}
+	c.dupAcks = 0
+	c.cc.OnAck(now, acked, flight, c.rtt.srtt)
+}
+
+// onDupAck counts duplicate ACKs; the third starts fast retransmit and fast
+// recovery (RFC 5681 §3.2) unless it belongs to a flight already recovered
+// (RFC 6582 §3.2 step 2).
+func (c *Conn) onDupAck(now time.Time) {
+	c.dupAcks++
+	if c.inRecovery {
+		c.cc.OnRecoveryDupAck()
+		return
+	}
+	if c.dupAcks != 3 || c.sndUna.LessThan(c.recover) {
+		return
+	}
+	c.inRecovery = true
+	c.cc.OnRecoveryStart(now, int(c.sndMax.Sub(c.sndUna)))
+	c.recover = c.sndMax
+	c.rttActive = false
+	c.retransmitFirst(now)
+}
+
+// processData is the seventh and eighth steps of RFC 9293 §3.10.7.4: queue
+// the text in order, hold what arrives out of order within the window, trim
+// duplicates and overlaps, and act on the FIN.
+func (c *Conn) processData(now time.Time, seg *Segment) {
+	switch c.state {
+	case Established, FinWait1, FinWait2:
+	default:
+		return // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer has sent its FIN
+	}
+	payload := seg.Payload
+	seq := seg.Seq
+	fin := seg.Flags&FlagFIN != 0
+	finSeq := seq.Add(len(payload))
+	if d := int(c.rcvNxt.Sub(seq)); d > 0 {
+		payload = payload[min(d, len(payload)):]
+		seq = c.rcvNxt
+	}
+	if fin && finSeq.LessThan(c.rcvNxt) {
+		fin = false // a duplicate
+	}
+	if len(payload) == 0 && !fin {
+		return
+	}
+	if c.orphan && len(payload) > 0 {
+		// Data for a closed socket: Linux resets (tcp_rcv_state_process).
+		c.Abort(now)
+		return
+	}
+	off := int(seq.Sub(c.rcvNxt))
+	free := c.cfg.RecvBuf - c.rcv.n
+	if off+len(payload) > free {
+		payload = payload[:max(free-off, 0)]
+		fin = false
+	}
+	if len(payload) > 0 {
+		if c.rcv.buf == nil && !c.readClosed {
+			c.rcv.buf = make([]byte, c.cfg.RecvBuf)
+		}
+		if off == 0 {
+			if !c.readClosed {
+				c.rcv.write(payload)
+				c.events |= EvReadable
+			}
+			c.rcvNxt = c.rcvNxt.Add(len(payload))
+			c.rcvUnacked += len(payload)
+			if c.ooo != nil && c.ooo.n > 0 {
+				nxt := c.ooo.advance(c.rcvNxt)
+				if !c.readClosed {
+					c.rcv.n += int(nxt.Sub(c.rcvNxt))
+				}
+				c.rcvNxt = nxt
+				c.ackNow = true // RFC 5681 §4.2: ACK at once when filling a gap
+			}
+		} else {
+			if !c.readClosed {
+				if c.ooo == nil {
+					c.ooo = new(oooList)
+				}
+				if c.ooo.insert(seq, seq.Add(len(payload))) {
+					c.rcv.writeAt(c.rcv.n+off, payload)
+				}
+			}
+			c.ackNow = true // RFC 5681 §4.2: ACK out-of-order data at once
+		}
+	}
+	if fin {
+		c.rcvFinWait, c.rcvFinSeq = true, finSeq
+	}
+	if c.rcvFinWait && c.rcvNxt == c.rcvFinSeq {
+		c.consumeFin(now)
+	}
+	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
+	// second full-sized segment, otherwise within DelayedAck.
+	if c.rcvUnacked >= 2*c.rcvMSS {
+		c.ackNow = true
+	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt.IsZero() {
+		c.delackAt = now.Add(c.cfg.DelayedAck)
+	}
+}
+
+// consumeFin processes the peer's FIN once all data before it is in.
+func (c *Conn) consumeFin(now time.Time) {
+	c.rcvNxt = c.rcvNxt.Add(1)
+	c.rcvFin = true
+	c.rcvFinWait = false
+	c.ackNow = true
+	c.events |= EvReadable
+	switch c.state {
+	case Established:
+		c.state = CloseWait
+	case FinWait1:
+		if c.finAcked {
+			c.enterTimeWait(now)
+		} else {
+			c.state = Closing
+		}
+	case FinWait2:
+		c.enterTimeWait(now)
+	}
+}
+
+// enterTimeWait enters TIME-WAIT for 2·MSL (RFC 9293 §3.6.1).
+func (c *Conn) enterTimeWait(now time.Time) {
+	c.state = TimeWait
+	c.rtoAt, c.persistAt, c.keepaliveAt, c.finWait2At = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.timeWaitAt = now.Add(c.cfg.TimeWait)
+}

@@ -1,0 +1,142 @@
+package tcp
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Rand is the source of randomness injected into the core (STYLE.md §5):
+// the ISN secret and, later, jitter. *math/rand/v2.Rand satisfies it.
+type Rand interface{ Uint32() uint32 }
+
+// Listener is a passive open (RFC 9293 §3.10.1 with a foreign socket left
+// unspecified). It answers SYNs with new connections in SYN-RECEIVED and
+// bounds both the half-open connections and those established but not yet
+// accepted; the shell owns the accept queue itself and calls Accepted when
+// it hands one out.
+//
+// Input must be called under the listener's lock; the counters it shares
+// with its children are atomic, so children may be driven under their own
+// locks.
+type Listener struct {
+	cfg      Config
+	local    netip.AddrPort
+	backlog  int32
+	secret   [16]byte
+	halfOpen atomic.Int32
+	acceptQ  atomic.Int32
+
+	// ISN, if set, replaces the RFC 6528 generator (tests start sequence
+	// numbers just below 2^32 with it).
+	ISN func(local, remote netip.AddrPort, now time.Time) Seq
+}
+
+// NewListener returns a listener on local that holds at most backlog
+// half-open connections and at most backlog established ones waiting to be
+// accepted. rnd keys the ISN generator.
+func NewListener(cfg *Config, local netip.AddrPort, backlog int, rnd Rand) *Listener {
+	l := &Listener{local: local, backlog: int32(max(backlog, 1))}
+	if cfg != nil {
+		l.cfg = *cfg
+	}
+	for i := 0; i < 16; i += 4 {
+		v := rnd.Uint32()
+		l.secret[i], l.secret[i+1], l.secret[i+2], l.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	return l
+}
+
+// Local returns the listening address.
+func (l *Listener) Local() netip.AddrPort { return l.local }
+
+// State returns LISTEN.
+func (l *Listener) State() State { return Listen }
+
+// HalfOpen returns the number of children still in SYN-RECEIVED.
+func (l *Listener) HalfOpen() int { return int(l.halfOpen.Load()) }
+
+// Queued returns the number of established children not yet accepted.
+func (l *Listener) Queued() int { return int(l.acceptQ.Load()) }
+
+// Accepted tells the listener the shell handed one established child to
+// the application, freeing a slot of the accept queue.
+func (l *Listener) Accepted() {
+	if l.acceptQ.Add(-1) < 0 {
+		l.acceptQ.Store(0)
+	}
+}
+
+// Input handles a segment addressed to the listening port for which no
+// connection exists (RFC 9293 §3.10.7.2). For an acceptable SYN it returns
+// a new connection in SYN-RECEIVED that has already sent its SYN-ACK
+// through emit; the caller registers it in its demux. A SYN beyond the
+// backlog is dropped, as Linux does, and the peer retries. An ACK draws a
+// RST; a RST and anything else are dropped.
+func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
+	f := seg.Flags
+	if f&FlagRST != 0 {
+		return nil
+	}
+	if f&FlagACK != 0 {
+		if rst, ok := RstFor(seg); ok {
+			emit(&rst)
+		}
+		return nil
+	}
+	if f&FlagSYN == 0 {
+		return nil
+	}
+	if l.halfOpen.Load() >= l.backlog || l.acceptQ.Load() >= l.backlog {
+		return nil
+	}
+	var isn Seq
+	if l.ISN != nil {
+		isn = l.ISN(l.local, remote, now)
+	} else {
+		isn = ISN(l.secret, l.local, remote, now)
+	}
+	c := NewConn(&l.cfg, l.local, remote, isn, emit)
+	c.listener = l
+	c.passive = true
+	l.halfOpen.Add(1)
+	c.acceptSyn(now, seg)
+	return c
+}
+
+// acceptSyn moves a fresh connection from LISTEN to SYN-RECEIVED on seg
+// and sends the SYN-ACK (RFC 9293 §3.10.7.2 third). Data on the SYN is not
+// queued; the peer will retransmit it.
+func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
+	c.state = SynReceived
+	c.lastRcv = now
+	c.irs = seg.Seq
+	c.rcvNxt = seg.Seq.Add(1)
+	c.negotiate(seg)
+	c.sndWnd = uint32(seg.Wnd)
+	c.maxWnd = c.sndWnd
+	c.sndWl1, c.sndWl2 = seg.Seq, c.iss
+	c.sendSYN(now)
+	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
+	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, now
+	c.rtoAt = now.Add(c.rto())
+	c.synRcvdAt = now.Add(c.cfg.SynRcvdTimeout)
+}
+
+// RstFor returns the reply RFC 9293 §3.10.7.1 prescribes for seg arriving
+// at a closed port: nothing for a RST; <SEQ=SEG.ACK><CTL=RST> if seg has
+// ACK; otherwise <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+func RstFor(seg *Segment) (Segment, bool) {
+	if seg.Flags&FlagRST != 0 {
+		return Segment{}, false
+	}
+	r := Segment{SrcPort: seg.DstPort, DstPort: seg.SrcPort}
+	if seg.Flags&FlagACK != 0 {
+		r.Seq = seg.Ack
+		r.Flags = FlagRST
+	} else {
+		r.Ack = seg.End()
+		r.Flags = FlagRST | FlagACK
+	}
+	return r, true
+}

@@ -1,0 +1,70 @@
+package tcp
+
+// ring is a fixed-size byte ring: n bytes starting at head are queued. The
+// receive side also writes out-of-order data past the tail (writeAt) and
+// later commits it.
+type ring struct {
+	buf  []byte
+	head int
+	n    int
+}
+
+func (r *ring) free() int { return len(r.buf) - r.n }
+
+// pos returns the index of the byte off bytes after head.
+func (r *ring) pos(off int) int {
+	p := r.head + off
+	if p >= len(r.buf) {
+		p -= len(r.buf)
+	}
+	return p
+}
+
+// write appends as much of p as fits and returns how much did.
+func (r *ring) write(p []byte) int {
+	n := r.writeAt(r.n, p)
+	r.n += n
+	return n
+}
+
+// writeAt copies p to off bytes past head without queueing it; it copies at
+// most up to the end of the free space and returns how much it copied.
+func (r *ring) writeAt(off int, p []byte) int {
+	if off >= len(r.buf) {
+		return 0
+	}
+	p = p[:min(len(p), len(r.buf)-off)]
+	i := r.pos(off)
+	k := copy(r.buf[i:], p)
+	copy(r.buf, p[k:])
+	return len(p)
+}
+
+// read moves up to len(p) queued bytes into p.
+func (r *ring) read(p []byte) int {
+	n := min(len(p), r.n)
+	a, b := r.peek(0, n)
+	copy(p, a)
+	copy(p[len(a):], b)
+	r.discard(n)
+	return n
+}
+
+// peek returns the n bytes starting off bytes past head as one or two slices.
+func (r *ring) peek(off, n int) ([]byte, []byte) {
+	i := r.pos(off)
+	if i+n <= len(r.buf) {
+		return r.buf[i : i+n], nil
+	}
+	return r.buf[i:], r.buf[:n-(len(r.buf)-i)]
+}
+
+// discard drops n bytes from the head.
+func (r *ring) discard(n int) {
+	r.n -= n
+	if r.n == 0 {
+		r.head = 0
+		return
+	}
+	r.head = r.pos(n)
+}

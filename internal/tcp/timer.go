@@ -1,0 +1,168 @@
+package tcp
+
+import "time"
+
+// NextDeadline returns the earliest armed deadline, or the zero time if
+// none is armed. The shell calls Timer when it passes.
+func (c *Conn) NextDeadline() time.Time {
+	d := c.rtoAt
+	for _, t := range [...]time.Time{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
+
+// Timer fires every deadline at or before now.
+func (c *Conn) Timer(now time.Time) {
+	if due(c.timeWaitAt, now) {
+		c.timeWaitAt = time.Time{}
+		c.terminate(nil) // RFC 9293 §3.10.8: TIME-WAIT timeout
+		return
+	}
+	if due(c.finWait2At, now) {
+		c.finWait2At = time.Time{}
+		c.terminate(nil) // Linux tcp_fin_timeout for orphaned sockets
+		return
+	}
+	if due(c.synRcvdAt, now) {
+		c.synRcvdAt = time.Time{}
+		c.terminate(ErrTimedOut) // handshake timeout
+		return
+	}
+	if due(c.rtoAt, now) {
+		c.rtoAt = time.Time{}
+		c.onRTO(now)
+		if c.state == Closed {
+			return
+		}
+	}
+	if due(c.persistAt, now) {
+		c.persistAt = time.Time{}
+		c.onPersist(now)
+	}
+	if due(c.keepaliveAt, now) {
+		c.keepaliveAt = time.Time{}
+		c.onKeepalive(now)
+		if c.state == Closed {
+			return
+		}
+	}
+	if due(c.delackAt, now) {
+		c.delackAt = time.Time{}
+		c.ackNow = true
+		c.output(now)
+	}
+}
+
+// onRTO handles the expiry of the retransmission timer (RFC 6298 §5.4-5.6):
+// back off, retransmit the earliest unacknowledged segment and go back to
+// SND.UNA, or fail the connection once the retry limit is spent.
+func (c *Conn) onRTO(now time.Time) {
+	c.rttActive = false
+	switch c.state {
+	case SynSent, SynReceived:
+		if c.retries >= c.cfg.SynRetries {
+			c.terminate(ErrTimedOut)
+			return
+		}
+		c.retries++
+		c.backoff++
+		c.sendSYN(now)
+		c.rtoAt = now.Add(c.rto())
+		return
+	case Established, FinWait1, CloseWait, Closing, LastAck:
+	default:
+		return
+	}
+	if c.sndUna == c.sndMax {
+		return
+	}
+	if c.retries >= c.cfg.Retries {
+		c.terminate(ErrTimedOut)
+		return
+	}
+	c.retries++
+	c.backoff++
+	c.cc.OnTimeout(now, int(c.sndMax.Sub(c.sndUna)))
+	c.recover = c.sndMax // RFC 6582 §3.2 step 4 (after a timeout)
+	c.inRecovery = false
+	c.dupAcks = 0
+	c.sndNxt = c.sndUna // go back: resend from SND.UNA as the window allows
+	c.sendNext(now, true)
+	if c.rtoAt.IsZero() && c.sndNxt != c.sndUna {
+		c.rtoAt = now.Add(c.rto())
+	}
+	c.output(now)
+}
+
+// onPersist sends a zero-window probe (RFC 9293 §3.8.6.1) or, if the window
+// is open but silly-window avoidance held data back, forces it out
+// (§3.8.6.2.1 override timer). Probes back off like the RTO.
+func (c *Conn) onPersist(now time.Time) {
+	switch c.state {
+	case Established, FinWait1, CloseWait, Closing, LastAck:
+	default:
+		return
+	}
+	if c.sndWnd == 0 {
+		if c.retries >= c.cfg.Retries {
+			// Linux counts unanswered probes against tcp_retries2; any
+			// ACK (even with a zero window) resets the count.
+			c.terminate(ErrTimedOut)
+			return
+		}
+		c.retries++
+		c.sendProbe(now)
+		c.backoff++
+		c.persistAt = now.Add(c.rto())
+		return
+	}
+	if c.sendNext(now, true) {
+		c.sndMax = MaxSeq(c.sndMax, c.sndNxt)
+	}
+	c.output(now)
+}
+
+// armKeepalive arms the keepalive timer in the states where it runs.
+func (c *Conn) armKeepalive(now time.Time) {
+	if c.ka.Enable && c.keepaliveAt.IsZero() && (c.state == Established || c.state == CloseWait) {
+		if c.lastRcv.IsZero() {
+			c.lastRcv = now
+		}
+		c.keepaliveAt = c.lastRcv.Add(c.ka.Idle)
+		if c.keepaliveAt.Before(now) {
+			c.keepaliveAt = now
+		}
+	}
+}
+
+// onKeepalive sends a keepalive probe after Idle without input, then one
+// every Interval; after Count unanswered probes the connection fails
+// (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer).
+func (c *Conn) onKeepalive(now time.Time) {
+	if !c.ka.Enable || (c.state != Established && c.state != CloseWait) {
+		return
+	}
+	idle := c.lastRcv.Add(c.ka.Idle)
+	if c.kaProbes == 0 && now.Before(idle) {
+		c.keepaliveAt = idle
+		return
+	}
+	if c.sndUna != c.sndMax || c.snd.n > 0 {
+		// Data outstanding: the retransmission timer watches the peer.
+		c.kaProbes = 0
+		c.keepaliveAt = now.Add(c.ka.Idle)
+		return
+	}
+	if c.kaProbes >= c.ka.Count {
+		c.terminate(ErrTimedOut)
+		return
+	}
+	c.kaProbes++
+	c.sendProbe(now)
+	c.keepaliveAt = now.Add(c.ka.Interval)
+}

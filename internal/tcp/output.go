@@ -3,14 +3,14 @@ package tcp
 import "time"
 
 // newSeg fills the connection's scratch segment with what every segment we
-// send carries: ports, SEQ=SND.NXT, ACK=RCV.NXT, the window, timestamps and
+// send carries: ports, SEQ=SND.NXT (our sndMax), ACK=RCV.NXT, the window, timestamps and
 // SACK blocks. Sending an ACK settles any pending acknowledgment.
 func (c *Conn) newSeg(flags Flags) *Segment {
 	s := &c.seg
 	*s = Segment{
 		SrcPort: c.local.Port(),
 		DstPort: c.remote.Port(),
-		Seq:     c.sndNxt,
+		Seq:     c.sndMax, // SND.NXT as the peer knows it, also after a go-back-N
 		Flags:   flags,
 	}
 	if flags&FlagACK != 0 {

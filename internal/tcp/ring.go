@@ -61,10 +61,8 @@ func (r *ring) peek(off, n int) ([]byte, []byte) {
 
 // discard drops n bytes from the head.
 func (r *ring) discard(n int) {
+	// head keeps moving even when the ring empties: out-of-order data
+	// may already sit past the tail at head+n+offset.
 	r.n -= n
-	if r.n == 0 {
-		r.head = 0
-		return
-	}
 	r.head = r.pos(n)
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/gotcpip/netstack/internal/link"
-	"golang.org/x/sys/unix"
 )
 
 // NS is a network namespace joined to the test process by a TAP or TUN
@@ -68,6 +66,9 @@ func IPv6() Option { return func(o *options) { o.ipv6 = true } }
 
 var seq atomic.Uint32
 
+// ifNameSize is IFNAMSIZ from <linux/if.h>: names hold 15 bytes and a NUL.
+const ifNameSize = 16
+
 // New creates a network namespace and a TAP device (or TUN, with the TUN
 // option) joining it to the test, configures the kernel's side and
 // registers Close with t.Cleanup. It calls Require first, so a test that
@@ -91,7 +92,7 @@ func New(t testing.TB, opts ...Option) *NS {
 		DevName: fmt.Sprintf("nst%d-%d", pid, n),
 		t:       t,
 	}
-	if len(ns.DevName) >= unix.IFNAMSIZ {
+	if len(ns.DevName) >= ifNameSize {
 		// Long pids: keep the name unique within the pid's low digits.
 		ns.DevName = fmt.Sprintf("nst%d-%d", pid%1000000, n)
 	}
@@ -148,41 +149,6 @@ func (ns *NS) mustIP(args ...string) {
 	}
 }
 
-// Run calls fn on a goroutine whose OS thread has entered the namespace
-// (setns(2) with CLONE_NEWNET) and returns fn's error. Sockets that fn
-// creates with package net belong to the namespace and keep working from
-// any goroutine after Run returns. fn must not start goroutines that create
-// sockets: those run on other threads, in the test's namespace.
-//
-// The thread stays locked to the goroutine when it exits, so the runtime
-// terminates the thread instead of returning it, still in the namespace, to
-// the pool that runs every other goroutine.
-func (ns *NS) Run(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread, deliberately: see above.
-		fd, err := unix.Open("/run/netns/"+ns.Name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("netnstest: open namespace %s: %w", ns.Name, err)
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("netnstest: setns %s: %w", ns.Name, err)
-			return
-		}
-		defer func() {
-			if r := recover(); r != nil {
-				errc <- fmt.Errorf("netnstest: Run: panic: %v", r)
-			}
-		}()
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // Command returns a command that runs name with args inside the namespace,
 // through "ip netns exec" (which execs name, so cmd.Process is name's
 // process). It is killed when ctx is done and, if still running, by Close,
@@ -229,7 +195,9 @@ func (ns *NS) Close() error {
 			out, _ := exec.Command("ip", "netns", "pids", ns.Name).Output()
 			for _, f := range strings.Fields(string(out)) {
 				if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-					unix.Kill(pid, unix.SIGKILL)
+					if p, err := os.FindProcess(pid); err == nil {
+						p.Kill()
+					}
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -251,4 +252,25 @@ func isARPRequest(f []byte, target netip.Addr) bool {
 	return binary.BigEndian.Uint16(a[0:]) == 1 && binary.BigEndian.Uint16(a[2:]) == 0x0800 &&
 		a[4] == 6 && a[5] == 4 && binary.BigEndian.Uint16(a[6:]) == 1 &&
 		netip.AddrFrom4([4]byte(a[24:28])) == target
+}
+
+func TestRunErrors(t *testing.T) {
+	ns := New(t)
+	tests := []struct {
+		name string
+		fn   func() error
+		want string
+	}{
+		{"error", func() error { return errors.New("boom") }, "boom"},
+		{"panic", func() error { panic("kaboom") }, "panic: kaboom"},
+		{"goexit", func() error { runtime.Goexit(); return nil }, "did not return"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ns.Run(tt.fn)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 )
 
@@ -47,6 +48,9 @@ func LookPath(t testing.TB, tool string) string {
 }
 
 func missing() string {
+	if runtime.GOOS != "linux" {
+		return "network namespaces exist only on Linux, not " + runtime.GOOS
+	}
 	if os.Geteuid() != 0 {
 		return "network namespace tests need root"
 	}

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotcpip/netstack/internal/ip"
@@ -62,6 +64,13 @@ type Stack struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 
+	udp     udpTable
+	dnsNext atomic.Uint32
+	bufSize int       // Headroom + MTU: one frame
+	bufs    sync.Pool // *[]byte of bufSize
+	rndMu   sync.Mutex
+	rnd     *mrand.ChaCha8
+
 	pingMu  sync.Mutex
 	pingID  uint16
 	pingSeq uint16
@@ -101,6 +110,11 @@ func New(cfg Config) (*Stack, error) {
 	}
 	var rnd [10]byte
 	rand.Read(rnd[:])
+	var seed [32]byte
+	rand.Read(seed[:])
+	s.rnd = mrand.NewChaCha8(seed)
+	s.bufSize = ip.EthernetHeaderLen + mtu
+	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
 	switch {
 	case len(cfg.MAC) == 6:
 		s.mac = ip.MAC(cfg.MAC)
@@ -118,6 +132,7 @@ func New(cfg Config) (*Stack, error) {
 		MTU:      mtu,
 		Ethernet: cfg.Link.Ethernet(),
 	}, s.writeFrame, &s.st, ip.Handlers{
+		UDP:       s.inputUDP,
 		EchoReply: s.echoReply,
 		Error:     s.icmpError,
 	}, s.kick)
@@ -157,6 +172,30 @@ func (s *Stack) Close() error {
 }
 
 func (s *Stack) writeFrame(f []byte) error { return s.link.WriteFrame(f) }
+
+// rand32 returns a random number from the stack's generator (ephemeral
+// ports, ISN keys).
+func (s *Stack) rand32() uint32 {
+	s.rndMu.Lock()
+	defer s.rndMu.Unlock()
+	return uint32(s.rnd.Uint64())
+}
+
+// getBuf returns a buffer of at least n bytes: a pooled frame buffer when
+// n fits one, else a new one. Return it with putBuf.
+func (s *Stack) getBuf(n int) *[]byte {
+	if n <= s.bufSize {
+		return s.bufs.Get().(*[]byte)
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func (s *Stack) putBuf(b *[]byte) {
+	if len(*b) == s.bufSize {
+		s.bufs.Put(b)
+	}
+}
 
 // kick wakes the timer goroutine to look at the deadlines again.
 func (s *Stack) kick() {

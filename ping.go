@@ -71,6 +71,8 @@ func (s *Stack) finishPing(id, seq uint16, err error) {
 // icmpError routes errors about packets we sent to their endpoint.
 func (s *Stack) icmpError(now time.Time, e *ip.ErrorInfo) {
 	switch e.Proto {
+	case ip.ProtoUDP:
+		s.udpError(e)
 	case ip.ProtoICMP:
 		m := ip.ICMPHeader(e.Transport)
 		if len(m) >= ip.ICMPHeaderLen && m.Type() == ip.ICMPEchoRequest {

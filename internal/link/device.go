@@ -61,7 +61,8 @@ func (d *Device) SetReadDeadline(t time.Time) error {
 // MTU returns the interface's MTU as the calling thread's network namespace
 // sees it (net.InterfaceByName). If the interface cannot be found there,
 // for instance because it was moved into another namespace, MTU returns
-// the last value it read, or 1500 if it never read one.
+// the last value it read, or 1500 if it never read one. Each call is a
+// netlink query, so read it once, not per frame.
 func (d *Device) MTU() int {
 	if ifi, err := net.InterfaceByName(d.name); err == nil && ifi.MTU > 0 {
 		d.mtu.Store(int64(ifi.MTU))

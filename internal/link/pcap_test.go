@@ -258,10 +258,15 @@ func TestPcapTshark(t *testing.T) {
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(tshark, "-r", path, "-n", "-T", "fields", "-E", "separator=|",
+			cmd := exec.Command(tshark, "-r", path, "-n", "-T", "fields", "-E", "separator=|",
 				"-e", "frame.time_epoch", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info",
 				"-e", "ip.checksum.status", "-e", "udp.checksum.status", "-o", "ip.check_checksum:TRUE",
-				"-o", "udp.check_checksum:TRUE").Output()
+				"-o", "udp.check_checksum:TRUE")
+			// A fresh profile: the user's Wireshark preferences could change
+			// columns or name resolution.
+			home := t.TempDir()
+			cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home)
+			out, err := cmd.Output()
 			if err != nil {
 				var ee *exec.ExitError
 				if errors.As(err, &ee) {

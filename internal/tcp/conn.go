@@ -286,15 +286,16 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 }
 
 // maybeWindowUpdate sends an ACK if reading opened the window enough to
-// matter: by at least min(RCV.BUFF/2, MSS) beyond what we advertised, when
-// that advertisement was below half the buffer (RFC 9293 §3.8.6.2.2 and
-// Linux's __tcp_cleanup_rbuf).
+// matter: by at least min(window/2, MSS) beyond what we advertised, when
+// that advertisement was below half the largest window we can offer (RFC
+// 9293 §3.8.6.2.2 and Linux's __tcp_cleanup_rbuf).
 func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if !c.state.synchronized() || c.rcvFin {
 		return
 	}
-	grow := c.rcvNxt.Add(c.cfg.RecvBuf - c.rcv.n).Sub(c.rcvAdv)
-	if advertised < c.cfg.RecvBuf/2 && int(grow) >= min(c.cfg.RecvBuf/2, c.rcvMSS) {
+	maxw := min(c.cfg.RecvBuf, 65535<<c.rcvWScale)
+	grow := c.rcvNxt.Add(min(c.cfg.RecvBuf-c.rcv.n, maxw)).Sub(c.rcvAdv)
+	if advertised < maxw/2 && int(grow) >= min(maxw/2, c.rcvMSS) {
 		c.ackNow = true
 		c.output(now)
 	}

@@ -32,10 +32,18 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 			return
 		}
 	}
-	// A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
-	if c.state == SynReceived && syn && seg.Seq == c.irs {
-		c.sendSYN(now)
-		return
+	if c.state == SynReceived && seg.Seq == c.irs && seg.Flags&(FlagSYN|FlagRST) == FlagSYN {
+		if syn {
+			// A retransmitted SYN: our SYN-ACK was lost.
+			c.sendSYN(now)
+			return
+		}
+		// Simultaneous open (RFC 9293 §3.5, figure 8, line 6): the peer's
+		// SYN-ACK repeats the SYN we already have; process its ACK.
+		s := *seg
+		s.Seq = s.Seq.Add(1)
+		s.Flags &^= FlagSYN
+		seg = &s
 	}
 
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
@@ -375,6 +383,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	if off+len(payload) > free {
 		payload = payload[:max(free-off, 0)]
 		fin = false
+		c.ackNow = true // data beyond the window was dropped: tell the sender
 	}
 	if len(payload) > 0 {
 		if c.rcv.buf == nil && !c.readClosed {

@@ -274,7 +274,7 @@ func TestFinWait2Timeout(t *testing.T) {
 	tt.want(20, "FIN|ACK seq=1001 ack=5001")
 	tt.in(30, "ACK seq=5001 ack=1002")
 	tt.in(100000, "ACK|PSH seq=5001 ack=1002 len=10") // the peer still sends
-	tt.want(100040, "ACK seq=1002 ack=5011")           // delayed ACK
+	tt.want(100040, "ACK seq=1002 ack=5011")          // delayed ACK
 	tt.wantState(FinWait2)
 }
 

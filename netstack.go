@@ -45,6 +45,21 @@ type Config struct {
 	MAC net.HardwareAddr
 	// Logger receives diagnostics; nil means silent.
 	Logger *slog.Logger
+	// TCP holds defaults for TCP connections.
+	TCP TCPConfig
+}
+
+// TCPConfig holds defaults for a stack's TCP connections. Zero fields take
+// the defaults in their comments.
+type TCPConfig struct {
+	// ReceiveBuffer is the receive buffer of each connection, which bounds
+	// the window it offers; 0 means 1 MiB.
+	ReceiveBuffer int
+	// SendBuffer is the send buffer of each connection; 0 means 1 MiB.
+	SendBuffer int
+	// TimeWait is how long a closed connection lingers in TIME-WAIT
+	// (2·MSL); 0 means 60 s, as Linux.
+	TimeWait time.Duration
 }
 
 // Stats is a snapshot of a stack's counters, grouped per layer: frames,
@@ -65,6 +80,7 @@ type Stack struct {
 	closed sync.Once
 
 	udp     udpTable
+	tcp     tcpTable
 	dnsNext atomic.Uint32
 	bufSize int       // Headroom + MTU: one frame
 	bufs    sync.Pool // *[]byte of bufSize
@@ -133,9 +149,15 @@ func New(cfg Config) (*Stack, error) {
 		Ethernet: cfg.Link.Ethernet(),
 	}, s.writeFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
+		TCP:       s.inputTCP,
 		EchoReply: s.echoReply,
 		Error:     s.icmpError,
 	}, s.kick)
+	for i := 0; i < len(s.tcp.secret); i += 4 {
+		v := s.rand32()
+		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	s.tcp.conns = make(map[tcpKey]*TCPConn)
 	s.host.Announce()
 	s.wg.Add(2)
 	go s.readLoop()
@@ -158,6 +180,7 @@ func (s *Stack) Stats() Stats { return s.st.Snapshot() }
 func (s *Stack) Close() error {
 	var err error
 	s.closed.Do(func() {
+		s.closeTCP()
 		close(s.done)
 		err = s.link.Close()
 		s.wg.Wait()

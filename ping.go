@@ -73,6 +73,8 @@ func (s *Stack) icmpError(now time.Time, e *ip.ErrorInfo) {
 	switch e.Proto {
 	case ip.ProtoUDP:
 		s.udpError(e)
+	case ip.ProtoTCP:
+		s.tcpError(e)
 	case ip.ProtoICMP:
 		m := ip.ICMPHeader(e.Transport)
 		if len(m) >= ip.ICMPHeaderLen && m.Type() == ip.ICMPEchoRequest {

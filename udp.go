@@ -194,6 +194,9 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 // a connected socket an ICMP port unreachable from the peer makes the next
 // read fail with ECONNREFUSED.
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if isClosed(c.rd.wait()) {
+		return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
+	}
 	for {
 		c.mu.Lock()
 		if c.closed {

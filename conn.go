@@ -1,0 +1,472 @@
+package netstack
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/checksum"
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// TCPConn is a TCP connection on a Stack. It implements net.Conn and the
+// extras of *net.TCPConn: half-close, socket options and io.ReaderFrom.
+//
+// Its methods are safe for concurrent use: one goroutine may Read while
+// another Writes and a third Closes. Write returns once its data is in the
+// send buffer, blocking while the buffer is full. Close returns at once;
+// data still queued is sent, then a FIN, in the background. Errors are
+// *net.OpError: ECONNRESET after a reset, ETIMEDOUT when the peer stopped
+// answering, net.ErrClosed after Close, os.ErrDeadlineExceeded when a
+// deadline passes; Read returns io.EOF, unwrapped, after the peer's FIN.
+type TCPConn struct {
+	s            *Stack
+	laddr, raddr netip.AddrPort
+	listener     *TCPListener // set for accepted connections
+
+	readReady  chan struct{} // capacity 1: something changed for readers
+	writeReady chan struct{} // capacity 1: something changed for writers
+	handshake  chan struct{} // closed when the handshake ends, either way
+	rd, wd     deadline
+
+	mu         sync.Mutex // guards everything below and the core
+	core       *tcp.Conn
+	out        []*[]byte // frames emitted under mu, sent after it
+	outLen     []int
+	spare      []*[]byte
+	spareLen   []int
+	timer      *time.Timer
+	timerAt    time.Time
+	shook      bool  // handshake closed
+	closed     bool  // Close was called
+	gone       bool  // forgotten by the demux
+	hard       error // an ICMP hard error during the handshake
+	linger     int   // SetLinger: < 0 default, 0 abort on Close
+	sendMu     sync.Mutex // held while frames go out, to keep their order
+	pseudoBase uint32     // pseudo-header sum without the length
+}
+
+func (s *Stack) newTCPConn(laddr, raddr netip.AddrPort, l *TCPListener) *TCPConn {
+	return &TCPConn{
+		s:          s,
+		laddr:      laddr,
+		raddr:      raddr,
+		listener:   l,
+		readReady:  make(chan struct{}, 1),
+		writeReady: make(chan struct{}, 1),
+		handshake:  make(chan struct{}),
+		rd:         makeDeadline(),
+		wd:         makeDeadline(),
+		linger:     -1,
+		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
+	}
+}
+
+// emit is the core's output: it encodes seg into a frame at once (its
+// payload aliases the send ring) and queues the frame for unlockAndSend.
+// Called with mu held, or before the connection is visible to others.
+func (c *TCPConn) emit(seg *tcp.Segment) {
+	n := seg.HeaderLen() + len(seg.Payload)
+	bp := c.s.getBuf(ip.Headroom + n)
+	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
+	c.out = append(c.out, bp)
+	c.outLen = append(c.outLen, ip.Headroom+n)
+	if seg.Flags&tcp.FlagRST != 0 {
+		stats.Inc(&c.s.st.TCP.ResetsOut)
+	}
+}
+
+// afterLocked acts on the events of the last core call: it wakes readers,
+// writers and the dialer, queues an accepted connection, and re-arms the
+// timer. mu is held.
+func (c *TCPConn) afterLocked(now time.Time) {
+	ev := c.core.TakeEvents()
+	if ev&(tcp.EvEstablished|tcp.EvError|tcp.EvClosed) != 0 && !c.shook {
+		c.shook = true
+		close(c.handshake)
+		if ev&tcp.EvEstablished != 0 && c.listener != nil {
+			c.listener.established(c)
+		}
+	}
+	if ev&(tcp.EvReadable|tcp.EvError|tcp.EvClosed) != 0 {
+		signal(c.readReady)
+	}
+	if ev&(tcp.EvWritable|tcp.EvError|tcp.EvClosed) != 0 {
+		signal(c.writeReady)
+	}
+	next := c.core.NextDeadline()
+	if ev&tcp.EvClosed != 0 && c.core.State() == tcp.Closed {
+		next = time.Time{}
+		if !c.gone {
+			c.gone = true
+			c.s.forget(c)
+		}
+	}
+	if next.Equal(c.timerAt) {
+		return
+	}
+	c.timerAt = next
+	if next.IsZero() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		return
+	}
+	d := max(next.Sub(now), 0)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+	} else {
+		c.timer.Reset(d)
+	}
+}
+
+// unlockAndSend releases mu and sends the frames queued under it, in
+// order: sendMu is taken before mu is released, so a later caller's frames
+// cannot overtake these.
+func (c *TCPConn) unlockAndSend(now time.Time) {
+	if len(c.out) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	out, lens := c.out, c.outLen
+	c.out, c.outLen = c.spare[:0], c.spareLen[:0]
+	c.spare, c.spareLen = nil, nil
+	c.sendMu.Lock()
+	c.mu.Unlock()
+	for i, bp := range out {
+		stats.Inc(&c.s.st.TCP.SegmentsOut)
+		c.s.host.Output(now, (*bp)[:lens[i]], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
+		c.s.putBuf(bp)
+		out[i] = nil
+	}
+	c.sendMu.Unlock()
+	c.mu.Lock()
+	if c.spare == nil {
+		c.spare, c.spareLen = out[:0], lens[:0]
+	}
+	c.mu.Unlock()
+}
+
+func (c *TCPConn) onTimer() {
+	c.mu.Lock()
+	now := time.Now()
+	c.timerAt = time.Time{}
+	c.core.Timer(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+}
+
+// input hands a segment to the core. It reports whether the segment should
+// go on to the listener (a TIME-WAIT connection reopened by a new SYN).
+func (c *TCPConn) input(now time.Time, seg *tcp.Segment) bool {
+	c.mu.Lock()
+	c.core.Input(now, seg)
+	reopen := c.core.ReopenedBy()
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	if reopen {
+		c.s.forget(c)
+	}
+	return reopen
+}
+
+// hardError fails a connection still in its handshake with errno.
+func (c *TCPConn) hardError(errno syscall.Errno) {
+	c.mu.Lock()
+	if st := c.core.State(); st != tcp.SynSent && st != tcp.SynReceived {
+		c.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	c.hard = errno
+	c.core.Abort(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+}
+
+// abort resets the connection (RST where the state calls for one).
+func (c *TCPConn) abort() {
+	c.mu.Lock()
+	now := time.Now()
+	c.closed = true
+	c.core.Abort(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	c.rd.stop()
+	c.wd.stop()
+}
+
+// Read reads data into b. It blocks until data arrives, the peer closes
+// (io.EOF), the connection fails, or the read deadline passes.
+func (c *TCPConn) Read(b []byte) (int, error) {
+	if isClosed(c.rd.wait()) {
+		return 0, c.opErr("read", os.ErrDeadlineExceeded)
+	}
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		now := time.Now()
+		n, err := c.core.Read(now, b)
+		more := n > 0 && c.core.Readable() > 0
+		c.afterLocked(now)
+		c.unlockAndSend(now)
+		if more {
+			signal(c.readReady) // let a concurrent reader in
+		}
+		switch {
+		case n > 0:
+			return n, nil
+		case err == io.EOF:
+			return 0, io.EOF
+		case err != nil:
+			return 0, c.opErr("read", c.failure(err))
+		case len(b) == 0:
+			return 0, nil
+		}
+		select {
+		case <-c.readReady:
+		case <-c.rd.wait():
+			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		case <-c.s.done:
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+	}
+}
+
+// Write writes b to the connection. It returns when all of b is in the send
+// buffer, or with the count written so far when the connection fails or
+// the write deadline passes.
+func (c *TCPConn) Write(b []byte) (int, error) {
+	written := 0
+	if isClosed(c.wd.wait()) {
+		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	}
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return written, c.opErr("write", net.ErrClosed)
+		}
+		now := time.Now()
+		n, err := c.core.Write(now, b[written:])
+		written += n
+		more := c.core.Writable() > 0
+		c.afterLocked(now)
+		c.unlockAndSend(now)
+		switch {
+		case err != nil:
+			return written, c.opErr("write", c.failure(err))
+		case written == len(b):
+			if more {
+				signal(c.writeReady)
+			}
+			return written, nil
+		}
+		select {
+		case <-c.writeReady:
+		case <-c.wd.wait():
+			return written, c.opErr("write", os.ErrDeadlineExceeded)
+		case <-c.s.done:
+			return written, c.opErr("write", net.ErrClosed)
+		}
+	}
+}
+
+// failure maps a core error from Read or Write: a write after CloseWrite
+// is EPIPE, as write(2) reports after shutdown(SHUT_WR).
+func (c *TCPConn) failure(err error) error {
+	if err == tcp.ErrClosed {
+		return syscall.EPIPE
+	}
+	return mapTCPError(err)
+}
+
+// ReadFrom copies r into the connection until EOF (io.ReaderFrom, used by
+// io.Copy).
+func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			w, werr := c.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close closes the connection. Queued data is still sent, then a FIN; if
+// unread data remains, or SetLinger(0) was called, the connection is reset
+// instead, as Linux does. Blocked Read and Write calls return net.ErrClosed.
+func (c *TCPConn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opErr("close", net.ErrClosed)
+	}
+	c.closed = true
+	now := time.Now()
+	if c.linger == 0 {
+		c.core.Abort(now)
+	} else {
+		c.core.Close(now)
+	}
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	c.rd.stop()
+	c.wd.stop()
+	signal(c.readReady)
+	signal(c.writeReady)
+	return nil
+}
+
+// CloseRead shuts down the reading side: further reads return io.EOF and
+// data that arrives is discarded.
+func (c *TCPConn) CloseRead() error {
+	return c.shutdown("close", func(now time.Time) { c.core.CloseRead(now) }, c.readReady)
+}
+
+// CloseWrite shuts down the writing side: queued data is sent, then a FIN.
+// The peer reads io.EOF while it can still send to us.
+func (c *TCPConn) CloseWrite() error {
+	return c.shutdown("close", func(now time.Time) { c.core.CloseWrite(now) }, c.writeReady)
+}
+
+func (c *TCPConn) shutdown(op string, f func(time.Time), wake chan struct{}) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opErr(op, net.ErrClosed)
+	}
+	now := time.Now()
+	f(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	signal(wake)
+	return nil
+}
+
+// LocalAddr returns the local address, a *net.TCPAddr.
+func (c *TCPConn) LocalAddr() net.Addr { return tcpAddr(c.laddr) }
+
+// RemoteAddr returns the peer's address, a *net.TCPAddr.
+func (c *TCPConn) RemoteAddr() net.Addr { return tcpAddr(c.raddr) }
+
+// SetDeadline sets the read and write deadlines. A zero t means none.
+func (c *TCPConn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for future and pending Reads.
+func (c *TCPConn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
+
+// SetWriteDeadline sets the deadline for future and pending Writes.
+func (c *TCPConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+
+// SetNoDelay controls Nagle's algorithm: true (the default, as in package
+// net) sends small writes at once.
+func (c *TCPConn) SetNoDelay(noDelay bool) error {
+	return c.option(func(time.Time) { c.core.SetNoDelay(noDelay) })
+}
+
+// SetKeepAlive turns keep-alive probes on or off.
+func (c *TCPConn) SetKeepAlive(keepalive bool) error {
+	return c.option(func(now time.Time) { c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: keepalive}) })
+}
+
+// SetKeepAlivePeriod turns keep-alive on with d as both the idle time and
+// the interval between probes, as package net does on Linux.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	return c.option(func(now time.Time) {
+		c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true, Idle: d, Interval: d})
+	})
+}
+
+// SetKeepAliveConfig configures keep-alive probes as net.TCPConn's does:
+// zero fields take the defaults (15 s, 15 s, 9), negative ones too.
+func (c *TCPConn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
+	return c.option(func(now time.Time) { c.core.SetKeepAlive(now, keepAliveOf(config)) })
+}
+
+func keepAliveOf(k net.KeepAliveConfig) tcp.KeepAlive {
+	return tcp.KeepAlive{Enable: k.Enable, Idle: max(k.Idle, 0), Interval: max(k.Interval, 0), Count: max(k.Count, 0)}
+}
+
+// setKeepAlive applies a Dialer's or Listener's keep-alive settings with
+// the defaults of package net: on, 15 s, unless period is negative.
+func (c *TCPConn) setKeepAlive(period time.Duration, cfg net.KeepAliveConfig) {
+	k := tcp.KeepAlive{Enable: period >= 0, Idle: max(period, 0), Interval: max(period, 0)}
+	if cfg.Enable {
+		k = keepAliveOf(cfg)
+	}
+	c.mu.Lock()
+	c.core.SetKeepAlive(time.Now(), k)
+	c.mu.Unlock()
+}
+
+// SetLinger sets what Close does with unsent data: sec < 0 (the default)
+// sends it in the background; sec == 0 discards it and resets the
+// connection. A positive sec behaves like the default: Close never blocks.
+func (c *TCPConn) SetLinger(sec int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.opErr("set", net.ErrClosed)
+	}
+	c.linger = sec
+	return nil
+}
+
+// SetReadBuffer sets the size of the receive buffer, which bounds the
+// window offered to the peer.
+func (c *TCPConn) SetReadBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	return c.option(func(time.Time) { c.core.SetRecvBuf(bytes) })
+}
+
+// SetWriteBuffer sets the size of the send buffer.
+func (c *TCPConn) SetWriteBuffer(bytes int) error {
+	if bytes <= 0 {
+		return c.opErr("set", syscall.EINVAL)
+	}
+	return c.option(func(time.Time) { c.core.SetSendBuf(bytes) })
+}
+
+func (c *TCPConn) option(f func(time.Time)) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opErr("set", net.ErrClosed)
+	}
+	now := time.Now()
+	f(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	return nil
+}
+
+func (c *TCPConn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(c.laddr), Addr: tcpAddr(c.raddr), Err: errorFor(err)}
+}

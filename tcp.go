@@ -1,0 +1,263 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/checksum"
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// The stack side of TCP: the demultiplexing tables, segment input from the
+// IP layer, and active opens. Connections and listeners are in conn.go and
+// listener.go.
+
+// defaultBacklog is Linux's net.core.somaxconn since 5.4, which Go's
+// Listen uses.
+const defaultBacklog = 4096
+
+// tcpKey names a connection by its two ends.
+type tcpKey struct{ local, remote netip.AddrPort }
+
+type tcpTable struct {
+	mu        sync.RWMutex
+	conns     map[tcpKey]*TCPConn
+	listeners map[uint16]*TCPListener
+	ports     portTable // ports bound by listeners and by explicit binds
+	secret    [16]byte  // RFC 6528 ISN key
+}
+
+// tcpConfig is the core configuration for this stack's connections.
+func (s *Stack) tcpConfig() *tcp.Config {
+	return &tcp.Config{
+		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
+		RecvBuf:  s.cfg.TCP.ReceiveBuffer,
+		SendBuf:  s.cfg.TCP.SendBuffer,
+		TimeWait: s.cfg.TCP.TimeWait,
+	}
+}
+
+// inputTCP is the IP layer's TCP handler. It validates the segment and
+// hands it to its connection, its listener, or answers with a RST
+// (RFC 9293 §3.10.7.1).
+func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
+	seg, err := tcp.Parse(b, checksum.Pseudo(src, dst, ip.ProtoTCP, len(b)))
+	if err != nil {
+		if errors.Is(err, tcp.ErrChecksum) {
+			stats.Inc(&s.st.TCP.DropBadChecksum)
+		} else {
+			stats.Inc(&s.st.TCP.DropMalformed)
+		}
+		return false
+	}
+	stats.Inc(&s.st.TCP.SegmentsIn)
+	if seg.Flags&tcp.FlagRST != 0 {
+		stats.Inc(&s.st.TCP.ResetsIn)
+	}
+	key := tcpKey{netip.AddrPortFrom(dst, seg.DstPort), netip.AddrPortFrom(src, seg.SrcPort)}
+	s.tcp.mu.RLock()
+	c := s.tcp.conns[key]
+	l := s.tcp.listeners[seg.DstPort]
+	s.tcp.mu.RUnlock()
+	if c != nil && !c.input(now, &seg) {
+		return false
+	}
+	// No connection, or a TIME-WAIT connection ended by a new SYN that the
+	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191).
+	if l != nil && dst == s.Addr() {
+		l.input(now, &seg, key.remote)
+		return false
+	}
+	stats.Inc(&s.st.TCP.DropNoPort)
+	if rst, ok := tcp.RstFor(&seg); ok {
+		s.sendSegment(now, &rst, key.local, key.remote)
+	}
+	return false
+}
+
+// sendSegment encodes and sends one segment outside any connection (a RST
+// for a closed port).
+func (s *Stack) sendSegment(now time.Time, seg *tcp.Segment, local, remote netip.AddrPort) {
+	n := ip.Headroom + seg.HeaderLen() + len(seg.Payload)
+	bp := s.getBuf(n)
+	pkt := (*bp)[:n]
+	seg.Encode(pkt[ip.Headroom:], checksum.Pseudo(local.Addr(), remote.Addr(), ip.ProtoTCP, n-ip.Headroom))
+	if seg.Flags&tcp.FlagRST != 0 {
+		stats.Inc(&s.st.TCP.ResetsOut)
+	}
+	stats.Inc(&s.st.TCP.SegmentsOut)
+	s.host.Output(now, pkt, ip.ProtoTCP, local.Addr(), remote.Addr(), true)
+	s.putBuf(bp)
+}
+
+// tcpError handles an ICMP error, or a local failure to resolve the next
+// hop, for a segment we sent. As Linux (tcp_v4_err): during the handshake
+// a hard error fails the connect with its errno; later it is ignored and
+// retransmission decides.
+func (s *Stack) tcpError(e *ip.ErrorInfo) {
+	if len(e.Transport) < 8 {
+		return
+	}
+	h := tcp.Header(e.Transport)
+	key := tcpKey{netip.AddrPortFrom(e.Src, h.SrcPort()), netip.AddrPortFrom(e.Dst, h.DstPort())}
+	s.tcp.mu.RLock()
+	c := s.tcp.conns[key]
+	s.tcp.mu.RUnlock()
+	if c == nil || e.Errno == syscall.EMSGSIZE {
+		return
+	}
+	c.hardError(e.Errno)
+}
+
+// dialTCP opens a connection from laddr (port 0: ephemeral) to raddr and
+// waits for the handshake, ctx, or failure.
+func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, raddr netip.AddrPort) (net.Conn, error) {
+	fail := func(src netip.AddrPort, err error) (net.Conn, error) {
+		var sa net.Addr
+		if src.IsValid() && src.Port() != 0 {
+			sa = tcpAddr(src)
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Source: sa, Addr: tcpAddr(raddr), Err: errorFor(err)}
+	}
+	if raddr.Addr().IsUnspecified() {
+		raddr = netip.AddrPortFrom(s.Addr(), raddr.Port())
+	}
+	if err := s.bindAddr(laddr.Addr()); err != nil {
+		return fail(laddr, err)
+	}
+	if raddr.Port() == 0 {
+		return fail(laddr, &net.AddrError{Err: "missing port", Addr: raddr.String()})
+	}
+	now := time.Now()
+	c, err := s.newActiveConn(laddr.Port(), raddr, now)
+	if err != nil {
+		return fail(laddr, err)
+	}
+	c.setKeepAlive(d.KeepAlive, d.KeepAliveConfig)
+	c.mu.Lock()
+	c.core.Connect(now)
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+	stats.Inc(&s.st.TCP.ActiveOpens)
+
+	select {
+	case <-c.handshake:
+	case <-ctx.Done():
+		c.abort()
+		return fail(c.laddr, ctx.Err())
+	case <-s.done:
+		c.abort()
+		return fail(c.laddr, net.ErrClosed)
+	}
+	c.mu.Lock()
+	err = c.core.Err()
+	if err == nil && c.hard != nil {
+		err = c.hard
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return fail(c.laddr, mapTCPError(err))
+	}
+	return c, nil
+}
+
+// newActiveConn registers a connection to raddr from port (0: an
+// ephemeral port whose 4-tuple is free, as Linux's connect picks).
+func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) (*TCPConn, error) {
+	select {
+	case <-s.done:
+		return nil, net.ErrClosed
+	default:
+	}
+	t := &s.tcp
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	local := s.Addr()
+	free := func(p uint16) bool {
+		_, busy := t.conns[tcpKey{netip.AddrPortFrom(local, p), raddr}]
+		return !busy && t.ports.used[p] == 0
+	}
+	if port != 0 {
+		if !free(port) {
+			return nil, syscall.EADDRINUSE
+		}
+	} else {
+		n := uint32(ephemeralHigh - ephemeralLow + 1)
+		start := s.rand32() % n
+		for i := range n {
+			if p := uint16(ephemeralLow + (start+i)%n); free(p) {
+				port = p
+				break
+			}
+		}
+		if port == 0 {
+			return nil, syscall.EADDRNOTAVAIL
+		}
+	}
+	c := s.newTCPConn(netip.AddrPortFrom(local, port), raddr, nil)
+	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
+	c.core = tcp.NewConn(s.tcpConfig(), c.laddr, raddr, isn, c.emit)
+	t.conns[tcpKey{c.laddr, raddr}] = c
+	return c, nil
+}
+
+// forget removes a connection from the demux once it is closed for good.
+// Lock order: a connection's mu may be held; the table's lock is never held
+// while a connection's is taken.
+func (s *Stack) forget(c *TCPConn) {
+	s.tcp.mu.Lock()
+	if s.tcp.conns[tcpKey{c.laddr, c.raddr}] == c {
+		delete(s.tcp.conns, tcpKey{c.laddr, c.raddr})
+	}
+	s.tcp.mu.Unlock()
+}
+
+// closeTCP aborts every connection and closes every listener; part of
+// Stack.Close.
+func (s *Stack) closeTCP() {
+	s.tcp.mu.RLock()
+	conns := make([]*TCPConn, 0, len(s.tcp.conns))
+	for _, c := range s.tcp.conns {
+		conns = append(conns, c)
+	}
+	ls := make([]*TCPListener, 0, len(s.tcp.listeners))
+	for _, l := range s.tcp.listeners {
+		ls = append(ls, l)
+	}
+	s.tcp.mu.RUnlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.abort()
+	}
+}
+
+// mapTCPError turns a core sentinel into the errno package net reports.
+// io.EOF and anything else pass through.
+func mapTCPError(err error) error {
+	switch err {
+	case tcp.ErrRefused:
+		return syscall.ECONNREFUSED
+	case tcp.ErrReset:
+		return syscall.ECONNRESET
+	case tcp.ErrTimedOut:
+		return syscall.ETIMEDOUT
+	case tcp.ErrClosed:
+		return net.ErrClosed
+	case context.DeadlineExceeded:
+		return os.ErrDeadlineExceeded
+	}
+	return err
+}
+
+func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }
+

@@ -1,0 +1,127 @@
+package netstack
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+)
+
+func TestTCPEchoOverPipe(t *testing.T) {
+	checkGoroutines(t)
+	a, b := newPipePair(t)
+	ln, err := b.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	c, err := a.Dial("tcp", "198.18.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	msg := []byte("hello, netstack")
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("%q %v", got, err)
+	}
+	// A larger stream, checked by hash.
+	const size = 8 << 20
+	src := make([]byte, size)
+	for i := range src {
+		src[i] = byte(i * 13)
+	}
+	go c.Write(src)
+	h := sha256.New()
+	if n, err := io.CopyN(h, c, size); err != nil || n != size {
+		t.Fatalf("copied %d: %v", n, err)
+	}
+	if want := sha256.Sum256(src); !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("stream corrupted")
+	}
+	c.(*TCPConn).CloseWrite()
+	if n, err := c.Read(got); n != 0 || err != io.EOF {
+		t.Fatalf("after half-close: %d %v, want EOF", n, err)
+	}
+}
+
+func TestTCPDialRefused(t *testing.T) {
+	a, b := newPipePair(t)
+	_, err := a.Dial("tcp", b.Addr().String()+":81")
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTCPDialContextDeadline(t *testing.T) {
+	a, _ := newPipePair(t)
+	// Nobody answers ARP for .77: the context ends first.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := a.DialContext(ctx, "tcp", "198.18.0.77:80")
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTCPDialUnreachable(t *testing.T) {
+	a, _ := newPipePair(t)
+	_, err := a.Dial("tcp", "198.18.0.77:80")
+	if !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNettestConn(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		a, b := newPipePair(t)
+		ln, err := b.Listen("tcp", ":0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		acc := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			acc <- c
+		}()
+		c1, err = a.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		c2 = <-acc
+		if c2 == nil {
+			return nil, nil, nil, errors.New("accept failed")
+		}
+		stop = func() {
+			c1.Close()
+			c2.Close()
+			ln.Close()
+			a.Close()
+			b.Close()
+		}
+		return c1, c2, stop, nil
+	})
+}

@@ -43,11 +43,11 @@ type TCPConn struct {
 	spareLen   []int
 	timer      *time.Timer
 	timerAt    time.Time
-	shook      bool  // handshake closed
-	closed     bool  // Close was called
-	gone       bool  // forgotten by the demux
-	hard       error // an ICMP hard error during the handshake
-	linger     int   // SetLinger: < 0 default, 0 abort on Close
+	shook      bool       // handshake closed
+	closed     bool       // Close was called
+	gone       bool       // forgotten by the demux
+	hard       error      // an ICMP hard error during the handshake
+	linger     int        // SetLinger: < 0 default, 0 abort on Close
 	sendMu     sync.Mutex // held while frames go out, to keep their order
 	pseudoBase uint32     // pseudo-header sum without the length
 }

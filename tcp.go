@@ -260,4 +260,3 @@ func mapTCPError(err error) error {
 }
 
 func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }
-

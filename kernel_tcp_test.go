@@ -1,0 +1,395 @@
+package netstack
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/link"
+	"github.com/gotcpip/netstack/internal/netnstest"
+)
+
+// kernelListen makes a listener inside the namespace on the kernel's
+// address.
+func kernelListen(t *testing.T, ns *netnstest.NS, port int) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Run(func() (err error) {
+		ln, err = net.Listen("tcp4", netip.AddrPortFrom(ns.KernelAddr, uint16(port)).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// kernelDial connects from inside the namespace.
+func kernelDial(t *testing.T, ns *netnstest.NS, addr string) net.Conn {
+	t.Helper()
+	var c net.Conn
+	if err := ns.Run(func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr, 10*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestKernelCurlFetchesFromStack(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	netnstest.LookPath(t, "curl")
+	ln, err := s.Listen("tcp", ":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s from the stack", r.URL.Path)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	for i := range 3 { // keep-alive is per process; run curl a few times
+		out, err := runIn(t, ns, 20*time.Second, "curl", "-sS", "--max-time", "10",
+			fmt.Sprintf("http://%v:8080/x%d", s.Addr(), i))
+		if err != nil || out != fmt.Sprintf("hello /x%d from the stack", i) {
+			t.Fatalf("curl: %v: %q", err, out)
+		}
+	}
+}
+
+func TestStackHTTPClientFetchesFromKernel(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	ln := kernelListen(t, ns, 8081)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "kernel says hi to %s", r.RemoteAddr)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	hc := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for range 3 {
+		resp, err := hc.Get(fmt.Sprintf("http://%v:8081/", ns.KernelAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(body), "kernel says hi to "+s.Addr().String()) {
+			t.Fatalf("body %q", body)
+		}
+	}
+}
+
+// stream is a deterministic pseudo-random byte source of a given length.
+type stream struct {
+	r    *rand.ChaCha8
+	left int64
+}
+
+func newStream(seed byte, n int64) *stream {
+	return &stream{r: rand.NewChaCha8([32]byte{seed}), left: n}
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	s.r.Read(p)
+	s.left -= int64(len(p))
+	return len(p), nil
+}
+
+// exchange sends size bytes each way at once between a and b, each closing
+// its write side when done, and checks both directions by SHA-256.
+func exchange(t *testing.T, a, b net.Conn, size int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	a.SetDeadline(deadline)
+	b.SetDeadline(deadline)
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	send := func(c net.Conn, seed byte, errs chan<- error) {
+		_, err := io.Copy(c, newStream(seed, size))
+		if err == nil {
+			err = c.(interface{ CloseWrite() error }).CloseWrite()
+		}
+		errs <- err
+	}
+	recv := func(c net.Conn, out chan<- result) {
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		out <- r
+	}
+	errs := make(chan error, 2)
+	results := make(chan result, 2)
+	go send(a, 1, errs)
+	go send(b, 2, errs)
+	go recv(a, results)
+	go recv(b, results)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	want := map[[32]byte]bool{}
+	for _, seed := range []byte{1, 2} {
+		h := sha256.New()
+		io.Copy(h, newStream(seed, size))
+		want[[32]byte(h.Sum(nil))] = true
+	}
+	for range 2 {
+		r := <-results
+		if r.err != nil || r.n != size || !want[r.sum] {
+			t.Fatalf("received %d of %d bytes (err %v); hash match %v", r.n, size, r.err, want[r.sum])
+		}
+		delete(want, r.sum)
+	}
+}
+
+// bulkSize is 1 GiB as the issue asks; NETSTACK_BULK_MIB shrinks it for
+// quick local runs.
+func bulkSize() int64 {
+	var mib int64 = 1024
+	if v := os.Getenv("NETSTACK_BULK_MIB"); v != "" {
+		fmt.Sscan(v, &mib)
+	}
+	return mib << 20
+}
+
+func TestKernelBulkExchange(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	ln := kernelListen(t, ns, 9000)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:9000", ns.KernelAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := <-acc
+	defer k.Close()
+	start := time.Now()
+	exchange(t, c, k, bulkSize())
+	t.Logf("%d MiB each way in %v", bulkSize()>>20, time.Since(start))
+}
+
+func TestKernelBulkExchangeImpaired(t *testing.T) {
+	checkGoroutines(t)
+	netnstest.Require(t)
+	ns := netnstest.New(t)
+	imp := link.NewImpair(ns.Dev, link.ImpairConfig{
+		Seed:    7,
+		Egress:  link.Impairment{Drop: 0.02, Reorder: 0.02},
+		Ingress: link.Impairment{Drop: 0.02, Reorder: 0.02},
+	})
+	s, err := New(Config{Link: imp, Addr: ns.StackPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln := kernelListen(t, ns, 9001)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:9001", ns.KernelAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := <-acc
+	defer k.Close()
+	start := time.Now()
+	exchange(t, c, k, bulkSize())
+	eg, in := imp.Stats()
+	t.Logf("%d MiB each way in %v; dropped %d+%d, reordered %d+%d", bulkSize()>>20, time.Since(start),
+		eg.Dropped, in.Dropped, eg.Reordered, in.Reordered)
+	if eg.Dropped == 0 || in.Dropped == 0 || eg.Reordered == 0 || in.Reordered == 0 {
+		t.Fatal("the impairment did nothing")
+	}
+}
+
+func TestKernelManyConnections(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	ln := kernelListen(t, ns, 9002)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c, err := s.DialContext(ctx, "tcp", fmt.Sprintf("%v:9002", ns.KernelAddr))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			msg := bytes.Repeat([]byte{byte(i)}, 1000+i)
+			if _, err := c.Write(msg); err != nil {
+				errs <- err
+				return
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+				errs <- fmt.Errorf("conn %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestKernelHalfClose(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	// Stack closes its write side: the kernel reads EOF and can still send.
+	ln := kernelListen(t, ns, 9003)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:9003", ns.KernelAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := <-acc
+	defer k.Close()
+	halfClose(t, c, k)
+
+	// Kernel closes its write side: the stack reads EOF and can still send.
+	sl, err := s.Listen("tcp", ":9004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	sacc := make(chan net.Conn, 1)
+	go func() { c, _ := sl.Accept(); sacc <- c }()
+	k2 := kernelDial(t, ns, fmt.Sprintf("%v:9004", s.Addr()))
+	c2 := <-sacc
+	defer c2.Close()
+	halfClose(t, k2, c2)
+}
+
+// halfClose: closer writes and closes its write side; other reads the data
+// then EOF, answers, and closer reads the answer.
+func halfClose(t *testing.T, closer, other net.Conn) {
+	t.Helper()
+	closer.SetDeadline(time.Now().Add(10 * time.Second))
+	other.SetDeadline(time.Now().Add(10 * time.Second))
+	closer.Write([]byte("request"))
+	if err := closer.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(other)
+	if err != nil || string(got) != "request" {
+		t.Fatalf("read to EOF: %q %v", got, err)
+	}
+	if _, err := other.Write([]byte("response after EOF")); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	got, err = io.ReadAll(closer)
+	if err != nil || string(got) != "response after EOF" {
+		t.Fatalf("half-closed side read %q %v", got, err)
+	}
+}
+
+func TestKernelRefusedAndReset(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	_, err := s.Dial("tcp", fmt.Sprintf("%v:9", ns.KernelAddr))
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial closed port: %v", err)
+	}
+	// The kernel resets an established connection (SO_LINGER 0).
+	ln := kernelListen(t, ns, 9005)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:9005", ns.KernelAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := <-acc
+	k.(*net.TCPConn).SetLinger(0)
+	k.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Read(make([]byte, 10))
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("read after kernel RST: %v", err)
+	}
+}
+
+func TestKernelDialSilentHostTimesOut(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	netnstest.LookPath(t, "nft")
+	// A second kernel address that answers ARP but drops every TCP segment.
+	silent := ns.KernelAddr.Next().Next() // 198.18.N.3
+	for _, args := range [][]string{
+		{"ip", "addr", "add", silent.String() + "/32", "dev", ns.DevName},
+		{"nft", "add table inet nst"},
+		{"nft", "add chain inet nst in { type filter hook input priority 0 ; }"},
+		{"nft", "add rule inet nst in ip daddr " + silent.String() + " tcp dport 80 drop"},
+	} {
+		if out, err := runIn(t, ns, 5*time.Second, args[0], args[1:]...); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	d := Dialer{Stack: s, Timeout: 1500 * time.Millisecond}
+	start := time.Now()
+	_, err := d.Dial("tcp", silent.String()+":80")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if el := time.Since(start); el < time.Second || el > 5*time.Second {
+		t.Fatalf("timed out after %v", el)
+	}
+	out, _ := runIn(t, ns, 5*time.Second, "nft", "list", "ruleset")
+	if !strings.Contains(out, "drop") {
+		t.Fatalf("rule missing:\n%s", out)
+	}
+}

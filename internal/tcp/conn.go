@@ -221,7 +221,7 @@ func (c *Conn) SetSendBuf(n int) {
 
 // Connect performs an active open (RFC 9293 §3.10.1): SYN, SYN-SENT.
 func (c *Conn) Connect(now time.Time) {
-	if c.state != Closed || c.reopened || c.err != nil {
+	if c.state != Closed || c.sndMax != c.iss || c.reopened || c.err != nil { // a connection opens once
 		return
 	}
 	c.state = SynSent

@@ -113,8 +113,12 @@ func newSim(tb testing.TB, seed uint64, imp simImpair, cfg *Config, isnA, isnB S
 	for i, e := range s.ends {
 		e.outPat = make([]byte, simPatLen)
 		r := rand.New(rand.NewPCG(seed, uint64(i)+1))
-		for j := range e.outPat {
-			e.outPat[j] = byte(r.Uint32())
+		for j := 0; j < len(e.outPat); j += 8 {
+			v := r.Uint64()
+			for k := j; k < min(j+8, len(e.outPat)); k++ {
+				e.outPat[k] = byte(v)
+				v >>= 8
+			}
 		}
 	}
 	s.ends[0].inPat, s.ends[1].inPat = s.ends[1].outPat, s.ends[0].outPat
@@ -124,22 +128,21 @@ func newSim(tb testing.TB, seed uint64, imp simImpair, cfg *Config, isnA, isnB S
 	return s
 }
 
-func (s *sim) getBuf() []byte {
-	if n := len(s.pool); n > 0 {
-		b := s.pool[n-1]
-		s.pool = s.pool[:n-1]
-		return b
+func (s *sim) getBuf(n int) []byte {
+	if k := len(s.pool); k > 0 && cap(s.pool[k-1]) >= n {
+		b := s.pool[k-1]
+		s.pool = s.pool[:k-1]
+		return b[:n]
 	}
-	return make([]byte, 65536+HeaderMaxLen)
+	return make([]byte, n, max(n, 2048))
 }
 
 // send puts one segment from end i on the wire, through the impairments.
 func (s *sim) send(i int, seg *Segment) {
 	src, dst := s.ends[i].addr.Addr(), s.ends[1-i].addr.Addr()
 	n := seg.HeaderLen() + len(seg.Payload)
-	buf := s.getBuf()
+	buf := s.getBuf(n)
 	seg.Encode(buf, checksum.Pseudo(src, dst, 6, n))
-	buf = buf[:n]
 	if s.trace {
 		s.tb.Logf("%8.3fms %d→ %v", float64(s.now.Sub(s.start))/1e6, i, *seg)
 	}
@@ -182,7 +185,7 @@ func (s *sim) send(i int, seg *Segment) {
 	}
 	if l.Dup > 0 && s.rnd.Float64() < l.Dup {
 		st.dup++
-		b2 := s.getBuf()[:n]
+		b2 := s.getBuf(n)
 		copy(b2, buf)
 		s.push(simPacket{at: at.Add(time.Duration(s.rnd.Int64N(int64(time.Millisecond)))), to: 1 - i, buf: b2})
 	}

@@ -15,6 +15,9 @@ TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables
 
 test: deps vet
 	$(GO) test -race -timeout 18m ./...
+	# The bulk transfers again at full size (1 GiB each way), without the
+	# race detector, which slows them tenfold.
+	$(GO) test -count=1 -timeout 15m -run Bulk -v .
 
 # deps installs the tools the privileged tests run, when it can (root with
 # apt-get) and they are missing; elsewhere those tests skip with a reason.

@@ -3,6 +3,9 @@ package netstack
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -56,7 +59,24 @@ func pingReplies(t *testing.T, ns *netnstest.NS, args ...string) int {
 
 func TestKernelPingsStack(t *testing.T) {
 	checkGoroutines(t)
-	ns, s := newKernelPeer(t)
+	netnstest.Require(t)
+	ns := netnstest.New(t)
+	// Capture the whole exchange; tshark reads it back at the end.
+	capture := filepath.Join(t.TempDir(), "ping.pcap")
+	f, err := os.Create(capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	l, err := PcapLink(ns.Dev, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Link: l, Addr: ns.StackPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	addr := s.Addr().String()
 	if n := pingReplies(t, ns, "-c", "5", "-i", "0.2", "-W", "2", addr); n != 5 {
 		t.Fatalf("ping -c 5: %d replies", n)
@@ -73,6 +93,20 @@ func TestKernelPingsStack(t *testing.T) {
 	out, err := runIn(t, ns, 5*time.Second, "ip", "neigh", "show", addr)
 	if err != nil || !strings.Contains(out, s.HardwareAddr().String()) {
 		t.Fatalf("ip neigh does not show the stack's MAC %v: %v\n%s", s.HardwareAddr(), err, out)
+	}
+
+	// The capture, read by a parser other than ours.
+	s.Close()
+	tshark := netnstest.LookPath(t, "tshark")
+	cmd := exec.Command(tshark, "-n", "-r", capture, "-Y", "icmp.type == 0 && ip.src == "+addr)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	tout, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, tout)
+	}
+	// 5 small replies and 3 reassembled large ones.
+	if n := strings.Count(string(tout), "Echo (ping) reply"); n != 8 {
+		t.Fatalf("tshark sees %d echo replies from the stack, want 8:\n%s", n, tout)
 	}
 }
 

@@ -1,6 +1,8 @@
 package netstack
 
 import (
+	"io"
+
 	"github.com/gotcpip/netstack/internal/link"
 )
 
@@ -52,4 +54,16 @@ func OpenTUN(name string) (Link, error) {
 func Pipe() (Link, Link) {
 	a, b := link.Pipe(1500)
 	return a, b
+}
+
+// PcapLink wraps l so that every frame it reads or writes is also written
+// to w in libpcap format (Ethernet or raw-IPv4 link type, per
+// l.Ethernet()), for Wireshark or tshark. Closing the returned Link closes
+// l, not w.
+func PcapLink(l Link, w io.Writer) (Link, error) {
+	p, err := link.NewPcap(l, w)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }

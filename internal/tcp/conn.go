@@ -31,6 +31,7 @@ type Conn struct {
 	state  State
 	err    error
 	events Event
+	stats  Stats
 
 	// Send sequence space (RFC 9293 §3.3.1).
 	iss     Seq
@@ -368,7 +369,7 @@ func (c *Conn) Abort(now time.Time) {
 	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
 		s := c.newSeg(FlagRST | FlagACK)
 		s.Seq = c.sndMax
-		c.emit(s)
+		c.xmit(s)
 	}
 	c.orphan = true
 	if c.state != Closed {

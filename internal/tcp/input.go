@@ -11,13 +11,14 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		// RFC 9293 §3.10.7.1: a segment for a closed connection draws a RST.
 		if rst, ok := RstFor(seg); ok {
 			c.seg = rst
-			c.emit(&c.seg)
+			c.xmit(&c.seg)
 		}
 		return
 	case SynSent:
 		c.inputSynSent(now, seg)
 		return
 	}
+	c.stats.SegsIn++
 	c.lastRcv = now
 	c.kaProbes = 0
 	syn := seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN
@@ -48,6 +49,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
+		c.stats.DropUnaccept++
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
 				c.timeWaitAt = now.Add(c.cfg.TimeWait) // retransmitted FIN: restart 2·MSL
@@ -105,6 +107,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 
 // challengeAck sends the ACK of RFC 5961 §3.2/§4.2/§5.2.
 func (c *Conn) challengeAck(now time.Time) {
+	c.stats.ChallengeAcks++
 	c.sendAck(now)
 }
 
@@ -224,7 +227,7 @@ func (c *Conn) establish(now time.Time) {
 // sendRst emits <SEQ=seq><CTL=RST>.
 func (c *Conn) sendRst(seq Seq) {
 	c.seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: FlagRST}
-	c.emit(&c.seg)
+	c.xmit(&c.seg)
 }
 
 // processAck is the fifth step of RFC 9293 §3.10.7.4. It reports whether
@@ -335,6 +338,7 @@ func (c *Conn) onNewAck(now time.Time, seg *Segment) {
 // recovery (RFC 5681 §3.2) unless it belongs to a flight already recovered
 // (RFC 6582 §3.2 step 2).
 func (c *Conn) onDupAck(now time.Time) {
+	c.stats.DupAcks++
 	c.dupAcks++
 	if c.inRecovery {
 		c.cc.OnRecoveryDupAck()
@@ -343,6 +347,7 @@ func (c *Conn) onDupAck(now time.Time) {
 	if c.dupAcks != 3 || c.sndUna.LessThan(c.recover) {
 		return
 	}
+	c.stats.FastRetransmits++
 	c.inRecovery = true
 	c.cc.OnRecoveryStart(now, int(c.sndMax.Sub(c.sndUna)))
 	c.recover = c.sndMax
@@ -384,6 +389,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		payload = payload[:max(free-off, 0)]
 		fin = false
 		c.ackNow = true // data beyond the window was dropped: tell the sender
+		c.stats.DropWindow++
 	}
 	if len(payload) > 0 {
 		if c.rcv.buf == nil && !c.readClosed {
@@ -411,6 +417,9 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				}
 				if c.ooo.insert(seq, seq.Add(len(payload))) {
 					c.rcv.writeAt(c.rcv.n+off, payload)
+					c.stats.OutOfOrder++
+				} else {
+					c.stats.DropOOOFull++
 				}
 			}
 			c.ackNow = true // RFC 5681 §4.2: ACK out-of-order data at once

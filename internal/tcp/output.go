@@ -78,7 +78,7 @@ func (c *Conn) sendSYN(now time.Time) {
 		s.Opts.SACKPermitted = c.sackOK
 		c.rcvAdv = c.rcvNxt.Add(int(s.Wnd))
 	}
-	c.emit(s)
+	c.xmit(s)
 }
 
 // sendAck emits a bare ACK.
@@ -87,19 +87,20 @@ func (c *Conn) sendAck(now time.Time) {
 	if c.tsOK {
 		s.Opts.TSVal = c.tsNow(now)
 	}
-	c.emit(s)
+	c.xmit(s)
 }
 
 // sendProbe emits a segment the peer must answer with an ACK: SEQ=SND.UNA-1
 // and no data, as Linux's zero-window and keepalive probes (RFC 9293
 // §3.8.4: "an old sequence number").
 func (c *Conn) sendProbe(now time.Time) {
+	c.stats.Probes++
 	s := c.newSeg(FlagACK)
 	s.Seq = c.sndUna.Add(-1)
 	if c.tsOK {
 		s.Opts.TSVal = c.tsNow(now)
 	}
-	c.emit(s)
+	c.xmit(s)
 }
 
 // sendData emits the segment [seq, seq+n) of the send buffer, with FIN if
@@ -129,12 +130,13 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	if fin {
 		s.Flags |= FlagFIN
 	}
-	c.emit(s)
+	c.xmit(s)
 	end := seq.Add(n)
 	if fin {
 		end = end.Add(1)
 	}
 	if seq.LessThan(c.sndMax) {
+		c.stats.Retransmits++
 		c.rttActive = false // Karn's rule: no sample from retransmitted data (RFC 6298 §3)
 	} else if !c.rttActive {
 		c.rttActive, c.rttSeq, c.rttStart = true, end, now

@@ -2,12 +2,14 @@ package tcp
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +43,7 @@ type simPacket struct {
 }
 
 type simStats struct {
-	frames, bytes, dropped, dup, reordered, corrupted, badParse uint64
+	frames, bytes, dropped, dup, reordered, corrupted, badParse, zeroWnd uint64
 }
 
 // simEnd is one endpoint: a machine plus a tiny application that writes a
@@ -64,6 +66,9 @@ type simEnd struct {
 	rbuf     []byte
 	wrClosed bool
 	eof      bool
+
+	readPeriod time.Duration // a slow reader: reads only this often (0: at once)
+	nextRead   time.Time
 	closed   bool
 	done     bool // EvClosed seen
 	err      error
@@ -83,6 +88,8 @@ type sim struct {
 	ends  [2]*simEnd
 	stats [2]simStats
 	trace bool
+
+	lastData time.Time // when the last payload byte was delivered
 }
 
 const simPatLen = 1048573 // a prime, so the pattern never lines up with windows or rings
@@ -148,6 +155,9 @@ func (s *sim) send(i int, seg *Segment) {
 	}
 	st := &s.stats[i]
 	st.frames++
+	if seg.Wnd == 0 && seg.Flags&FlagRST == 0 {
+		st.zeroWnd++
+	}
 	st.bytes += uint64(len(seg.Payload))
 	l := &s.link[i]
 	if l.Loss > 0 && s.rnd.Float64() < l.Loss {
@@ -294,6 +304,12 @@ func (e *simEnd) app() {
 		e.wrClosed = true
 		c.CloseWrite(now)
 	}
+	if e.readPeriod > 0 {
+		if now.Before(e.nextRead) {
+			return
+		}
+		e.nextRead = now.Add(e.readPeriod)
+	}
 	for !e.eof {
 		n, err := c.Read(now, e.rbuf)
 		if n > 0 {
@@ -336,6 +352,7 @@ func (e *simEnd) check(p []byte) {
 		}
 		e.recvd += int64(k)
 		p = p[k:]
+		e.s.lastData = e.s.now
 	}
 }
 
@@ -361,6 +378,9 @@ func (s *sim) run(limit time.Duration) error {
 		for _, e := range s.ends {
 			if e.conn != nil && !e.done {
 				if d := e.conn.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+					next = d
+				}
+				if d := e.nextRead; e.readPeriod > 0 && !e.eof && d.After(s.now) && (next.IsZero() || d.Before(next)) {
 					next = d
 				}
 			}
@@ -417,11 +437,20 @@ func simTransfer(tb testing.TB, seed uint64, imp simImpair, cfg *Config, size in
 	return s
 }
 
+var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// TestSimTransfer64MiB is the issue's must-show: 64 MiB each way at the same
+// time, byte-identical, under 0/1/5/20 % loss with reordering, duplication
+// and corruption, both ISNs just below 2^32. It writes a summary table
+// (testdata/sim_summary.golden) so behaviour changes show up as diffs;
+// go test -run TestSimTransfer64MiB -update rewrites it.
 func TestSimTransfer64MiB(t *testing.T) {
 	size := int64(64 << 20)
 	if testing.Short() {
 		size = 4 << 20
 	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-6s %5s %12s %10s %9s %9s %9s\n", "loss", "seed", "virtual", "goodput", "frames", "dropped", "corrupt")
 	for i, loss := range []float64{0, 0.01, 0.05, 0.20} {
 		t.Run(fmt.Sprintf("loss=%g%%", loss*100), func(t *testing.T) {
 			imp := simImpair{
@@ -431,9 +460,60 @@ func TestSimTransfer64MiB(t *testing.T) {
 			seed := simSeed(uint64(100 + i))
 			// ISNs just below 2^32: both sequence spaces wrap at once.
 			s := simTransfer(t, seed, imp, nil, size, Seq(0xFFFFFFFF-1000), Seq(0xFFFFFF00))
-			t.Logf("seed %d: %d MiB each way in %v virtual; frames %d/%d dropped %d/%d",
-				seed, size>>20, s.now.Sub(s.start).Round(time.Millisecond),
-				s.stats[0].frames, s.stats[1].frames, s.stats[0].dropped, s.stats[1].dropped)
+			// Goodput until the last byte arrived (before TIME-WAIT).
+			d := s.lastData.Sub(s.start)
+			fmt.Fprintf(&table, "%-6s %5d %12v %7.1fMB/s %9d %9d %9d\n", fmt.Sprintf("%g%%", loss*100), seed,
+				d.Round(time.Millisecond), float64(2*size)/d.Seconds()/1e6,
+				s.stats[0].frames+s.stats[1].frames, s.stats[0].dropped+s.stats[1].dropped,
+				s.stats[0].corrupted+s.stats[1].corrupted)
 		})
 	}
+	if size != 64<<20 || os.Getenv("TCPSIM_SEED") != "" || t.Failed() {
+		return
+	}
+	t.Logf("\n%s", table.String())
+	const golden = "testdata/sim_summary.golden"
+	if *updateGolden {
+		if err := os.WriteFile(golden, []byte(table.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != table.String() {
+		t.Errorf("simulation summary changed (run with -update if intended):\n%s\nwant:\n%s", table.String(), want)
+	}
 }
+
+// A slow reader behind a small receive buffer: the window closes, the
+// sender probes it, and window updates reopen it, with loss on the way.
+func TestSimSlowReaderZeroWindow(t *testing.T) {
+	for i, loss := range []float64{0, 0.05} {
+		seed := simSeed(uint64(200 + i))
+		imp := simImpair{Delay: 2 * time.Millisecond, Rate: 10e6, Loss: loss, Reorder: 0.02, Jitter: time.Millisecond}
+		cfg := &Config{RecvBuf: 16 << 10, SendBuf: 32 << 10, SACK: true}
+		s := newSim(t, seed, imp, cfg, 0xFFFFF000, 0x7FFFFFF0)
+		s.ends[0].total, s.ends[1].total = 512<<10, 256<<10
+		s.ends[1].readPeriod = 700 * time.Millisecond
+		if err := s.run(time.Hour); err != nil || s.ends[1].recvd != 512<<10 || s.ends[0].recvd != 256<<10 {
+			t.Fatalf("seed %d: %v (received %d, %d) (replay: TCPSIM_SEED=%d)", seed, err, s.ends[1].recvd, s.ends[0].recvd, seed)
+		}
+		if s.stats[1].zeroWnd == 0 {
+			t.Errorf("seed %d: the window never closed", seed)
+		}
+		t.Logf("seed %d: %v virtual, %d zero-window segments", seed, s.now.Sub(s.start), s.stats[1].zeroWnd)
+	}
+}
+
+// Nagle on, delayed ACKs, tiny MSS and many small writes.
+func TestSimNagleSmallMSS(t *testing.T) {
+	seed := simSeed(300)
+	imp := simImpair{Delay: 10 * time.Millisecond, Loss: 0.02, Dup: 0.02, Reorder: 0.05, Jitter: 5 * time.Millisecond}
+	cfg := &Config{MSS: 200, Nagle: true, RecvBuf: 4096, SendBuf: 1000}
+	s := simTransfer(t, seed, imp, cfg, 256<<10, 1, 2)
+	t.Logf("virtual %v", s.now.Sub(s.start))
+}
+

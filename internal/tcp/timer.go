@@ -87,6 +87,7 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	c.retries++
 	c.backoff++
+	c.stats.Timeouts++
 	c.cc.OnTimeout(now, int(c.sndMax.Sub(c.sndUna)))
 	c.recover = c.sndMax // RFC 6582 §3.2 step 4 (after a timeout)
 	c.inRecovery = false

@@ -69,9 +69,9 @@ type simEnd struct {
 
 	readPeriod time.Duration // a slow reader: reads only this often (0: at once)
 	nextRead   time.Time
-	closed   bool
-	done     bool // EvClosed seen
-	err      error
+	closed     bool
+	done       bool // EvClosed seen
+	err        error
 }
 
 type sim struct {
@@ -516,4 +516,3 @@ func TestSimNagleSmallMSS(t *testing.T) {
 	s := simTransfer(t, seed, imp, cfg, 256<<10, 1, 2)
 	t.Logf("virtual %v", s.now.Sub(s.start))
 }
-

@@ -1,7 +1,8 @@
 // Package tcp is netstack's TCP: the segment codec, sequence arithmetic and
 // the connection state machine of RFC 9293, with the extensions DESIGN.md
 // lists (window scaling and timestamps of RFC 7323, RTO of RFC 6298, NewReno
-// of RFC 5681/6582, challenge ACKs of RFC 5961, ISNs of RFC 6528).
+// of RFC 5681/6582, challenge ACKs of RFC 5961, ISNs of RFC 6528, SACK
+// blocks of RFC 2018).
 //
 // The machine is sans-I/O: it knows no goroutines, locks, clocks or links.
 // Every method takes the current time; segments to send go out through the
@@ -9,8 +10,25 @@
 // shell must act on accumulate as Event bits (TakeEvents). Deadlines
 // (retransmission, delayed ACK, persist, keepalive, FIN-WAIT-2, TIME-WAIT,
 // handshake) are kept in the connection; NextDeadline reports the earliest
-// and Timer fires those that are due. A Conn is not safe for concurrent
-// use: the shell holds one lock around every call.
+// and Timer fires those that are due.
+//
+// The shell's side of the contract:
+//
+//   - Parse each arriving segment (Parse with the pseudo-header sum), look
+//     up its 4-tuple, and call Conn.Input; with no connection, call
+//     Listener.Input on a listening port (register the *Conn it returns) or
+//     reply with RstFor.
+//   - Hold one lock per Conn around every call. After each call, read
+//     TakeEvents and wake readers, writers and acceptors; re-arm one timer
+//     for NextDeadline and call Timer when it passes.
+//   - Copy each emitted segment into a frame (Segment.Encode) before emit
+//     returns: its payload may alias the send buffer.
+//   - On EvClosed drop the connection from the demux; if ReopenedBy
+//     reports true, hand the same SYN to the listener.
+//   - Call Listener.Accepted when Accept hands a connection out.
+//
+// A Conn is not safe for concurrent use; a Listener's counters are shared
+// with its children atomically.
 package tcp
 
 import (

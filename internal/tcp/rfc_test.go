@@ -609,3 +609,88 @@ func TestFinAfterQueuedData(t *testing.T) {
 }
 
 func itoa(n int) string { return fmtInt(n) }
+
+// RFC 2018: with SACK negotiated, ACKs for out-of-order data carry SACK
+// blocks, the most recent first (§4).
+func TestSACKBlocks(t *testing.T) {
+	tt := newTranscript(t, &Config{SACK: true})
+	tt.do(0, tt.c.Connect)
+	tt.want(0, "SYN seq=1000 sackok")
+	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 sackok")
+	tt.want(10, "ACK seq=1001 ack=5001")
+	tt.in(20, "ACK seq=5101 ack=1001 len=100")
+	s := tt.want(20, "ACK seq=1001 ack=5001")
+	if s.Opts.NumSACK != 1 || s.Opts.SACK[0] != (SACKBlock{5101, 5201}) {
+		t.Fatalf("SACK blocks %v", s)
+	}
+	tt.in(21, "ACK seq=5301 ack=1001 len=100")
+	s = tt.want(21, "ACK seq=1001 ack=5001")
+	if s.Opts.NumSACK != 2 || s.Opts.SACK[0] != (SACKBlock{5301, 5401}) || s.Opts.SACK[1] != (SACKBlock{5101, 5201}) {
+		t.Fatalf("SACK blocks %v", s)
+	}
+	tt.in(22, "ACK seq=5001 ack=1001 len=100")
+	s = tt.want(22, "ACK seq=1001 ack=5201")
+	if s.Opts.NumSACK != 1 || s.Opts.SACK[0] != (SACKBlock{5301, 5401}) {
+		t.Fatalf("SACK blocks %v", s)
+	}
+}
+
+// Data written in SYN-SENT waits for the handshake and rides on the
+// third segment (RFC 9293 §3.10.2: queued until ESTABLISHED).
+func TestWriteBeforeEstablished(t *testing.T) {
+	tt := newTranscript(t, nil)
+	tt.do(0, tt.c.Connect)
+	tt.want(0, "SYN seq=1000")
+	tt.write(1, 100)
+	tt.wantNothing(9)
+	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460")
+	tt.want(10, "ACK|PSH seq=1001 ack=5001 len=100")
+}
+
+// RFC 7323: timestamps are negotiated in the handshake and the peer's
+// TSval is echoed; MSS is reduced by the option's 12 bytes.
+func TestTimestamps(t *testing.T) {
+	tt := newTranscript(t, nil)
+	tt.do(0, tt.c.Connect)
+	syn := tt.want(0, "SYN seq=1000")
+	if !syn.Opts.HasTS {
+		t.Fatal("no timestamps on the SYN")
+	}
+	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 ts=777/"+itoa(int(syn.Opts.TSVal)))
+	a := tt.want(10, "ACK seq=1001 ack=5001")
+	if !a.Opts.HasTS || a.Opts.TSEcr != 777 || a.Opts.TSVal != syn.Opts.TSVal+10 {
+		t.Fatalf("ACK timestamps %v", a)
+	}
+	tt.write(20, 3000)
+	d := tt.want(20, "ACK seq=1001 ack=5001 len=1448")
+	if d.HeaderLen() != 32 {
+		t.Fatalf("header %d", d.HeaderLen())
+	}
+}
+
+// The accept queue bound: established children not yet taken count
+// against the backlog; Accepted frees a slot.
+func TestListenerAcceptQueue(t *testing.T) {
+	tt := newListening(t, nil, 1)
+	syn := func(port uint16) *Conn {
+		s := parseSpec(t, "SYN seq=5000", true)
+		s.SrcPort = port
+		return tt.l.Input(tt.now, &s, ttLocal, tt.emit)
+	}
+	c := syn(1)
+	if c == nil || syn(2) != nil {
+		t.Fatal("backlog 1: want exactly one half-open child")
+	}
+	ack := parseSpec(t, "ACK seq=5001 ack=1001", true)
+	c.Input(tt.now, &ack)
+	if c.State() != Established || tt.l.HalfOpen() != 0 || tt.l.Queued() != 1 {
+		t.Fatalf("%v half-open %d queued %d", c.State(), tt.l.HalfOpen(), tt.l.Queued())
+	}
+	if syn(3) != nil {
+		t.Fatal("SYN accepted with a full accept queue")
+	}
+	tt.l.Accepted()
+	if syn(4) == nil {
+		t.Fatal("SYN refused after Accepted")
+	}
+}

@@ -516,3 +516,20 @@ func TestSimNagleSmallMSS(t *testing.T) {
 	s := simTransfer(t, seed, imp, cfg, 256<<10, 1, 2)
 	t.Logf("virtual %v", s.now.Sub(s.start))
 }
+
+// TestSimSoak runs many seeds (TCPSIM_SOAK=n, default off) at every loss
+// rate, with harsher reordering and smaller buffers, 4 MiB each way.
+func TestSimSoak(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("TCPSIM_SOAK"))
+	if n == 0 {
+		t.Skip("set TCPSIM_SOAK=n to run n seeds per loss rate")
+	}
+	for _, loss := range []float64{0, 0.01, 0.05, 0.2, 0.3} {
+		for i := 0; i < n; i++ {
+			seed := uint64(10000*loss) + uint64(i)*7919 + 1
+			imp := simImpair{Delay: 3 * time.Millisecond, Rate: 50e6, Loss: loss, Dup: 0.05, Reorder: 0.1, Jitter: 8 * time.Millisecond, Corrupt: 0.01}
+			cfg := &Config{RecvBuf: 64 << 10 << (i % 5), SendBuf: 48 << 10 << (i % 4), Nagle: i%3 == 0, SACK: i%2 == 0, MSS: 536 + 100*(i%10)}
+			simTransfer(t, seed, imp, cfg, 4<<20, Seq(0xFFFFFFFF-uint32(i*1000)), Seq(0xFFFF0000+uint32(i)))
+		}
+	}
+}

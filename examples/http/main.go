@@ -133,4 +133,3 @@ func serveTAP(name, cidr string) error {
 	}
 	return nil
 }
-

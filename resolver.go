@@ -7,8 +7,13 @@ import (
 
 // Resolver returns a Go resolver (PreferGo) whose DNS traffic goes over this
 // stack to Config.DNS: queries over UDP, and over TCP when an answer comes
-// back truncated, as Go's resolver does. Servers are tried in order. With
-// no Config.DNS, lookups fail with a *net.DNSError.
+// back truncated, as Go's resolver does. Each query goes to the next server
+// of Config.DNS in turn. With no Config.DNS, lookups fail.
+//
+// Go's resolver still reads the host's /etc/hosts and the options of its
+// /etc/resolv.conf (search list, ndots, timeout, attempts); only where the
+// queries go is ours. Its error messages name the server from the host's
+// resolv.conf, not the one in Config.DNS that was asked.
 func (s *Stack) Resolver() *net.Resolver {
 	return &net.Resolver{PreferGo: true, Dial: s.dialDNS}
 }

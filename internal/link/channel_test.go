@@ -1,0 +1,90 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+func TestChannelInjectRead(t *testing.T) {
+	c := NewChannel(ChannelConfig{Depth: 2})
+	defer c.Close()
+	pkt := []byte{0x45, 1, 2, 3}
+	if err := c.Inject(pkt); err != nil {
+		t.Fatal(err)
+	}
+	pkt[1] = 9 // the channel holds a copy
+	c.Inject([]byte{2})
+	if err := c.Inject([]byte{3}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third inject into depth 2: %v", err)
+	}
+	buf := make([]byte, 100)
+	n, _ := c.ReadFrame(buf)
+	if !bytes.Equal(buf[:n], []byte{0x45, 1, 2, 3}) {
+		t.Fatalf("read % x", buf[:n])
+	}
+	if st := c.Stats(); st.Injected != 2 || st.InjectDrops != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	c.Inject([]byte{4})
+	if err := c.InjectContext(ctx, []byte{5}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("blocked inject: %v", err)
+	}
+}
+
+func TestChannelOutbound(t *testing.T) {
+	c := NewChannel(ChannelConfig{Depth: 1})
+	defer c.Close()
+	frame := []byte{1, 2, 3}
+	c.WriteFrame(frame)
+	frame[0] = 7
+	c.WriteFrame(frame) // queue full: dropped
+	got := <-c.Outbound()
+	if !bytes.Equal(got, []byte{1, 2, 3}) {
+		t.Fatalf("got % x", got)
+	}
+	if st := c.Stats(); st.Sent != 1 || st.SendDrops != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestChannelOutputCallbackAndClose(t *testing.T) {
+	var got [][]byte
+	c := NewChannel(ChannelConfig{Output: func(p []byte) { got = append(got, bytes.Clone(p)) }})
+	c.WriteFrame([]byte{1})
+	if len(got) != 1 || c.Outbound() != nil {
+		t.Fatal("callback not used")
+	}
+	done := make(chan error)
+	go func() { _, err := c.ReadFrame(make([]byte, 10)); done <- err }()
+	c.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	if err := c.Inject([]byte{1}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("inject after close: %v", err)
+	}
+	if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestChannelZeroAllocs(t *testing.T) {
+	c := NewChannel(ChannelConfig{})
+	defer c.Close()
+	pkt := make([]byte, 1400)
+	buf := make([]byte, 1500)
+	c.Inject(pkt)
+	c.ReadFrame(buf)
+	if n := testing.AllocsPerRun(100, func() {
+		c.Inject(pkt)
+		c.ReadFrame(buf)
+	}); n != 0 {
+		t.Fatalf("%v allocs per packet", n)
+	}
+}

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"context"
 	"io"
 
 	"github.com/gotcpip/netstack/internal/link"
@@ -67,3 +68,68 @@ func PcapLink(l Link, w io.Writer) (Link, error) {
 	}
 	return p, nil
 }
+
+// PacketLinkConfig configures a PacketLink.
+type PacketLinkConfig struct {
+	// MTU is the largest IP packet; 0 means 1500.
+	MTU int
+	// Ethernet makes packets Ethernet frames; false means bare IPv4
+	// packets, as a TUN device or a VPN transport carries.
+	Ethernet bool
+	// Depth bounds each direction's queue in packets; 0 means 1024.
+	Depth int
+	// Output, if set, receives each packet the stack sends, synchronously on
+	// the sending goroutine; pkt is valid only during the call, and a slow
+	// Output slows the stack's senders. If nil, sent packets queue for
+	// Outbound and are dropped (counted) when it is full.
+	Output func(pkt []byte)
+}
+
+// PacketLinkStats counts a PacketLink's traffic and drops.
+type PacketLinkStats = link.ChannelStats
+
+// PacketLink is a Link the caller feeds: a VPN or tunnel transport pushes
+// received packets in with Inject and takes the stack's packets from
+// Output or Outbound. Its methods are safe for concurrent use.
+type PacketLink struct{ ch *link.Channel }
+
+// NewPacketLink returns a PacketLink; pass it as Config.Link.
+func NewPacketLink(cfg PacketLinkConfig) *PacketLink {
+	return &PacketLink{ch: link.NewChannel(link.ChannelConfig{
+		MTU: cfg.MTU, Ethernet: cfg.Ethernet, Depth: cfg.Depth, Output: cfg.Output,
+	})}
+}
+
+// Inject hands a received packet to the stack. It copies pkt and never
+// blocks: when the stack is behind and the queue is full it drops the
+// packet, counts it, and returns an error. After Close it returns
+// net.ErrClosed.
+func (l *PacketLink) Inject(pkt []byte) error { return l.ch.Inject(pkt) }
+
+// InjectContext is Inject that waits for room in the queue until ctx
+// ends: back-pressure for a transport that can wait.
+func (l *PacketLink) InjectContext(ctx context.Context, pkt []byte) error {
+	return l.ch.InjectContext(ctx, pkt)
+}
+
+// Outbound returns the channel of packets the stack sends when
+// PacketLinkConfig.Output is nil, else nil. Each packet is the receiver's.
+func (l *PacketLink) Outbound() <-chan []byte { return l.ch.Outbound() }
+
+// Stats returns the link's counters.
+func (l *PacketLink) Stats() PacketLinkStats { return l.ch.Stats() }
+
+// ReadFrame implements Link.
+func (l *PacketLink) ReadFrame(buf []byte) (int, error) { return l.ch.ReadFrame(buf) }
+
+// WriteFrame implements Link.
+func (l *PacketLink) WriteFrame(frame []byte) error { return l.ch.WriteFrame(frame) }
+
+// MTU implements Link.
+func (l *PacketLink) MTU() int { return l.ch.MTU() }
+
+// Ethernet implements Link.
+func (l *PacketLink) Ethernet() bool { return l.ch.Ethernet() }
+
+// Close implements Link.
+func (l *PacketLink) Close() error { return l.ch.Close() }

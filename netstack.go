@@ -47,6 +47,14 @@ type Config struct {
 	Logger *slog.Logger
 	// TCP holds defaults for TCP connections.
 	TCP TCPConfig
+	// Forwarder, if set, makes the stack accept TCP connections and UDP
+	// flows for any destination and hand them to its handlers.
+	Forwarder *Forwarder
+}
+
+// forwarding reports whether the stack takes packets for any address.
+func (c *Config) forwarding() bool {
+	return c.Forwarder != nil && (c.Forwarder.TCP != nil || c.Forwarder.UDP != nil)
 }
 
 // TCPConfig holds defaults for a stack's TCP connections. Zero fields take
@@ -142,11 +150,12 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
 	s.host = ip.New(ip.Config{
-		Addr:     cfg.Addr,
-		Gateway:  cfg.Gateway,
-		MAC:      s.mac,
-		MTU:      mtu,
-		Ethernet: cfg.Link.Ethernet(),
+		Addr:        cfg.Addr,
+		Gateway:     cfg.Gateway,
+		MAC:         s.mac,
+		MTU:         mtu,
+		Ethernet:    cfg.Link.Ethernet(),
+		Promiscuous: cfg.forwarding(),
 	}, s.writeFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,

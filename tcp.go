@@ -31,8 +31,9 @@ type tcpTable struct {
 	mu        sync.RWMutex
 	conns     map[tcpKey]*TCPConn
 	listeners map[uint16]*TCPListener
-	ports     portTable // ports bound by listeners and by explicit binds
-	secret    [16]byte  // RFC 6528 ISN key
+	ports     portTable              // ports bound by listeners and by explicit binds
+	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
+	secret    [16]byte               // RFC 6528 ISN key
 }
 
 // tcpConfig is the core configuration for this stack's connections.
@@ -74,6 +75,9 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191).
 	if l != nil && dst == s.Addr() {
 		l.input(now, &seg, key.remote)
+		return false
+	}
+	if s.forwardTCP(&seg, key) {
 		return false
 	}
 	stats.Inc(&s.st.TCP.DropNoPort)

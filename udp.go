@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ type udpTable struct {
 	mu    sync.RWMutex
 	ports portTable
 	socks map[uint16]*UDPConn
+	flows map[flowKey]*UDPConn // forwarded flows (Config.Forwarder)
 }
 
 // UDPConn is a UDP socket on a Stack: a net.PacketConn, and when made by
@@ -42,6 +44,12 @@ type UDPConn struct {
 	rcvBuf  int
 	softErr error // an ICMP error for a connected socket, reported once
 	closed  bool
+
+	// A forwarded flow (Forwarder.UDP) is keyed by both ends and expires.
+	flow       bool
+	idle       time.Duration
+	idleTimer  *time.Timer
+	lastActive atomic.Int64 // unix nanoseconds
 }
 
 type datagram struct {
@@ -143,10 +151,18 @@ func (s *Stack) inputUDP(now time.Time, src, dst netip.Addr, b []byte) bool {
 		return false
 	}
 	stats.Inc(&s.st.UDP.DatagramsIn)
-	s.udp.mu.RLock()
-	c := s.udp.socks[h.DstPort()]
-	s.udp.mu.RUnlock()
 	from := netip.AddrPortFrom(src, h.SrcPort())
+	var c *UDPConn
+	if dst == s.Addr() || !s.cfg.forwarding() {
+		s.udp.mu.RLock()
+		c = s.udp.socks[h.DstPort()]
+		s.udp.mu.RUnlock()
+	}
+	if (c == nil || (c.raddr.IsValid() && c.raddr != from)) && s.cfg.Forwarder != nil {
+		if s.forwardUDP(from, netip.AddrPortFrom(dst, h.DstPort()), payload, b[:h.Length()]) {
+			return false
+		}
+	}
 	if c == nil || (c.raddr.IsValid() && c.raddr != from) {
 		stats.Inc(&s.st.UDP.DropNoPort)
 		return true
@@ -260,7 +276,7 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 // It does not block. On a connected socket it fails with EISCONN, as
 // package net's does.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	if c.raddr.IsValid() {
+	if c.raddr.IsValid() && addr != c.raddr {
 		return 0, c.opErrTo("write", addr, syscall.EISCONN)
 	}
 	return c.writeTo(b, addr)
@@ -298,6 +314,7 @@ func (c *UDPConn) writeTo(b []byte, addr netip.AddrPort) (int, error) {
 		return 0, c.opErrTo("write", addr, err)
 	}
 	stats.Inc(&c.s.st.UDP.DatagramsOut)
+	c.touch()
 	return len(b), nil
 }
 
@@ -335,9 +352,16 @@ func (c *UDPConn) Close() error {
 	c.mu.Unlock()
 	t := &c.s.udp
 	t.mu.Lock()
-	delete(t.socks, c.laddr.Port())
-	t.ports.release(c.laddr.Port())
+	if c.flow {
+		delete(t.flows, flowKey{c.laddr, c.raddr})
+	} else {
+		delete(t.socks, c.laddr.Port())
+		t.ports.release(c.laddr.Port())
+	}
 	t.mu.Unlock()
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
 	c.rd.stop()
 	c.wd.stop()
 	signal(c.ready)

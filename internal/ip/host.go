@@ -20,6 +20,9 @@ type Config struct {
 	MAC      MAC          // our hardware address (Ethernet links)
 	MTU      int          // largest IP packet the link carries
 	Ethernet bool         // frames carry Ethernet headers; false: bare IP (TUN)
+	// Promiscuous delivers TCP and UDP packets for any destination address
+	// (a forwarder's mode), not only ours and broadcasts.
+	Promiscuous bool
 
 	ReassemblyMemory  int           // bytes held for reassembly; 0: 4 MiB (Linux ipfrag_high_thresh)
 	ReassemblyTimeout time.Duration // 0: 30 s (Linux ipfrag_time)
@@ -270,7 +273,7 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 	}
 	dst, src := hdr.Dst(), hdr.Src()
 	bcast := dst == h.bcast || dst == netip.IPv4Unspecified() || dst.As4() == [4]byte{255, 255, 255, 255}
-	if dst != h.Addr() && !bcast {
+	if dst != h.Addr() && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
 		stats.Inc(&h.st.IPv4.DropNotForUs)
 		return
 	}
@@ -485,6 +488,9 @@ func (h *Host) route(dst netip.Addr) (netip.Addr, error) {
 	switch {
 	case !dst.Is4():
 		return netip.Addr{}, ErrNoRoute
+	case !h.cfg.Ethernet:
+		// A point-to-point IP link (TUN): everything goes out of it.
+		return dst, nil
 	case h.cfg.Addr.Contains(dst) || dst.As4() == [4]byte{255, 255, 255, 255}:
 		return dst, nil
 	case h.cfg.Gateway.IsValid():
@@ -623,6 +629,18 @@ func (h *Host) SendUnreachable(now time.Time, code uint8, orig []byte) {
 	binary.BigEndian.PutUint16(m[2:4], checksum.Checksum(m, 0))
 	stats.Inc(&h.st.ICMP.UnreachOut)
 	h.Output(now, out, ProtoICMP, hdr.Dst(), hdr.Src(), false)
+}
+
+// SendUnreachableFor answers a transport message that arrived from src to
+// dst (transport holds its header and data) with ICMP destination
+// unreachable, rebuilding the IP header it quotes. A forwarder uses it to
+// refuse a flow after the packet itself is gone.
+func (h *Host) SendUnreachableFor(now time.Time, code, proto uint8, src, dst netip.Addr, transport []byte) {
+	n := min(len(transport), 576)
+	pkt := make([]byte, IPv4MinHeaderLen+n)
+	encodeIPv4(pkt, len(pkt), 0, false, 0, false, DefaultTTL, proto, src, dst)
+	copy(pkt[IPv4MinHeaderLen:], transport[:n])
+	h.SendUnreachable(now, code, pkt)
 }
 
 func (h *Host) allowICMPError(now time.Time) bool {

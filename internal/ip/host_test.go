@@ -479,3 +479,43 @@ func BenchmarkEchoIngress(b *testing.B) {
 		b.Fatal("no replies")
 	}
 }
+
+func TestPromiscuousAcceptsAnyDestination(t *testing.T) {
+	other := netip.MustParseAddr("198.19.7.7")
+	frame := func() []byte {
+		f := make([]byte, Headroom+8)
+		EthernetHeader(f).Encode(macA, macB, EtherTypeIPv4)
+		encodeIPv4(f[EthernetHeaderLen:], IPv4MinHeaderLen+8, 1, false, 0, false, 64, ProtoUDP, addrB, other)
+		return f
+	}
+	a := newTestHost(t, prefixA, macA, nil)
+	a.Input(t0, frame())
+	if len(a.udp) != 0 || a.st.IPv4.DropNotForUs != 1 {
+		t.Fatal("delivered a packet for another address")
+	}
+	p := newTestHost(t, prefixA, macA, func(c *Config) { c.Promiscuous = true })
+	p.Input(t0, frame())
+	if len(p.udp) != 1 {
+		t.Fatalf("promiscuous host dropped it: %+v", p.st.IPv4)
+	}
+}
+
+func TestSendUnreachableFor(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, nil)
+	a.neigh.learn(addrB, macB, t0, true)
+	other := netip.MustParseAddr("198.18.0.9")
+	a.SendUnreachableFor(t0, CodePortUnreach, ProtoUDP, addrB, other, []byte{0, 1, 0, 2, 0, 8, 0, 0})
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames", len(out))
+	}
+	h, pkt, err := ParseIPv4(out[0][EthernetHeaderLen:])
+	if err != nil || h.Src() != other || h.Dst() != addrB {
+		t.Fatalf("%v %v→%v", err, h.Src(), h.Dst())
+	}
+	m := ICMPHeader(pkt[IPv4MinHeaderLen:])
+	inner := IPv4Header(m[ICMPHeaderLen:])
+	if m.Type() != ICMPDestUnreach || m.Code() != CodePortUnreach || inner.Src() != addrB || inner.Dst() != other {
+		t.Fatal("bad quote")
+	}
+}

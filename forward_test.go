@@ -1,0 +1,158 @@
+package netstack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/nettest"
+)
+
+// packetPair joins two stacks with PacketLinks carrying bare IP packets,
+// the way a VPN transport would: each side's Output injects into the
+// other.
+func packetPair(t testing.TB, fwd *Forwarder) (a, b *Stack) {
+	t.Helper()
+	var la, lb *PacketLink
+	la = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { lb.Inject(p) }})
+	lb = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { la.Inject(p) }})
+	var err error
+	a, err = New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Forwarder: fwd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func TestPacketLinkNettest(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		a, b := packetPair(t, nil)
+		ln, err := b.Listen("tcp", ":0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		acc := make(chan net.Conn, 1)
+		go func() { c, _ := ln.Accept(); acc <- c }()
+		c1, err = a.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		c2 = <-acc
+		return c1, c2, func() { c1.Close(); c2.Close(); ln.Close(); a.Close(); b.Close() }, nil
+	})
+}
+
+func TestForwarderTCP(t *testing.T) {
+	checkGoroutines(t)
+	seen := make(chan [2]netip.AddrPort, 10)
+	a, _ := packetPair(t, &Forwarder{TCP: func(r *TCPRequest) {
+		if r.Destination().Port() == 81 {
+			r.Refuse()
+			return
+		}
+		c, err := r.Accept(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		seen <- [2]netip.AddrPort{r.Source(), c.LocalAddr().(*net.TCPAddr).AddrPort()}
+		io.Copy(c, c)
+		c.Close()
+	}})
+	for _, dst := range []string{"198.19.7.7:8080", "203.0.113.9:443"} {
+		c, err := a.Dial("tcp", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		msg := []byte("through the tunnel to " + dst)
+		c.Write(msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("%q %v", got, err)
+		}
+		ends := <-seen
+		if ends[1].String() != dst || ends[0] != c.LocalAddr().(*net.TCPAddr).AddrPort() {
+			t.Fatalf("handler saw %v→%v, dialed %v from %v", ends[0], ends[1], dst, c.LocalAddr())
+		}
+		c.Close()
+	}
+	if _, err := a.Dial("tcp", "198.19.7.7:81"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("refused flow: %v", err)
+	}
+}
+
+func TestForwarderUDP(t *testing.T) {
+	checkGoroutines(t)
+	a, b := packetPair(t, &Forwarder{
+		UDPIdleTimeout: 200 * time.Millisecond,
+		UDP: func(r *UDPRequest) {
+			if r.Destination().Port() == 54 {
+				r.Refuse()
+				return
+			}
+			c, err := r.Accept()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf := make([]byte, 2000)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return // the flow expired
+				}
+				c.Write(append([]byte(r.Destination().String()+" "), buf[:n]...))
+			}
+		},
+	})
+	c, err := a.Dial("udp", "198.19.8.8:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, m := range []string{"one", "two"} {
+		c.Write([]byte(m))
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "198.19.8.8:53 "+m {
+			t.Fatalf("%q %v", buf[:n], err)
+		}
+	}
+	// Idle flows expire.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.udp.mu.RLock()
+		n := len(b.udp.flows)
+		b.udp.mu.RUnlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("idle flow never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r, err := a.Dial("udp", "198.19.8.8:54")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Write([]byte("x"))
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("refused flow: %v", err)
+	}
+}

@@ -49,7 +49,7 @@ fuzz:
 	done
 
 demo:
-	$(GO) run ./examples/demo
+	$(GO) run ./examples/http
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gotcpip/netstack/internal/link"
 	"golang.org/x/net/nettest"
 )
 
@@ -124,4 +126,47 @@ func TestNettestConn(t *testing.T) {
 		}
 		return c1, c2, stop, nil
 	})
+}
+
+// TestTCPDialCancelResets: a dial whose context ends mid-handshake aborts,
+// and the peer's half-open connection is reset when its SYN-ACK arrives.
+func TestTCPDialCancelResets(t *testing.T) {
+	checkGoroutines(t)
+	la, lb := Pipe()
+	slow := link.NewImpair(lb, link.ImpairConfig{Seed: 1, Egress: link.Impairment{Delay: 300 * time.Millisecond}})
+	a, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(Config{Link: slow, Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ln, _ := b.Listen("tcp", ":80")
+	defer ln.Close()
+	// Let ARP settle first so the SYN leaves at once.
+	a.Ping(context.Background(), b.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := a.DialContext(ctx, "tcp", "198.18.0.2:80"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("dial: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.tcp.mu.RLock()
+		n := len(b.tcp.conns)
+		b.tcp.mu.RUnlock()
+		if n == 0 && b.Stats().TCP.ResetsIn > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer still holds %d connections; a: %+v b: %+v", n, a.Stats().TCP, b.Stats().TCP)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.Stats().TCP.ResetsOut == 0 {
+		t.Fatal("the dialer sent no RST")
+	}
 }

@@ -519,3 +519,26 @@ func TestSendUnreachableFor(t *testing.T) {
 		t.Fatal("bad quote")
 	}
 }
+
+// TestNeighFloodKeepsWorkingEntries: resolutions for many silent on-link
+// addresses (what SYN-ACKs to spoofed sources cause) never evict an entry
+// that works, and take at most half the cache.
+func TestNeighFloodKeepsWorkingEntries(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.NeighCacheSize = 16 })
+	a.neigh.learn(addrB, macB, t0, true)
+	for i := range 1000 {
+		dst := netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i%200)})
+		a.Output(t0.Add(time.Duration(i)*time.Microsecond), udpPacket(8), ProtoUDP, addrA, dst, true)
+	}
+	if _, ok := a.Neighbour(addrB); !ok {
+		t.Fatal("a working entry was evicted by unresolved ones")
+	}
+	if a.neigh.incomplete > 8 || len(a.neigh.m) > 16 {
+		t.Fatalf("%d incomplete of %d entries", a.neigh.incomplete, len(a.neigh.m))
+	}
+	a.take()
+	a.Output(t0, udpPacket(8), ProtoUDP, addrA, addrB, true)
+	if out := a.take(); len(out) != 1 || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatal("could not send to the working neighbour during the flood")
+	}
+}

@@ -34,6 +34,7 @@ type neighbour struct {
 	retryAt  time.Time // next request, or failure when tries is spent
 	pending  [][]byte  // frames waiting for resolution (INCOMPLETE)
 	lastUsed time.Time
+	created  time.Time
 }
 
 type neighConfig struct {
@@ -45,10 +46,11 @@ type neighConfig struct {
 }
 
 type neighTable struct {
-	mu  sync.RWMutex
-	cfg neighConfig
-	m   map[netip.Addr]*neighbour
-	st  *stats.ARP
+	mu         sync.RWMutex
+	cfg        neighConfig
+	m          map[netip.Addr]*neighbour
+	incomplete int // entries in INCOMPLETE
+	st         *stats.ARP
 }
 
 func newNeighTable(cfg neighConfig, st *stats.ARP) *neighTable {
@@ -89,12 +91,19 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 	defer t.mu.Unlock()
 	n := t.m[addr]
 	if n == nil {
-		if len(t.m) >= t.cfg.size && !t.evictLocked() {
+		// Unanswered resolutions (a flood of SYNs from spoofed on-link
+		// sources makes them) may hold at most half the cache, and never
+		// push out entries that work.
+		if t.incomplete >= max(t.cfg.size/2, 1) {
+			t.evictOldestIncomplete()
+		}
+		if len(t.m) >= t.cfg.size && !t.evictLocked(now) {
 			stats.Inc(&t.st.CacheSizeReject)
 			return resolveAction{noRoom: true}
 		}
-		n = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.cfg.retryInterval)}
+		n = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.cfg.retryInterval), created: now}
 		t.m[addr] = n
+		t.incomplete++
 		n.pending = append(n.pending, clone(frame))
 		return resolveAction{queued: true, request: true, scheduled: true}
 	}
@@ -121,21 +130,52 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 	}
 }
 
-// evictLocked removes the least recently confirmed resolved entry; it
-// reports false when every entry is still resolving.
-func (t *neighTable) evictLocked() bool {
+// evictLocked makes room for one entry: the least recently used resolved
+// entry goes, or failing that the oldest unresolved one. It reports false
+// only for an empty table.
+func (t *neighTable) evictLocked(now time.Time) bool {
+	var victim *neighbour
+	last := func(n *neighbour) time.Time {
+		if n.lastUsed.After(n.updated) {
+			return n.lastUsed
+		}
+		return n.updated
+	}
+	for _, n := range t.m {
+		if n.state != neighIncomplete && (victim == nil || last(n).Before(last(victim))) {
+			victim = n
+		}
+	}
+	if victim == nil {
+		return t.evictOldestIncomplete()
+	}
+	t.removeLocked(victim)
+	stats.Inc(&t.st.CacheEvictions)
+	return true
+}
+
+// evictOldestIncomplete drops the oldest unresolved entry and its queue.
+func (t *neighTable) evictOldestIncomplete() bool {
 	var victim *neighbour
 	for _, n := range t.m {
-		if n.state != neighIncomplete && (victim == nil || n.updated.Before(victim.updated)) {
+		if n.state == neighIncomplete && (victim == nil || n.created.Before(victim.created)) {
 			victim = n
 		}
 	}
 	if victim == nil {
 		return false
 	}
-	delete(t.m, victim.addr)
+	stats.Add(&t.st.QueueDrops, uint64(len(victim.pending)))
+	t.removeLocked(victim)
 	stats.Inc(&t.st.CacheEvictions)
 	return true
+}
+
+func (t *neighTable) removeLocked(n *neighbour) {
+	if n.state == neighIncomplete {
+		t.incomplete--
+	}
+	delete(t.m, n.addr)
 }
 
 // learn records addr at mac (RFC 826: merge when the sender is known, add
@@ -148,12 +188,14 @@ func (t *neighTable) learn(addr netip.Addr, mac MAC, now time.Time, create bool)
 		if !create {
 			return nil
 		}
-		if len(t.m) >= t.cfg.size && !t.evictLocked() {
+		if len(t.m) >= t.cfg.size && !t.evictLocked(now) {
 			stats.Inc(&t.st.CacheSizeReject)
 			return nil
 		}
-		n = &neighbour{addr: addr}
+		n = &neighbour{addr: addr, created: now}
 		t.m[addr] = n
+	} else if n.state == neighIncomplete {
+		t.incomplete--
 	}
 	n.mac = mac
 	n.state = neighReachable
@@ -188,7 +230,7 @@ func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]
 				stats.Add(&t.st.PendingExpired, uint64(len(n.pending)))
 				failed = append(failed, n.pending...)
 			}
-			delete(t.m, addr)
+			t.removeLocked(n)
 			continue
 		}
 		n.tries++

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gotcpip/netstack/internal/ip"
@@ -77,9 +78,9 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPConn, error) {
 	}
 	c.core = core
 	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
-	s.tcp.mu.Lock()
-	s.tcp.conns[tcpKey{r.dst, r.src}] = c
-	s.tcp.mu.Unlock()
+	if !s.registerConn(c) {
+		return nil, syscall.ENOBUFS
+	}
 	stats.Inc(&s.st.TCP.PassiveOpens)
 	c.mu.Lock()
 	c.afterLocked(now)
@@ -214,7 +215,7 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 		c = &UDPConn{
 			s: s, laddr: to, raddr: from, flow: true,
 			ready: make(chan struct{}, 1), rd: makeDeadline(), wd: makeDeadline(),
-			rcvBuf: defaultUDPReadBuffer,
+			rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
 		}
 		if s.udp.flows == nil {
 			s.udp.flows = make(map[flowKey]*UDPConn)

@@ -67,11 +67,11 @@ func (s *Stack) ListenTCP(network, address string) (*TCPListener, error) {
 	l := &TCPListener{
 		s:     s,
 		laddr: netip.AddrPortFrom(s.Addr(), port),
-		ready: make(chan *TCPConn, defaultBacklog),
+		ready: make(chan *TCPConn, s.cfg.Limits.Backlog),
 		done:  make(chan struct{}),
 		dl:    makeDeadline(),
 	}
-	l.core = tcp.NewListener(s.tcpConfig(), l.laddr, defaultBacklog, randSource{s})
+	l.core = tcp.NewListener(s.tcpConfig(), l.laddr, s.cfg.Limits.Backlog, randSource{s})
 	if t.listeners == nil {
 		t.listeners = make(map[uint16]*TCPListener)
 	}
@@ -95,6 +95,11 @@ func (l *TCPListener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPo
 		}
 		return
 	}
+	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) == tcp.FlagSYN && l.s.connCount() >= l.s.cfg.Limits.MaxConnections {
+		l.mu.Unlock()
+		stats.Inc(&l.s.st.TCP.DropConnLimit)
+		return
+	}
 	before := l.core.HalfOpen()
 	core := l.core.Input(now, seg, remote, c.emit)
 	if core == nil && seg.Flags&tcp.FlagSYN != 0 && l.core.HalfOpen() == before {
@@ -103,10 +108,9 @@ func (l *TCPListener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPo
 	if core != nil {
 		c.core = core
 		c.setKeepAliveLocked(now)
-		t := &l.s.tcp
-		t.mu.Lock()
-		t.conns[tcpKey{l.laddr, remote}] = c
-		t.mu.Unlock()
+		l.s.tcp.mu.Lock()
+		l.s.tcp.conns[tcpKey{l.laddr, remote}] = c
+		l.s.tcp.mu.Unlock()
 		stats.Inc(&l.s.st.TCP.PassiveOpens)
 	}
 	l.mu.Unlock()

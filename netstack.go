@@ -50,6 +50,49 @@ type Config struct {
 	// Forwarder, if set, makes the stack accept TCP connections and UDP
 	// flows for any destination and hand them to its handlers.
 	Forwarder *Forwarder
+	// Limits bounds what the stack holds; each bound that is hit is
+	// counted in Stats.
+	Limits Limits
+}
+
+// Limits bounds a stack's resources, so hostile or simply heavy traffic
+// cannot grow its memory without end. Zero fields take the defaults in
+// their comments, which follow Linux's.
+type Limits struct {
+	// MaxConnections bounds TCP connections in every state, TIME-WAIT
+	// included; beyond it dials fail with ENOBUFS and SYNs are dropped.
+	// 0 means 65536.
+	MaxConnections int
+	// Backlog bounds, per listener, both the half-open connections and
+	// those established but not yet accepted (Linux's somaxconn); 0 means
+	// 4096.
+	Backlog int
+	// ReassemblyMemory bounds the bytes held for IP reassembly; 0 means
+	// 4 MiB (Linux's ipfrag_high_thresh).
+	ReassemblyMemory int
+	// NeighborCache bounds the ARP cache entries; 0 means 512.
+	NeighborCache int
+	// NeighborQueue bounds the packets queued per next hop while it is
+	// resolved; 0 means 16.
+	NeighborQueue int
+	// UDPReceiveBuffer is each UDP socket's default queue in bytes of
+	// payload (SetReadBuffer changes it); 0 means 212992 (rmem_default).
+	UDPReceiveBuffer int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxConnections, 65536)
+	def(&l.Backlog, defaultBacklog)
+	def(&l.ReassemblyMemory, 4<<20)
+	def(&l.NeighborCache, 512)
+	def(&l.NeighborQueue, 16)
+	def(&l.UDPReceiveBuffer, defaultUDPReadBuffer)
+	return l
 }
 
 // forwarding reports whether the stack takes packets for any address.
@@ -121,6 +164,7 @@ func New(cfg Config) (*Stack, error) {
 	if mtu < 68 { // RFC 791: every host must take a 68-byte datagram
 		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Stack{
 		cfg:   cfg,
 		link:  cfg.Link,
@@ -150,12 +194,15 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
 	s.host = ip.New(ip.Config{
-		Addr:        cfg.Addr,
-		Gateway:     cfg.Gateway,
-		MAC:         s.mac,
-		MTU:         mtu,
-		Ethernet:    cfg.Link.Ethernet(),
-		Promiscuous: cfg.forwarding(),
+		Addr:             cfg.Addr,
+		Gateway:          cfg.Gateway,
+		MAC:              s.mac,
+		MTU:              mtu,
+		Ethernet:         cfg.Link.Ethernet(),
+		Promiscuous:      cfg.forwarding(),
+		ReassemblyMemory: cfg.Limits.ReassemblyMemory,
+		NeighCacheSize:   cfg.Limits.NeighborCache,
+		NeighQueueLen:    cfg.Limits.NeighborQueue,
 	}, s.writeFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,

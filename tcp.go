@@ -184,6 +184,10 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 	t := &s.tcp
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.conns) >= s.cfg.Limits.MaxConnections {
+		stats.Inc(&s.st.TCP.DropConnLimit)
+		return nil, syscall.ENOBUFS
+	}
 	local := s.Addr()
 	free := func(p uint16) bool {
 		_, busy := t.conns[tcpKey{netip.AddrPortFrom(local, p), raddr}]
@@ -211,6 +215,26 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 	c.core = tcp.NewConn(s.tcpConfig(), c.laddr, raddr, isn, c.emit)
 	t.conns[tcpKey{c.laddr, raddr}] = c
 	return c, nil
+}
+
+// connCount returns the number of TCP connections in the demux.
+func (s *Stack) connCount() int {
+	s.tcp.mu.RLock()
+	defer s.tcp.mu.RUnlock()
+	return len(s.tcp.conns)
+}
+
+// registerConn adds a passive connection to the demux unless the
+// connection limit is reached.
+func (s *Stack) registerConn(c *TCPConn) bool {
+	s.tcp.mu.Lock()
+	defer s.tcp.mu.Unlock()
+	if len(s.tcp.conns) >= s.cfg.Limits.MaxConnections {
+		stats.Inc(&s.st.TCP.DropConnLimit)
+		return false
+	}
+	s.tcp.conns[tcpKey{c.laddr, c.raddr}] = c
+	return true
 }
 
 // forget removes a connection from the demux once it is closed for good.

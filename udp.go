@@ -129,7 +129,7 @@ func (s *Stack) newUDPConn(port uint16, raddr netip.AddrPort) (*UDPConn, error) 
 		ready:  make(chan struct{}, 1),
 		rd:     makeDeadline(),
 		wd:     makeDeadline(),
-		rcvBuf: defaultUDPReadBuffer,
+		rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
 	}
 	if t.socks == nil {
 		t.socks = make(map[uint16]*UDPConn)

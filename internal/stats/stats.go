@@ -111,8 +111,9 @@ type TCP struct {
 	DropMalformed           uint64
 	DropBadChecksum         uint64
 	DropNoPort              uint64 // answered with RST
-	DropListenOverflow      uint64
-	DropAcceptOverflow      uint64
+	DropListenOverflow      uint64 // SYNs dropped: half-open or accept queue full
+	DropAcceptOverflow      uint64 // established connections reset: accept queue full
+	DropConnLimit           uint64 // dials refused and SYNs dropped at Limits.MaxConnections
 }
 
 // UDP counts datagrams.

@@ -170,3 +170,32 @@ func TestTCPDialCancelResets(t *testing.T) {
 		t.Fatal("the dialer sent no RST")
 	}
 }
+
+func TestTCPConnectionLimit(t *testing.T) {
+	la, lb := Pipe()
+	a, _ := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), Limits: Limits{MaxConnections: 2}})
+	defer a.Close()
+	b, _ := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Limits: Limits{MaxConnections: 3}})
+	defer b.Close()
+	ln, _ := b.Listen("tcp", ":80")
+	defer ln.Close()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 2 {
+		c, err := a.Dial("tcp", "198.18.0.2:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if _, err := a.Dial("tcp", "198.18.0.2:80"); !errors.Is(err, syscall.ENOBUFS) {
+		t.Fatalf("third dial: %v, want ENOBUFS", err)
+	}
+	if n := a.Stats().TCP.DropConnLimit; n != 1 {
+		t.Fatalf("DropConnLimit %d", n)
+	}
+}

@@ -1,0 +1,109 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/checksum"
+	"github.com/gotcpip/netstack/internal/netnstest"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// rawSender sends hand-made IPv4 packets from inside a namespace through a
+// raw socket (IP_HDRINCL), as an attacker on the path would.
+type rawSender struct{ fd int }
+
+func newRawSender(t *testing.T, ns *netnstest.NS) *rawSender {
+	t.Helper()
+	var fd int
+	if err := ns.Run(func() (err error) {
+		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_RAW)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	return &rawSender{fd: fd}
+}
+
+// sendTCP sends seg from src to dst.
+func (r *rawSender) sendTCP(src, dst netip.AddrPort, seg *tcp.Segment) error {
+	seg.SrcPort, seg.DstPort = src.Port(), dst.Port()
+	n := seg.HeaderLen() + len(seg.Payload)
+	pkt := make([]byte, 20+n)
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	pkt[8], pkt[9] = 64, 6
+	s4, d4 := src.Addr().As4(), dst.Addr().As4()
+	copy(pkt[12:16], s4[:])
+	copy(pkt[16:20], d4[:])
+	binary.BigEndian.PutUint16(pkt[10:], checksum.Checksum(pkt[:20], 0))
+	seg.Encode(pkt[20:], checksum.Pseudo(src.Addr(), dst.Addr(), 6, n))
+	return syscall.Sendto(r.fd, pkt, 0, &syscall.SockaddrInet4{Addr: d4})
+}
+
+// TestKernelBlindAttacksDoNotBreakTransfer: while the kernel sends a stream
+// to the stack, an off-path attacker sprays RSTs, SYNs and data with
+// unacceptable ACKs across the whole sequence space, spoofing the kernel's
+// end. RFC 5961: in-window RSTs and SYNs draw challenge ACKs instead of a
+// reset, and bad-ACK data is dropped; the stream arrives intact.
+func TestKernelBlindAttacksDoNotBreakTransfer(t *testing.T) {
+	checkGoroutines(t)
+	ns, s := newKernelPeer(t)
+	ln := kernelListen(t, ns, 9100)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:9100", ns.KernelAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	k := <-acc
+	defer k.Close()
+	raw := newRawSender(t, ns)
+	src := netip.AddrPortFrom(ns.KernelAddr, 9100)
+	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
+
+	attack := make(chan error, 1)
+	go func() {
+		r := rand.New(rand.NewPCG(5, 9))
+		base := r.Uint32()
+		// Step by 65537 over the 32-bit space: every window of 64 KiB or
+		// more gets several in-window guesses, and an exact hit of RCV.NXT
+		// (which RFC 5961 lets reset) is about a 1-in-65536 chance.
+		for i := range uint32(1 << 16) {
+			seq := tcp.Seq(base + i*65537)
+			for _, seg := range []tcp.Segment{
+				{Seq: seq, Flags: tcp.FlagRST, Wnd: 1000},
+				{Seq: seq, Flags: tcp.FlagSYN, Wnd: 1000},
+				{Seq: seq, Ack: tcp.Seq(r.Uint32()), Flags: tcp.FlagACK | tcp.FlagPSH, Wnd: 1000, Payload: []byte("INJECTED")},
+			} {
+				if err := raw.sendTCP(src, dst, &seg); err != nil {
+					attack <- err
+					return
+				}
+			}
+			if i%64 == 0 {
+				// Pace the spray so the TAP's queue (1000 frames) does not
+				// drop most of it.
+				time.Sleep(time.Millisecond)
+			}
+		}
+		attack <- nil
+	}()
+	exchange(t, c, k, bulkSize()/4)
+	if err := <-attack; err != nil {
+		t.Fatalf("raw send: %v", err)
+	}
+	// Most of the spray must have reached the stack (the TAP's queue may
+	// drop some when the stack is busy).
+	if st := s.Stats().TCP; st.ResetsIn < 1<<15 {
+		t.Fatalf("only %d of %d RSTs arrived: %+v", st.ResetsIn, 1<<16, st)
+	}
+}

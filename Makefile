@@ -11,13 +11,13 @@ FUZZTIME ?= 30s
 # curl, dig, socat, nftables.
 TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables
 
-.PHONY: test deps vet fuzz demo bench
+.PHONY: test deps vet fuzz soak demo bench
 
 test: deps vet
 	$(GO) test -race -timeout 18m ./...
-	# The bulk transfers again at full size (1 GiB each way), without the
-	# race detector, which slows them tenfold.
-	$(GO) test -count=1 -timeout 15m -run Bulk -v .
+	# The bulk transfers (1 GiB each way) and the soak (20,000 cycles) again
+	# at full size, without the race detector, which slows them tenfold.
+	$(GO) test -count=1 -timeout 15m -run 'Bulk|Soak' -v .
 
 # deps installs the tools the privileged tests run, when it can (root with
 # apt-get) and they are missing; elsewhere those tests skip with a reason.
@@ -47,6 +47,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# soak churns connections for longer than make test does.
+SOAK_CYCLES ?= 200000
+soak:
+	NETSTACK_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 60m -run Soak -v .
 
 demo:
 	$(GO) run ./examples/http

@@ -4,7 +4,7 @@ import "time"
 
 // reno is NewReno: RFC 5681 slow start and congestion avoidance with
 // appropriate byte counting (RFC 3465, L = 2·SMSS), and the fast recovery
-// window arithmetic of RFC 6582.
+// window arithmetic of RFC 6582 (in the pipe form of RFC 6675).
 type reno struct {
 	mss      int
 	cwnd     int
@@ -47,19 +47,9 @@ func (r *reno) halve(inFlight int) {
 
 func (r *reno) OnRecoveryStart(now time.Time, inFlight int) {
 	r.halve(inFlight)
-	r.cwnd = r.ssthresh + 3*r.mss // RFC 5681 §3.2 step 4 (RFC 6582 §3.2 step 2)
-}
-
-func (r *reno) OnRecoveryDupAck() { r.cwnd += r.mss } // RFC 6582 §3.2 step 3: inflate
-
-func (r *reno) OnPartialAck(acked int) {
-	// RFC 6582 §3.2 step 5: deflate by the amount acked, add back one SMSS
-	// if that was at least one SMSS.
-	r.cwnd -= acked
-	if acked >= r.mss {
-		r.cwnd += r.mss
-	}
-	r.cwnd = max(r.cwnd, r.mss)
+	// RFC 6675 §5 step 4.2: cwnd = ssthresh. The duplicate ACKs RFC 6582
+	// counts by inflating cwnd reduce the pipe instead.
+	r.cwnd = r.ssthresh
 }
 
 func (r *reno) OnRecoveryEnd(now time.Time, inFlight int) {
@@ -70,4 +60,9 @@ func (r *reno) OnRecoveryEnd(now time.Time, inFlight int) {
 func (r *reno) OnTimeout(now time.Time, inFlight int) {
 	r.halve(inFlight)
 	r.cwnd = r.mss // loss window, RFC 5681 §3.1
+}
+
+func (r *reno) OnIdle(now time.Time, idle, rto time.Duration) {
+	r.cwnd, r.ssthresh = restartWindow(r.cwnd, r.ssthresh, r.mss, idle, rto)
+	r.acc = 0
 }

@@ -14,11 +14,28 @@ type KeepAlive struct {
 // Config holds the tunables of a connection. The zero value of each field
 // selects the default given in its comment.
 type Config struct {
-	MSS     int  // MSS we advertise (MTU-40); also the cap for what we send. 0: 1460
-	RecvBuf int  // receive buffer in bytes; 0: 1 MiB
-	SendBuf int  // send buffer in bytes; 0: 1 MiB
-	Nagle   bool // Nagle's algorithm (RFC 896); off by default, as Go sets TCP_NODELAY
-	SACK    bool // advertise SACK-permitted and send SACK blocks (RFC 2018)
+	MSS   int  // MSS we advertise (MTU-40); also the cap for what we send. 0: 1460
+	Nagle bool // Nagle's algorithm (RFC 896); off by default, as Go sets TCP_NODELAY
+
+	// Buffers. RecvBuf and SendBuf are the initial sizes; the connection
+	// grows them with the measured bandwidth-delay product (receive-window
+	// autotuning as Linux's tcp_rcv_space_adjust, send-buffer growth as
+	// tcp_sndbuf_expand) up to RecvBufMax and SendBufMax. Rings are
+	// allocated when data first flows and grow as they fill, so an idle
+	// connection holds no buffer memory.
+	//
+	// Zero values: RecvBuf 128 KiB and RecvBufMax 6 MiB, SendBuf 64 KiB
+	// and SendBufMax 4 MiB (Linux's tcp_rmem and tcp_wmem). A size set
+	// without its maximum is fixed, like SO_RCVBUF/SO_SNDBUF on Linux.
+	RecvBuf    int
+	RecvBufMax int
+	SendBuf    int
+	SendBufMax int
+
+	// NoSACK turns selective acknowledgments off: no SACK-permitted option,
+	// no SACK blocks, and NewReno recovery on duplicate ACKs instead of
+	// RFC 6675 with RACK-TLP. SACK is on by default, as on Linux.
+	NoSACK bool
 
 	KeepAlive KeepAlive
 
@@ -32,14 +49,18 @@ type Config struct {
 	MaxRTO          time.Duration // 0: 120 s (Linux)
 	DelayedAck      time.Duration // delayed ACK timeout; 0: 40 ms (Linux); capped at 200 ms
 
-	// NewCC makes the congestion control of a connection; nil: NewReno.
+	// NewCC makes the congestion control of a connection; nil: NewCubic
+	// (RFC 9438, Linux's default). NewReno selects RFC 5681/6582.
 	NewCC func(mss int) CongestionControl
 }
 
 // Defaults.
 const (
-	DefaultMSS     = 1460
-	DefaultBufSize = 1 << 20
+	DefaultMSS        = 1460
+	DefaultRecvBuf    = 128 << 10 // Linux tcp_rmem[1]
+	DefaultRecvBufMax = 6 << 20   // Linux tcp_rmem[2]
+	DefaultSendBuf    = 64 << 10
+	DefaultSendBufMax = 4 << 20 // Linux tcp_wmem[2]
 )
 
 // withDefaults returns a copy of c (which may be nil) with zero fields set
@@ -53,14 +74,12 @@ func (c *Config) withDefaults() Config {
 		d.MSS = DefaultMSS
 	}
 	d.MSS = max(min(d.MSS, 65495), 64)
-	if d.RecvBuf <= 0 {
-		d.RecvBuf = DefaultBufSize
-	}
-	if d.SendBuf <= 0 {
-		d.SendBuf = DefaultBufSize
-	}
-	d.RecvBuf = min(max(d.RecvBuf, 2*d.MSS), 65535<<MaxWScale)
-	d.SendBuf = max(d.SendBuf, 2*d.MSS)
+	d.RecvBuf, d.RecvBufMax = bufDefaults(d.RecvBuf, d.RecvBufMax, DefaultRecvBuf, DefaultRecvBufMax)
+	d.SendBuf, d.SendBufMax = bufDefaults(d.SendBuf, d.SendBufMax, DefaultSendBuf, DefaultSendBufMax)
+	d.RecvBufMax = min(max(d.RecvBufMax, 2*d.MSS), 65535<<MaxWScale)
+	d.RecvBuf = min(max(d.RecvBuf, 2*d.MSS), d.RecvBufMax)
+	d.SendBufMax = max(d.SendBufMax, 2*d.MSS)
+	d.SendBuf = min(max(d.SendBuf, 2*d.MSS), d.SendBufMax)
 	d.KeepAlive = d.KeepAlive.withDefaults()
 	if d.TimeWait <= 0 {
 		d.TimeWait = 60 * time.Second
@@ -91,9 +110,24 @@ func (c *Config) withDefaults() Config {
 	}
 	d.DelayedAck = min(d.DelayedAck, 200*time.Millisecond) // RFC 9293 §3.8.6.3: MUST be < 0.5 s; RFC 5681: ≤ 500 ms
 	if d.NewCC == nil {
-		d.NewCC = NewReno
+		d.NewCC = NewCubic
 	}
 	return d
+}
+
+// bufDefaults applies the buffer defaults: an unset size takes def and,
+// if the maximum is unset too, autotunes up to defMax; a size set alone
+// is fixed.
+func bufDefaults(size, limit, def, defMax int) (int, int) {
+	switch {
+	case size <= 0 && limit <= 0:
+		return def, defMax
+	case size <= 0:
+		return min(def, limit), limit
+	case limit <= 0:
+		return size, size
+	}
+	return size, max(size, limit)
 }
 
 func (k KeepAlive) withDefaults() KeepAlive {

@@ -55,7 +55,7 @@ type Conn struct {
 	iss     Seq
 	sndUna  Seq
 	sndNxt  Seq
-	sndMax  Seq    // highest sequence number sent plus one (SND.NXT before a go-back-N)
+	sndMax  Seq    // highest sequence number sent plus one; equals sndNxt (retransmissions do not move it)
 	sndWnd  uint32 // scaled
 	sndWl1  Seq
 	sndWl2  Seq
@@ -97,17 +97,38 @@ type Conn struct {
 	ackNow     bool // send an ACK at the end of this call
 	rcvUnacked int  // bytes received since the last ACK we sent
 
-	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582).
-	rtt        rttEstimator
-	backoff    uint
-	retries    int
-	rttActive  bool
-	rttSeq     Seq
-	rttStart   time.Time
-	cc         CongestionControl
-	dupAcks    int
-	inRecovery bool
-	recover    Seq
+	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
+	// 8985). The scoreboard (sack.go) holds a record per segment in flight.
+	epoch       time.Time // the records' clock starts here
+	rtt         rttEstimator
+	backoff     uint
+	retries     int
+	rttActive   bool // timing the SYN (data is timed by its records)
+	rttSeq      Seq
+	rttStart    time.Time
+	cc          CongestionControl
+	cwndLimited bool // the last send stopped at cwnd (RFC 7661 §4.3)
+	lastSend    time.Duration
+	dupAcks     int
+	inRecovery  bool
+	inLoss      bool // after an RTO, until SND.NXT at its time is acked
+	recover     Seq  // RecoveryPoint (RFC 6675), "recover" (RFC 6582)
+	txq         txQueue
+	sackedBytes int // octets of records SACKed
+	lostBytes   int // octets of records deemed lost, not yet resent
+	renoSacked  int // without SACK: octets duplicate ACKs say have left
+	lostFrom    Seq // no record below this is lost (a search hint)
+	sackHigh    Seq // highest sequence number SACKed or ACKed
+	rack        rackState
+	tlpOut      bool // a tail loss probe is out
+	tlpHigh     Seq  // SND.NXT when it was sent
+
+	// Receive-buffer autotuning (Linux's tcp_rcv_space_adjust).
+	rcvSpace   int           // most bytes the application read in one RTT
+	rcvCopied  int           // bytes read since rcvSpaceAt
+	rcvSpaceAt time.Time     // start of the current measurement
+	rcvRTT     time.Duration // RTT seen by the receiver (timestamps)
+	tsRecentAt time.Time     // when tsRecent was set (RFC 7323 §5.5)
 
 	// Keepalive.
 	ka       KeepAlive
@@ -116,6 +137,8 @@ type Conn struct {
 
 	// Deadlines; zero when not armed (STYLE.md §4).
 	rtoAt       time.Time
+	ptoAt       time.Time // tail loss probe (RFC 8985 §7)
+	rackAt      time.Time // RACK reordering timer (RFC 8985 §6.3)
 	delackAt    time.Time
 	persistAt   time.Time
 	keepaliveAt time.Time
@@ -137,15 +160,21 @@ func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.recover = isn
 	c.rtt.init(c.cfg.InitialRTO)
 	c.tsOffset = uint32(isn) * 2654435761
-	for s := uint8(0); s <= MaxWScale; s++ {
-		c.rcvWScale = s
-		if c.cfg.RecvBuf>>s <= 65535 {
-			break
-		}
-	}
+	c.setWScale()
 	c.rcvMSS = c.cfg.MSS
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
 	return c
+}
+
+// setWScale picks the window shift (RFC 7323 §2.3) the largest receive
+// buffer needs.
+func (c *Conn) setWScale() {
+	for s := uint8(0); s <= MaxWScale; s++ {
+		c.rcvWScale = s
+		if c.cfg.RecvBufMax>>s <= 65535 {
+			break
+		}
+	}
 }
 
 // Local returns the local address.
@@ -188,9 +217,9 @@ func (c *Conn) Readable() int {
 
 // ReadClosed reports whether Read has reached the end of the stream: the
 // peer's FIN arrived (or CloseRead was called) and no data is left, or the
-// connection failed.
+// connection failed and the data that arrived before has been read.
 func (c *Conn) ReadClosed() bool {
-	return c.readClosed || c.err != nil || (c.rcvFin && c.rcv.n == 0)
+	return c.readClosed || (c.rcv.n == 0 && (c.err != nil || c.rcvFin))
 }
 
 // Writable returns the number of bytes Write would accept now; 0 when the
@@ -199,7 +228,7 @@ func (c *Conn) Writable() int {
 	if c.writeErr() != nil {
 		return 0
 	}
-	return c.cfg.SendBuf - c.snd.n
+	return max(c.cfg.SendBuf-c.snd.n, 0)
 }
 
 // WriteClosed reports whether Write would fail.
@@ -216,25 +245,43 @@ func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 	c.armKeepalive(now)
 }
 
-// SetRecvBuf sets the receive buffer size; it takes effect only before the
-// first data arrives (the ring is fixed once allocated).
+// SetRecvBuf fixes the receive buffer at n bytes (SO_RCVBUF: autotuning
+// stops), at any time. Before the handshake it also sizes the window
+// scale; after, the window cannot grow past what the scale allows. A
+// smaller buffer takes effect as data is read: the window is never
+// withdrawn (RFC 9293 §3.8.6), so data beyond the new size that arrives
+// within the old window is dropped and retransmitted.
 func (c *Conn) SetRecvBuf(n int) {
-	if c.rcv.buf == nil && c.state < SynSent {
-		c.cfg.RecvBuf = min(max(n, 2*c.cfg.MSS), 65535<<MaxWScale)
-		for s := uint8(0); s <= MaxWScale; s++ {
-			c.rcvWScale = s
-			if c.cfg.RecvBuf>>s <= 65535 {
-				break
-			}
-		}
+	n = min(max(n, 2*c.cfg.MSS), 65535<<MaxWScale)
+	c.cfg.RecvBuf, c.cfg.RecvBufMax = n, n
+	if c.state < SynSent {
+		c.setWScale()
+	} else {
+		c.cfg.RecvBuf = min(n, 65535<<c.rcvWScale)
 	}
+	c.shrinkRings()
 }
 
-// SetSendBuf sets the send buffer size; it takes effect only before the
-// first Write.
+// SetSendBuf fixes the send buffer at n bytes (SO_SNDBUF: growth stops), at
+// any time. Data already queued beyond a smaller size stays queued; Write
+// accepts more once it drains below n.
 func (c *Conn) SetSendBuf(n int) {
-	if c.snd.buf == nil {
-		c.cfg.SendBuf = max(n, 2*c.cfg.MSS)
+	n = max(n, 2*c.cfg.MSS)
+	c.cfg.SendBuf, c.cfg.SendBufMax = n, n
+	c.shrinkRings()
+	c.events |= EvWritable
+}
+
+// SetCC replaces the connection's congestion control (as TCP_CONGESTION);
+// the new one starts from the current cwnd and ssthresh only in that it
+// starts afresh with the initial window. nil selects the default.
+func (c *Conn) SetCC(newCC func(mss int) CongestionControl) {
+	if newCC == nil {
+		newCC = NewCubic
+	}
+	c.cfg.NewCC = newCC
+	if c.cc != nil {
+		c.cc = newCC(c.mss)
 	}
 }
 
@@ -244,6 +291,7 @@ func (c *Conn) Connect(now time.Time) {
 		return
 	}
 	c.state = SynSent
+	c.epoch = now
 	c.cc = c.cfg.NewCC(c.mss)
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
@@ -258,16 +306,13 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if err := c.writeErr(); err != nil {
 		return 0, err
 	}
-	if len(p) == 0 {
+	n := min(len(p), c.cfg.SendBuf-c.snd.n)
+	if n <= 0 {
 		return 0, nil
 	}
-	if c.snd.buf == nil {
-		c.snd.buf = make([]byte, c.cfg.SendBuf)
-	}
-	n := c.snd.write(p)
-	if n > 0 {
-		c.output(now)
-	}
+	c.snd.reserve(c.snd.n+n, c.snd.n, c.cfg.SendBuf)
+	c.snd.write(p[:n])
+	c.output(now)
 	return n, nil
 }
 
@@ -283,23 +328,25 @@ func (c *Conn) writeErr() error {
 
 // Read moves in-order received data into p (RFC 9293 §3.10.3). It returns
 // (0, io.EOF) once the peer's FIN is reached, (0, nil) when nothing is
-// available yet, and the connection's error after a failure. Freeing
-// buffer space may send a window update.
+// available yet, and the connection's error after a failure, once the data
+// that arrived before it has been read (as Linux returns queued data
+// before ECONNRESET). Freeing buffer space may send a window update.
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	if c.readClosed {
-		return 0, io.EOF
-	}
-	if c.rcv.n == 0 {
-		if c.rcvFin {
+	if c.rcv.n == 0 || c.readClosed {
+		switch {
+		case c.err != nil:
+			return 0, c.err
+		case c.readClosed || c.rcvFin:
 			return 0, io.EOF
 		}
 		return 0, nil
 	}
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	n := c.rcv.read(p)
+	if c.rcv.n == 0 && (c.state == Closed || c.state == TimeWait) {
+		c.rcv = ring{} // nothing more can arrive
+	}
+	c.rcvSpaceAdjust(now, n)
 	c.maybeWindowUpdate(now, int(before))
 	return n, nil
 }
@@ -355,6 +402,7 @@ func (c *Conn) CloseRead(now time.Time) {
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	c.readClosed = true
 	c.rcv.discard(c.rcv.n)
+	c.rcv, c.ooo = ring{}, nil
 	c.events |= EvReadable
 	c.maybeWindowUpdate(now, int(before))
 }
@@ -393,6 +441,8 @@ func (c *Conn) Abort(now time.Time) {
 	if c.state != Closed {
 		c.terminate(ErrClosed)
 	}
+	c.rcv.discard(c.rcv.n)
+	c.rcv = ring{}
 }
 
 // terminate moves the connection to CLOSED for good with err (nil for an
@@ -411,7 +461,9 @@ func (c *Conn) terminate(err error) {
 	c.events |= EvClosed | EvReadable | EvWritable
 	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.finWait2At, c.timeWaitAt, c.synRcvdAt = time.Time{}, time.Time{}, time.Time{}
+	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
 	c.ackNow = false
+	c.freeBuffers()
 }
 
 // leaveSynRcvd releases the connection's half-open slot in its listener

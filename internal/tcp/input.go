@@ -47,6 +47,16 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		seg = &s
 	}
 
+	// RFC 7323 §5.3 R1 (PAWS): a segment whose timestamp is older than
+	// TS.Recent is an old duplicate: ACK and drop it. TS.Recent older than
+	// 24 days is no longer valid (§5.5).
+	if c.tsOK && seg.Opts.HasTS && seg.Flags&FlagRST == 0 && int32(seg.Opts.TSVal-c.tsRecent) < 0 &&
+		now.Sub(c.tsRecentAt) < 24*24*time.Hour {
+		c.stats.DropPAWS++
+		c.ackNow = true
+		c.output(now)
+		return
+	}
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
 		c.stats.DropUnaccept++
@@ -61,7 +71,10 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	}
 	// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
 	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvNxt) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
-		c.tsRecent = seg.Opts.TSVal
+		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, now
+	}
+	if c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && len(seg.Payload) > 0 {
+		c.rcvRTTSample(now, seg.Opts.TSEcr)
 	}
 
 	// Second: the RST bit, with RFC 5961 §3.2: only an exact match resets;
@@ -177,6 +190,11 @@ func (c *Conn) synAcked(now time.Time) {
 		c.rtt.sample(now.Sub(c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
 	}
 	c.rttActive = false
+	if c.retries > 0 && !c.rtt.has {
+		// RFC 6298 §5.7: the SYN was retransmitted and gave no sample;
+		// data starts with an RTO of 3 s.
+		c.rtt.rto = max(c.rtt.rto, 3*time.Second)
+	}
 	c.backoff, c.retries = 0, 0
 	c.rtoAt = time.Time{}
 }
@@ -198,9 +216,10 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.tsOK = o.HasTS
 	if c.tsOK {
-		c.tsRecent = o.TSVal
+		c.tsRecent, c.tsRecentAt = o.TSVal, c.lastRcv
 	}
-	c.sackOK = o.SACKPermitted && c.cfg.SACK
+	c.sackHigh, c.lostFrom = c.iss, c.iss
+	c.sackOK = o.SACKPermitted && !c.cfg.NoSACK
 	opt := 0
 	if c.tsOK {
 		opt = 12
@@ -253,11 +272,11 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		return false
 	}
 	wnd := uint32(seg.Wnd) << c.sndWScale
-	if ack.GreaterThan(c.sndUna) {
-		c.onNewAck(now, seg)
-	} else if ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
-		wnd == c.sndWnd && c.sndUna != c.sndMax {
-		c.onDupAck(now) // RFC 5681 §2's duplicate ACK
+	// RFC 5681 §2's duplicate ACK.
+	dup := ack == c.sndUna && len(seg.Payload) == 0 && seg.Flags&FlagFIN == 0 &&
+		wnd == c.sndWnd && c.sndUna != c.sndMax
+	if ack.GreaterThan(c.sndUna) || dup || (c.sackOK && seg.Opts.NumSACK > 0 && c.sndUna != c.sndMax) {
+		c.onAck(now, seg, dup)
 	}
 	// Window update (RFC 9293 §3.10.7.4 fifth, SND.WL1/SND.WL2 rule).
 	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessEq(ack)) {
@@ -289,70 +308,134 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 	return true
 }
 
-// onNewAck handles an ACK of new data: frees the send buffer, samples the
-// RTT, restarts the retransmission timer (RFC 6298 §5.2-5.3) and feeds the
-// congestion control and NewReno's recovery (RFC 6582 §3.2).
-func (c *Conn) onNewAck(now time.Time, seg *Segment) {
+// onAck handles an ACK that acknowledges new data, carries SACK blocks, or
+// is a duplicate (RFC 5681 §2): it frees the send buffer, samples the RTT,
+// restarts the retransmission timer (RFC 6298 §5.2-5.3), updates the
+// scoreboard, detects losses (RACK with SACK, RFC 8985; three duplicate
+// ACKs and partial ACKs without, RFC 6582), enters or leaves recovery
+// (RFC 6675 §5) and feeds the congestion control.
+func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	ack := seg.Ack
 	acked := int(ack.Sub(c.sndUna))
-	flight := int(c.sndMax.Sub(c.sndUna))
-	if ack.GreaterThan(c.sndBase) {
-		d := min(int(ack.Sub(c.sndBase)), c.snd.n)
-		c.snd.discard(d)
-		c.sndBase = c.sndBase.Add(d)
-		c.events |= EvWritable
-		if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.n)) {
-			c.finAcked = true
+	flight := int(c.sndNxt.Sub(c.sndUna))
+	c.rack.fack = c.sackHigh
+	if acked > 0 {
+		if ack.GreaterThan(c.sndBase) {
+			d := min(int(ack.Sub(c.sndBase)), c.snd.n)
+			c.snd.discard(d)
+			c.sndBase = c.sndBase.Add(d)
+			c.events |= EvWritable
+			if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.n)) {
+				c.finAcked = true
+			}
 		}
-	}
-	c.sndUna = ack
-	if c.sndNxt.LessThan(ack) {
-		c.sndNxt = ack
-	}
-	if c.rttActive && ack.GreaterEq(c.rttSeq) {
-		c.rtt.sample(now.Sub(c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
-		c.rttActive = false
-	}
-	c.backoff, c.retries = 0, 0
-	if c.sndUna == c.sndMax {
-		c.rtoAt = time.Time{}
-	} else {
-		c.rtoAt = now.Add(c.rto())
-	}
-	if c.inRecovery {
-		if ack.GreaterEq(c.recover) {
-			c.inRecovery = false
-			c.dupAcks = 0
-			c.cc.OnRecoveryEnd(now, int(c.sndMax.Sub(ack)))
+		c.stats.BytesAcked += uint64(acked)
+		rtt := c.ackRecords(now, ack)
+		c.sndUna = ack
+		if c.sndNxt.LessThan(ack) {
+			c.sndNxt = ack
+		}
+		if c.sackHigh.LessThan(ack) {
+			c.sackHigh = ack
+		}
+		if c.lostFrom.LessThan(ack) {
+			c.lostFrom = ack
+		}
+		if rtt == 0 && c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 {
+			// RFC 7323 §4.1: the echoed timestamp times the round trip,
+			// also of retransmitted data.
+			rtt = time.Duration(int32(c.tsNow(now)-seg.Opts.TSEcr)) * time.Millisecond
+		}
+		if rtt > 0 && rtt < c.cfg.MaxRTO {
+			c.rtt.sample(rtt, c.cfg.MinRTO, c.cfg.MaxRTO)
+		}
+		c.backoff, c.retries = 0, 0
+		if c.sndUna == c.sndMax {
+			c.rtoAt = time.Time{}
 		} else {
-			c.cc.OnPartialAck(acked)
-			c.retransmitFirst(now)
+			c.rtoAt = now.Add(c.rto())
 		}
-		return
+		if c.tlpOut && ack.GreaterEq(c.tlpHigh) {
+			c.tlpOut = false
+		}
+		if c.inLoss && ack.GreaterEq(c.recover) {
+			c.inLoss = false
+		}
 	}
-	c.dupAcks = 0
-	c.cc.OnAck(now, acked, flight, c.rtt.srtt)
+	if c.sackOK {
+		c.onSACK(now, &seg.Opts)
+		if c.sackedBytes > 0 {
+			c.rackDetect(now)
+		} else {
+			c.rackAt = time.Time{}
+		}
+	} else {
+		c.renoLoss(now, acked, dup)
+	}
+	switch {
+	case c.inRecovery && acked > 0 && ack.GreaterEq(c.recover):
+		c.inRecovery = false
+		c.dupAcks, c.renoSacked = 0, 0
+		c.cc.OnRecoveryEnd(now, int(c.sndNxt.Sub(ack)))
+		c.rackRecoveryDone()
+	case !c.maybeEnterRecovery(now) && acked > 0 && !c.inRecovery:
+		// RFC 7661 §4.3 (as Linux's tcp_is_cwnd_limited): grow cwnd only
+		// when it limits the sender, or in slow start when the flight
+		// filled half of it.
+		cw := c.cc.Cwnd()
+		if c.cwndLimited || (cw < c.cc.Ssthresh() && 2*flight >= cw) {
+			c.cc.OnAck(now, acked, flight, c.rtt.srtt)
+		}
+		c.growSendBuf()
+	}
+	if acked > 0 {
+		c.armPTO(now)
+	}
 }
 
-// onDupAck counts duplicate ACKs; the third starts fast retransmit and fast
-// recovery (RFC 5681 §3.2) unless it belongs to a flight already recovered
-// (RFC 6582 §3.2 step 2).
-func (c *Conn) onDupAck(now time.Time) {
-	c.stats.DupAcks++
-	c.dupAcks++
-	if c.inRecovery {
-		c.cc.OnRecoveryDupAck()
+// renoLoss is loss detection without SACK (RFC 5681 §3.2, RFC 6582): each
+// duplicate ACK counts a segment as having left the network (so limited
+// transmit, RFC 3042, falls out of the pipe), the third marks the first
+// unacknowledged segment lost unless it belongs to a flight already
+// recovered, and a partial ACK in recovery marks the next one lost.
+func (c *Conn) renoLoss(now time.Time, acked int, dup bool) {
+	if dup {
+		c.stats.DupAcks++
+		c.dupAcks++
+		c.renoSacked = min(c.renoSacked+c.mss, max(int(c.sndNxt.Sub(c.sndUna))-c.mss, 0))
+		if !c.inRecovery && c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) && c.txq.n > 0 {
+			c.markLost(c.txq.at(0))
+			c.lostFrom = c.sndUna
+		}
 		return
 	}
-	if c.dupAcks != 3 || c.sndUna.LessThan(c.recover) {
+	if acked <= 0 {
 		return
+	}
+	if !c.inRecovery {
+		c.dupAcks, c.renoSacked = 0, 0
+		return
+	}
+	c.renoSacked = max(c.renoSacked-max(acked-c.mss, 0), 0)
+	if c.sndUna.LessThan(c.recover) && c.txq.n > 0 {
+		c.markLost(c.txq.at(0)) // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment
+		c.lostFrom = c.sndUna
+	}
+}
+
+// maybeEnterRecovery starts fast recovery once a segment is deemed lost
+// outside recovery and outside the aftermath of a timeout (RFC 6675 §5
+// step 4): ssthresh and cwnd drop, RecoveryPoint is SND.NXT.
+func (c *Conn) maybeEnterRecovery(now time.Time) bool {
+	if c.inRecovery || c.inLoss || c.lostBytes <= 0 {
+		return false
 	}
 	c.stats.FastRetransmits++
 	c.inRecovery = true
-	c.cc.OnRecoveryStart(now, int(c.sndMax.Sub(c.sndUna)))
-	c.recover = c.sndMax
-	c.rttActive = false
-	c.retransmitFirst(now)
+	c.recover = c.sndNxt
+	c.cc.OnRecoveryStart(now, int(c.sndNxt.Sub(c.sndUna)))
+	c.ptoAt = time.Time{}
+	return true
 }
 
 // processData is the seventh and eighth steps of RFC 9293 §3.10.7.4: queue
@@ -392,8 +475,8 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		c.stats.DropWindow++
 	}
 	if len(payload) > 0 {
-		if c.rcv.buf == nil && !c.readClosed {
-			c.rcv.buf = make([]byte, c.cfg.RecvBuf)
+		if !c.readClosed {
+			c.rcvReserve(off + len(payload))
 		}
 		if off == 0 {
 			if !c.readClosed {
@@ -402,11 +485,13 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 			}
 			c.rcvNxt = c.rcvNxt.Add(len(payload))
 			c.rcvUnacked += len(payload)
+			c.stats.BytesReceived += uint64(len(payload))
 			if c.ooo != nil && c.ooo.n > 0 {
 				nxt := c.ooo.advance(c.rcvNxt)
 				if !c.readClosed {
 					c.rcv.n += int(nxt.Sub(c.rcvNxt))
 				}
+				c.stats.BytesReceived += uint64(nxt.Sub(c.rcvNxt))
 				c.rcvNxt = nxt
 				c.ackNow = true // RFC 5681 §4.2: ACK at once when filling a gap
 			}
@@ -465,5 +550,7 @@ func (c *Conn) consumeFin(now time.Time) {
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
 	c.rtoAt, c.persistAt, c.keepaliveAt, c.finWait2At = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
 	c.timeWaitAt = now.Add(c.cfg.TimeWait)
+	c.freeBuffers()
 }

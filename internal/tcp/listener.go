@@ -109,6 +109,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 // queued; the peer will retransmit it.
 func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.state = SynReceived
+	c.epoch = now
 	c.lastRcv = now
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)

@@ -65,7 +65,7 @@ func (c *Conn) sendSYN(now time.Time) {
 	if c.state == SynSent {
 		s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
 		s.Opts.HasTS, s.Opts.TSVal = true, c.tsNow(now)
-		s.Opts.SACKPermitted = c.cfg.SACK
+		s.Opts.SACKPermitted = !c.cfg.NoSACK
 	} else {
 		s.Flags |= FlagACK
 		s.Ack = c.rcvNxt
@@ -104,7 +104,7 @@ func (c *Conn) sendProbe(now time.Time) {
 }
 
 // sendData emits the segment [seq, seq+n) of the send buffer, with FIN if
-// fin, and keeps the RTT sample and the retransmission timer.
+// fin, and arms the retransmission timer (RFC 6298 §5.1).
 func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	s := c.newSeg(FlagACK)
 	s.Seq = seq
@@ -116,8 +116,8 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 		if len(b) == 0 {
 			s.Payload = a
 		} else {
-			if len(c.scratch) < c.mss {
-				c.scratch = make([]byte, c.mss)
+			if len(c.scratch) < n {
+				c.scratch = make([]byte, max(n, c.mss))
 			}
 			k := copy(c.scratch, a)
 			copy(c.scratch[k:], b)
@@ -131,26 +131,36 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 		s.Flags |= FlagFIN
 	}
 	c.xmit(s)
-	end := seq.Add(n)
-	if fin {
-		end = end.Add(1)
-	}
-	if seq.LessThan(c.sndMax) {
-		c.stats.Retransmits++
-		c.rttActive = false // Karn's rule: no sample from retransmitted data (RFC 6298 §3)
-	} else if !c.rttActive {
-		c.rttActive, c.rttSeq, c.rttStart = true, end, now
-	}
 	if c.rtoAt.IsZero() {
-		c.rtoAt = now.Add(c.rto()) // RFC 6298 §5.1
+		c.rtoAt = now.Add(c.rto())
 	}
 	c.persistAt = time.Time{}
 }
 
+// retransmit sends a record again (fast retransmit, RFC 5681 §3.2; RFC 6675
+// §5 step 4; a RACK loss; the RTO's go-back) without moving SND.NXT.
+func (c *Conn) retransmit(now time.Time, r *txSeg) {
+	dataEnd := c.sndBase.Add(c.snd.n)
+	n := int(MinSeq(r.end, dataEnd).Sub(r.start))
+	fin := r.end.GreaterThan(dataEnd)
+	c.sendData(now, r.start, max(n, 0), fin)
+	if r.flags&txLost != 0 {
+		c.lostBytes -= r.len()
+	}
+	r.flags = r.flags&^txLost | txRetrans
+	r.sent = c.sinceEpoch(now)
+	if r.end.GreaterThan(c.lostFrom) {
+		c.lostFrom = r.end
+	}
+	c.stats.Retransmits++
+	c.stats.BytesRetrans += uint64(max(n, 0))
+}
+
 // output sends what the send buffer, the peer's window and the congestion
-// window allow (RFC 9293 §3.8.6.2.1, RFC 5681), then a pending ACK if no
-// segment carried it, and arms the persist timer when the peer's window
-// holds data back.
+// window allow (RFC 9293 §3.8.6.2.1, RFC 5681): first the segments deemed
+// lost, then new data, while the pipe (RFC 6675 §4) is below cwnd. Then a
+// pending ACK if no segment carried it, and the persist timer when the
+// peer's window holds data back.
 func (c *Conn) output(now time.Time) {
 	switch c.state {
 	case Established, CloseWait, FinWait1, Closing, LastAck:
@@ -162,9 +172,29 @@ func (c *Conn) output(now time.Time) {
 	default:
 		return
 	}
-	sent := false
-	for c.sendNext(now, false) {
-		sent = true
+	if c.sndUna == c.sndNxt && c.lastSend != 0 && c.sinceEpoch(now)-c.lastSend > c.rto() {
+		// RFC 7661 §4.4 / RFC 5681 §4.1: after an idle period the
+		// congestion window no longer reflects the path.
+		c.cc.OnIdle(now, c.sinceEpoch(now)-c.lastSend, c.rto())
+		c.lastSend = c.sinceEpoch(now)
+	}
+	sent, fresh := false, false
+	for {
+		if r := c.nextLost(); r != nil {
+			if c.pipe()+r.len() > c.cc.Cwnd() && c.pipe() > 0 {
+				break
+			}
+			c.retransmit(now, r)
+			sent = true
+			continue
+		}
+		if !c.sendNext(now, sendNormal) {
+			break
+		}
+		sent, fresh = true, true
+	}
+	if fresh && c.ptoAt.IsZero() {
+		c.armPTO(now)
 	}
 	if c.ackNow && !sent {
 		c.sendAck(now)
@@ -176,28 +206,45 @@ func (c *Conn) output(now time.Time) {
 	}
 }
 
-// sendNext sends the next segment at SND.NXT if the windows and the sender
-// side SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle (RFC 896) allow; force
-// skips SWS and Nagle, for the persist timer. It reports whether it sent.
-func (c *Conn) sendNext(now time.Time, force bool) bool {
+// How sendNext may send.
+type sendMode uint8
+
+const (
+	sendNormal sendMode = iota // windows, SWS avoidance and Nagle
+	sendForce                  // the persist timer: no SWS avoidance, no Nagle
+	sendProbe                  // a tail loss probe: the peer's window only
+)
+
+// sendNext sends the next segment of new data at SND.NXT if the windows and
+// the sender side SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle (RFC 896)
+// allow. It reports whether it sent.
+func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	dataEnd := c.sndBase.Add(c.snd.n)
 	if c.sndNxt.GreaterThan(dataEnd) {
 		return false // FIN sent
 	}
-	wnd := min(c.sndWnd, uint32(c.cc.Cwnd()))
-	avail := int(c.sndUna.Add(int(wnd)).Sub(c.sndNxt))
-	n := min(int(dataEnd.Sub(c.sndNxt)), c.mss)
+	left := int(dataEnd.Sub(c.sndNxt))
+	avail := int(c.sndUna.Add(int(c.sndWnd)).Sub(c.sndNxt))
+	if mode != sendProbe {
+		if room := c.cc.Cwnd() - c.pipe(); room < avail {
+			avail = room
+			c.cwndLimited = left > 0 && room < c.mss
+		} else {
+			c.cwndLimited = false
+		}
+	}
+	n := min(left, c.mss)
 	if n > avail {
 		n = max(avail, 0)
-		if force && n == 0 && avail <= 0 && c.sndWnd > 0 {
-			n = min(int(dataEnd.Sub(c.sndNxt)), 1)
+		if mode == sendForce && n == 0 && avail <= 0 && c.sndWnd > 0 {
+			n = min(left, 1)
 		}
 	}
 	fin := c.finQueued && c.sndNxt.Add(n) == dataEnd
 	if n == 0 && !fin {
 		return false
 	}
-	if n > 0 && n < c.mss && !force {
+	if n > 0 && n < c.mss && mode == sendNormal {
 		all := c.sndNxt.Add(n) == dataEnd
 		ok := all && (!c.cfg.Nagle || c.sndNxt == c.sndUna)
 		if !ok && n >= int(c.maxWnd/2) && c.maxWnd > 0 {
@@ -208,24 +255,17 @@ func (c *Conn) sendNext(now time.Time, force bool) bool {
 		}
 	}
 	c.sendData(now, c.sndNxt, n, fin)
-	c.sndNxt = c.sndNxt.Add(n)
+	end := c.sndNxt.Add(n)
 	if fin {
-		c.sndNxt = c.sndNxt.Add(1)
+		end = end.Add(1)
 	}
+	t := c.sinceEpoch(now)
+	c.txq.push(txSeg{start: c.sndNxt, end: end, sent: t})
+	c.lastSend = t
+	c.stats.BytesSent += uint64(n)
+	c.sndNxt = end
 	if c.sndNxt.GreaterThan(c.sndMax) {
 		c.sndMax = c.sndNxt
 	}
 	return true
-}
-
-// retransmitFirst resends the first unacknowledged segment without moving
-// SND.NXT (fast retransmit, RFC 5681 §3.2; partial ACKs, RFC 6582 §3.2).
-func (c *Conn) retransmitFirst(now time.Time) {
-	dataEnd := c.sndBase.Add(c.snd.n)
-	n := max(min(int(dataEnd.Sub(c.sndUna)), c.mss), 0)
-	fin := c.finQueued && c.sndUna.Add(n) == dataEnd && c.sndMax.GreaterThan(dataEnd)
-	if n == 0 && !fin {
-		return
-	}
-	c.sendData(now, c.sndUna, n, fin)
 }

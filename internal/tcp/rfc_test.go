@@ -13,7 +13,7 @@ import (
 func TestHandshakeLostSYN(t *testing.T) {
 	tt := newTranscript(t, nil)
 	tt.do(0, tt.c.Connect)
-	tt.want(0, "SYN seq=1000 mss=1460 ws=5")
+	tt.want(0, "SYN seq=1000 mss=1460 ws=7 sackok")
 	tt.wantState(SynSent)
 	// lost
 	tt.want(1000, "SYN seq=1000")
@@ -29,7 +29,7 @@ func TestHandshakeLostSYN(t *testing.T) {
 func TestHandshakeLostSYNACK(t *testing.T) {
 	tt := newListening(t, nil, 8)
 	tt.in(0, "SYN seq=5000 mss=1460 ws=2")
-	tt.want(0, "SYN|ACK seq=1000 ack=5001 mss=1460 ws=5")
+	tt.want(0, "SYN|ACK seq=1000 ack=5001 mss=1460 ws=7")
 	tt.wantState(SynReceived)
 	if tt.l.HalfOpen() != 1 {
 		t.Fatalf("half-open %d", tt.l.HalfOpen())
@@ -613,7 +613,7 @@ func itoa(n int) string { return fmtInt(n) }
 // RFC 2018: with SACK negotiated, ACKs for out-of-order data carry SACK
 // blocks, the most recent first (§4).
 func TestSACKBlocks(t *testing.T) {
-	tt := newTranscript(t, &Config{SACK: true})
+	tt := newTranscript(t, nil)
 	tt.do(0, tt.c.Connect)
 	tt.want(0, "SYN seq=1000 sackok")
 	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 sackok")

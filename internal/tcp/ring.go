@@ -66,3 +66,34 @@ func (r *ring) discard(n int) {
 	r.n -= n
 	r.head = r.pos(n)
 }
+
+// minRing is the smallest ring allocated; rings start small and double as
+// data needs (STYLE.md §16 keeps them fixed per connection in steady state).
+const minRing = 4 << 10
+
+// reserve makes room for need bytes counted from head, growing the ring
+// (to at most limit, but never below need) and keeping the first keep
+// bytes. It reports whether the ring was reallocated.
+func (r *ring) reserve(need, keep, limit int) bool {
+	if need <= len(r.buf) {
+		return false
+	}
+	size := max(len(r.buf)*2, minRing)
+	for size < need {
+		size *= 2
+	}
+	r.resize(max(min(size, limit), need), keep)
+	return true
+}
+
+// resize moves the first keep bytes into a new buffer of size bytes (nil
+// for 0).
+func (r *ring) resize(size, keep int) {
+	var b []byte
+	if size > 0 {
+		b = make([]byte, size)
+		a, c := r.peek(0, min(keep, len(r.buf), size))
+		copy(b[copy(b, a):], c)
+	}
+	r.buf, r.head = b, 0
+}

@@ -494,7 +494,7 @@ func TestSimSlowReaderZeroWindow(t *testing.T) {
 	for i, loss := range []float64{0, 0.05} {
 		seed := simSeed(uint64(200 + i))
 		imp := simImpair{Delay: 2 * time.Millisecond, Rate: 10e6, Loss: loss, Reorder: 0.02, Jitter: time.Millisecond}
-		cfg := &Config{RecvBuf: 16 << 10, SendBuf: 32 << 10, SACK: true}
+		cfg := &Config{RecvBuf: 16 << 10, SendBuf: 32 << 10}
 		s := newSim(t, seed, imp, cfg, 0xFFFFF000, 0x7FFFFFF0)
 		s.ends[0].total, s.ends[1].total = 512<<10, 256<<10
 		s.ends[1].readPeriod = 700 * time.Millisecond
@@ -528,7 +528,7 @@ func TestSimSoak(t *testing.T) {
 		for i := 0; i < n; i++ {
 			seed := uint64(10000*loss) + uint64(i)*7919 + 1
 			imp := simImpair{Delay: 3 * time.Millisecond, Rate: 50e6, Loss: loss, Dup: 0.05, Reorder: 0.1, Jitter: 8 * time.Millisecond, Corrupt: 0.01}
-			cfg := &Config{RecvBuf: 64 << 10 << (i % 5), SendBuf: 48 << 10 << (i % 4), Nagle: i%3 == 0, SACK: i%2 == 0, MSS: 536 + 100*(i%10)}
+			cfg := &Config{RecvBuf: 64 << 10 << (i % 5), SendBuf: 48 << 10 << (i % 4), Nagle: i%3 == 0, NoSACK: i%2 != 0, MSS: 536 + 100*(i%10)}
 			simTransfer(t, seed, imp, cfg, 4<<20, Seq(0xFFFFFFFF-uint32(i*1000)), Seq(0xFFFF0000+uint32(i)))
 		}
 	}

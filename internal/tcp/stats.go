@@ -7,7 +7,7 @@ type Stats struct {
 	SegsOut         uint64 // segments emitted
 	Retransmits     uint64 // data or FIN segments sent again
 	Timeouts        uint64 // retransmission timer expiries
-	FastRetransmits uint64 // recoveries entered on three duplicate ACKs
+	FastRetransmits uint64 // fast recoveries entered (SACK/RACK loss or three duplicate ACKs)
 	DupAcks         uint64 // duplicate ACKs received
 	ChallengeAcks   uint64 // RFC 5961 challenge ACKs sent
 	OutOfOrder      uint64 // segments held out of order
@@ -15,6 +15,16 @@ type Stats struct {
 	DropOOOFull     uint64 // out-of-order segments dropped: range list full
 	DropWindow      uint64 // segments trimmed at the right window edge
 	Probes          uint64 // zero-window and keepalive probes sent
+	TLPs            uint64 // tail loss probes sent (RFC 8985 §7)
+	Lost            uint64 // segments deemed lost (by RACK, duplicate ACKs or RTO)
+	RACKLost        uint64 // of those, by RACK's time rule
+	Sacked          uint64 // segments newly SACKed
+	DSACKs          uint64 // D-SACK blocks received (RFC 2883)
+	DropPAWS        uint64 // segments dropped by PAWS (RFC 7323 §5)
+	BytesSent       uint64 // new data sent
+	BytesRetrans    uint64 // data sent again
+	BytesAcked      uint64 // sequence space acknowledged by the peer
+	BytesReceived   uint64 // data received in order
 }
 
 // Stats returns the connection's counters.

@@ -6,7 +6,7 @@ import "time"
 // none is armed. The shell calls Timer when it passes.
 func (c *Conn) NextDeadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]time.Time{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt} {
+	for _, t := range [...]time.Time{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt, c.rackAt, c.ptoAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -39,6 +39,14 @@ func (c *Conn) Timer(now time.Time) {
 		if c.state == Closed {
 			return
 		}
+	}
+	if due(c.rackAt, now) {
+		c.rackAt = time.Time{}
+		c.onRackTimer(now)
+	}
+	if due(c.ptoAt, now) {
+		c.ptoAt = time.Time{}
+		c.onPTO(now)
 	}
 	if due(c.persistAt, now) {
 		c.persistAt = time.Time{}
@@ -88,16 +96,21 @@ func (c *Conn) onRTO(now time.Time) {
 	c.retries++
 	c.backoff++
 	c.stats.Timeouts++
-	c.cc.OnTimeout(now, int(c.sndMax.Sub(c.sndUna)))
-	c.recover = c.sndMax // RFC 6582 §3.2 step 4 (after a timeout)
-	c.inRecovery = false
-	c.dupAcks = 0
-	c.sndNxt = c.sndUna // go back: resend from SND.UNA as the window allows
-	c.sendNext(now, true)
+	c.cc.OnTimeout(now, int(c.sndNxt.Sub(c.sndUna)))
+	c.recover = c.sndNxt // RFC 6582 §3.2 step 4 (after a timeout)
+	c.inRecovery, c.inLoss, c.tlpOut = false, true, false
+	c.dupAcks, c.renoSacked = 0, 0
+	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
+	// RFC 6675 §5.1 and RFC 8985 §6.3: everything not SACKed is lost and
+	// goes again, from SND.UNA, as the (now one-segment) cwnd allows.
+	for i := 0; i < c.txq.n; i++ {
+		c.markLost(c.txq.at(i))
+	}
+	c.lostFrom = c.sndUna
+	c.output(now)
 	if c.rtoAt.IsZero() && c.sndNxt != c.sndUna {
 		c.rtoAt = now.Add(c.rto())
 	}
-	c.output(now)
 }
 
 // onPersist sends a zero-window probe (RFC 9293 §3.8.6.1) or, if the window
@@ -122,9 +135,7 @@ func (c *Conn) onPersist(now time.Time) {
 		c.persistAt = now.Add(c.rto())
 		return
 	}
-	if c.sendNext(now, true) {
-		c.sndMax = MaxSeq(c.sndMax, c.sndNxt)
-	}
+	c.sendNext(now, sendForce)
 	c.output(now)
 }
 

@@ -1,0 +1,109 @@
+package tcp
+
+import "time"
+
+// Buffer memory: the rings are allocated when data first flows, start at
+// minRing and double as data needs, up to the current buffer sizes, which
+// autotuning raises with the measured bandwidth-delay product (receive
+// side: Linux's tcp_rcv_space_adjust, "dynamic right-sizing"; send side:
+// tcp_sndbuf_expand). Connections in TIME-WAIT or CLOSED hold no rings.
+
+// rcvReserve makes the receive ring hold end octets past RCV.NXT, keeping
+// the queued data and the out-of-order data beyond it.
+func (c *Conn) rcvReserve(end int) {
+	ext := 0
+	if c.ooo != nil && c.ooo.n > 0 {
+		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
+	}
+	c.rcv.reserve(c.rcv.n+max(end, ext), c.rcv.n+ext, c.cfg.RecvBuf)
+}
+
+// shrinkRings releases ring memory beyond the buffer sizes once nothing
+// sits there; rings reallocate lazily.
+func (c *Conn) shrinkRings() {
+	if len(c.snd.buf) > c.cfg.SendBuf && c.snd.n == 0 {
+		c.snd = ring{}
+	}
+	if len(c.rcv.buf) > c.cfg.RecvBuf && c.rcv.n == 0 && (c.ooo == nil || c.ooo.n == 0) {
+		c.rcv = ring{}
+	}
+}
+
+// freeBuffers drops what a connection that will send nothing more needs:
+// the send ring, the scoreboard, the out-of-order list, and the receive
+// ring once it is read.
+func (c *Conn) freeBuffers() {
+	c.snd.discard(c.snd.n)
+	c.snd = ring{}
+	c.txq = txQueue{}
+	c.sackedBytes, c.lostBytes, c.renoSacked = 0, 0, 0
+	c.scratch = nil
+	c.ooo = nil
+	if c.rcv.n == 0 {
+		c.rcv = ring{}
+	}
+}
+
+// rcvSpaceAdjust grows the receive buffer when the application read more
+// in the last RTT than ever before (Linux's tcp_rcv_space_adjust): to twice
+// that plus 16 segments, more when the rate is rising (the sender is in
+// slow start and will double), up to RecvBufMax. The window follows the
+// buffer, so the sender is never held back by it on a path whose
+// bandwidth-delay product fits the cap.
+func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
+	if c.cfg.RecvBuf >= c.cfg.RecvBufMax {
+		return
+	}
+	c.rcvCopied += n
+	rtt := c.rcvRTT
+	if rtt == 0 {
+		rtt = c.rtt.srtt
+	}
+	if c.rcvSpaceAt.IsZero() || rtt == 0 {
+		c.rcvSpaceAt = now
+		return
+	}
+	if now.Sub(c.rcvSpaceAt) < rtt {
+		return
+	}
+	copied := c.rcvCopied
+	c.rcvSpaceAt, c.rcvCopied = now, 0
+	if copied <= c.rcvSpace {
+		return
+	}
+	want := 2*copied + 16*c.rcvMSS
+	if c.rcvSpace > 0 {
+		want += 2 * want * min(copied-c.rcvSpace, c.rcvSpace) / c.rcvSpace
+	}
+	c.rcvSpace = copied
+	if want > c.cfg.RecvBuf {
+		c.cfg.RecvBuf = min(want, c.cfg.RecvBufMax, 65535<<c.rcvWScale)
+	}
+}
+
+// rcvRTTSample folds in a receiver-side RTT from the timestamp the peer
+// echoes on its data (Linux's tcp_rcv_rtt_measure_ts).
+func (c *Conn) rcvRTTSample(now time.Time, tsecr uint32) {
+	m := time.Duration(int32(c.tsNow(now)-tsecr)) * time.Millisecond
+	if m <= 0 || m > c.cfg.MaxRTO {
+		return
+	}
+	if c.rcvRTT == 0 {
+		c.rcvRTT = m
+	} else {
+		c.rcvRTT += (m - c.rcvRTT) / 8
+	}
+}
+
+// growSendBuf keeps the send buffer at twice cwnd (Linux's
+// tcp_sndbuf_expand), up to SendBufMax, so that the application can keep
+// a full window in flight and as much again queued.
+func (c *Conn) growSendBuf() {
+	if c.cfg.SendBuf >= c.cfg.SendBufMax {
+		return
+	}
+	if want := 2 * c.cc.Cwnd(); want > c.cfg.SendBuf {
+		c.cfg.SendBuf = min(want, c.cfg.SendBufMax)
+		c.events |= EvWritable
+	}
+}

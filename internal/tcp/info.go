@@ -1,0 +1,92 @@
+package tcp
+
+import "time"
+
+// Info is a snapshot of a connection's transmission state, like Linux's
+// TCP_INFO. Byte counts are octets of sequence space.
+type Info struct {
+	State    State
+	RTT      time.Duration // smoothed RTT (RFC 6298 SRTT)
+	RTTVar   time.Duration // RTT variation
+	MinRTT   time.Duration // lowest RTT seen
+	RTO      time.Duration // retransmission timeout, with backoff
+	SndMSS   int           // largest payload we send
+	RcvMSS   int           // largest payload we expect
+	Cwnd     int           // congestion window, bytes
+	Ssthresh int           // slow-start threshold, bytes (1<<30: none yet)
+	SndWnd   int           // the peer's window
+	RcvWnd   int           // the window we last advertised
+	SendBuf  int           // current send buffer size (grows with cwnd)
+	RecvBuf  int           // current receive buffer size (autotuned)
+
+	Unacked    int  // bytes sent and not acknowledged
+	SackedNow  int  // bytes of those SACKed
+	LostNow    int  // bytes of those deemed lost and not yet resent
+	InRecovery bool // in fast recovery (or after a timeout)
+
+	SACK       bool // SACK negotiated (RFC 2018)
+	Timestamps bool // timestamps negotiated (RFC 7323)
+	WScale     bool // window scaling negotiated
+	SndWScale  uint8
+	RcvWScale  uint8
+
+	BytesSent     uint64 // new data sent
+	BytesRetrans  uint64 // data sent again
+	BytesAcked    uint64
+	BytesReceived uint64
+	SegsOut       uint64
+	SegsIn        uint64
+	Retransmits   uint64 // segments retransmitted
+	Timeouts      uint64 // RTO expiries
+	Recoveries    uint64 // fast recoveries
+	TLPs          uint64 // tail loss probes
+	Sacked        uint64 // segments SACKed over the connection's life
+	Lost          uint64 // segments deemed lost over the connection's life
+	DSACKs        uint64
+}
+
+// Info returns a snapshot of the connection's state.
+func (c *Conn) Info() Info {
+	i := Info{
+		State:      c.state,
+		RTT:        c.rtt.srtt,
+		RTTVar:     c.rtt.rttvar,
+		MinRTT:     c.rack.minRTT,
+		RTO:        c.rto(),
+		SndMSS:     c.mss,
+		RcvMSS:     c.rcvMSS,
+		SndWnd:     int(c.sndWnd),
+		RcvWnd:     int(max(c.rcvAdv.Sub(c.rcvNxt), 0)),
+		SendBuf:    c.cfg.SendBuf,
+		RecvBuf:    c.cfg.RecvBuf,
+		SackedNow:  c.sackedBytes,
+		LostNow:    c.lostBytes,
+		InRecovery: c.inRecovery || c.inLoss,
+		SACK:       c.sackOK,
+		Timestamps: c.tsOK,
+		WScale:     c.wsOK,
+		SndWScale:  c.sndWScale,
+		RcvWScale:  c.rcvWScale,
+
+		BytesSent:     c.stats.BytesSent,
+		BytesRetrans:  c.stats.BytesRetrans,
+		BytesAcked:    c.stats.BytesAcked,
+		BytesReceived: c.stats.BytesReceived,
+		SegsOut:       c.stats.SegsOut,
+		SegsIn:        c.stats.SegsIn,
+		Retransmits:   c.stats.Retransmits,
+		Timeouts:      c.stats.Timeouts,
+		Recoveries:    c.stats.FastRetransmits,
+		TLPs:          c.stats.TLPs,
+		Sacked:        c.stats.Sacked,
+		Lost:          c.stats.Lost,
+		DSACKs:        c.stats.DSACKs,
+	}
+	if c.state.synchronized() {
+		i.Unacked = int(c.sndNxt.Sub(c.sndUna))
+	}
+	if c.cc != nil {
+		i.Cwnd, i.Ssthresh = c.cc.Cwnd(), c.cc.Ssthresh()
+	}
+	return i
+}

@@ -1,0 +1,161 @@
+package tcp
+
+import "time"
+
+// RACK-TLP (RFC 8985): loss detection by time. A segment is deemed lost
+// once a segment sent after it has been delivered (ACKed or SACKed) and
+// more than one RTT plus a reordering window has passed since it was sent;
+// a tail loss probe makes the peer send the SACK that lets RACK see the
+// losses at the end of a flight, instead of waiting for the RTO. Like
+// Linux, RACK and TLP run only with SACK; without it the connection falls
+// back to NewReno's three duplicate ACKs (RFC 6582).
+
+// rackState is RACK's per-connection state (RFC 8985 §6.1).
+type rackState struct {
+	xmit   time.Duration // RACK.xmit_ts: send time of the latest-sent segment delivered
+	endSeq Seq           // RACK.end_seq
+	rtt    time.Duration // RACK.rtt: the RTT of that segment
+	minRTT time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
+	fack   Seq           // highest SACKed sequence before the ACK being processed
+	seen   bool          // something was delivered
+
+	reord   bool // reordering observed (RACK.reordering_seen)
+	dsack   bool // a D-SACK arrived since the last adjustment
+	mult    int  // RACK.reo_wnd_mult
+	persist int  // RACK.reo_wnd_persist: recoveries left at this multiplier
+}
+
+// WCDelAckT is RFC 8985 §7.2's worst-case delayed-ACK time, added to the
+// probe timeout when only one segment is in flight.
+const wcDelAckT = 200 * time.Millisecond
+
+// delivered updates RACK with a segment the peer now holds (RFC 8985 §6.2
+// steps 1-2) and notes reordering: a segment never retransmitted that
+// arrives below the highest one SACKed so far (Linux's
+// tcp_check_sack_reordering).
+func (c *Conn) delivered(now time.Time, s *txSeg) {
+	rtt := c.sinceEpoch(now) - s.sent
+	if s.flags&txRetrans != 0 && rtt < c.rack.minRTT {
+		return // may be the ACK of the original transmission (step 2)
+	}
+	if s.flags&txRetrans == 0 && s.end.LessThan(c.rack.fack) {
+		c.rack.reord = true
+	}
+	if c.rack.minRTT == 0 || rtt < c.rack.minRTT {
+		c.rack.minRTT = rtt
+	}
+	if !c.rack.seen || s.sent > c.rack.xmit || (s.sent == c.rack.xmit && s.end.GreaterThan(c.rack.endSeq)) {
+		c.rack.xmit, c.rack.endSeq, c.rack.rtt, c.rack.seen = s.sent, s.end, rtt, true
+	}
+}
+
+// reoWnd is RACK's reordering window (RFC 8985 §6.2 step 4): zero while no
+// reordering has been seen and DupThresh worth of data is SACKed (or
+// recovery is under way), otherwise a quarter of the minimum RTT times the
+// D-SACK-driven multiplier, at most SRTT.
+func (c *Conn) reoWnd() time.Duration {
+	if !c.rack.reord && (c.inRecovery || c.sackedBytes > 2*c.mss) {
+		return 0
+	}
+	return min(c.rack.minRTT/4*time.Duration(max(c.rack.mult, 1)), c.rtt.srtt)
+}
+
+// rackDetect marks lost every segment sent before the latest delivered one
+// whose time is up (RFC 8985 §6.2 step 5), and arms the reordering timer
+// for the earliest of the others.
+func (c *Conn) rackDetect(now time.Time) {
+	c.rackAt = time.Time{}
+	if !c.rack.seen {
+		return
+	}
+	reo := c.reoWnd()
+	t := c.sinceEpoch(now)
+	var wait time.Duration
+	for i, n := 0, c.txq.find(c.rack.endSeq); i < n; i++ {
+		s := c.txq.at(i)
+		if s.flags&(txSacked|txLost) != 0 || s.sent > c.rack.xmit {
+			continue
+		}
+		if left := s.sent + c.rack.rtt + reo - t; left > 0 {
+			wait = max(wait, left)
+			continue
+		}
+		c.markLost(s)
+		c.stats.RACKLost++
+		if s.start.LessThan(c.lostFrom) {
+			c.lostFrom = s.start
+		}
+	}
+	if wait > 0 {
+		c.rackAt = now.Add(wait)
+	}
+}
+
+// rackRecoveryDone adapts the reordering window at the end of a recovery
+// (RFC 8985 §6.2 step 4): each D-SACK widens it for 16 recoveries.
+func (c *Conn) rackRecoveryDone() {
+	if c.rack.dsack {
+		c.rack.dsack = false
+		c.rack.mult = min(max(c.rack.mult, 1)+1, 8)
+		c.rack.persist = 16
+		return
+	}
+	if c.rack.persist > 0 {
+		c.rack.persist--
+		if c.rack.persist == 0 {
+			c.rack.mult = 1
+		}
+	}
+}
+
+// onRackTimer fires the reordering timer (RFC 8985 §6.3).
+func (c *Conn) onRackTimer(now time.Time) {
+	c.rackDetect(now)
+	c.maybeEnterRecovery(now)
+	c.output(now)
+}
+
+// armPTO (re)arms the tail loss probe (RFC 8985 §7.2) after new data is
+// sent or new data is acknowledged, unless a probe is out, recovery is
+// under way, or the RTO would fire first. PTO = 2·SRTT, plus WCDelAckT when
+// a single segment is in flight, and at least 10 ms (as Linux).
+func (c *Conn) armPTO(now time.Time) {
+	c.ptoAt = time.Time{}
+	if !c.sackOK || c.inRecovery || c.inLoss || c.tlpOut || c.sndUna == c.sndNxt || !c.rtt.has || c.sndWnd == 0 {
+		return
+	}
+	pto := 2 * c.rtt.srtt
+	if c.txq.n == 1 {
+		pto += wcDelAckT
+	}
+	at := now.Add(max(pto, 10*time.Millisecond))
+	if !c.rtoAt.IsZero() && !at.Before(c.rtoAt) {
+		return
+	}
+	c.ptoAt = at
+}
+
+// onPTO sends the loss probe (RFC 8985 §7.3): one segment of new data if
+// the peer's window allows (cwnd does not count), otherwise the last
+// segment again; then the RTO guards the probe.
+func (c *Conn) onPTO(now time.Time) {
+	switch c.state {
+	case Established, FinWait1, CloseWait, Closing, LastAck:
+	default:
+		return
+	}
+	if c.sndUna == c.sndNxt || c.inRecovery || c.inLoss {
+		return
+	}
+	c.stats.TLPs++
+	if !c.sendNext(now, sendProbe) {
+		for i := c.txq.n - 1; i >= 0; i-- {
+			if s := c.txq.at(i); s.flags&txSacked == 0 {
+				c.retransmit(now, s)
+				break
+			}
+		}
+	}
+	c.tlpOut, c.tlpHigh = true, c.sndNxt
+	c.rtoAt = now.Add(c.rto())
+}

@@ -1,0 +1,284 @@
+// Command tunnel is a tun2socks-style forwarder: every TCP connection and
+// UDP flow the kernel routes into a TUN device is terminated by a netstack
+// Stack and relayed to a real socket dialed to the original destination
+// (or, with -to, to one fixed destination).
+//
+// The stack runs with a Forwarder, so it accepts SYNs and datagrams for any
+// address, not only its own. For each TCP connection it dials upstream
+// first and completes the handshake only if that dial succeeded; if it
+// failed, the client gets a RST, as if the destination had refused it.
+// Bytes then flow both ways, and a FIN from either side becomes a
+// CloseWrite on the other, so half-closed protocols work. Each UDP flow
+// gets a connected upstream socket; datagrams are relayed both ways until
+// the flow has been idle for -udp-idle.
+//
+// Route what should go through the tunnel into the device:
+//
+//	sudo go run ./examples/tunnel -tun tun0 -addr 198.18.0.2/24
+//	sudo ip addr add 198.18.0.1/24 dev tun0 && sudo ip link set tun0 up
+//	sudo ip route add 198.19.0.0/16 dev tun0
+//	curl http://198.19.7.7:8080/   # relayed to 198.19.7.7:8080 by the tunnel's own sockets
+//
+// The upstream sockets are the kernel's, so the kernel must not route them
+// back into the device: route only prefixes the upstream dials do not use,
+// use -to, or mark the upstream sockets with -mark and keep marked packets
+// out of the tunnel's routing table with a policy rule, which lets the
+// tunnel take the default route:
+//
+//	sudo go run ./examples/tunnel -tun tun0 -addr 198.18.0.2/24 -mark 1
+//	sudo ip addr add 198.18.0.1/24 dev tun0 && sudo ip link set tun0 up
+//	sudo ip route add default dev tun0 table 100
+//	sudo ip rule add not fwmark 1 table 100 pref 1000
+//
+// With -to, every flow, TCP and UDP, goes to that one address.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack"
+)
+
+func main() {
+	tun := flag.String("tun", "tun0", "the TUN device to take packets from (created if missing)")
+	addr := flag.String("addr", "198.18.0.2/24", "the stack's own address and subnet on the device")
+	to := flag.String("to", "", "relay every flow to this host:port instead of its original destination")
+	mark := flag.Int("mark", 0, "set SO_MARK on upstream sockets (Linux), for policy routing around the tunnel")
+	idle := flag.Duration("udp-idle", time.Minute, "close a UDP flow after this long without a datagram")
+	verbose := flag.Bool("v", false, "log every flow")
+	flag.Parse()
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	d := &net.Dialer{}
+	if *mark != 0 {
+		d.Control = markControl(*mark)
+	}
+	r := &Relay{Dial: d.DialContext, To: *to, UDPIdleTimeout: *idle, Log: logger}
+	if err := run(*tun, *addr, r, logger); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run relays the traffic of TUN device name until SIGINT or SIGTERM.
+func run(name, cidr string, r *Relay, logger *slog.Logger) error {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return err
+	}
+	dev, err := netstack.OpenTUN(name)
+	if err != nil {
+		return err
+	}
+	s, err := netstack.New(netstack.Config{Link: dev, Addr: prefix, Logger: logger, Forwarder: r.Forwarder()})
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	logger.Info("relaying", "tun", name, "addr", prefix, "to", r.To)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	logger.Info("stopping", "active flows", r.Active())
+	return s.Close()
+}
+
+// DialFunc dials upstream, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Relay forwards the flows a Stack's Forwarder accepts to real sockets.
+// Set its fields before calling Forwarder and do not change them after.
+type Relay struct {
+	// Dial opens upstream connections; nil means (&net.Dialer{}).DialContext.
+	Dial DialFunc
+	// To, if set, is the host:port every flow is relayed to, whatever its
+	// original destination.
+	To string
+	// DialTimeout bounds an upstream TCP dial and the handshake with the
+	// client that follows it; 0 means 10 s.
+	DialTimeout time.Duration
+	// UDPIdleTimeout closes a UDP flow with no datagram either way for
+	// this long; 0 means the Forwarder's default, 60 s.
+	UDPIdleTimeout time.Duration
+	// Log receives a line per flow at debug level and failures at info
+	// level; nil means silent.
+	Log *slog.Logger
+
+	active atomic.Int64
+}
+
+// Forwarder returns a Forwarder that relays TCP and UDP through r.
+func (r *Relay) Forwarder() *netstack.Forwarder {
+	return &netstack.Forwarder{TCP: r.TCP, UDP: r.UDP, UDPIdleTimeout: r.UDPIdleTimeout}
+}
+
+// Active returns the number of flows being relayed or dialed.
+func (r *Relay) Active() int { return int(r.active.Load()) }
+
+func (r *Relay) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Log
+}
+
+func (r *Relay) dial() DialFunc {
+	if r.Dial == nil {
+		return (&net.Dialer{}).DialContext
+	}
+	return r.Dial
+}
+
+// target is where a flow for dst goes.
+func (r *Relay) target(dst netip.AddrPort) string {
+	if r.To != "" {
+		return r.To
+	}
+	return dst.String()
+}
+
+// TCP relays one TCP connection: it dials upstream, then accepts the
+// client (or refuses it with a RST if the dial failed), and copies both
+// ways until both directions have ended.
+func (r *Relay) TCP(req *netstack.TCPRequest) {
+	r.active.Add(1)
+	defer r.active.Add(-1)
+	src, to := req.Source(), r.target(req.Destination())
+	log := r.log().With("proto", "tcp", "src", src, "dst", req.Destination(), "to", to)
+	timeout := r.DialTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	up, err := r.dial()(ctx, "tcp", to)
+	if err != nil {
+		log.Info("dial failed, refusing", "err", err)
+		req.Refuse()
+		return
+	}
+	c, err := req.Accept(ctx)
+	if err != nil {
+		log.Info("accept failed", "err", err)
+		up.Close()
+		return
+	}
+	cancel()
+	log.Debug("relaying")
+	start := time.Now()
+	in, out := relay(c, up)
+	log.Debug("done", "sent", in, "received", out, "duration", time.Since(start))
+}
+
+// relay copies a→b and b→a until both directions end, passing on each
+// end of stream as a CloseWrite, then closes both. It returns the bytes
+// copied each way. An error either way (a reset, a closed socket) ends both
+// directions at once.
+func relay(a, b net.Conn) (ab, ba int64) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ba = half(a, b)
+	}()
+	ab = half(b, a)
+	<-done
+	a.Close()
+	b.Close()
+	return ab, ba
+}
+
+// half copies src to dst. At src's end of stream it closes dst for writing
+// (or entirely, if dst cannot half-close); on an error it closes both, so
+// that the other direction's copy stops too.
+func half(dst, src net.Conn) int64 {
+	n, err := io.Copy(dst, src)
+	if err != nil {
+		dst.Close()
+		src.Close()
+		return n
+	}
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	} else {
+		dst.Close()
+	}
+	return n
+}
+
+// UDP relays one UDP flow through a connected upstream socket until the
+// flow goes idle (the stack then closes it) or the upstream socket fails.
+func (r *Relay) UDP(req *netstack.UDPRequest) {
+	r.active.Add(1)
+	defer r.active.Add(-1)
+	src, to := req.Source(), r.target(req.Destination())
+	log := r.log().With("proto", "udp", "src", src, "dst", req.Destination(), "to", to)
+	timeout := r.DialTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	up, err := r.dial()(ctx, "udp", to)
+	cancel()
+	if err != nil {
+		log.Info("dial failed, refusing", "err", err)
+		req.Refuse()
+		return
+	}
+	c, err := req.Accept()
+	if err != nil {
+		up.Close()
+		return
+	}
+	log.Debug("relaying")
+	var in, out atomic.Int64
+	done := make(chan struct{})
+	go func() { // client → upstream, until the stack closes the idle flow
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				break
+			}
+			if _, err := up.Write(buf[:n]); err == nil {
+				in.Add(int64(n))
+			}
+		}
+		up.Close()
+	}()
+	buf := make([]byte, 65535)
+	for { // upstream → client
+		n, err := up.Read(buf)
+		if err != nil {
+			// A port unreachable for an earlier datagram; the
+			// flow goes on, as a connected socket's does.
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				continue
+			}
+			break
+		}
+		if _, err := c.Write(buf[:n]); err != nil {
+			break
+		}
+		out.Add(int64(n))
+	}
+	c.Close()
+	up.Close()
+	<-done
+	log.Debug("done", "sent", in.Load(), "received", out.Load())
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+)
+
+// markControl fails every dial: SO_MARK exists only on Linux.
+func markControl(mark int) func(network, address string, c syscall.RawConn) error {
+	return func(network, address string, c syscall.RawConn) error {
+		return errors.New("-mark needs Linux")
+	}
+}

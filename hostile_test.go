@@ -134,3 +134,37 @@ func TestMalformedFramesThenPing(t *testing.T) {
 		t.Fatalf("reassembly holds %d bytes, over the cap", m)
 	}
 }
+
+// TestMalformedDatagramsCounted: UDP datagrams with a bad checksum or a
+// length field past the packet are dropped, counted, and never delivered.
+func TestMalformedDatagramsCounted(t *testing.T) {
+	p := newRawPeer(t)
+	pc, err := p.s.ListenPacket("udp", ":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	dgram := func(length int, sum uint16) []byte {
+		d := make([]byte, 8+4)
+		binary.BigEndian.PutUint16(d[0:], 4000)
+		binary.BigEndian.PutUint16(d[2:], 53)
+		binary.BigEndian.PutUint16(d[4:], uint16(length))
+		binary.BigEndian.PutUint16(d[6:], sum)
+		copy(d[8:], "data")
+		return d
+	}
+	p.link.Inject(p.ipv4Frame(17, 1, 0, false, dgram(12, 0x1234))) // bad checksum
+	p.link.Inject(p.ipv4Frame(17, 2, 0, false, dgram(40, 0)))      // length past the packet
+	p.link.Inject(p.ipv4Frame(17, 3, 0, false, dgram(12, 0)[:6]))  // truncated header
+	p.link.Inject(p.ipv4Frame(17, 4, 0, false, dgram(12, 0)))      // valid, no checksum
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "data" {
+		t.Fatalf("valid datagram: %q %v", buf[:n], err)
+	}
+	st := p.s.Stats().UDP
+	if st.DropBadChecksum != 1 || st.DropMalformed != 2 || st.DatagramsIn != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

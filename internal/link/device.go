@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -23,6 +24,8 @@ type Device struct {
 	name string
 	tap  bool
 	mtu  atomic.Int64 // last MTU read from the interface
+	vnet bool         // frames carry a virtio-net header (offloads on)
+	rc   syscall.RawConn
 }
 
 // Name returns the interface name, such as "tap0", chosen by the kernel
@@ -35,6 +38,9 @@ func (d *Device) Name() string { return d.name }
 // net.ErrClosed; after a read deadline passes, an error wrapping
 // os.ErrDeadlineExceeded.
 func (d *Device) ReadFrame(buf []byte) (int, error) {
+	if d.vnet {
+		return d.readVnet(buf)
+	}
 	n, err := d.f.Read(buf)
 	if err != nil {
 		return 0, mapClosed(err)
@@ -48,9 +54,17 @@ func (d *Device) ReadFrame(buf []byte) (int, error) {
 // interface. The kernel copies it before write returns. After Close it
 // returns net.ErrClosed.
 func (d *Device) WriteFrame(frame []byte) error {
+	if d.vnet {
+		return d.writeVnet(frame, 0, 0, 0)
+	}
 	_, err := d.f.Write(frame)
 	return mapClosed(err)
 }
+
+// Offload reports whether the device was opened with the virtio-net header:
+// the kernel may then send TCP super-segments of up to 64 KiB (larger than
+// the MTU, checksums completed by ReadFrame), and WriteGSO works.
+func (d *Device) Offload() bool { return d.vnet }
 
 // SetReadDeadline sets the deadline for pending and future ReadFrame calls,
 // as net.Conn's SetReadDeadline does; a zero t means no deadline.

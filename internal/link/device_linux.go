@@ -15,6 +15,25 @@ func OpenTAP(name string) (*Device, error) {
 	return open(name, water.TAP)
 }
 
+// OpenTAPOffload is OpenTAP with the virtio-net header and TCP offloads
+// (see Device.Offload). If the kernel refuses them it opens the plain
+// device, as OpenTAP does.
+func OpenTAPOffload(name string) (*Device, error) {
+	if d, err := openOffload(name, true); err == nil {
+		return d, nil
+	}
+	return open(name, water.TAP)
+}
+
+// OpenTUNOffload is OpenTUN with the virtio-net header and TCP offloads,
+// falling back to the plain device.
+func OpenTUNOffload(name string) (*Device, error) {
+	if d, err := openOffload(name, false); err == nil {
+		return d, nil
+	}
+	return open(name, water.TUN)
+}
+
 // OpenTUN creates a TUN device named name (empty: the kernel picks tunN)
 // and opens it without packet information, so frames are bare IPv4 or IPv6
 // packets. It needs CAP_NET_ADMIN.

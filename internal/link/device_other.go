@@ -14,3 +14,15 @@ func OpenTAP(name string) (*Device, error) { return nil, errUnsupported }
 
 // OpenTUN returns an error: TUN devices are implemented only on Linux.
 func OpenTUN(name string) (*Device, error) { return nil, errUnsupported }
+
+// OpenTAPOffload returns an error: TAP devices are implemented only on Linux.
+func OpenTAPOffload(name string) (*Device, error) { return nil, errUnsupported }
+
+// OpenTUNOffload returns an error: TUN devices are implemented only on Linux.
+func OpenTUNOffload(name string) (*Device, error) { return nil, errUnsupported }
+
+func (d *Device) readVnet(buf []byte) (int, error) { return 0, errUnsupported }
+
+func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	return errUnsupported
+}

@@ -47,10 +47,16 @@ type NS struct {
 type Option func(*options)
 
 type options struct {
-	tun  bool
-	mtu  int
-	ipv6 bool
+	tun     bool
+	mtu     int
+	ipv6    bool
+	offload bool
 }
+
+// Offload opens the device with the virtio-net header and TCP offloads
+// (link.OpenTAPOffload), so the kernel exchanges 64 KiB super-segments
+// with the stack.
+func Offload() Option { return func(o *options) { o.offload = true } }
 
 // TUN makes New create a TUN device (bare IP packets) instead of a TAP
 // device (Ethernet frames).
@@ -104,9 +110,14 @@ func New(t testing.TB, opts ...Option) *NS {
 	var err error
 	// Open the device here, in the test's namespace: the descriptor stays
 	// bound to the interface wherever the interface moves.
-	if o.tun {
+	switch {
+	case o.tun && o.offload:
+		ns.Dev, err = link.OpenTUNOffload(ns.DevName)
+	case o.tun:
 		ns.Dev, err = link.OpenTUN(ns.DevName)
-	} else {
+	case o.offload:
+		ns.Dev, err = link.OpenTAPOffload(ns.DevName)
+	default:
 		ns.Dev, err = link.OpenTAP(ns.DevName)
 	}
 	if err != nil {

@@ -168,4 +168,3 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	}
 	return mapClosed(err)
 }
-

@@ -70,8 +70,10 @@ type Conn struct {
 	rcvAdv     Seq // right edge of the window we last advertised
 	rcv        ring
 	ooo        *oooList
-	rcvFinSeq  Seq  // sequence number of a FIN seen out of order
-	rcvFinWait bool // a FIN waits at rcvFinSeq
+	rcvFinSeq  Seq       // sequence number of a FIN seen out of order
+	rcvFinWait bool      // a FIN waits at rcvFinSeq
+	dsack      SACKBlock // a duplicate to report (RFC 2883)
+	hasDSACK   bool
 
 	// Negotiated options.
 	mss       int // largest payload we send (peer MSS minus options)

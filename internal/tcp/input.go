@@ -60,6 +60,12 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
 		c.stats.DropUnaccept++
+		if c.sackOK && len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
+			// RFC 2883 §4: report the duplicate in a D-SACK block, so the
+			// sender learns its retransmission was spurious.
+			c.dsack = SACKBlock{seg.Seq, seg.Seq.Add(len(seg.Payload))}
+			c.hasDSACK = true
+		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
 				c.timeWaitAt = now.Add(c.cfg.TimeWait) // retransmitted FIN: restart 2·MSL

@@ -24,6 +24,15 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 		if c.sackOK && c.ooo != nil && c.ooo.n > 0 {
 			c.ooo.sackBlocks(&s.Opts)
 		}
+		if c.hasDSACK {
+			// RFC 2883 §4: the D-SACK block goes first, once.
+			c.hasDSACK = false
+			o := &s.Opts
+			o.NumSACK = min(o.NumSACK, len(o.SACK)-1)
+			copy(o.SACK[1:], o.SACK[:o.NumSACK])
+			o.SACK[0] = c.dsack
+			o.NumSACK++
+		}
 	}
 	if c.tsOK && flags&FlagRST == 0 {
 		s.Opts.HasTS = true

@@ -35,8 +35,14 @@ const wcDelAckT = 200 * time.Millisecond
 // tcp_check_sack_reordering).
 func (c *Conn) delivered(now time.Time, s *txSeg) {
 	rtt := c.sinceEpoch(now) - s.sent
-	if s.flags&txRetrans != 0 && rtt < c.rack.minRTT {
-		return // may be the ACK of the original transmission (step 2)
+	if s.flags&txRetrans != 0 && rtt < c.rack.minRTT-c.rack.minRTT/8 {
+		// Step 2: faster than the path allows, so it acknowledges the
+		// original. An eighth of slack because min RTT comes from
+		// segments sent in bursts, which wait in the sender's queue,
+		// while a retransmission goes alone. (Timestamps do not help:
+		// the peer echoes TS.Recent, which an out-of-order segment does
+		// not update, RFC 7323 §4.3.)
+		return
 	}
 	if s.flags&txRetrans == 0 && s.end.LessThan(c.rack.fack) {
 		c.rack.reord = true

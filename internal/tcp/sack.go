@@ -158,22 +158,27 @@ func (c *Conn) onSACK(now time.Time, o *Options) {
 		}
 		if i == 0 && (b.Right.LessEq(c.sndUna) ||
 			(o.NumSACK > 1 && b.Left.GreaterEq(o.SACK[1].Left) && b.Right.LessEq(o.SACK[1].Right))) {
+			// A spurious retransmission: the path reorders (or lost
+			// an ACK); RACK widens its window from now on.
 			c.stats.DSACKs++
-			c.rack.dsack = true
+			c.rack.dsack, c.rack.reord = true, true
 			continue
 		}
-		left := MaxSeq(b.Left, c.sndUna)
+		left, right := MaxSeq(b.Left, c.sndUna), b.Right
+		if c.finQueued && right.Add(1) == c.sndNxt && c.sndNxt.GreaterThan(c.sndBase.Add(c.snd.n)) {
+			right = c.sndNxt // a block that stops at our FIN covers it
+		}
 		for j := c.txq.find(left); j < c.txq.n; j++ {
 			s := c.txq.at(j)
-			if s.end.GreaterThan(b.Right) {
+			if s.end.GreaterThan(right) {
 				break
 			}
 			if s.start.GreaterEq(left) {
 				c.markSacked(now, s)
 			}
 		}
-		if b.Right.GreaterThan(c.sackHigh) {
-			c.sackHigh = b.Right
+		if right.GreaterThan(c.sackHigh) {
+			c.sackHigh = right
 		}
 	}
 }

@@ -88,6 +88,8 @@ type sim struct {
 	ends  [2]*simEnd
 	stats [2]simStats
 	trace bool
+	drop  func(from int, seg *Segment) bool          // a deterministic drop, before the random ones
+	delay func(from int, seg *Segment) time.Duration // extra delay for one frame (reordering)
 
 	lastData time.Time // when the last payload byte was delivered
 }
@@ -160,7 +162,7 @@ func (s *sim) send(i int, seg *Segment) {
 	}
 	st.bytes += uint64(len(seg.Payload))
 	l := &s.link[i]
-	if l.Loss > 0 && s.rnd.Float64() < l.Loss {
+	if (s.drop != nil && s.drop(i, seg)) || (l.Loss > 0 && s.rnd.Float64() < l.Loss) {
 		st.dropped++
 		s.pool = append(s.pool, buf[:cap(buf)])
 		return
@@ -188,6 +190,9 @@ func (s *sim) send(i int, seg *Segment) {
 		st.corrupted++
 		bit := s.rnd.IntN(n * 8)
 		buf[bit/8] ^= 1 << (bit % 8)
+	}
+	if s.delay != nil {
+		at = at.Add(s.delay(i, seg))
 	}
 	if l.Reorder > 0 && s.rnd.Float64() < l.Reorder {
 		st.reordered++

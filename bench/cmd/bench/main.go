@@ -1,0 +1,502 @@
+// Command bench runs issue 7's workloads on netstack, gVisor's netstack and
+// the kernel, and writes a results table (RESULTS.md) and a chart of the
+// netstack/gVisor ratios (ratios.svg).
+//
+//	cd bench && go run ./cmd/bench -runs 3 -out RESULTS.md
+//
+// It needs root for the namespaces (kernel pairs, TAP and veth); without it
+// those cells report the failure and everything else still runs.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/bench/internal/netns"
+	"github.com/gotcpip/netstack/bench/internal/pair"
+	"github.com/gotcpip/netstack/bench/internal/work"
+)
+
+type metric struct {
+	name, unit string
+	higher     bool // higher is better
+}
+
+type workload struct {
+	id, title string
+	metrics   []metric
+	mtu       int
+	tap       bool
+	run       func(ctx context.Context, p *pair.Pair) ([]float64, error)
+}
+
+type kind struct {
+	name        string
+	mem, tapped pair.Factory
+}
+
+var kinds = []kind{
+	{"netstack", pair.Netstack, pair.NetstackTAP},
+	{"gVisor", pair.GVisor, pair.GVisorTAP},
+	{"kernel", pair.Kernel, pair.Veth},
+}
+
+type runResult struct {
+	vals []float64
+	err  error
+	cpu  float64 // CPU seconds (user+system) of this process and its children
+	dur  time.Duration
+}
+
+func main() {
+	var (
+		runs    = flag.Int("runs", 3, "runs of each workload on each stack (median, min, max)")
+		out     = flag.String("out", "RESULTS.md", "results table to write")
+		svg     = flag.String("svg", "ratios.svg", "ratio chart to write (empty: none)")
+		sizeS   = flag.String("size", "1GiB", "bytes per stream workload (e.g. 64MiB)")
+		idleN   = flag.Int("idle", 10000, "idle connections")
+		rrN     = flag.Int("rr", 100000, "1-byte round trips at most (see -dur)")
+		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
+		dur     = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
+		wrkDur  = flag.Duration("wrkdur", 10*time.Second, "wrk -d")
+		timeout = flag.Duration("timeout", 3*time.Minute, "limit per run; past it the run counts as failed")
+		only    = flag.String("only", "", "regexp: run only workloads whose id matches")
+		stacks  = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
+		noTAP   = flag.Bool("notap", false, "skip the TAP/veth workloads")
+		cpuprof = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
+	)
+	flag.Parse()
+	size, err := parseSize(*sizeS)
+	if err != nil {
+		fatal(err)
+	}
+	defer netns.Cleanup()
+	raiseNoFile(4**idleN + 4096)
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	gib := fmtSize(size)
+	wls := []workload{
+		{"stream-1500", "1 stream, " + gib + ", MTU 1500", []metric{{"throughput", "Gbit/s", true}}, 1500, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
+		{"stream-65000", "1 stream, " + gib + ", MTU 65000", []metric{{"throughput", "Gbit/s", true}}, 65000, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
+		{"stream8-1500", "8 streams, " + gib + " total, MTU 1500", []metric{{"throughput", "Gbit/s", true}}, 1500, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 8, false) }},
+		{"rr", "1-byte request/response", []metric{{"round trip", "µs", false}}, 0, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.RR(ctx, p, *rrN, *dur) }},
+		{"connclose", "connect+close", []metric{{"rate", "conns/s", true}}, 0, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.ConnClose(ctx, p, *ccN, *dur) }},
+		{"idle", fmt.Sprintf("%d idle connections (both ends in-process, counted together)", *idleN),
+			[]metric{{"heap per conn", "bytes", false}, {"goroutines per conn", "", false}}, 0, false,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
+		{"tap-wrk", fmt.Sprintf("TAP: wrk -t2 -c64 -d%s, http.Server on the stack", *wrkDur),
+			[]metric{{"requests", "req/s", true}, {"p99 latency", "ms", false}}, 1500, true,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Wrk(ctx, p, 2, 64, *wrkDur) }},
+		{"tap-up", "TAP: " + gib + " kernel → stack", []metric{{"throughput", "Gbit/s", true}}, 1500, true,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
+		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true}}, 1500, true,
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, true) }},
+	}
+	var re *regexp.Regexp
+	if *only != "" {
+		re = regexp.MustCompile(*only)
+	}
+	wantStack := map[string]bool{}
+	for _, s := range strings.Split(*stacks, ",") {
+		wantStack[strings.TrimSpace(s)] = true
+	}
+	if err := netns.Available(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: namespaces unavailable (%v): kernel, TAP and veth cells will fail\n", err)
+	}
+	results := map[string]map[string][]runResult{}
+	var ran []workload
+	started := time.Now()
+	for _, w := range wls {
+		if (re != nil && !re.MatchString(w.id)) || (w.tap && *noTAP) {
+			continue
+		}
+		ran = append(ran, w)
+		results[w.id] = map[string][]runResult{}
+		for r := range *runs {
+			for _, k := range kinds {
+				if !wantStack[k.name] {
+					continue
+				}
+				f := k.mem
+				if w.tap {
+					f = k.tapped
+				}
+				res := runOnce(w, f, *timeout)
+				results[w.id][k.name] = append(results[w.id][k.name], res)
+				status := fmt.Sprint(res.vals)
+				if res.err != nil {
+					status = "FAILED: " + res.err.Error()
+				}
+				fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
+			}
+		}
+	}
+	total := time.Since(started)
+	md := report(ran, results, *runs, size, total, os.Args[1:])
+	if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		fatal(err)
+	}
+	if *svg != "" {
+		if err := os.WriteFile(*svg, []byte(chart(ran, results)), 0o644); err != nil {
+			fatal(err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", *out, total.Round(time.Second))
+}
+
+func runOnce(w workload, f pair.Factory, timeout time.Duration) (res runResult) {
+	start := time.Now()
+	defer func() { res.dur = time.Since(start) }()
+	p, err := f(w.mtu)
+	if err != nil {
+		return runResult{err: fmt.Errorf("setup: %w", err)}
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	type out struct {
+		v   []float64
+		err error
+	}
+	c := make(chan out, 1)
+	cpu0 := cpuSeconds()
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c <- out{err: fmt.Errorf("panic: %v", r)}
+			}
+		}()
+		v, err := w.run(ctx, p)
+		c <- out{v, err}
+	}()
+	select {
+	case o := <-c:
+		res.vals, res.err = o.v, o.err
+	case <-time.After(timeout + 15*time.Second):
+		res.err = fmt.Errorf("timeout: no result after %s (deadlines did not unblock it)", timeout+15*time.Second)
+	}
+	res.cpu = cpuSeconds() - cpu0
+	if res.err != nil && ctx.Err() != nil {
+		res.err = fmt.Errorf("timeout after %s: %w", timeout, res.err)
+	}
+	return res
+}
+
+// cpuSeconds is user+system time of this process and its waited-for
+// children (wrk).
+func cpuSeconds() float64 {
+	var s, c syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &s)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c)
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(s.Utime) + tv(s.Stime) + tv(c.Utime) + tv(c.Stime)
+}
+
+type summary struct {
+	ok            int
+	med, min, max []float64
+	cpu           float64 // median CPU seconds of successful runs
+	errs          []string
+}
+
+func summarize(rs []runResult, nm int) summary {
+	var s summary
+	var cpus []float64
+	cols := make([][]float64, nm)
+	for _, r := range rs {
+		if r.err != nil || len(r.vals) != nm {
+			if r.err != nil {
+				s.errs = append(s.errs, r.err.Error())
+			}
+			continue
+		}
+		s.ok++
+		cpus = append(cpus, r.cpu)
+		for i, v := range r.vals {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	if s.ok == 0 {
+		return s
+	}
+	for _, c := range cols {
+		s.med = append(s.med, median(c))
+		s.min = append(s.min, slices.Min(c))
+		s.max = append(s.max, slices.Max(c))
+	}
+	s.cpu = median(cpus)
+	return s
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func num(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+}
+
+func cell(s summary, i, runs int) string {
+	if s.ok == 0 {
+		if len(s.errs) == 0 {
+			return "not run"
+		}
+		return "**FAILED**"
+	}
+	c := fmt.Sprintf("%s [%s–%s]", num(s.med[i]), num(s.min[i]), num(s.max[i]))
+	if s.ok < runs {
+		c += fmt.Sprintf(" (%d/%d ok)", s.ok, runs)
+	}
+	return c
+}
+
+func report(wls []workload, res map[string]map[string][]runResult, runs int, size int64, total time.Duration, args []string) string {
+	var b strings.Builder
+	uname, _ := exec.Command("uname", "-sr").Output()
+	fmt.Fprintf(&b, "# netstack vs gVisor netstack vs kernel\n\n")
+	fmt.Fprintf(&b, "Written by `go run ./cmd/bench %s` on %s: %d CPUs, %s, %s; %d run(s) per cell, stream size %s; the whole run took %s.\n\n",
+		strings.Join(args, " "), time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), strings.TrimSpace(string(uname)), runtime.Version(), runs, fmtSize(size), total.Round(time.Second))
+	b.WriteString("Cells are median [min–max] of the successful runs. The ratio is netstack/gVisor of the medians (the arrow says which way is better). ")
+	b.WriteString("CPU is the median CPU seconds (user+system, `getrusage` of this process and of wrk) one run used, from the first byte to the last, both ends together.\n\n")
+	b.WriteString("| Workload | Metric | netstack | gVisor | kernel | netstack/gVisor | CPU s netstack / gVisor / kernel |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
+	var fails []string
+	for _, w := range wls {
+		ss := map[string]summary{}
+		for _, k := range kinds {
+			ss[k.name] = summarize(res[w.id][k.name], len(w.metrics))
+			for j, e := range ss[k.name].errs {
+				fails = append(fails, fmt.Sprintf("- **%s / %s** run %d: `%s`", w.id, k.name, j+1, e))
+			}
+		}
+		for i, m := range w.metrics {
+			ratio := "–"
+			n, g := ss["netstack"], ss["gVisor"]
+			if n.ok > 0 && g.ok > 0 && g.med[i] != 0 {
+				arrow := "↑"
+				if !m.higher {
+					arrow = "↓"
+				}
+				ratio = fmt.Sprintf("%.2f× %s", n.med[i]/g.med[i], arrow)
+			}
+			unit := m.name
+			if m.unit != "" {
+				unit += " (" + m.unit + ")"
+			}
+			cpu := "″"
+			if i == 0 {
+				var cs []string
+				for _, k := range kinds {
+					if s := ss[k.name]; s.ok > 0 {
+						cs = append(cs, strconv.FormatFloat(s.cpu, 'f', 2, 64))
+					} else {
+						cs = append(cs, "–")
+					}
+				}
+				cpu = strings.Join(cs, " / ")
+			}
+			title := w.title
+			if i > 0 {
+				title = "″"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", title, unit,
+				cell(ss["netstack"], i, runs), cell(ss["gVisor"], i, runs), cell(ss["kernel"], i, runs), ratio, cpu)
+		}
+	}
+	b.WriteString("\n![netstack/gVisor](ratios.svg)\n\n")
+	if len(fails) > 0 {
+		b.WriteString("## Failed runs\n\n")
+		b.WriteString(strings.Join(fails, "\n") + "\n\n")
+	}
+	b.WriteString(method)
+	return b.String()
+}
+
+const method = `## How it is measured
+
+- **In memory.** Two stacks in this process, 198.18.0.1 (client) and .2 (server), on an Ethernet
+  cable made in memory. netstack: ` + "`internal/memlink`" + `, a bounded queue of 1024 frames per direction that drops
+  when full, copying each frame in on WriteFrame and out on ReadFrame; the stack's own link-reader
+  goroutine is the one goroutine per direction that drains it. gVisor: ` + "`ethernet.New(channel.New(1024, mtu, mac))`" + `
+  on each side (the channel queue also holds 1024 frames and drops when full) and one pump goroutine per
+  direction that serializes each outgoing PacketBuffer into a fresh view (one copy) and injects it into
+  the peer's NIC. Same MTU on both, ARP on both, checksums computed in software on both. gVisor has its
+  default TCP options plus SACK on (netstack does SACK); connections through ` + "`adapters/gonet`" + `.
+  Kernel: for the streams, loopback inside a fresh network namespace whose lo has the workload's MTU
+  (1500 or 65000), both sockets from package net made on a thread inside it; for request/response,
+  connect+close and idle connections (MTU 1500 on the two userspace stacks), the root namespace's
+  loopback (MTU 65536), so that no dial pays the hop to a thread in a namespace. The kernel's own work
+  is in system time of this process.
+- **Streams** write 64 KiB at a time; the clock runs from the first write (connections already
+  established) to the last byte read. 8 streams split the size evenly.
+- **1-byte request/response**: one connection, TCP_NODELAY where the conn has SetNoDelay, up to -rr
+  round trips or -dur, µs per round trip.
+- **connect+close**: dial, Close, repeat (the server accepts and closes each), up to -cc or -dur.
+  The client closes first, so TIME-WAIT lands on the client.
+- **Idle connections**: HeapInuse (after two GCs) and runtime.NumGoroutine with N established
+  connections minus before, divided by N. The kernel pair holds two descriptors per connection, so
+  where RLIMIT_NOFILE's hard limit is below 2N+256 (and cannot be raised) it opens (limit−256)/2
+  connections instead (9872 under this sandbox's 20000). Both ends are in this process, so each connection is counted
+  with its client and its server end together; the kernel column counts only Go's side (its socket
+  buffers are kernel memory).
+- **TAP**: a TAP device opened by this process, moved into a fresh namespace with 198.18.N.1/24 on the
+  kernel side; the stack under test is 198.18.N.2/24 (netstack: ` + "`netstack.OpenTAP`" + `; gVisor: ` + "`fdbased`" + `
+  on the TAP fd). The kernel is the client (sockets made on a thread inside the namespace; wrk run
+  with ` + "`ip netns exec`" + `). The kernel column is the reference: two namespaces joined by a veth pair,
+  kernel to kernel. Everything is deleted at the end, on failure and on SIGINT/SIGTERM too.
+- A run that returns an error or passes -timeout is reported as failed with its error text; the other
+  runs still count.
+`
+
+// chart draws the netstack/gVisor ratio of each metric as a horizontal bar
+// on a log scale, oriented so that right of 1× means netstack is better.
+func chart(wls []workload, res map[string]map[string][]runResult) string {
+	type bar struct {
+		label string
+		v     float64 // relative performance, >1 netstack better
+		ok    bool
+	}
+	var bars []bar
+	for _, w := range wls {
+		n := summarize(res[w.id]["netstack"], len(w.metrics))
+		g := summarize(res[w.id]["gVisor"], len(w.metrics))
+		for i, m := range w.metrics {
+			b := bar{label: w.id + " " + m.name}
+			if n.ok > 0 && g.ok > 0 && n.med[i] > 0 && g.med[i] > 0 {
+				b.v, b.ok = n.med[i]/g.med[i], true
+				if !m.higher {
+					b.v = 1 / b.v
+				}
+			}
+			bars = append(bars, b)
+		}
+	}
+	const (
+		left, width, rowH, top = 250, 500, 26, 50
+		lo, hi                 = -2.0, 1.0 // log10 range: 0.01× … 10×
+	)
+	x := func(v float64) float64 {
+		l := math.Max(lo, math.Min(hi, math.Log10(v)))
+		return left + (l-lo)/(hi-lo)*width
+	}
+	h := top + rowH*len(bars) + 40
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", left+width+120, h)
+	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(&s, `<text x="10" y="20" font-size="14" font-weight="bold">netstack relative to gVisor (log scale; right of 1× = netstack better)</text>`+"\n")
+	for _, t := range []float64{0.01, 0.03, 0.1, 0.3, 1, 3, 10} {
+		xx := x(t)
+		fmt.Fprintf(&s, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`+"\n", xx, top-10, xx, top+rowH*len(bars), map[bool]string{true: "black", false: "#ddd"}[t == 1])
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d" text-anchor="middle">%g×</text>`+"\n", xx, top+rowH*len(bars)+16, t)
+	}
+	for i, b := range bars {
+		y := top + i*rowH
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+16, esc(b.label))
+		if !b.ok {
+			fmt.Fprintf(&s, `<text x="%d" y="%d" fill="#b00">failed / not run</text>`+"\n", left+4, y+16)
+			continue
+		}
+		x0, x1 := x(1), x(b.v)
+		col := "#2a8a2a"
+		if b.v < 1 {
+			col = "#c0392b"
+			x0, x1 = x1, x0
+		}
+		fmt.Fprintf(&s, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", x0, y+4, math.Max(x1-x0, 1), rowH-8, col)
+		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%.2f×</text>`+"\n", math.Max(x(b.v), x(1))+4, y+16, b.v)
+	}
+	s.WriteString("</svg>\n")
+	return s.String()
+}
+
+func esc(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if strings.HasSuffix(s, u.suf) {
+			s, mult = strings.TrimSuffix(s, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad -size %q", s)
+	}
+	return n * mult, nil
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// raiseNoFile lifts RLIMIT_NOFILE to n so that the kernel pair can hold
+// the idle connections' descriptors (two per connection).
+func raiseNoFile(n int) {
+	var r syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) != nil || r.Cur >= uint64(n) {
+		return
+	}
+	want := syscall.Rlimit{Cur: uint64(n), Max: max(r.Max, uint64(n))}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) != nil {
+		want.Max = r.Max
+		want.Cur = min(uint64(n), r.Max)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	netns.Cleanup()
+	os.Exit(1)
+}

@@ -1,0 +1,88 @@
+package pair
+
+import (
+	"context"
+	"net"
+	"syscall"
+
+	"github.com/gotcpip/netstack/bench/internal/netns"
+)
+
+// Kernel is the kernel's loopback in a fresh namespace whose lo has the
+// given MTU; both sockets are made inside it. With mtu 0 (workloads whose
+// result does not depend on the MTU) it is the root namespace's loopback,
+// which spares every dial the hop to a thread inside a namespace.
+func Kernel(mtu int) (*Pair, error) {
+	if mtu == 0 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		addr := l.Addr().String()
+		return &Pair{Listener: l, MaxConns: fdConns(), URL: "http://" + addr + "/", Dial: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp4", addr)
+		}}, nil
+	}
+	ns, err := netns.New(mtu)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pair{ClientNS: ns}
+	p.onClose(ns.Close)
+	w, err := newWorker(ns)
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(w.stop)
+	w.do(func() { p.Listener, err = net.Listen("tcp4", "127.0.0.1:5001") })
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Dial = kernelDialer(w, "127.0.0.1:5001")
+	p.URL = "http://127.0.0.1:5001/"
+	return p, nil
+}
+
+// Veth is two namespaces joined by a veth pair (MTU 1500): the server
+// listens in A, the client dials from B.
+func Veth(int) (*Pair, error) {
+	v, err := netns.NewVeth()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pair{ClientNS: v.B}
+	p.onClose(v.A.Close)
+	p.onClose(v.B.Close)
+	wa, err := newWorker(v.A)
+	if err != nil {
+		return nil, err
+	}
+	p.onClose(wa.stop)
+	wb, err := newWorker(v.B)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.onClose(wb.stop)
+	addr := v.AddrA + ":5001"
+	wa.do(func() { p.Listener, err = net.Listen("tcp4", addr) })
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Dial = kernelDialer(wb, addr)
+	p.URL = "http://" + addr + "/"
+	return p, nil
+}
+
+// fdConns is how many connections with both ends in this process fit under
+// RLIMIT_NOFILE, keeping 256 descriptors spare.
+func fdConns() int {
+	var r syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r) != nil {
+		return 0
+	}
+	return max(1, (int(r.Cur)-256)/2)
+}

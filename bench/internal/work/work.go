@@ -1,0 +1,308 @@
+// Package work holds the workloads, written once against net.Conn and
+// net.Listener and run unchanged on every pair.
+package work
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gotcpip/netstack/bench/internal/pair"
+)
+
+// accepter accepts from l in the background and hands conns out in order.
+type accepter struct {
+	c    chan net.Conn
+	errc chan error
+}
+
+func accept(l net.Listener, depth int) *accepter {
+	a := &accepter{c: make(chan net.Conn, depth), errc: make(chan error, 1)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				a.errc <- err
+				close(a.c)
+				return
+			}
+			a.c <- c
+		}
+	}()
+	return a
+}
+
+func (a *accepter) next(ctx context.Context) (net.Conn, error) {
+	select {
+	case c, ok := <-a.c:
+		if !ok {
+			return nil, fmt.Errorf("accept: %w", <-a.errc)
+		}
+		return c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("accept: %w", ctx.Err())
+	}
+}
+
+func deadline(ctx context.Context, cs ...net.Conn) {
+	if d, ok := ctx.Deadline(); ok {
+		for _, c := range cs {
+			c.SetDeadline(d)
+		}
+	}
+}
+
+// connect dials n connections and pairs each with its accepted end.
+func connect(ctx context.Context, p *pair.Pair, a *accepter, n int) (cli, srv []net.Conn, err error) {
+	for range n {
+		c, err := p.Dial(ctx)
+		if err != nil {
+			return cli, srv, fmt.Errorf("dial: %w", err)
+		}
+		cli = append(cli, c)
+		s, err := a.next(ctx)
+		if err != nil {
+			return cli, srv, err
+		}
+		srv = append(srv, s)
+		deadline(ctx, c, s)
+	}
+	return cli, srv, nil
+}
+
+func closeAll(cs ...[]net.Conn) {
+	for _, l := range cs {
+		for _, c := range l {
+			c.Close()
+		}
+	}
+}
+
+// Stream moves size bytes over n connections at once (size/n each), from
+// client to server (down false) or server to client (down true), and
+// returns Gbit/s from the first write to the last byte read.
+func Stream(ctx context.Context, p *pair.Pair, size int64, n int, down bool) ([]float64, error) {
+	a := accept(p.Listener, n)
+	cli, srv, err := connect(ctx, p, a, n)
+	defer closeAll(cli, srv)
+	if err != nil {
+		return nil, err
+	}
+	src, dst := cli, srv
+	if down {
+		src, dst = srv, cli
+	}
+	per := size / int64(n)
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	start := time.Now()
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for left := per; left > 0; {
+				k := min(left, int64(len(buf)))
+				if _, err := src[i].Write(buf[:k]); err != nil {
+					errs[2*i] = fmt.Errorf("write after %d of %d bytes: %w", per-left, per, err)
+					return
+				}
+				left -= k
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			var got int64
+			for got < per {
+				k, err := dst[i].Read(buf)
+				got += int64(k)
+				if err != nil && got < per {
+					errs[2*i+1] = fmt.Errorf("read after %d of %d bytes: %w", got, per, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return []float64{float64(per*int64(n)) * 8 / el.Seconds() / 1e9}, nil
+}
+
+// RR does 1-byte request/response round trips on one connection, count
+// times or for dur, whichever ends first, and returns µs per round trip.
+func RR(ctx context.Context, p *pair.Pair, count int, dur time.Duration) ([]float64, error) {
+	a := accept(p.Listener, 1)
+	cli, srv, err := connect(ctx, p, a, 1)
+	defer closeAll(cli, srv)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range []net.Conn{cli[0], srv[0]} {
+		if nd, ok := c.(interface{ SetNoDelay(bool) error }); ok {
+			nd.SetNoDelay(true)
+		}
+	}
+	go func() {
+		b := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(srv[0], b); err != nil {
+				return
+			}
+			if _, err := srv[0].Write(b); err != nil {
+				return
+			}
+		}
+	}()
+	b := make([]byte, 1)
+	start := time.Now()
+	end := start.Add(dur)
+	n := 0
+	for n < count {
+		if _, err := cli[0].Write(b); err != nil {
+			return nil, fmt.Errorf("write after %d round trips: %w", n, err)
+		}
+		if _, err := io.ReadFull(cli[0], b); err != nil {
+			return nil, fmt.Errorf("read after %d round trips: %w", n, err)
+		}
+		n++
+		if n%256 == 0 && time.Now().After(end) {
+			break
+		}
+	}
+	return []float64{float64(time.Since(start).Microseconds()) / float64(n)}, nil
+}
+
+// ConnClose dials and closes connections one after another (the server
+// accepts and closes each), count times or for dur, and returns conns/s.
+func ConnClose(ctx context.Context, p *pair.Pair, count int, dur time.Duration) ([]float64, error) {
+	go func() {
+		for {
+			c, err := p.Listener.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	end := start.Add(dur)
+	n := 0
+	for n < count && time.Now().Before(end) {
+		c, err := p.Dial(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dial #%d: %w", n+1, err)
+		}
+		c.Close()
+		n++
+	}
+	return []float64{float64(n) / time.Since(start).Seconds()}, nil
+}
+
+// Idle opens n connections and leaves them idle, then returns the Go heap
+// (HeapInuse after GC) and goroutines they added, per connection, with both
+// ends (client and server conn) in this process counted together.
+// If the pair caps connections (p.MaxConns) below n, it opens that many.
+func Idle(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
+	if p.MaxConns > 0 && n > p.MaxConns {
+		n = p.MaxConns
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	a := accept(p.Listener, 64)
+	time.Sleep(10 * time.Millisecond) // the accepter is running
+	runtime.ReadMemStats(&m0)
+	g0 := runtime.NumGoroutine()
+	cli, srv, err := connect(ctx, p, a, n)
+	defer closeAll(cli, srv)
+	if err != nil {
+		return nil, fmt.Errorf("after %d connections: %w", len(srv), err)
+	}
+	time.Sleep(300 * time.Millisecond) // let ACKs and timers settle
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	g1 := runtime.NumGoroutine()
+	runtime.KeepAlive(cli)
+	runtime.KeepAlive(srv)
+	return []float64{
+		(float64(m1.HeapInuse) - float64(m0.HeapInuse)) / float64(n),
+		float64(g1-g0) / float64(n),
+	}, nil
+}
+
+// Wrk serves a small HTTP response on p.Listener and runs wrk from
+// p.ClientNS: returns requests/s and p99 latency in ms.
+func Wrk(ctx context.Context, p *pair.Pair, threads, conns int, dur time.Duration) ([]float64, error) {
+	if p.ClientNS == nil {
+		return nil, errors.New("wrk: pair has no client namespace")
+	}
+	body := []byte("hello, netstack\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write(body)
+	})}
+	go srv.Serve(p.Listener)
+	defer srv.Close()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return nil, errors.New("wrk not installed (apt-get install -y wrk)")
+	}
+	cmd := p.ClientNS.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns),
+		"-d"+strconv.Itoa(int(dur.Seconds()))+"s", "--timeout", "5s", "--latency", p.URL)
+	cctx, cancel := context.WithTimeout(ctx, dur+30*time.Second)
+	defer cancel()
+	cmd = exec.CommandContext(cctx, cmd.Args[0], cmd.Args[1:]...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("wrk: %v: %s", err, lastLines(string(out), 5))
+	}
+	return parseWrk(string(out))
+}
+
+var (
+	reRPS  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reP99  = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+	reErrs = regexp.MustCompile(`Socket errors: .*|Non-2xx or 3xx responses: \d+`)
+)
+
+func parseWrk(out string) ([]float64, error) {
+	m := reRPS.FindStringSubmatch(out)
+	q := reP99.FindStringSubmatch(out)
+	if m == nil || q == nil {
+		return nil, fmt.Errorf("wrk output not understood: %s", lastLines(out, 8))
+	}
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	p99, _ := strconv.ParseFloat(q[1], 64)
+	switch q[2] {
+	case "us":
+		p99 /= 1000
+	case "s":
+		p99 *= 1000
+	}
+	if e := reErrs.FindString(out); e != "" && rps == 0 {
+		return nil, fmt.Errorf("wrk: %s", e)
+	}
+	return []float64{rps, p99}, nil
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, " | ")
+}

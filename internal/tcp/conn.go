@@ -1,8 +1,11 @@
 // Package tcp is netstack's TCP: the segment codec, sequence arithmetic and
 // the connection state machine of RFC 9293, with the extensions DESIGN.md
-// lists (window scaling and timestamps of RFC 7323, RTO of RFC 6298, NewReno
-// of RFC 5681/6582, challenge ACKs of RFC 5961, ISNs of RFC 6528, SACK
-// blocks of RFC 2018).
+// lists: window scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
+// SACK (RFC 2018, D-SACK of RFC 2883) with RFC 6675 loss recovery and
+// RACK-TLP (RFC 8985) on a per-segment scoreboard, CUBIC (RFC 9438, the
+// default) or NewReno (RFC 5681/6582), congestion window validation after
+// idle (RFC 7661), challenge ACKs of RFC 5961, ISNs of RFC 6528, and
+// buffers that grow with the bandwidth-delay product (buffer.go).
 //
 // The machine is sans-I/O: it knows no goroutines, locks, clocks or links.
 // Every method takes the current time; segments to send go out through the

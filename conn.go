@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
@@ -37,10 +38,8 @@ type TCPConn struct {
 
 	mu         sync.Mutex // guards everything below and the core
 	core       *tcp.Conn
-	out        []*[]byte // frames emitted under mu, sent after it
-	outLen     []int
-	spare      []*[]byte
-	spareLen   []int
+	out        []outFrame // frames emitted under mu, sent after it
+	spare      []outFrame
 	timer      *time.Timer
 	timerAt    time.Time
 	shook      bool       // handshake closed
@@ -68,18 +67,80 @@ func (s *Stack) newTCPConn(laddr, raddr netip.AddrPort, l *TCPListener) *TCPConn
 	}
 }
 
+// outFrame is a frame built under mu and sent after it. On a link with
+// segmentation offload, consecutive full-sized data segments of one call
+// are coalesced into one super-segment (segs > 1) for the link to cut
+// again into the same segments.
+type outFrame struct {
+	bp   *[]byte
+	n    int // bytes used, from the start of *bp
+	segs int // segments coalesced
+	gso  int // payload of each segment but the last
+	last int // payload of the last segment
+	hdr  int // TCP header length
+	next tcp.Seq
+	seg  tcp.Segment // header fields of the first segment, Payload nil
+}
+
+// maxSuperSegs caps a super-segment, as the kernel's gso_max_segs would.
+const maxSuperSegs = 64
+
 // emit is the core's output: it encodes seg into a frame at once (its
 // payload aliases the send ring) and queues the frame for unlockAndSend.
 // Called with mu held, or before the connection is visible to others.
 func (c *TCPConn) emit(seg *tcp.Segment) {
-	n := seg.HeaderLen() + len(seg.Payload)
-	bp := c.s.getBuf(ip.Headroom + n)
-	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
-	c.out = append(c.out, bp)
-	c.outLen = append(c.outLen, ip.Headroom+n)
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&c.s.st.TCP.ResetsOut)
 	}
+	data := len(seg.Payload)
+	superOK := c.s.gsoOK && data > 0 && seg.Flags&(tcp.FlagSYN|tcp.FlagFIN|tcp.FlagRST) == 0 && c.raddr.Addr() != c.s.Addr()
+	if superOK && len(c.out) > 0 {
+		f := &c.out[len(c.out)-1]
+		if f.gso > 0 && f.segs < maxSuperSegs && f.last == f.gso && seg.Seq == f.next && data <= f.gso &&
+			f.n+data <= len(*f.bp) && seg.Ack == f.seg.Ack && seg.Wnd == f.seg.Wnd &&
+			seg.Flags&^tcp.FlagPSH == f.seg.Flags&^tcp.FlagPSH && seg.Opts == f.seg.Opts {
+			copy((*f.bp)[f.n:], seg.Payload)
+			f.n += data
+			f.segs++
+			f.last = data
+			f.next = seg.End()
+			f.seg.Flags |= seg.Flags & tcp.FlagPSH
+			return
+		}
+	}
+	n := seg.HeaderLen() + data
+	var bp *[]byte
+	if superOK {
+		bp = c.s.getBigBuf()
+	} else {
+		bp = c.s.getBuf(ip.Headroom + n)
+	}
+	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
+	f := outFrame{bp: bp, n: ip.Headroom + n, segs: 1}
+	if superOK {
+		f.gso, f.last, f.hdr, f.next = data, data, seg.HeaderLen(), seg.End()
+		f.seg = *seg
+		f.seg.Payload = nil
+	}
+	c.out = append(c.out, f)
+}
+
+// send hands one frame to the IP layer.
+func (c *TCPConn) send(now time.Time, f *outFrame) {
+	if f.segs == 1 {
+		stats.Inc(&c.s.st.TCP.SegmentsOut)
+		c.s.host.Output(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
+		return
+	}
+	// A super-segment: PSH as the segments had it, and the checksum left as
+	// the folded pseudo-header sum for the link to finish per segment.
+	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.segs))
+	th := (*f.bp)[ip.Headroom:f.n]
+	th[13] = byte(f.seg.Flags)
+	sum := c.pseudoBase + uint32(len(th))
+	th[16], th[17] = 0, 0
+	binary.BigEndian.PutUint16(th[16:], ^checksum.Fold(sum))
+	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso, f.hdr)
 }
 
 // afterLocked acts on the events of the last core call: it wakes readers,
@@ -134,21 +195,20 @@ func (c *TCPConn) unlockAndSend(now time.Time) {
 		c.mu.Unlock()
 		return
 	}
-	out, lens := c.out, c.outLen
-	c.out, c.outLen = c.spare[:0], c.spareLen[:0]
-	c.spare, c.spareLen = nil, nil
+	out := c.out
+	c.out = c.spare[:0]
+	c.spare = nil
 	c.sendMu.Lock()
 	c.mu.Unlock()
-	for i, bp := range out {
-		stats.Inc(&c.s.st.TCP.SegmentsOut)
-		c.s.host.Output(now, (*bp)[:lens[i]], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
-		c.s.putBuf(bp)
-		out[i] = nil
+	for i := range out {
+		c.send(now, &out[i])
+		c.s.putBuf(out[i].bp)
+		out[i] = outFrame{}
 	}
 	c.sendMu.Unlock()
 	c.mu.Lock()
 	if c.spare == nil {
-		c.spare, c.spareLen = out[:0], lens[:0]
+		c.spare = out[:0]
 	}
 	c.mu.Unlock()
 }

@@ -135,6 +135,8 @@ type Stack struct {
 	dnsNext atomic.Uint32
 	bufSize int       // Headroom + MTU: one frame
 	bufs    sync.Pool // *[]byte of bufSize
+	bigBufs sync.Pool // *[]byte of bigBufSize, for TCP super-segments
+	gsoOK   bool      // the link cuts TCP super-segments itself (TSO)
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
@@ -183,6 +185,11 @@ func New(cfg Config) (*Stack, error) {
 	s.rnd = mrand.NewChaCha8(seed)
 	s.bufSize = ip.EthernetHeaderLen + mtu
 	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
+	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
+	var gso func([]byte, int, int, int) error
+	if g, ok := cfg.Link.(gsoLink); ok && g.Offload() {
+		gso, s.gsoOK = g.WriteGSO, true
+	}
 	switch {
 	case len(cfg.MAC) == 6:
 		s.mac = ip.MAC(cfg.MAC)
@@ -203,6 +210,7 @@ func New(cfg Config) (*Stack, error) {
 		ReassemblyMemory: cfg.Limits.ReassemblyMemory,
 		NeighCacheSize:   cfg.Limits.NeighborCache,
 		NeighQueueLen:    cfg.Limits.NeighborQueue,
+		GSO:              gso,
 	}, s.writeFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,
@@ -271,9 +279,25 @@ func (s *Stack) getBuf(n int) *[]byte {
 }
 
 func (s *Stack) putBuf(b *[]byte) {
-	if len(*b) == s.bufSize {
+	switch len(*b) {
+	case s.bufSize:
 		s.bufs.Put(b)
+	case bigBufSize:
+		s.bigBufs.Put(b)
 	}
+}
+
+// bigBufSize holds the largest IPv4 packet behind an Ethernet header.
+const bigBufSize = ip.EthernetHeaderLen + ip.IPv4MaxLen
+
+// getBigBuf returns a buffer for a TCP super-segment.
+func (s *Stack) getBigBuf() *[]byte { return s.bigBufs.Get().(*[]byte) }
+
+// gsoLink is a link that cuts TCP super-segments itself (a TAP or TUN
+// device with the virtio-net header).
+type gsoLink interface {
+	Offload() bool
+	WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error
 }
 
 // kick wakes the timer goroutine to look at the deadlines again.

@@ -23,6 +23,10 @@ type Config struct {
 	// Promiscuous delivers TCP and UDP packets for any destination address
 	// (a forwarder's mode), not only ours and broadcasts.
 	Promiscuous bool
+	// GSO, if set, sends a TCP super-segment larger than the MTU for the
+	// link to cut into gsoSize-byte segments (TSO), csumStart and hdrLen
+	// counted from the start of frame.
+	GSO func(frame []byte, gsoSize, csumStart, hdrLen int) error
 
 	ReassemblyMemory  int           // bytes held for reassembly; 0: 4 MiB (Linux ipfrag_high_thresh)
 	ReassemblyTimeout time.Duration // 0: 30 s (Linux ipfrag_time)
@@ -454,6 +458,44 @@ func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Add
 		return ErrTooBig
 	}
 	return h.fragment(now, pkt[Headroom:], id, proto, src, dst, nexthop)
+}
+
+// OutputGSO sends the TCP super-segment at pkt[Headroom:] (its header
+// l4Len bytes long, its checksum field holding the folded pseudo-header
+// sum) for the link to cut into gsoSize-byte segments. The next hop must
+// be resolved already (a connection sending data has resolved it); if it
+// is not, the packet is dropped and the transport's retransmission
+// recovers.
+func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize, l4Len int) error {
+	ipLen := len(pkt) - EthernetHeaderLen
+	if h.cfg.GSO == nil || ipLen > IPv4MaxLen || len(pkt) < Headroom+l4Len {
+		return ErrTooBig
+	}
+	nexthop, err := h.route(dst)
+	if err != nil {
+		stats.Inc(&h.st.IPv4.DropNoRoute)
+		return err
+	}
+	encodeIPv4(pkt[EthernetHeaderLen:], ipLen, uint16(h.ipID.Add(1)), true, 0, false, DefaultTTL, ProtoTCP, src, dst)
+	frame, off := pkt, 0
+	if h.cfg.Ethernet {
+		mac, ok := h.neigh.lookupFast(nexthop, now)
+		if !ok {
+			stats.Inc(&h.st.IPv4.DropHostUnreach)
+			return ErrNoBuffer
+		}
+		EthernetHeader(pkt).Encode(mac, h.cfg.MAC, EtherTypeIPv4)
+	} else {
+		frame, off = pkt[EthernetHeaderLen:], EthernetHeaderLen
+	}
+	stats.Inc(&h.st.IPv4.Sent)
+	stats.Inc(&h.st.Link.FramesOut)
+	stats.Add(&h.st.Link.BytesOut, uint64(len(frame)))
+	if err := h.cfg.GSO(frame, gsoSize, Headroom-off, Headroom-off+l4Len); err != nil {
+		stats.Inc(&h.st.Link.WriteErrors)
+		return err
+	}
+	return nil
 }
 
 // fragment sends payload as IPv4 fragments (RFC 791 §3.2, "An Example

@@ -61,6 +61,17 @@ func (d *Device) WriteFrame(frame []byte) error {
 	return mapClosed(err)
 }
 
+// WriteGSO sends frame, a TCPv4 super-segment whose TCP checksum field
+// holds the folded pseudo-header sum, for the kernel to cut into
+// gsoSize-byte segments (TSO). csumStart is the offset of the TCP header in
+// frame and hdrLen the length of all headers. It needs Offload.
+func (d *Device) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	if !d.vnet {
+		return errors.New("link: WriteGSO on a device opened without offloads")
+	}
+	return d.writeVnet(frame, gsoSize, csumStart, hdrLen)
+}
+
 // Offload reports whether the device was opened with the virtio-net header:
 // the kernel may then send TCP super-segments of up to 64 KiB (larger than
 // the MTU, checksums completed by ReadFrame), and WriteGSO works.

@@ -78,4 +78,3 @@ func BenchmarkRequestResponse(b *testing.B) {
 		}
 	}
 }
-

@@ -30,8 +30,13 @@ type Link interface {
 // OpenTAP attaches to the Linux TAP device name, creating it if needed
 // (root or CAP_NET_ADMIN). Frames are Ethernet; the stack is a host behind
 // the device with a MAC address of its own.
+//
+// The device is opened with the virtio-net header and TCP offloads when the
+// kernel allows (IFF_VNET_HDR, TUNSETOFFLOAD): the kernel and the stack then
+// exchange TCP super-segments of up to 64 KiB, which cuts the system calls
+// per byte by about forty. Otherwise it is opened plainly.
 func OpenTAP(name string) (Link, error) {
-	d, err := link.OpenTAP(name)
+	d, err := link.OpenTAPOffload(name)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +44,10 @@ func OpenTAP(name string) (Link, error) {
 }
 
 // OpenTUN attaches to the Linux TUN device name, creating it if needed.
-// Frames are bare IPv4 packets: no Ethernet header and no ARP.
+// Frames are bare IPv4 packets: no Ethernet header and no ARP. Offloads are
+// used as OpenTAP describes.
 func OpenTUN(name string) (Link, error) {
-	d, err := link.OpenTUN(name)
+	d, err := link.OpenTUNOffload(name)
 	if err != nil {
 		return nil, err
 	}

@@ -165,4 +165,3 @@ func TestSoakConnectionChurn(t *testing.T) {
 		t.Fatalf("heap %d → %d bytes: more than 10 %% growth", h0, h1)
 	}
 }
-

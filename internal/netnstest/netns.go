@@ -47,16 +47,16 @@ type NS struct {
 type Option func(*options)
 
 type options struct {
-	tun     bool
-	mtu     int
-	ipv6    bool
-	offload bool
+	tun   bool
+	mtu   int
+	ipv6  bool
+	plain bool
 }
 
-// Offload opens the device with the virtio-net header and TCP offloads
-// (link.OpenTAPOffload), so the kernel exchanges 64 KiB super-segments
-// with the stack.
-func Offload() Option { return func(o *options) { o.offload = true } }
+// Plain opens the device without the virtio-net header (link.OpenTAP),
+// so every frame is at most one MTU. By default New opens it with offloads
+// (link.OpenTAPOffload), as netstack.OpenTAP does.
+func Plain() Option { return func(o *options) { o.plain = true } }
 
 // TUN makes New create a TUN device (bare IP packets) instead of a TAP
 // device (Ethernet frames).
@@ -111,14 +111,14 @@ func New(t testing.TB, opts ...Option) *NS {
 	// Open the device here, in the test's namespace: the descriptor stays
 	// bound to the interface wherever the interface moves.
 	switch {
-	case o.tun && o.offload:
-		ns.Dev, err = link.OpenTUNOffload(ns.DevName)
-	case o.tun:
+	case o.tun && o.plain:
 		ns.Dev, err = link.OpenTUN(ns.DevName)
-	case o.offload:
-		ns.Dev, err = link.OpenTAPOffload(ns.DevName)
-	default:
+	case o.tun:
+		ns.Dev, err = link.OpenTUNOffload(ns.DevName)
+	case o.plain:
 		ns.Dev, err = link.OpenTAP(ns.DevName)
+	default:
+		ns.Dev, err = link.OpenTAPOffload(ns.DevName)
 	}
 	if err != nil {
 		t.Fatalf("netnstest: %v", err)

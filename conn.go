@@ -31,15 +31,14 @@ type TCPConn struct {
 	laddr, raddr netip.AddrPort
 	listener     *TCPListener // set for accepted connections
 
-	readReady  chan struct{} // capacity 1: something changed for readers
-	writeReady chan struct{} // capacity 1: something changed for writers
-	handshake  chan struct{} // closed when the handshake ends, either way
-	rd, wd     deadline
+	rd, wd deadline
 
 	mu         sync.Mutex // guards everything below and the core
 	core       *tcp.Conn
-	out        []outFrame // frames emitted under mu, sent after it
-	spare      []outFrame
+	readReady  chan struct{} // capacity 1: something changed for readers; made by the first to wait
+	writeReady chan struct{} // capacity 1: the same for writers
+	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers
+	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
 	timer      *time.Timer
 	timerAt    time.Time
 	shook      bool       // handshake closed
@@ -57,11 +56,6 @@ func (s *Stack) newTCPConn(laddr, raddr netip.AddrPort, l *TCPListener) *TCPConn
 		laddr:      laddr,
 		raddr:      raddr,
 		listener:   l,
-		readReady:  make(chan struct{}, 1),
-		writeReady: make(chan struct{}, 1),
-		handshake:  make(chan struct{}),
-		rd:         makeDeadline(),
-		wd:         makeDeadline(),
 		linger:     -1,
 		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
 	}
@@ -79,7 +73,11 @@ type outFrame struct {
 	last int // payload of the last segment
 	hdr  int // TCP header length
 	next tcp.Seq
-	seg  tcp.Segment // header fields of the first segment, Payload nil
+	// Header fields of the first segment, which the rest must share.
+	ack          tcp.Seq
+	tsVal, tsEcr uint32
+	wnd          uint16
+	flags        tcp.Flags
 }
 
 // maxSuperSegs caps a super-segment, as the kernel's gso_max_segs would.
@@ -93,18 +91,23 @@ func (c *TCPConn) emit(seg *tcp.Segment) {
 		stats.Inc(&c.s.st.TCP.ResetsOut)
 	}
 	data := len(seg.Payload)
-	superOK := c.s.gsoOK && data > 0 && seg.Flags&(tcp.FlagSYN|tcp.FlagFIN|tcp.FlagRST) == 0 && c.raddr.Addr() != c.s.Addr()
-	if superOK && len(c.out) > 0 {
-		f := &c.out[len(c.out)-1]
+	if c.out == nil {
+		c.out = c.s.outPool.Get().(*[]outFrame)
+	}
+	out := *c.out
+	superOK := c.s.gsoOK && data > 0 && seg.Flags&(tcp.FlagSYN|tcp.FlagFIN|tcp.FlagRST) == 0 &&
+		seg.Opts.NumSACK == 0 && !seg.Opts.HasWScale && seg.Opts.MSS == 0 && c.raddr.Addr() != c.s.Addr()
+	if superOK && len(out) > 0 {
+		f := &out[len(out)-1]
 		if f.gso > 0 && f.segs < maxSuperSegs && f.last == f.gso && seg.Seq == f.next && data <= f.gso &&
-			f.n+data <= len(*f.bp) && seg.Ack == f.seg.Ack && seg.Wnd == f.seg.Wnd &&
-			seg.Flags&^tcp.FlagPSH == f.seg.Flags&^tcp.FlagPSH && seg.Opts == f.seg.Opts {
+			f.n+data <= len(*f.bp) && seg.Ack == f.ack && seg.Wnd == f.wnd &&
+			seg.Flags&^tcp.FlagPSH == f.flags&^tcp.FlagPSH && seg.Opts.TSVal == f.tsVal && seg.Opts.TSEcr == f.tsEcr {
 			copy((*f.bp)[f.n:], seg.Payload)
 			f.n += data
 			f.segs++
 			f.last = data
 			f.next = seg.End()
-			f.seg.Flags |= seg.Flags & tcp.FlagPSH
+			f.flags |= seg.Flags & tcp.FlagPSH
 			return
 		}
 	}
@@ -119,10 +122,9 @@ func (c *TCPConn) emit(seg *tcp.Segment) {
 	f := outFrame{bp: bp, n: ip.Headroom + n, segs: 1}
 	if superOK {
 		f.gso, f.last, f.hdr, f.next = data, data, seg.HeaderLen(), seg.End()
-		f.seg = *seg
-		f.seg.Payload = nil
+		f.ack, f.wnd, f.flags, f.tsVal, f.tsEcr = seg.Ack, seg.Wnd, seg.Flags, seg.Opts.TSVal, seg.Opts.TSEcr
 	}
-	c.out = append(c.out, f)
+	*c.out = append(out, f)
 }
 
 // send hands one frame to the IP layer.
@@ -136,7 +138,7 @@ func (c *TCPConn) send(now time.Time, f *outFrame) {
 	// the folded pseudo-header sum for the link to finish per segment.
 	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.segs))
 	th := (*f.bp)[ip.Headroom:f.n]
-	th[13] = byte(f.seg.Flags)
+	th[13] = byte(f.flags)
 	sum := c.pseudoBase + uint32(len(th))
 	th[16], th[17] = 0, 0
 	binary.BigEndian.PutUint16(th[16:], ^checksum.Fold(sum))
@@ -150,7 +152,9 @@ func (c *TCPConn) afterLocked(now time.Time) {
 	ev := c.core.TakeEvents()
 	if ev&(tcp.EvEstablished|tcp.EvError|tcp.EvClosed) != 0 && !c.shook {
 		c.shook = true
-		close(c.handshake)
+		if c.handshake != nil {
+			close(c.handshake)
+		}
 		if ev&tcp.EvEstablished != 0 && c.listener != nil {
 			c.listener.established(c)
 		}
@@ -191,26 +195,23 @@ func (c *TCPConn) afterLocked(now time.Time) {
 // order: sendMu is taken before mu is released, so a later caller's frames
 // cannot overtake these.
 func (c *TCPConn) unlockAndSend(now time.Time) {
-	if len(c.out) == 0 {
+	if c.out == nil {
 		c.mu.Unlock()
 		return
 	}
 	out := c.out
-	c.out = c.spare[:0]
-	c.spare = nil
+	c.out = nil
 	c.sendMu.Lock()
 	c.mu.Unlock()
-	for i := range out {
-		c.send(now, &out[i])
-		c.s.putBuf(out[i].bp)
-		out[i] = outFrame{}
+	for i := range *out {
+		f := &(*out)[i]
+		c.send(now, f)
+		c.s.putBuf(f.bp)
+		*f = outFrame{}
 	}
 	c.sendMu.Unlock()
-	c.mu.Lock()
-	if c.spare == nil {
-		c.spare = out[:0]
-	}
-	c.mu.Unlock()
+	*out = (*out)[:0]
+	c.s.outPool.Put(out)
 }
 
 func (c *TCPConn) onTimer() {
@@ -265,7 +266,7 @@ func (c *TCPConn) abort() {
 // Read reads data into b. It blocks until data arrives, the peer closes
 // (io.EOF), the connection fails, or the read deadline passes.
 func (c *TCPConn) Read(b []byte) (int, error) {
-	if isClosed(c.rd.wait()) {
+	if c.rd.passed() {
 		return 0, c.opErr("read", os.ErrDeadlineExceeded)
 	}
 	for {
@@ -276,12 +277,12 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		}
 		now := time.Now()
 		n, err := c.core.Read(now, b)
-		more := n > 0 && c.core.Readable() > 0
-		c.afterLocked(now)
-		c.unlockAndSend(now)
-		if more {
+		if n > 0 && c.core.Readable() > 0 {
 			signal(c.readReady) // let a concurrent reader in
 		}
+		c.afterLocked(now)
+		ready := waitChan(&c.readReady)
+		c.unlockAndSend(now)
 		switch {
 		case n > 0:
 			return n, nil
@@ -293,7 +294,7 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 			return 0, nil
 		}
 		select {
-		case <-c.readReady:
+		case <-ready:
 		case <-c.rd.wait():
 			return 0, c.opErr("read", os.ErrDeadlineExceeded)
 		case <-c.s.done:
@@ -307,7 +308,7 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 // the write deadline passes.
 func (c *TCPConn) Write(b []byte) (int, error) {
 	written := 0
-	if isClosed(c.wd.wait()) {
+	if c.wd.passed() {
 		return 0, c.opErr("write", os.ErrDeadlineExceeded)
 	}
 	for {
@@ -319,20 +320,20 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		now := time.Now()
 		n, err := c.core.Write(now, b[written:])
 		written += n
-		more := c.core.Writable() > 0
+		if written == len(b) && c.core.Writable() > 0 {
+			signal(c.writeReady) // let a concurrent writer in
+		}
 		c.afterLocked(now)
+		ready := waitChan(&c.writeReady)
 		c.unlockAndSend(now)
 		switch {
 		case err != nil:
 			return written, c.opErr("write", c.failure(err))
 		case written == len(b):
-			if more {
-				signal(c.writeReady)
-			}
 			return written, nil
 		}
 		select {
-		case <-c.writeReady:
+		case <-ready:
 		case <-c.wd.wait():
 			return written, c.opErr("write", os.ErrDeadlineExceeded)
 		case <-c.s.done:
@@ -389,28 +390,28 @@ func (c *TCPConn) Close() error {
 	} else {
 		c.core.Close(now)
 	}
+	signal(c.readReady)
+	signal(c.writeReady)
 	c.afterLocked(now)
 	c.unlockAndSend(now)
 	c.rd.stop()
 	c.wd.stop()
-	signal(c.readReady)
-	signal(c.writeReady)
 	return nil
 }
 
 // CloseRead shuts down the reading side: further reads return io.EOF and
 // data that arrives is discarded.
 func (c *TCPConn) CloseRead() error {
-	return c.shutdown("close", func(now time.Time) { c.core.CloseRead(now) }, c.readReady)
+	return c.shutdown("close", func(now time.Time) { c.core.CloseRead(now); signal(c.readReady) })
 }
 
 // CloseWrite shuts down the writing side: queued data is sent, then a FIN.
 // The peer reads io.EOF while it can still send to us.
 func (c *TCPConn) CloseWrite() error {
-	return c.shutdown("close", func(now time.Time) { c.core.CloseWrite(now) }, c.writeReady)
+	return c.shutdown("close", func(now time.Time) { c.core.CloseWrite(now); signal(c.writeReady) })
 }
 
-func (c *TCPConn) shutdown(op string, f func(time.Time), wake chan struct{}) error {
+func (c *TCPConn) shutdown(op string, f func(time.Time)) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -420,8 +421,16 @@ func (c *TCPConn) shutdown(op string, f func(time.Time), wake chan struct{}) err
 	f(now)
 	c.afterLocked(now)
 	c.unlockAndSend(now)
-	signal(wake)
 	return nil
+}
+
+// waitChan returns *ch, making it first if no one has waited before.
+// Called with mu held.
+func waitChan(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
+	}
+	return *ch
 }
 
 // LocalAddr returns the local address, a *net.TCPAddr.

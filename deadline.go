@@ -8,13 +8,13 @@ import (
 // deadline is a read or write deadline as net.Pipe keeps one: a channel
 // that is closed when the deadline passes, re-made when it is moved. A
 // blocked Read or Write selects on wait() beside its readiness channel.
+// The channel is made by the first set or wait, so a connection that never
+// blocks and never sets a deadline pays for none.
 type deadline struct {
 	mu     sync.Mutex
 	timer  *time.Timer
-	cancel chan struct{} // closed when the deadline passes
+	cancel chan struct{} // closed when the deadline passes; nil: never set
 }
-
-func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
 
 // set moves the deadline to t; the zero time means none. A time in the
 // past makes pending and future waits fail at once.
@@ -25,6 +25,12 @@ func (d *deadline) set(t time.Time) {
 		<-d.cancel // the timer fired: wait for it to close cancel
 	}
 	d.timer = nil
+	if d.cancel == nil {
+		if t.IsZero() {
+			return
+		}
+		d.cancel = make(chan struct{})
+	}
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
@@ -49,7 +55,18 @@ func (d *deadline) set(t time.Time) {
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+	}
 	return d.cancel
+}
+
+// passed reports whether the deadline has passed, without making a
+// channel.
+func (d *deadline) passed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return isClosed(d.cancel)
 }
 
 // stop releases the timer.
@@ -63,6 +80,9 @@ func (d *deadline) stop() {
 }
 
 func isClosed(c <-chan struct{}) bool {
+	if c == nil {
+		return false
+	}
 	select {
 	case <-c:
 		return true

@@ -83,10 +83,12 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPConn, error) {
 	}
 	stats.Inc(&s.st.TCP.PassiveOpens)
 	c.mu.Lock()
+	handshake := make(chan struct{})
+	c.handshake = handshake
 	c.afterLocked(now)
 	c.unlockAndSend(now)
 	select {
-	case <-c.handshake:
+	case <-handshake:
 	case <-ctx.Done():
 		c.abort()
 		return nil, ctx.Err()
@@ -113,7 +115,7 @@ func (r *TCPRequest) Refuse() {
 }
 
 // forwardTCP takes a SYN for which nothing listens.
-func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey) bool {
+func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey, local, remote netip.AddrPort) bool {
 	f := s.cfg.Forwarder
 	if f == nil || f.TCP == nil || seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) != tcp.FlagSYN {
 		return false
@@ -133,7 +135,7 @@ func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey) bool {
 		stats.Inc(&s.st.TCP.DropListenOverflow)
 		return true
 	}
-	r := &TCPRequest{s: s, src: key.remote, dst: key.local, syn: *seg}
+	r := &TCPRequest{s: s, src: remote, dst: local, syn: *seg}
 	r.syn.Payload = nil
 	if t.pending == nil {
 		t.pending = make(map[tcpKey]*TCPRequest)
@@ -150,7 +152,7 @@ func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey) bool {
 
 func (s *Stack) forgetPending(r *TCPRequest) {
 	s.tcp.mu.Lock()
-	delete(s.tcp.pending, tcpKey{r.dst, r.src})
+	delete(s.tcp.pending, keyOf(r.dst, r.src))
 	s.tcp.mu.Unlock()
 }
 
@@ -198,7 +200,7 @@ type flowKey = tcpKey
 // forwarder wants new ones. dgram is the whole UDP datagram.
 func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool {
 	f := s.cfg.Forwarder
-	key := flowKey{to, from}
+	key := keyOf(to, from)
 	s.udp.mu.RLock()
 	c := s.udp.flows[key]
 	s.udp.mu.RUnlock()
@@ -214,7 +216,7 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 	if c = s.udp.flows[key]; c == nil {
 		c = &UDPConn{
 			s: s, laddr: to, raddr: from, flow: true,
-			ready: make(chan struct{}, 1), rd: makeDeadline(), wd: makeDeadline(),
+			ready:  make(chan struct{}, 1),
 			rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
 		}
 		if s.udp.flows == nil {

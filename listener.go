@@ -69,7 +69,6 @@ func (s *Stack) ListenTCP(network, address string) (*TCPListener, error) {
 		laddr: netip.AddrPortFrom(s.Addr(), port),
 		ready: make(chan *TCPConn, s.cfg.Limits.Backlog),
 		done:  make(chan struct{}),
-		dl:    makeDeadline(),
 	}
 	l.core = tcp.NewListener(s.tcpConfig(), l.laddr, s.cfg.Limits.Backlog, randSource{s})
 	if t.listeners == nil {
@@ -109,7 +108,7 @@ func (l *TCPListener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPo
 		c.core = core
 		c.setKeepAliveLocked(now)
 		l.s.tcp.mu.Lock()
-		l.s.tcp.conns[tcpKey{l.laddr, remote}] = c
+		l.s.tcp.conns[keyOf(l.laddr, remote)] = c
 		l.s.tcp.mu.Unlock()
 		stats.Inc(&l.s.st.TCP.PassiveOpens)
 	}

@@ -137,6 +137,7 @@ type Stack struct {
 	bufs    sync.Pool // *[]byte of bufSize
 	bigBufs sync.Pool // *[]byte of bigBufSize, for TCP super-segments
 	gsoOK   bool      // the link cuts TCP super-segments itself (TSO)
+	outPool sync.Pool // *[]outFrame: connections' send queues, lent per call
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
@@ -186,6 +187,7 @@ func New(cfg Config) (*Stack, error) {
 	s.bufSize = ip.EthernetHeaderLen + mtu
 	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
 	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
+	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
 	var gso func([]byte, int, int, int) error
 	if g, ok := cfg.Link.(gsoLink); ok && g.Offload() {
 		gso, s.gsoOK = g.WriteGSO, true

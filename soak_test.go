@@ -27,6 +27,19 @@ func soakCycles() int {
 	return n
 }
 
+// findConn describes the connection local→remote of s, for diagnostics.
+func (s *Stack) findConn(local, remote netip.AddrPort) string {
+	s.tcp.mu.RLock()
+	c := s.tcp.conns[keyOf(local, remote)]
+	s.tcp.mu.RUnlock()
+	if c == nil {
+		return "gone"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("%+v", c.core.Info())
+}
+
 func heapInUse() uint64 {
 	var m runtime.MemStats
 	for range 3 {
@@ -99,7 +112,12 @@ func TestSoakConnectionChurn(t *testing.T) {
 		c.(*TCPConn).CloseWrite()
 		got, err := io.ReadAll(c)
 		if err != nil || !bytes.Equal(got, msg) {
-			return fmt.Errorf("cycle %d: echoed %d of %d bytes: %v", i, len(got), len(msg), err)
+			tc := c.(*TCPConn)
+			tc.mu.Lock()
+			info := tc.core.Info()
+			tc.mu.Unlock()
+			peer := b.findConn(tc.raddr, tc.laddr)
+			return fmt.Errorf("cycle %d: echoed %d of %d bytes: %v\nclient %+v\nserver %s", i, len(got), len(msg), err, info, peer)
 		}
 		u, err := a.Dial("udp", "198.18.0.2:7")
 		if err == nil {

@@ -24,8 +24,18 @@ import (
 // Listen uses.
 const defaultBacklog = 4096
 
-// tcpKey names a connection by its two ends.
-type tcpKey struct{ local, remote netip.AddrPort }
+// tcpKey names a connection by its two ends, compactly: fixed-size
+// arrays hash faster than netip.Addr (which holds a pointer) and take
+// less room in the map. IPv4 addresses are stored mapped into 16 bytes so
+// IPv6 fits later.
+type tcpKey struct {
+	localIP, remoteIP     [16]byte
+	localPort, remotePort uint16
+}
+
+func keyOf(local, remote netip.AddrPort) tcpKey {
+	return tcpKey{local.Addr().As16(), remote.Addr().As16(), local.Port(), remote.Port()}
+}
 
 type tcpTable struct {
 	mu        sync.RWMutex
@@ -63,7 +73,8 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&s.st.TCP.ResetsIn)
 	}
-	key := tcpKey{netip.AddrPortFrom(dst, seg.DstPort), netip.AddrPortFrom(src, seg.SrcPort)}
+	local, remote := netip.AddrPortFrom(dst, seg.DstPort), netip.AddrPortFrom(src, seg.SrcPort)
+	key := keyOf(local, remote)
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[key]
 	l := s.tcp.listeners[seg.DstPort]
@@ -74,15 +85,15 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	// No connection, or a TIME-WAIT connection ended by a new SYN that the
 	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191).
 	if l != nil && dst == s.Addr() {
-		l.input(now, &seg, key.remote)
+		l.input(now, &seg, remote)
 		return false
 	}
-	if s.forwardTCP(&seg, key) {
+	if s.forwardTCP(&seg, key, local, remote) {
 		return false
 	}
 	stats.Inc(&s.st.TCP.DropNoPort)
 	if rst, ok := tcp.RstFor(&seg); ok {
-		s.sendSegment(now, &rst, key.local, key.remote)
+		s.sendSegment(now, &rst, local, remote)
 	}
 	return false
 }
@@ -111,7 +122,7 @@ func (s *Stack) tcpError(e *ip.ErrorInfo) {
 		return
 	}
 	h := tcp.Header(e.Transport)
-	key := tcpKey{netip.AddrPortFrom(e.Src, h.SrcPort()), netip.AddrPortFrom(e.Dst, h.DstPort())}
+	key := keyOf(netip.AddrPortFrom(e.Src, h.SrcPort()), netip.AddrPortFrom(e.Dst, h.DstPort()))
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[key]
 	s.tcp.mu.RUnlock()
@@ -147,13 +158,17 @@ func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, r
 	}
 	c.setKeepAlive(d.KeepAlive, d.KeepAliveConfig)
 	c.mu.Lock()
+	c.handshake = make(chan struct{})
 	c.core.Connect(now)
 	c.afterLocked(now)
 	c.unlockAndSend(now)
 	stats.Inc(&s.st.TCP.ActiveOpens)
 
+	c.mu.Lock()
+	handshake := c.handshake
+	c.mu.Unlock()
 	select {
-	case <-c.handshake:
+	case <-handshake:
 	case <-ctx.Done():
 		c.abort()
 		return fail(c.laddr, ctx.Err())
@@ -190,7 +205,7 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 	}
 	local := s.Addr()
 	free := func(p uint16) bool {
-		_, busy := t.conns[tcpKey{netip.AddrPortFrom(local, p), raddr}]
+		_, busy := t.conns[keyOf(netip.AddrPortFrom(local, p), raddr)]
 		return !busy && t.ports.used[p] == 0
 	}
 	if port != 0 {
@@ -213,7 +228,7 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 	c := s.newTCPConn(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
 	c.core = tcp.NewConn(s.tcpConfig(), c.laddr, raddr, isn, c.emit)
-	t.conns[tcpKey{c.laddr, raddr}] = c
+	t.conns[keyOf(c.laddr, raddr)] = c
 	return c, nil
 }
 
@@ -233,7 +248,7 @@ func (s *Stack) registerConn(c *TCPConn) bool {
 		stats.Inc(&s.st.TCP.DropConnLimit)
 		return false
 	}
-	s.tcp.conns[tcpKey{c.laddr, c.raddr}] = c
+	s.tcp.conns[keyOf(c.laddr, c.raddr)] = c
 	return true
 }
 
@@ -242,8 +257,8 @@ func (s *Stack) registerConn(c *TCPConn) bool {
 // while a connection's is taken.
 func (s *Stack) forget(c *TCPConn) {
 	s.tcp.mu.Lock()
-	if s.tcp.conns[tcpKey{c.laddr, c.raddr}] == c {
-		delete(s.tcp.conns, tcpKey{c.laddr, c.raddr})
+	if s.tcp.conns[keyOf(c.laddr, c.raddr)] == c {
+		delete(s.tcp.conns, keyOf(c.laddr, c.raddr))
 	}
 	s.tcp.mu.Unlock()
 }

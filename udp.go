@@ -127,8 +127,6 @@ func (s *Stack) newUDPConn(port uint16, raddr netip.AddrPort) (*UDPConn, error) 
 		laddr:  netip.AddrPortFrom(s.Addr(), p),
 		raddr:  raddr,
 		ready:  make(chan struct{}, 1),
-		rd:     makeDeadline(),
-		wd:     makeDeadline(),
 		rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
 	}
 	if t.socks == nil {
@@ -210,7 +208,7 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 // a connected socket an ICMP port unreachable from the peer makes the next
 // read fail with ECONNREFUSED.
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	if isClosed(c.rd.wait()) {
+	if c.rd.passed() {
 		return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
 	}
 	for {
@@ -294,7 +292,7 @@ func (c *UDPConn) writeTo(b []byte, addr netip.AddrPort) (int, error) {
 	switch {
 	case closed:
 		return 0, c.opErrTo("write", addr, net.ErrClosed)
-	case isClosed(c.wd.wait()):
+	case c.wd.passed():
 		return 0, c.opErrTo("write", addr, os.ErrDeadlineExceeded)
 	case softErr != nil && c.raddr.IsValid():
 		return 0, c.opErrTo("write", addr, softErr)
@@ -353,7 +351,7 @@ func (c *UDPConn) Close() error {
 	t := &c.s.udp
 	t.mu.Lock()
 	if c.flow {
-		delete(t.flows, flowKey{c.laddr, c.raddr})
+		delete(t.flows, keyOf(c.laddr, c.raddr))
 	} else {
 		delete(t.socks, c.laddr.Port())
 		t.ports.release(c.laddr.Port())

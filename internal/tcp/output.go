@@ -139,6 +139,16 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	if fin {
 		s.Flags |= FlagFIN
 	}
+	// The peer's MSS bounds options and payload together: c.mss left room
+	// for the timestamps, not for SACK blocks. Send fewer blocks rather
+	// than a segment over the path MTU (Linux shrinks its MSS instead).
+	budget := c.mss
+	if c.tsOK {
+		budget += 12
+	}
+	for s.Opts.NumSACK > 0 && s.Opts.Len()+n > budget {
+		s.Opts.NumSACK-- // the last blocks are the oldest news
+	}
 	c.xmit(s)
 	if c.rtoAt.IsZero() {
 		c.rtoAt = now.Add(c.rto())

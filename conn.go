@@ -536,6 +536,27 @@ func (c *TCPConn) option(f func(time.Time)) error {
 	return nil
 }
 
+// TCPInfo describes a connection's state, as Linux's TCP_INFO does: round
+// trip, windows, buffers, and what was sent, retransmitted, SACKed and lost.
+type TCPInfo = tcp.Info
+
+// Info returns a snapshot of the connection's state.
+func (c *TCPConn) Info() TCPInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.Info()
+}
+
+// SetCongestionControl changes the connection's congestion control:
+// "cubic" or "reno".
+func (c *TCPConn) SetCongestionControl(name string) error {
+	cc, err := ccByName(name)
+	if err != nil {
+		return c.opErr("set", err)
+	}
+	return c.option(func(time.Time) { c.core.SetCC(cc) })
+}
+
 func (c *TCPConn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(c.laddr), Addr: tcpAddr(c.raddr), Err: errorFor(err)}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gotcpip/netstack/internal/ip"
 	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
 )
 
 // Config describes a Stack.
@@ -103,14 +104,22 @@ func (c *Config) forwarding() bool {
 // TCPConfig holds defaults for a stack's TCP connections. Zero fields take
 // the defaults in their comments.
 type TCPConfig struct {
-	// ReceiveBuffer is the receive buffer of each connection, which bounds
-	// the window it offers; 0 means 1 MiB.
+	// ReceiveBuffer fixes each connection's receive buffer, which bounds
+	// the window it offers; 0 means autotuned, from 128 KiB up to 6 MiB as
+	// the measured bandwidth-delay product asks (Linux's tcp_rmem).
 	ReceiveBuffer int
-	// SendBuffer is the send buffer of each connection; 0 means 1 MiB.
+	// SendBuffer fixes each connection's send buffer; 0 means autotuned,
+	// from 64 KiB up to 4 MiB, twice the congestion window (tcp_wmem).
 	SendBuffer int
 	// TimeWait is how long a closed connection lingers in TIME-WAIT
 	// (2·MSL); 0 means 60 s, as Linux.
 	TimeWait time.Duration
+	// CongestionControl names the algorithm of new connections: "cubic"
+	// (RFC 9438, the default, as Linux) or "reno" (NewReno, RFC 5681 and
+	// 6582). TCPConn.SetCongestionControl changes one connection's.
+	CongestionControl string
+	// NoSACK turns selective acknowledgments (RFC 2018) off.
+	NoSACK bool
 }
 
 // Stats is a snapshot of a stack's counters, grouped per layer: frames,
@@ -141,6 +150,8 @@ type Stack struct {
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
+	cc func(mss int) tcp.CongestionControl
+
 	pingMu  sync.Mutex
 	pingID  uint16
 	pingSeq uint16
@@ -157,6 +168,9 @@ func New(cfg Config) (*Stack, error) {
 	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
 		return nil, fmt.Errorf("netstack: Config.Addr %v is not an IPv4 prefix", cfg.Addr)
 	}
+	if _, err := ccByName(cfg.TCP.CongestionControl); err != nil {
+		return nil, err
+	}
 	if cfg.Gateway.IsValid() && !cfg.Addr.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("netstack: gateway %v is not on subnet %v", cfg.Gateway, cfg.Addr.Masked())
 	}
@@ -168,7 +182,12 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	cc, err := ccByName(cfg.TCP.CongestionControl)
+	if err != nil {
+		return nil, err
+	}
 	s := &Stack{
+		cc:    cc,
 		cfg:   cfg,
 		link:  cfg.Link,
 		log:   cfg.Logger,

@@ -3,6 +3,7 @@ package netstack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -53,7 +54,20 @@ func (s *Stack) tcpConfig() *tcp.Config {
 		RecvBuf:  s.cfg.TCP.ReceiveBuffer,
 		SendBuf:  s.cfg.TCP.SendBuffer,
 		TimeWait: s.cfg.TCP.TimeWait,
+		NoSACK:   s.cfg.TCP.NoSACK,
+		NewCC:    s.cc,
 	}
+}
+
+// ccByName returns the congestion control called name ("" is CUBIC).
+func ccByName(name string) (func(mss int) tcp.CongestionControl, error) {
+	switch name {
+	case "", "cubic":
+		return tcp.NewCubic, nil
+	case "reno", "newreno":
+		return tcp.NewReno, nil
+	}
+	return nil, fmt.Errorf("netstack: unknown congestion control %q (want cubic or reno)", name)
 }
 
 // inputTCP is the IP layer's TCP handler. It validates the segment and

@@ -199,3 +199,47 @@ func TestTCPConnectionLimit(t *testing.T) {
 		t.Fatalf("DropConnLimit %d", n)
 	}
 }
+
+func TestTCPInfoAndCongestionControl(t *testing.T) {
+	la, lb := Pipe()
+	a, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), TCP: TCPConfig{CongestionControl: "reno"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, _ := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	defer b.Close()
+	if _, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.3/24"), TCP: TCPConfig{CongestionControl: "bbr"}}); err == nil {
+		t.Fatal("unknown congestion control accepted")
+	}
+	ln, _ := b.Listen("tcp", ":80")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := a.Dial("tcp", "198.18.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tc := c.(*TCPConn)
+	if err := tc.SetCongestionControl("cubic"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.SetCongestionControl("nope"); err == nil {
+		t.Fatal("unknown congestion control accepted")
+	}
+	c.Write(make([]byte, 1<<20))
+	deadline := time.Now().Add(5 * time.Second)
+	for tc.Info().BytesAcked < 1<<20 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	info := tc.Info()
+	if info.BytesAcked != 1<<20 || !info.SACK || !info.Timestamps || info.RTT <= 0 || info.Cwnd <= 0 {
+		t.Fatalf("info %+v", info)
+	}
+}

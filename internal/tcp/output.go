@@ -21,8 +21,8 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 		c.ackNow = false
 		c.delackAt = time.Time{}
 		c.rcvUnacked = 0
-		if c.sackOK && c.ooo != nil && c.ooo.n > 0 {
-			c.ooo.sackBlocks(&s.Opts)
+		if c.sackOK {
+			c.fillSACK(&s.Opts)
 		}
 		if c.hasDSACK {
 			// RFC 2883 §4: the D-SACK block goes first, once.
@@ -140,8 +140,9 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 		s.Flags |= FlagFIN
 	}
 	// The peer's MSS bounds options and payload together: c.mss left room
-	// for the timestamps, not for SACK blocks. Send fewer blocks rather
-	// than a segment over the path MTU (Linux shrinks its MSS instead).
+	// for the timestamps, not for SACK blocks. New data is cut shorter to
+	// leave room for them (sendNext); a retransmission keeps its size and
+	// carries fewer blocks instead, rather than exceed the path MTU.
 	budget := c.mss
 	if c.tsOK {
 		budget += 12
@@ -237,6 +238,45 @@ const (
 // sendNext sends the next segment of new data at SND.NXT if the windows and
 // the sender side SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle (RFC 896)
 // allow. It reports whether it sent.
+// fillSACK puts the SACK blocks for the data held out of order into o
+// (RFC 2018 §4). A FIN held out of order counts as one more sequence
+// number at the end of its block, as Linux reports it, so the sender
+// learns that the FIN arrived and need not resend it.
+func (c *Conn) fillSACK(o *Options) {
+	o.NumSACK = 0
+	if c.ooo != nil && c.ooo.n > 0 {
+		c.ooo.sackBlocks(o)
+	}
+	if !c.rcvFinWait {
+		return
+	}
+	for i := 0; i < o.NumSACK; i++ {
+		if o.SACK[i].Right == c.rcvFinSeq {
+			o.SACK[i].Right = c.rcvFinSeq.Add(1)
+			return
+		}
+	}
+	if o.NumSACK < len(o.SACK) {
+		copy(o.SACK[1:], o.SACK[:o.NumSACK])
+		o.SACK[0] = SACKBlock{c.rcvFinSeq, c.rcvFinSeq.Add(1)}
+		o.NumSACK++
+	}
+}
+
+// sackOptLen returns the bytes SACK blocks would add to a segment now.
+func (c *Conn) sackOptLen() int {
+	if !c.sackOK || ((c.ooo == nil || c.ooo.n == 0) && !c.hasDSACK && !c.rcvFinWait) {
+		return 0
+	}
+	o := Options{HasTS: c.tsOK}
+	base := o.Len()
+	c.fillSACK(&o)
+	if c.hasDSACK && o.NumSACK < len(o.SACK) {
+		o.NumSACK++
+	}
+	return o.Len() - base
+}
+
 func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	dataEnd := c.sndBase.Add(c.snd.n)
 	if c.sndNxt.GreaterThan(dataEnd) {
@@ -252,7 +292,11 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 			c.cwndLimited = false
 		}
 	}
-	n := min(left, c.mss)
+	// RFC 9293 §3.7.1 (and Linux's tcp_current_mss): options other than
+	// the timestamps come out of the payload, so a segment carrying SACK
+	// blocks carries that much less data.
+	mss := c.mss - c.sackOptLen()
+	n := min(left, mss)
 	if n > avail {
 		n = max(avail, 0)
 		if mode == sendForce && n == 0 && avail <= 0 && c.sndWnd > 0 {
@@ -263,7 +307,7 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	if n == 0 && !fin {
 		return false
 	}
-	if n > 0 && n < c.mss && mode == sendNormal {
+	if n > 0 && n < mss && mode == sendNormal {
 		all := c.sndNxt.Add(n) == dataEnd
 		ok := all && (!c.cfg.Nagle || c.sndNxt == c.sndUna)
 		if !ok && n >= int(c.maxWnd/2) && c.maxWnd > 0 {

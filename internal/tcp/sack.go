@@ -164,10 +164,11 @@ func (c *Conn) onSACK(now time.Time, o *Options) {
 			c.rack.dsack, c.rack.reord = true, true
 			continue
 		}
+		// A block covers our FIN only if it reaches past it: one that stops
+		// at the FIN's sequence number says the data before it arrived, not
+		// the FIN (which may have been lost). At worst a FIN the peer holds
+		// is sent again.
 		left, right := MaxSeq(b.Left, c.sndUna), b.Right
-		if c.finQueued && right.Add(1) == c.sndNxt && c.sndNxt.GreaterThan(c.sndBase.Add(c.snd.n)) {
-			right = c.sndNxt // a block that stops at our FIN covers it
-		}
 		for j := c.txq.find(left); j < c.txq.n; j++ {
 			s := c.txq.at(j)
 			if s.end.GreaterThan(right) {

@@ -11,7 +11,7 @@ FUZZTIME ?= 30s
 # curl, dig, socat, nftables.
 TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables
 
-.PHONY: test deps vet fuzz soak demo bench
+.PHONY: test deps vet fuzz soak demo bench bench-all
 
 test: deps vet
 	$(GO) test -race -timeout 18m ./...
@@ -58,3 +58,10 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# bench-all runs the whole-workload comparison with gVisor's netstack and the
+# kernel (the bench/ module; root for the TAP workloads) and writes
+# bench/RESULTS.md and bench/ratios.svg.
+bench-all:
+	command -v wrk >/dev/null || apt-get install -y -qq wrk
+	cd bench && $(GO) run ./cmd/bench -runs 3 -out RESULTS.md

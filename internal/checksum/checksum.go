@@ -8,6 +8,7 @@ package checksum
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -16,35 +17,39 @@ import (
 // RFC 1071 says; so only the last piece of a checksummed region may have an
 // odd length.
 func Sum(b []byte, initial uint32) uint32 {
-	acc := uint64(initial)
+	// Add 64-bit big-endian words with end-around carry (RFC 1071 §2(B):
+	// the sum may be taken over wider words and folded at the end).
+	acc, carry := uint64(initial), uint64(0)
 	for len(b) >= 32 {
-		acc += uint64(binary.BigEndian.Uint32(b[0:])) +
-			uint64(binary.BigEndian.Uint32(b[4:])) +
-			uint64(binary.BigEndian.Uint32(b[8:])) +
-			uint64(binary.BigEndian.Uint32(b[12:])) +
-			uint64(binary.BigEndian.Uint32(b[16:])) +
-			uint64(binary.BigEndian.Uint32(b[20:])) +
-			uint64(binary.BigEndian.Uint32(b[24:])) +
-			uint64(binary.BigEndian.Uint32(b[28:]))
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[0:]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), carry)
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), carry)
 		b = b[32:]
 	}
-	for len(b) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(b))
+	for len(b) >= 8 {
+		acc, carry = bits.Add64(acc, binary.BigEndian.Uint64(b), carry)
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		acc, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), carry)
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
+		acc, carry = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), carry)
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
+		acc, carry = bits.Add64(acc, uint64(b[0])<<8, carry)
 	}
-	// Fold the 64-bit accumulator of 32-bit words down to 32 bits of 16-bit
-	// words; the one's-complement sum is the same.
-	acc = (acc >> 32) + (acc & 0xffffffff)
-	acc = (acc >> 32) + (acc & 0xffffffff)
-	s := uint32(acc)
-	return (s >> 16) + (s & 0xffff)
+	acc, carry = bits.Add64(acc, 0, carry)
+	acc += carry
+	// Fold 64 → 32 → 16 bits; the one's-complement sum is unchanged.
+	s := (acc >> 32) + (acc & 0xffffffff)
+	s = (s >> 32) + (s & 0xffffffff)
+	s = (s >> 16) + (s & 0xffff)
+	s = (s >> 16) + (s & 0xffff)
+	return uint32(s)
 }
 
 // Fold reduces an unfolded sum to 16 bits and complements it: the value to

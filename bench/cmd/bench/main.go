@@ -32,6 +32,7 @@ import (
 type metric struct {
 	name, unit string
 	higher     bool // higher is better
+	noRatio    bool // not a performance figure (e.g. the drop rate applied)
 }
 
 type workload struct {
@@ -39,18 +40,23 @@ type workload struct {
 	metrics   []metric
 	mtu       int
 	tap       bool
+	loss      int    // lossy TAP workloads: percent dropped each way; -1 otherwise
+	baseline  string // id of the same workload without loss, for the loss-cost table
 	run       func(ctx context.Context, p *pair.Pair) ([]float64, error)
 }
 
 type kind struct {
 	name        string
 	mem, tapped pair.Factory
+	lossy       func(loss int) pair.Factory
 }
 
+var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
+
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP},
-	{"gVisor", pair.GVisor, pair.GVisorTAP},
-	{"kernel", pair.Kernel, pair.Veth},
+	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP},
+	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth},
 }
 
 type runResult struct {
@@ -58,6 +64,7 @@ type runResult struct {
 	err  error
 	cpu  float64 // CPU seconds (user+system) of this process and its children
 	dur  time.Duration
+	note string // the workload's p.Note (lossy workloads: nftables counters)
 }
 
 func main() {
@@ -66,6 +73,7 @@ func main() {
 		out     = flag.String("out", "RESULTS.md", "results table to write")
 		svg     = flag.String("svg", "ratios.svg", "ratio chart to write (empty: none)")
 		sizeS   = flag.String("size", "1GiB", "bytes per stream workload (e.g. 64MiB)")
+		duplexS = flag.String("duplex", "256MiB", "bytes each way of the lossy TAP workloads")
 		idleN   = flag.Int("idle", 10000, "idle connections")
 		rrN     = flag.Int("rr", 100000, "1-byte round trips at most (see -dur)")
 		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
@@ -82,6 +90,10 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	dsize, err := parseSize(*duplexS)
+	if err != nil {
+		fatal(err)
+	}
 	defer netns.Cleanup()
 	raiseNoFile(4**idleN + 4096)
 	if *cpuprof != "" {
@@ -94,27 +106,41 @@ func main() {
 	}
 	gib := fmtSize(size)
 	wls := []workload{
-		{"stream-1500", "1 stream, " + gib + ", MTU 1500", []metric{{"throughput", "Gbit/s", true}}, 1500, false,
+		{"stream-1500", "1 stream, " + gib + ", MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"stream-65000", "1 stream, " + gib + ", MTU 65000", []metric{{"throughput", "Gbit/s", true}}, 65000, false,
+		{"stream-65000", "1 stream, " + gib + ", MTU 65000", []metric{{"throughput", "Gbit/s", true, false}}, 65000, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"stream8-1500", "8 streams, " + gib + " total, MTU 1500", []metric{{"throughput", "Gbit/s", true}}, 1500, false,
+		{"stream8-1500", "8 streams, " + gib + " total, MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 8, false) }},
-		{"rr", "1-byte request/response", []metric{{"round trip", "µs", false}}, 0, false,
+		{"rr", "1-byte request/response", []metric{{"round trip", "µs", false, false}}, 0, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.RR(ctx, p, *rrN, *dur) }},
-		{"connclose", "connect+close", []metric{{"rate", "conns/s", true}}, 0, false,
+		{"connclose", "connect+close", []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.ConnClose(ctx, p, *ccN, *dur) }},
 		{"idle", fmt.Sprintf("%d idle connections (both ends in-process, counted together)", *idleN),
-			[]metric{{"heap per conn", "bytes", false}, {"goroutines per conn", "", false}}, 0, false,
+			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 0, false, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
 		{"tap-wrk", fmt.Sprintf("TAP: wrk -t2 -c64 -d%s, http.Server on the stack", *wrkDur),
-			[]metric{{"requests", "req/s", true}, {"p99 latency", "ms", false}}, 1500, true,
+			[]metric{{"requests", "req/s", true, false}, {"p99 latency", "ms", false, false}}, 1500, true, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Wrk(ctx, p, 2, 64, *wrkDur) }},
-		{"tap-up", "TAP: " + gib + " kernel → stack", []metric{{"throughput", "Gbit/s", true}}, 1500, true,
+		{"tap-up", "TAP: " + gib + " kernel → stack", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true}}, 1500, true,
+		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, true) }},
 	}
+	dgib := fmtSize(dsize)
+	duplex := func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Duplex(ctx, p, dsize) }
+	goodput := []metric{
+		{name: "goodput kernel → stack", unit: "Gbit/s", higher: true},
+		{name: "goodput stack → kernel", unit: "Gbit/s", higher: true},
+	}
+	wls = append(wls,
+		workload{"tap-duplex-0", "TAP via bridge: " + dgib + " each way at once, 0 % loss", goodput, 1500, true, 0, "", duplex},
+		workload{"tap-duplex-1", "TAP via bridge: " + dgib + " each way at once, 1 % loss each way",
+			append(slices.Clone(goodput),
+				metric{name: "dropped kernel → stack", unit: "% of frames", noRatio: true},
+				metric{name: "dropped stack → kernel", unit: "% of frames", noRatio: true}),
+			1500, true, 1, "tap-duplex-0", duplex},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -134,6 +160,9 @@ func main() {
 			continue
 		}
 		ran = append(ran, w)
+		if w.loss >= 0 {
+			work.PrepareDuplex(dsize)
+		}
 		results[w.id] = map[string][]runResult{}
 		for r := range *runs {
 			for _, k := range kinds {
@@ -144,6 +173,9 @@ func main() {
 				if w.tap {
 					f = k.tapped
 				}
+				if w.loss >= 0 {
+					f = k.lossy(w.loss)
+				}
 				res := runOnce(w, f, *timeout)
 				results[w.id][k.name] = append(results[w.id][k.name], res)
 				status := fmt.Sprint(res.vals)
@@ -151,6 +183,9 @@ func main() {
 					status = "FAILED: " + res.err.Error()
 				}
 				fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
+				if res.note != "" {
+					fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %s\n", w.id, k.name, r+1, *runs, res.note)
+				}
 			}
 		}
 	}
@@ -194,7 +229,7 @@ func runOnce(w workload, f pair.Factory, timeout time.Duration) (res runResult) 
 	}()
 	select {
 	case o := <-c:
-		res.vals, res.err = o.v, o.err
+		res.vals, res.err, res.note = o.v, o.err, p.Note
 	case <-time.After(timeout + 15*time.Second):
 		res.err = fmt.Errorf("timeout: no result after %s (deadlines did not unblock it)", timeout+15*time.Second)
 	}
@@ -275,6 +310,56 @@ func num(v float64) string {
 	}
 }
 
+// lossCost writes, for each lossy workload whose baseline also ran, the
+// goodput with loss beside the goodput without it, per stack, and the
+// nftables counters of every run.
+func lossCost(b *strings.Builder, wls []workload, res map[string]map[string][]runResult, runs int) {
+	byID := map[string]workload{}
+	for _, w := range wls {
+		byID[w.id] = w
+	}
+	for _, w := range wls {
+		base, ok := byID[w.baseline]
+		if w.baseline == "" {
+			continue
+		}
+		fmt.Fprintf(b, "## %s: goodput beside %s\n\n", w.id, w.baseline)
+		if ok {
+			b.WriteString("Medians of the runs above; the ratio is goodput with loss / goodput without.\n\n")
+			b.WriteString("| Stack | Direction | " + base.id + " | " + w.id + " | ratio |\n|---|---|---|---|---|\n")
+			for _, k := range kinds {
+				s0 := summarize(res[base.id][k.name], len(base.metrics))
+				s1 := summarize(res[w.id][k.name], len(w.metrics))
+				for i, m := range base.metrics {
+					if m.noRatio {
+						continue
+					}
+					r := "–"
+					if s0.ok > 0 && s1.ok > 0 && s0.med[i] > 0 {
+						r = fmt.Sprintf("%.2f", s1.med[i]/s0.med[i])
+					}
+					fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", k.name, strings.TrimPrefix(m.name, "goodput "), cell(s0, i, runs), cell(s1, i, runs), r)
+				}
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("nftables counters at the bridge (IPv4 TCP frames; mean is bytes of IP packet per frame; frames over 1500 B would be super-segments):\n\n")
+		for _, x := range []workload{base, w} {
+			if x.id == "" {
+				continue
+			}
+			for _, k := range kinds {
+				for j, r := range res[x.id][k.name] {
+					if r.note != "" {
+						fmt.Fprintf(b, "- %s / %s run %d: %s\n", x.id, k.name, j+1, r.note)
+					}
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
 func cell(s summary, i, runs int) string {
 	if s.ok == 0 {
 		if len(s.errs) == 0 {
@@ -311,7 +396,7 @@ func report(wls []workload, res map[string]map[string][]runResult, runs int, siz
 		for i, m := range w.metrics {
 			ratio := "–"
 			n, g := ss["netstack"], ss["gVisor"]
-			if n.ok > 0 && g.ok > 0 && g.med[i] != 0 {
+			if n.ok > 0 && g.ok > 0 && g.med[i] != 0 && !m.noRatio {
 				arrow := "↑"
 				if !m.higher {
 					arrow = "↓"
@@ -343,6 +428,7 @@ func report(wls []workload, res map[string]map[string][]runResult, runs int, siz
 		}
 	}
 	b.WriteString("\n![netstack/gVisor](ratios.svg)\n\n")
+	lossCost(&b, wls, res, runs)
 	if len(fails) > 0 {
 		b.WriteString("## Failed runs\n\n")
 		b.WriteString(strings.Join(fails, "\n") + "\n\n")
@@ -383,6 +469,29 @@ const method = `## How it is measured
   on the TAP fd). The kernel is the client (sockets made on a thread inside the namespace; wrk run
   with ` + "`ip netns exec`" + `). The kernel column is the reference: two namespaces joined by a veth pair,
   kernel to kernel. Everything is deleted at the end, on failure and on SIGINT/SIGTERM too.
+- **TAP via bridge, ` + "`-duplex`" + ` bytes each way at once** (tap-duplex-0, tap-duplex-1): one connection, the
+  kernel (client) and the stack (server) each write the same pseudo-random payload (the server's rotated
+  by half) in 64 KiB writes while reading the other's; each reader hashes what it gets with SHA-256 and
+  the run fails unless both digests match what was sent. Goodput of each direction runs from the first
+  write to the last byte of that direction read. The loss is applied on the kernel's side, so every stack
+  sees the same: in the namespace the TAP is the one port of a Linux bridge br0 that holds the kernel's
+  address (198.18.N.1/24), and an nftables table in the bridge family counts every IPv4 TCP frame that
+  crosses the port and drops 1 % of them, independently each way
+  (` + "`iifname \"TAP\" ip protocol tcp numgen random mod 100 < 1 counter drop`" + ` in a ` + "`type filter hook input`" + ` chain
+  for stack → kernel, the same with ` + "`oifname`" + ` in a ` + "`hook output`" + ` chain for kernel → stack: with the address on
+  the bridge, frames to and from the kernel are delivered locally, not forwarded, so a forward-hook rule
+  would never match). The 0 % workload is the same bridge and counters without the drop rule. TSO, GSO
+  and GRO are off (ethtool) and gso_max_segs is 1 on br0 and the port, so the kernel hands the bridge
+  MTU-sized segments and one drop is one segment; the counters also count frames over 1500 bytes of IP
+  packet, and every run reports 0 of them (listed below the table, with the real drop rates). netstack
+  opens the TAP with ` + "`netstack.OpenTAP`" + ` (virtio-net header, checksum offload) but is handed the Link without
+  its WriteGSO, so it writes MTU-sized frames; gVisor's fdbased has no GSO here either. With
+  ` + "`-lossgso`" + ` netstack writes TSO super-segments, and they cross the bridge whole (measured, 256 MiB each way,
+  one run: at 0 % loss 5590 of 98454 stack → kernel frames were over 1500 B, mean 2779 B a frame; at 1 %,
+  8057 of 156306, so a drop there loses up to 44 segments at once, which is why it is off by default).
+  The kernel → stack direction never carried a super-segment through the bridge with its offloads off.
+  The kernel column: namespace A (the server, in the stack's place) with 198.18.N.2/24 on a veth end
+  (offloads off), its peer a port of the same lossy bridge in namespace B, where the client runs.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `
@@ -400,6 +509,9 @@ func chart(wls []workload, res map[string]map[string][]runResult) string {
 		n := summarize(res[w.id]["netstack"], len(w.metrics))
 		g := summarize(res[w.id]["gVisor"], len(w.metrics))
 		for i, m := range w.metrics {
+			if m.noRatio {
+				continue
+			}
 			b := bar{label: w.id + " " + m.name}
 			if n.ok > 0 && g.ok > 0 && n.med[i] > 0 && g.med[i] > 0 {
 				b.v, b.ok = n.med[i]/g.med[i], true

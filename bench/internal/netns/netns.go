@@ -159,6 +159,7 @@ type TAP struct {
 	Dev        string
 	KernelAddr string // 198.18.N.1
 	StackAddr  string // 198.18.N.2
+	Lossy      *Lossy // bridge and nftables counters (NewLossyTAP), else nil
 }
 
 var tapSeq int
@@ -167,6 +168,17 @@ var tapSeq int
 // name, e.g. netstack.OpenTAP or OpenTAPFD), then a namespace, and moves
 // the device in. The closer open returns is closed with the namespace.
 func NewTAP(open func(dev string) (io.Closer, error)) (*TAP, error) {
+	return newTAP(open, -1)
+}
+
+// NewLossyTAP is NewTAP with the TAP device a port of a bridge that holds
+// the kernel's address, and loss percent of the TCP frames dropped each way
+// at the bridge (see Lossy). loss 0 still bridges and counts.
+func NewLossyTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
+	return newTAP(open, loss)
+}
+
+func newTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
 	dev := Name("tb")
 	c, err := open(dev)
 	if err != nil {
@@ -181,14 +193,31 @@ func NewTAP(open func(dev string) (io.Closer, error)) (*TAP, error) {
 	}
 	ns.more = append(ns.more, func() { c.Close(); IP("link", "del", dev) })
 	t.NS = ns
+	ok := false
+	defer func() {
+		if !ok {
+			ns.Close()
+		}
+	}()
 	mu.Lock()
 	tapSeq++
 	third := 100 + tapSeq%100
 	mu.Unlock()
 	t.KernelAddr = fmt.Sprintf("198.18.%d.1", third)
 	t.StackAddr = fmt.Sprintf("198.18.%d.2", third)
+	if err := IP("link", "set", "dev", dev, "netns", ns.Name); err != nil {
+		return nil, err
+	}
+	if loss >= 0 {
+		l, err := newLossy(ns, dev, t.KernelAddr, loss)
+		if err != nil {
+			return nil, err
+		}
+		t.Lossy = l
+		ok = true
+		return t, nil
+	}
 	for _, a := range [][]string{
-		{"link", "set", "dev", dev, "netns", ns.Name},
 		{"-n", ns.Name, "addr", "add", t.KernelAddr + "/24", "dev", dev},
 		{"-n", ns.Name, "link", "set", "dev", dev, "up"},
 	} {
@@ -196,6 +225,7 @@ func NewTAP(open func(dev string) (io.Closer, error)) (*TAP, error) {
 			return nil, err
 		}
 	}
+	ok = true
 	return t, nil
 }
 
@@ -220,6 +250,58 @@ func OpenTAPFD(name string) (int, error) {
 type Veth struct {
 	A, B         *NS
 	AddrA, AddrB string
+	Lossy        *Lossy // NewLossyVeth only
+}
+
+// NewLossyVeth is the kernel's reference for NewLossyTAP: namespace A (the
+// server, in the place of the stack under test) has 198.18.N.2/24 on its
+// veth end; B's end is a port of a bridge that holds 198.18.N.1/24 (the
+// kernel client's address) and drops loss percent of the TCP frames each
+// way, as NewLossyTAP does. Offloads are off on both ends, as on the TAP.
+func NewLossyVeth(loss int) (v *Veth, err error) {
+	a, err := New(0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	b, err := New(0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	mu.Lock()
+	tapSeq++
+	third := 100 + tapSeq%100
+	mu.Unlock()
+	v = &Veth{A: a, B: b, AddrA: fmt.Sprintf("198.18.%d.2", third), AddrB: fmt.Sprintf("198.18.%d.1", third)}
+	va, vb := Name("va"), Name("vb")
+	for _, c := range [][]string{
+		{"link", "add", va, "netns", a.Name, "type", "veth", "peer", "name", vb, "netns", b.Name},
+		{"-n", a.Name, "addr", "add", v.AddrA + "/24", "dev", va},
+	} {
+		if err := IP(c...); err != nil {
+			return nil, err
+		}
+	}
+	if err := noOffloads(a, va); err != nil {
+		return nil, err
+	}
+	if err := IP("-n", a.Name, "link", "set", va, "up"); err != nil {
+		return nil, err
+	}
+	v.Lossy, err = newLossy(b, vb, v.AddrB, loss)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // NewVeth makes two namespaces joined by a veth pair, MTU 1500.

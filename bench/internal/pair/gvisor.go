@@ -114,17 +114,32 @@ func (f fdCloser) Close() error { return unix.Close(int(f)) }
 
 // GVisorTAP is a gVisor stack on a TAP device through fdbased (server side)
 // with the kernel in a namespace as the client.
-func GVisorTAP(int) (*Pair, error) {
+func GVisorTAP(int) (*Pair, error) { return gvisorTAP(-1) }
+
+// GVisorLossyTAP is GVisorTAP behind netns.NewLossyTAP's bridge (fdbased
+// without GSO, as in GVisorTAP: MTU-sized frames each way).
+func GVisorLossyTAP(loss int) Factory {
+	return func(int) (*Pair, error) { return gvisorTAP(loss) }
+}
+
+func gvisorTAP(loss int) (*Pair, error) {
 	fd := -1
-	t, err := netns.NewTAP(func(dev string) (io.Closer, error) {
+	open := func(dev string) (io.Closer, error) {
 		var err error
 		fd, err = netns.OpenTAPFD(dev)
 		return fdCloser(fd), err
-	})
+	}
+	var t *netns.TAP
+	var err error
+	if loss >= 0 {
+		t, err = netns.NewLossyTAP(open, loss)
+	} else {
+		t, err = netns.NewTAP(open)
+	}
 	if err != nil {
 		return nil, err
 	}
-	p := &Pair{ClientNS: t.NS}
+	p := &Pair{ClientNS: t.NS, Lossy: t.Lossy}
 	p.onClose(t.NS.Close)
 	ep, err := fdbased.New(&fdbased.Options{
 		FDs: []int{fd}, MTU: 1500, EthernetHeader: true,

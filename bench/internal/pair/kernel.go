@@ -52,7 +52,24 @@ func Veth(int) (*Pair, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pair{ClientNS: v.B}
+	return vethPair(v)
+}
+
+// LossyVeth is the kernel's reference for the lossy TAP pairs
+// (netns.NewLossyVeth): the server listens in A (the stack's place), the
+// client dials from B, whose address is on the lossy bridge.
+func LossyVeth(loss int) Factory {
+	return func(int) (*Pair, error) {
+		v, err := netns.NewLossyVeth(loss)
+		if err != nil {
+			return nil, err
+		}
+		return vethPair(v)
+	}
+}
+
+func vethPair(v *netns.Veth) (*Pair, error) {
+	p := &Pair{ClientNS: v.B, Lossy: v.Lossy}
 	p.onClose(v.A.Close)
 	p.onClose(v.B.Close)
 	wa, err := newWorker(v.A)

@@ -42,17 +42,43 @@ func Netstack(mtu int) (*Pair, error) {
 
 // NetstackTAP is a netstack Stack on a TAP device (server side) with the
 // kernel in a namespace as the client.
-func NetstackTAP(int) (*Pair, error) {
+func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true) }
+
+// NetstackLossyTAP is NetstackTAP behind netns.NewLossyTAP's bridge. The
+// device is opened by netstack.OpenTAP (virtio-net header, checksum
+// offload), but with gso false the stack is not shown the device's
+// WriteGSO, so it sends MTU-sized segments that the bridge can drop one by
+// one; with gso true it writes TCP super-segments of up to 64 KiB, which
+// cross the bridge, and its drop rule, whole.
+func NetstackLossyTAP(loss int, gso bool) Factory {
+	return func(int) (*Pair, error) { return netstackTAP(loss, gso) }
+}
+
+// plainLink hides every method of the Link beyond netstack.Link (Offload,
+// WriteGSO), so the stack does not segment through the device.
+type plainLink struct{ netstack.Link }
+
+func netstackTAP(loss int, gso bool) (*Pair, error) {
 	var l netstack.Link
-	t, err := netns.NewTAP(func(dev string) (io.Closer, error) {
+	open := func(dev string) (io.Closer, error) {
 		var err error
 		l, err = netstack.OpenTAP(dev)
 		return l, err
-	})
+	}
+	var t *netns.TAP
+	var err error
+	if loss >= 0 {
+		t, err = netns.NewLossyTAP(open, loss)
+	} else {
+		t, err = netns.NewTAP(open)
+	}
 	if err != nil {
 		return nil, err
 	}
-	p := &Pair{ClientNS: t.NS}
+	if !gso {
+		l = plainLink{l}
+	}
+	p := &Pair{ClientNS: t.NS, Lossy: t.Lossy}
 	p.onClose(t.NS.Close)
 	s, err := netstack.New(netstack.Config{Link: l, Addr: netip.MustParsePrefix(t.StackAddr + "/24")})
 	if err != nil {

@@ -24,8 +24,14 @@ type Pair struct {
 	// MaxConns, if not 0, caps how many connections a workload holds open
 	// at once (kernel pairs: two descriptors each, under RLIMIT_NOFILE).
 	MaxConns int
-	closers  []func() error
-	once     sync.Once
+	// Lossy is the bridge and its nftables counters (lossy TAP and veth
+	// pairs), else nil.
+	Lossy *netns.Lossy
+	// Note is what a workload wants logged and reported beside its numbers
+	// (set by the workload).
+	Note    string
+	closers []func() error
+	once    sync.Once
 }
 
 // Close closes the listener and tears down the stacks or devices.

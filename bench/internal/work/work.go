@@ -3,10 +3,13 @@
 package work
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gotcpip/netstack/bench/internal/netns"
 	"github.com/gotcpip/netstack/bench/internal/pair"
 )
 
@@ -305,4 +309,133 @@ func lastLines(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, " | ")
+}
+
+// duplexData is the payload of Duplex: size pseudo-random bytes (the same
+// in every run) and the SHA-256 of each direction's stream, computed once
+// outside the timed part.
+type duplexData struct {
+	buf        []byte
+	up, down   [sha256.Size]byte // client→server: buf; server→client: buf rotated by half
+	size, half int64
+}
+
+var (
+	dataMu sync.Mutex
+	data   *duplexData
+)
+
+// PrepareDuplex makes Duplex's payload and digests for size bytes ahead of
+// the runs, so that no run's CPU time includes them.
+func PrepareDuplex(size int64) { payload(size) }
+
+func payload(size int64) *duplexData {
+	dataMu.Lock()
+	defer dataMu.Unlock()
+	if data != nil && data.size == size {
+		return data
+	}
+	d := &duplexData{buf: make([]byte, size), size: size, half: size / 2}
+	var seed [32]byte
+	copy(seed[:], "netstack bench duplex payload")
+	r := rand.NewChaCha8(seed)
+	r.Read(d.buf)
+	d.up = sha256.Sum256(d.buf)
+	h := sha256.New()
+	h.Write(d.buf[d.half:])
+	h.Write(d.buf[:d.half])
+	copy(d.down[:], h.Sum(nil))
+	data = d
+	return d
+}
+
+// Duplex sends size bytes each way at once on one connection (the client
+// writes the payload, the server writes it rotated by half), each reader
+// hashing what it receives with SHA-256 and comparing with the digest of
+// what the other end wrote. It returns the goodput of each direction in
+// Gbit/s, client→server then server→client, each from the first write to
+// the last byte of that direction read. On a lossy pair it also returns
+// the drop rate the bridge applied to each direction in percent (same
+// order) and puts the nftables counters in p.Note.
+func Duplex(ctx context.Context, p *pair.Pair, size int64) ([]float64, error) {
+	d := payload(size)
+	a := accept(p.Listener, 1)
+	cli, srv, err := connect(ctx, p, a, 1)
+	defer closeAll(cli, srv)
+	if err != nil {
+		return nil, err
+	}
+	type dir struct {
+		src, dst  net.Conn
+		parts     [][]byte
+		want      [sha256.Size]byte
+		name      string
+		took      time.Duration
+		werr, err error
+	}
+	dirs := []*dir{
+		{src: cli[0], dst: srv[0], parts: [][]byte{d.buf}, want: d.up, name: "client→server"},
+		{src: srv[0], dst: cli[0], parts: [][]byte{d.buf[d.half:], d.buf[:d.half]}, want: d.down, name: "server→client"},
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, x := range dirs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			var sent int64
+			for _, b := range x.parts {
+				for len(b) > 0 {
+					k := min(len(b), 64<<10)
+					if _, err := x.src.Write(b[:k]); err != nil {
+						x.werr = fmt.Errorf("%s: write after %d of %d bytes: %w", x.name, sent, size, err)
+						return
+					}
+					b = b[k:]
+					sent += int64(k)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			h := sha256.New()
+			buf := make([]byte, 64<<10)
+			var got int64
+			for got < size {
+				k, err := x.dst.Read(buf[:min(int64(len(buf)), size-got)])
+				h.Write(buf[:k])
+				got += int64(k)
+				if err != nil && got < size {
+					x.err = fmt.Errorf("%s: read after %d of %d bytes: %w", x.name, got, size, err)
+					return
+				}
+			}
+			x.took = time.Since(start)
+			if s := h.Sum(nil); !bytes.Equal(s, x.want[:]) {
+				x.err = fmt.Errorf("%s: SHA-256 mismatch: got %x, want %x", x.name, s, x.want)
+			}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, x := range dirs {
+		errs = append(errs, x.err, x.werr)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	bits := float64(size) * 8
+	v := []float64{bits / dirs[0].took.Seconds() / 1e9, bits / dirs[1].took.Seconds() / 1e9}
+	if p.Lossy != nil {
+		c, err := p.Lossy.Counters()
+		if err != nil {
+			return nil, err
+		}
+		p.Note = c.String()
+		if p.Lossy.Loss > 0 {
+			// The kernel is the client: client→server is kernel→stack.
+			v = append(v, netns.Rate(c.ToStackDrop, c.ToStack), netns.Rate(c.FromStackDrop, c.FromStack))
+		}
+	}
+	return v, nil
 }

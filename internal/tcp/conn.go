@@ -164,7 +164,7 @@ func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
 	c.recover = isn
 	c.rtt.init(c.cfg.InitialRTO)
-	c.tsOffset = uint32(isn) * 2654435761
+	c.tsOffset = tsOffsetFor(isn)
 	c.setWScale()
 	c.rcvMSS = c.cfg.MSS
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
@@ -173,14 +173,22 @@ func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 
 // setWScale picks the window shift (RFC 7323 §2.3) the largest receive
 // buffer needs.
-func (c *Conn) setWScale() {
-	for s := uint8(0); s <= MaxWScale; s++ {
-		c.rcvWScale = s
-		if c.cfg.RecvBufMax>>s <= 65535 {
-			break
-		}
+func (c *Conn) setWScale() { c.rcvWScale = wscaleFor(c.cfg.RecvBufMax) }
+
+// wscaleFor returns the smallest window shift that lets the window cover
+// a buffer of n bytes.
+func wscaleFor(n int) uint8 {
+	s := uint8(0)
+	for s < MaxWScale && n>>s > 65535 {
+		s++
 	}
+	return s
 }
+
+// tsOffsetFor returns the timestamp clock offset of the connection whose
+// ISN is isn (RFC 7323 §5.4: not revealing uptime); a SYN cookie's
+// SYN-ACK computes it before the connection exists.
+func tsOffsetFor(isn Seq) uint32 { return uint32(isn) * 2654435761 }
 
 // Local returns the local address.
 func (c *Conn) Local() netip.AddrPort { return c.local }

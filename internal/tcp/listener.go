@@ -27,6 +27,14 @@ type Listener struct {
 	halfOpen atomic.Int32
 	acceptQ  atomic.Int32
 
+	// SYN cookies (cookie.go).
+	lastCookie      uint32 // time counter of the last cookie sent
+	cookieUsed      bool
+	cookiesSent     atomic.Uint64
+	cookiesValid    atomic.Uint64
+	cookiesRejected atomic.Uint64
+	cookiesDropped  atomic.Uint64
+
 	// ISN, if set, replaces the RFC 6528 generator (tests start sequence
 	// numbers just below 2^32 with it).
 	ISN func(local, remote netip.AddrPort, now time.Time) Seq
@@ -37,9 +45,7 @@ type Listener struct {
 // accepted. rnd keys the ISN generator.
 func NewListener(cfg *Config, local netip.AddrPort, backlog int, rnd Rand) *Listener {
 	l := &Listener{local: local, backlog: int32(max(backlog, 1))}
-	if cfg != nil {
-		l.cfg = *cfg
-	}
+	l.cfg = cfg.withDefaults()
 	for i := 0; i < 16; i += 4 {
 		v := rnd.Uint32()
 		l.secret[i], l.secret[i+1], l.secret[i+2], l.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
@@ -70,15 +76,24 @@ func (l *Listener) Accepted() {
 // Input handles a segment addressed to the listening port for which no
 // connection exists (RFC 9293 §3.10.7.2). For an acceptable SYN it returns
 // a new connection in SYN-RECEIVED that has already sent its SYN-ACK
-// through emit; the caller registers it in its demux. A SYN beyond the
-// backlog is dropped, as Linux does, and the peer retries. An ACK draws a
-// RST; a RST and anything else are dropped.
+// through emit; the caller registers it in its demux. When the half-open
+// connections are at the backlog, a SYN is answered with a SYN cookie
+// (cookie.go) and no state is kept; when the accept queue is full, it is
+// dropped, as Linux does, and the peer retries. An ACK that returns a
+// valid cookie yields a new connection already ESTABLISHED (its
+// EvEstablished is pending), registered and queued like any other; any
+// other ACK draws a RST. A RST and anything else are dropped.
 func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
 	f := seg.Flags
 	if f&FlagRST != 0 {
 		return nil
 	}
 	if f&FlagACK != 0 {
+		if f&FlagSYN == 0 {
+			if opts, mss, ok := l.checkCookie(now, seg, remote); ok {
+				return l.cookieConn(now, seg, remote, opts, mss, emit)
+			}
+		}
 		if rst, ok := RstFor(seg); ok {
 			emit(&rst)
 		}
@@ -87,7 +102,11 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	if f&FlagSYN == 0 {
 		return nil
 	}
-	if l.halfOpen.Load() >= l.backlog || l.acceptQ.Load() >= l.backlog {
+	if l.acceptQ.Load() >= l.backlog {
+		return nil
+	}
+	if l.halfOpen.Load() >= l.backlog {
+		l.sendCookie(now, seg, remote, emit)
 		return nil
 	}
 	var isn Seq

@@ -99,9 +99,17 @@ func (l *TCPListener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPo
 		stats.Inc(&l.s.st.TCP.DropConnLimit)
 		return
 	}
-	before := l.core.HalfOpen()
+	halfOpen, cookies := l.core.HalfOpen(), l.core.Stats()
 	core := l.core.Input(now, seg, remote, c.emit)
-	if core == nil && seg.Flags&tcp.FlagSYN != 0 && l.core.HalfOpen() == before {
+	after := l.core.Stats()
+	switch {
+	case after.CookiesSent > cookies.CookiesSent:
+		stats.Inc(&l.s.st.TCP.SynCookiesSent)
+	case after.CookiesValidated > cookies.CookiesValidated:
+		stats.Inc(&l.s.st.TCP.SynCookiesValid)
+	case after.CookiesRejected > cookies.CookiesRejected:
+		stats.Inc(&l.s.st.TCP.SynCookiesInvalid)
+	case core == nil && seg.Flags&tcp.FlagSYN != 0 && l.core.HalfOpen() == halfOpen:
 		stats.Inc(&l.s.st.TCP.DropListenOverflow)
 	}
 	if core != nil {

@@ -114,6 +114,9 @@ type TCP struct {
 	DropListenOverflow      uint64 // SYNs dropped: half-open or accept queue full
 	DropAcceptOverflow      uint64 // established connections reset: accept queue full
 	DropConnLimit           uint64 // dials refused and SYNs dropped at Limits.MaxConnections
+	SynCookiesSent          uint64 // SYNs answered statelessly, the half-open queue being full (RFC 4987)
+	SynCookiesValid         uint64 // connections completed from a cookie
+	SynCookiesInvalid       uint64 // ACKs with a bad or expired cookie, answered with RST
 }
 
 // UDP counts datagrams.

@@ -15,16 +15,16 @@ func (c *Conn) rcvReserve(end int) {
 	if c.ooo != nil && c.ooo.n > 0 {
 		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
 	}
-	c.rcv.reserve(c.rcv.n+max(end, ext), c.rcv.n+ext, c.cfg.RecvBuf)
+	c.rcv.reserve(c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBuf))
 }
 
 // shrinkRings releases ring memory beyond the buffer sizes once nothing
 // sits there; rings reallocate lazily.
 func (c *Conn) shrinkRings() {
-	if len(c.snd.buf) > c.cfg.SendBuf && c.snd.n == 0 {
+	if len(c.snd.buf) > int(c.sndBuf) && c.snd.n == 0 {
 		c.snd = ring{}
 	}
-	if len(c.rcv.buf) > c.cfg.RecvBuf && c.rcv.n == 0 && (c.ooo == nil || c.ooo.n == 0) {
+	if len(c.rcv.buf) > int(c.rcvBuf) && c.rcv.n == 0 && (c.ooo == nil || c.ooo.n == 0) {
 		c.rcv = ring{}
 	}
 }
@@ -37,7 +37,6 @@ func (c *Conn) freeBuffers() {
 	c.snd = ring{}
 	c.txq = txQueue{}
 	c.sackedBytes, c.lostBytes, c.renoSacked = 0, 0, 0
-	c.scratch = nil
 	c.ooo = nil
 	if c.rcv.n == 0 {
 		c.rcv = ring{}
@@ -51,7 +50,7 @@ func (c *Conn) freeBuffers() {
 // buffer, so the sender is never held back by it on a path whose
 // bandwidth-delay product fits the cap.
 func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
-	if c.cfg.RecvBuf >= c.cfg.RecvBufMax {
+	if int(c.rcvBuf) >= int(c.rcvBufMax) {
 		return
 	}
 	c.rcvCopied += n
@@ -59,15 +58,15 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if rtt == 0 {
 		rtt = c.rtt.srtt
 	}
-	if c.rcvSpaceAt.IsZero() || rtt == 0 {
-		c.rcvSpaceAt = now
+	if c.rcvSpaceAt == 0 || rtt == 0 {
+		c.rcvSpaceAt = c.at(now)
 		return
 	}
-	if now.Sub(c.rcvSpaceAt) < rtt {
+	if time.Duration(c.at(now)-c.rcvSpaceAt) < rtt {
 		return
 	}
 	copied := c.rcvCopied
-	c.rcvSpaceAt, c.rcvCopied = now, 0
+	c.rcvSpaceAt, c.rcvCopied = c.at(now), 0
 	if copied <= c.rcvSpace {
 		return
 	}
@@ -76,8 +75,8 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 		want += 2 * want * min(copied-c.rcvSpace, c.rcvSpace) / c.rcvSpace
 	}
 	c.rcvSpace = copied
-	if want > c.cfg.RecvBuf {
-		c.cfg.RecvBuf = min(want, c.cfg.RecvBufMax, 65535<<c.rcvWScale)
+	if want > int(c.rcvBuf) {
+		c.rcvBuf = int32(min(want, int(c.rcvBufMax), 65535<<c.rcvWScale))
 	}
 }
 
@@ -99,11 +98,11 @@ func (c *Conn) rcvRTTSample(now time.Time, tsecr uint32) {
 // tcp_sndbuf_expand), up to SendBufMax, so that the application can keep
 // a full window in flight and as much again queued.
 func (c *Conn) growSendBuf() {
-	if c.cfg.SendBuf >= c.cfg.SendBufMax {
+	if int(c.sndBuf) >= int(c.sndBufMax) {
 		return
 	}
-	if want := 2 * c.cc.Cwnd(); want > c.cfg.SendBuf {
-		c.cfg.SendBuf = min(want, c.cfg.SendBufMax)
+	if want := 2 * c.cc.Cwnd(); want > int(c.sndBuf) {
+		c.sndBuf = int32(min(want, int(c.sndBufMax)))
 		c.events |= EvWritable
 	}
 }

@@ -78,7 +78,7 @@ func (c *Config) withDefaults() Config {
 	d.SendBuf, d.SendBufMax = bufDefaults(d.SendBuf, d.SendBufMax, DefaultSendBuf, DefaultSendBufMax)
 	d.RecvBufMax = min(max(d.RecvBufMax, 2*d.MSS), 65535<<MaxWScale)
 	d.RecvBuf = min(max(d.RecvBuf, 2*d.MSS), d.RecvBufMax)
-	d.SendBufMax = max(d.SendBufMax, 2*d.MSS)
+	d.SendBufMax = min(max(d.SendBufMax, 2*d.MSS), 1<<30) // sizes are int32 in a Conn
 	d.SendBuf = min(max(d.SendBuf, 2*d.MSS), d.SendBufMax)
 	d.KeepAlive = d.KeepAlive.withDefaults()
 	if d.TimeWait <= 0 {

@@ -43,11 +43,16 @@ import (
 // Conn is one TCP connection: the transmission control block of RFC 9293
 // §3.3.1 and the machine that drives it.
 type Conn struct {
-	cfg           Config
+	cfg           *Config // shared (a listener's children share its own); read-only
 	local, remote netip.AddrPort
 	emit          func(*Segment)
-	seg           Segment // scratch for emit: no allocation per segment
 	listener      *Listener
+
+	// Per-connection settings, initially the Config's.
+	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
+	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
+	nagle             bool
+	newCC             func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
 
 	state  State
 	err    error
@@ -65,7 +70,6 @@ type Conn struct {
 	maxWnd  uint32 // largest window the peer offered (RFC 9293 §3.8.6.2.1)
 	sndBase Seq    // sequence number of the first byte in snd
 	snd     ring
-	scratch []byte // a segment's payload when it wraps around snd
 
 	// Receive sequence space.
 	irs        Seq
@@ -110,7 +114,7 @@ type Conn struct {
 	retries     int
 	rttActive   bool // timing the SYN (data is timed by its records)
 	rttSeq      Seq
-	rttStart    time.Time
+	rttStart    tick
 	cc          CongestionControl
 	cwndLimited bool // the last send stopped at cwnd (RFC 7661 §4.3)
 	lastSend    time.Duration
@@ -131,25 +135,25 @@ type Conn struct {
 	// Receive-buffer autotuning (Linux's tcp_rcv_space_adjust).
 	rcvSpace   int           // most bytes the application read in one RTT
 	rcvCopied  int           // bytes read since rcvSpaceAt
-	rcvSpaceAt time.Time     // start of the current measurement
+	rcvSpaceAt tick          // start of the current measurement
 	rcvRTT     time.Duration // RTT seen by the receiver (timestamps)
-	tsRecentAt time.Time     // when tsRecent was set (RFC 7323 §5.5)
+	tsRecentAt tick          // when tsRecent was set (RFC 7323 §5.5)
 
 	// Keepalive.
 	ka       KeepAlive
 	kaProbes int
-	lastRcv  time.Time
+	lastRcv  tick
 
 	// Deadlines; zero when not armed (STYLE.md §4).
-	rtoAt       time.Time
-	ptoAt       time.Time // tail loss probe (RFC 8985 §7)
-	rackAt      time.Time // RACK reordering timer (RFC 8985 §6.3)
-	delackAt    time.Time
-	persistAt   time.Time
-	keepaliveAt time.Time
-	finWait2At  time.Time
-	timeWaitAt  time.Time
-	synRcvdAt   time.Time
+	rtoAt       tick
+	ptoAt       tick // tail loss probe (RFC 8985 §7)
+	rackAt      tick // RACK reordering timer (RFC 8985 §6.3)
+	delackAt    tick
+	persistAt   tick
+	keepaliveAt tick
+	finWait2At  tick
+	timeWaitAt  tick
+	synRcvdAt   tick
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose
@@ -158,7 +162,26 @@ type Conn struct {
 // and its payload (which may alias the send buffer) are valid only during
 // the call. Buffers are allocated on first use.
 func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
-	c := &Conn{cfg: cfg.withDefaults(), local: local, remote: remote, emit: emit}
+	d := defaultConfig
+	if cfg != nil {
+		d = new(Config)
+		*d = cfg.withDefaults()
+	}
+	return newConn(d, local, remote, isn, emit)
+}
+
+// defaultConfig is the configuration of connections made with a nil one.
+var defaultConfig = func() *Config { d := (*Config)(nil).withDefaults(); return &d }()
+
+// newConn is NewConn with a configuration whose defaults are applied,
+// which the connection shares and never modifies: the settings a
+// connection may change for itself (buffer sizes, Nagle, congestion
+// control) are copied into it.
+func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
+	c := &Conn{cfg: cfg, local: local, remote: remote, emit: emit}
+	c.rcvBuf, c.rcvBufMax = int32(cfg.RecvBuf), int32(cfg.RecvBufMax)
+	c.sndBuf, c.sndBufMax = int32(cfg.SendBuf), int32(cfg.SendBufMax)
+	c.nagle = cfg.Nagle
 	c.ka = c.cfg.KeepAlive
 	c.iss = isn
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
@@ -173,7 +196,7 @@ func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 
 // setWScale picks the window shift (RFC 7323 §2.3) the largest receive
 // buffer needs.
-func (c *Conn) setWScale() { c.rcvWScale = wscaleFor(c.cfg.RecvBufMax) }
+func (c *Conn) setWScale() { c.rcvWScale = wscaleFor(int(c.rcvBufMax)) }
 
 // wscaleFor returns the smallest window shift that lets the window cover
 // a buffer of n bytes.
@@ -189,6 +212,14 @@ func wscaleFor(n int) uint8 {
 // ISN is isn (RFC 7323 §5.4: not revealing uptime); a SYN cookie's
 // SYN-ACK computes it before the connection exists.
 func tsOffsetFor(isn Seq) uint32 { return uint32(isn) * 2654435761 }
+
+// makeCC returns a new congestion control for the current MSS.
+func (c *Conn) makeCC() CongestionControl {
+	if c.newCC != nil {
+		return c.newCC(c.mss)
+	}
+	return c.cfg.NewCC(c.mss)
+}
 
 // Local returns the local address.
 func (c *Conn) Local() netip.AddrPort { return c.local }
@@ -241,20 +272,20 @@ func (c *Conn) Writable() int {
 	if c.writeErr() != nil {
 		return 0
 	}
-	return max(c.cfg.SendBuf-c.snd.n, 0)
+	return max(int(c.sndBuf)-c.snd.n, 0)
 }
 
 // WriteClosed reports whether Write would fail.
 func (c *Conn) WriteClosed() bool { return c.writeErr() != nil }
 
 // SetNoDelay turns Nagle's algorithm off (true) or on (false).
-func (c *Conn) SetNoDelay(noDelay bool) { c.cfg.Nagle = !noDelay }
+func (c *Conn) SetNoDelay(noDelay bool) { c.nagle = !noDelay }
 
 // SetKeepAlive changes the keepalive settings; zero fields take defaults.
 func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 	c.ka = k.withDefaults()
 	c.kaProbes = 0
-	c.keepaliveAt = time.Time{}
+	c.keepaliveAt = 0
 	c.armKeepalive(now)
 }
 
@@ -266,11 +297,11 @@ func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
 // within the old window is dropped and retransmitted.
 func (c *Conn) SetRecvBuf(n int) {
 	n = min(max(n, 2*c.cfg.MSS), 65535<<MaxWScale)
-	c.cfg.RecvBuf, c.cfg.RecvBufMax = n, n
+	c.rcvBuf, c.rcvBufMax = int32(n), int32(n)
 	if c.state < SynSent {
 		c.setWScale()
 	} else {
-		c.cfg.RecvBuf = min(n, 65535<<c.rcvWScale)
+		c.rcvBuf = int32(min(n, 65535<<c.rcvWScale))
 	}
 	c.shrinkRings()
 }
@@ -279,8 +310,8 @@ func (c *Conn) SetRecvBuf(n int) {
 // any time. Data already queued beyond a smaller size stays queued; Write
 // accepts more once it drains below n.
 func (c *Conn) SetSendBuf(n int) {
-	n = max(n, 2*c.cfg.MSS)
-	c.cfg.SendBuf, c.cfg.SendBufMax = n, n
+	n = min(max(n, 2*c.cfg.MSS), 1<<30)
+	c.sndBuf, c.sndBufMax = int32(n), int32(n)
 	c.shrinkRings()
 	c.events |= EvWritable
 }
@@ -292,7 +323,7 @@ func (c *Conn) SetCC(newCC func(mss int) CongestionControl) {
 	if newCC == nil {
 		newCC = NewCubic
 	}
-	c.cfg.NewCC = newCC
+	c.newCC = newCC
 	if c.cc != nil {
 		c.cc = newCC(c.mss)
 	}
@@ -305,11 +336,11 @@ func (c *Conn) Connect(now time.Time) {
 	}
 	c.state = SynSent
 	c.epoch = now
-	c.cc = c.cfg.NewCC(c.mss)
+	c.cc = c.makeCC()
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
-	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, now
-	c.rtoAt = now.Add(c.rto())
+	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, c.at(now)
+	c.rtoAt = c.at(now.Add(c.rto()))
 }
 
 // Write queues as much of p as fits in the send buffer (RFC 9293 §3.10.2)
@@ -319,11 +350,11 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if err := c.writeErr(); err != nil {
 		return 0, err
 	}
-	n := min(len(p), c.cfg.SendBuf-c.snd.n)
+	n := min(len(p), int(c.sndBuf)-c.snd.n)
 	if n <= 0 {
 		return 0, nil
 	}
-	c.snd.reserve(c.snd.n+n, c.snd.n, c.cfg.SendBuf)
+	c.snd.reserve(c.snd.n+n, c.snd.n, int(c.sndBuf))
 	c.snd.write(p[:n])
 	c.output(now)
 	return n, nil
@@ -372,8 +403,8 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if !c.state.synchronized() || c.rcvFin {
 		return
 	}
-	maxw := min(c.cfg.RecvBuf, 65535<<c.rcvWScale)
-	grow := c.rcvNxt.Add(min(c.cfg.RecvBuf-c.rcv.n, maxw)).Sub(c.rcvAdv)
+	maxw := min(int(c.rcvBuf), 65535<<c.rcvWScale)
+	grow := c.rcvNxt.Add(min(int(c.rcvBuf)-c.rcv.n, maxw)).Sub(c.rcvAdv)
 	if advertised < maxw/2 && int(grow) >= min(maxw/2, c.rcvMSS) {
 		c.ackNow = true
 		c.output(now)
@@ -436,8 +467,8 @@ func (c *Conn) Close(now time.Time) {
 	c.orphan = true
 	c.readClosed = true
 	c.CloseWrite(now)
-	if c.state == FinWait2 && c.finWait2At.IsZero() {
-		c.finWait2At = now.Add(c.cfg.FinWait2Timeout)
+	if c.state == FinWait2 && c.finWait2At == 0 {
+		c.finWait2At = c.at(now.Add(c.cfg.FinWait2Timeout))
 	}
 }
 
@@ -472,9 +503,9 @@ func (c *Conn) terminate(err error) {
 		}
 	}
 	c.events |= EvClosed | EvReadable | EvWritable
-	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	c.finWait2At, c.timeWaitAt, c.synRcvdAt = time.Time{}, time.Time{}, time.Time{}
-	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
+	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = 0, 0, 0, 0
+	c.finWait2At, c.timeWaitAt, c.synRcvdAt = 0, 0, 0
+	c.ptoAt, c.rackAt = 0, 0
 	c.ackNow = false
 	c.freeBuffers()
 }

@@ -103,7 +103,8 @@ func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort
 	idx := mssIndex(o.MSS)
 	cookie := Seq(l.cookieHash(remote, cookieCount(now), irs, opts)&^3 | idx)
 
-	s := Segment{
+	s := newSegment()
+	*s = Segment{
 		SrcPort: syn.DstPort, DstPort: syn.SrcPort,
 		Seq: cookie, Ack: irs.Add(1), Flags: FlagSYN | FlagACK,
 		Wnd: uint16(min(cfg.RecvBuf, 65535)),
@@ -127,7 +128,8 @@ func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort
 	}
 	l.lastCookie, l.cookieUsed = cookieCount(now), true
 	l.cookiesSent.Add(1)
-	emit(&s)
+	emit(s)
+	segPool.Put(s)
 }
 
 // checkCookie reports whether ack, an ACK for no connection, completes a
@@ -174,16 +176,17 @@ func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort
 		}
 		syn.Opts.SACKPermitted = opts&tsSACKBit != 0
 	}
-	c := NewConn(&l.cfg, l.local, remote, ack.Ack.Add(-1), emit)
+	c := newConn(&l.cfg, l.local, remote, ack.Ack.Add(-1), emit)
 	c.passive = true
 	c.state = SynReceived
-	c.epoch, c.lastRcv = now, now
+	c.epoch = now
+	c.lastRcv = c.at(now)
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)
 	c.negotiate(&syn)
 	c.sndWl1, c.sndWl2 = syn.Seq, c.iss
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
-	c.rcvAdv = c.rcvNxt.Add(min(c.cfg.RecvBuf, 65535)) // the SYN-ACK's window
+	c.rcvAdv = c.rcvNxt.Add(min(int(c.rcvBuf), 65535)) // the SYN-ACK's window
 	l.acceptQ.Add(1)
 	c.Input(now, ack) // ESTABLISHED, the window, and any data
 	return c

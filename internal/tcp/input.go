@@ -10,8 +10,9 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	case Closed, Listen:
 		// RFC 9293 §3.10.7.1: a segment for a closed connection draws a RST.
 		if rst, ok := RstFor(seg); ok {
-			c.seg = rst
-			c.xmit(&c.seg)
+			s := newSegment()
+			*s = rst
+			c.xmit(s)
 		}
 		return
 	case SynSent:
@@ -19,7 +20,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		return
 	}
 	c.stats.SegsIn++
-	c.lastRcv = now
+	c.lastRcv = c.at(now)
 	c.kaProbes = 0
 	syn := seg.Flags&(FlagSYN|FlagACK|FlagRST) == FlagSYN
 
@@ -51,7 +52,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// TS.Recent is an old duplicate: ACK and drop it. TS.Recent older than
 	// 24 days is no longer valid (§5.5).
 	if c.tsOK && seg.Opts.HasTS && seg.Flags&FlagRST == 0 && int32(seg.Opts.TSVal-c.tsRecent) < 0 &&
-		now.Sub(c.tsRecentAt) < 24*24*time.Hour {
+		now.Sub(c.timeOf(c.tsRecentAt)) < 24*24*time.Hour {
 		c.stats.DropPAWS++
 		c.ackNow = true
 		c.output(now)
@@ -68,7 +69,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
-				c.timeWaitAt = now.Add(c.cfg.TimeWait) // retransmitted FIN: restart 2·MSL
+				c.timeWaitAt = c.at(now.Add(c.cfg.TimeWait)) // retransmitted FIN: restart 2·MSL
 			}
 			c.ackNow = true
 			c.output(now)
@@ -77,7 +78,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	}
 	// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
 	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvNxt) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
-		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, now
+		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, c.at(now)
 	}
 	if c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && len(seg.Payload) > 0 {
 		c.rcvRTTSample(now, seg.Opts.TSEcr)
@@ -135,7 +136,7 @@ func (c *Conn) challengeAck(now time.Time) {
 // segment at RCV.NXT is processed for its ACK and its data is dropped.
 func (c *Conn) acceptable(seg *Segment) bool {
 	wnd := max(c.rcvAdv.Sub(c.rcvNxt), 0)
-	if free := int32(c.cfg.RecvBuf - c.rcv.n); wnd > free {
+	if free := int32(int(c.rcvBuf) - c.rcv.n); wnd > free {
 		wnd = free
 	}
 	n := seg.Len()
@@ -166,11 +167,11 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	if f&FlagSYN == 0 {
 		return
 	}
-	c.lastRcv = now
+	c.lastRcv = c.at(now)
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.negotiate(seg)
-	c.rcvAdv = c.rcvNxt.Add(min(c.cfg.RecvBuf, 65535))
+	c.rcvAdv = c.rcvNxt.Add(min(int(c.rcvBuf), 65535))
 	c.sndWnd = uint32(seg.Wnd) // never scaled in a SYN (RFC 7323 §2.2)
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
@@ -185,7 +186,7 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	c.state = SynReceived
 	c.sndWl2 = c.iss
 	c.sendSYN(now)
-	c.rtoAt = now.Add(c.rto())
+	c.rtoAt = c.at(now.Add(c.rto()))
 }
 
 // synAcked records that our SYN was acknowledged: an RTT sample unless it
@@ -193,7 +194,7 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 func (c *Conn) synAcked(now time.Time) {
 	c.sndUna = c.iss.Add(1)
 	if c.rttActive && c.retries == 0 {
-		c.rtt.sample(now.Sub(c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
+		c.rtt.sample(time.Duration(c.at(now)-c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
 	}
 	c.rttActive = false
 	if c.retries > 0 && !c.rtt.has {
@@ -202,7 +203,7 @@ func (c *Conn) synAcked(now time.Time) {
 		c.rtt.rto = max(c.rtt.rto, 3*time.Second)
 	}
 	c.backoff, c.retries = 0, 0
-	c.rtoAt = time.Time{}
+	c.rtoAt = 0
 }
 
 // negotiate applies the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323
@@ -232,14 +233,14 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
 	c.rcvMSS = max(c.cfg.MSS-opt, 64)
-	c.cc = c.cfg.NewCC(c.mss)
+	c.cc = c.makeCC()
 }
 
 // establish enters ESTABLISHED (or FIN-WAIT-1 when a close was queued).
 func (c *Conn) establish(now time.Time) {
 	if c.state == SynReceived {
 		c.leaveSynRcvd(true)
-		c.synRcvdAt = time.Time{}
+		c.synRcvdAt = 0
 	}
 	c.state = Established
 	if c.finQueued {
@@ -251,8 +252,9 @@ func (c *Conn) establish(now time.Time) {
 
 // sendRst emits <SEQ=seq><CTL=RST>.
 func (c *Conn) sendRst(seq Seq) {
-	c.seg = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: FlagRST}
-	c.xmit(&c.seg)
+	s := newSegment()
+	*s = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: FlagRST}
+	c.xmit(s)
 }
 
 // processAck is the fifth step of RFC 9293 §3.10.7.4. It reports whether
@@ -289,8 +291,8 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.sndWnd = wnd
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
 		c.maxWnd = max(c.maxWnd, wnd)
-		if wnd > 0 && !c.persistAt.IsZero() {
-			c.persistAt = time.Time{}
+		if wnd > 0 && c.persistAt != 0 {
+			c.persistAt = 0
 			c.backoff = 0
 		}
 	}
@@ -302,7 +304,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		case FinWait1:
 			c.state = FinWait2
 			if c.orphan {
-				c.finWait2At = now.Add(c.cfg.FinWait2Timeout)
+				c.finWait2At = c.at(now.Add(c.cfg.FinWait2Timeout))
 			}
 		case Closing:
 			c.enterTimeWait(now)
@@ -357,9 +359,9 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		}
 		c.backoff, c.retries = 0, 0
 		if c.sndUna == c.sndMax {
-			c.rtoAt = time.Time{}
+			c.rtoAt = 0
 		} else {
-			c.rtoAt = now.Add(c.rto())
+			c.rtoAt = c.at(now.Add(c.rto()))
 		}
 		if c.tlpOut && ack.GreaterEq(c.tlpHigh) {
 			c.tlpOut = false
@@ -373,7 +375,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		if c.sackedBytes > 0 {
 			c.rackDetect(now)
 		} else {
-			c.rackAt = time.Time{}
+			c.rackAt = 0
 		}
 	} else {
 		c.renoLoss(now, acked, dup)
@@ -440,7 +442,7 @@ func (c *Conn) maybeEnterRecovery(now time.Time) bool {
 	c.inRecovery = true
 	c.recover = c.sndNxt
 	c.cc.OnRecoveryStart(now, int(c.sndNxt.Sub(c.sndUna)))
-	c.ptoAt = time.Time{}
+	c.ptoAt = 0
 	return true
 }
 
@@ -473,7 +475,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		return
 	}
 	off := int(seq.Sub(c.rcvNxt))
-	free := c.cfg.RecvBuf - c.rcv.n
+	free := int(c.rcvBuf) - c.rcv.n
 	if off+len(payload) > free {
 		payload = payload[:max(free-off, 0)]
 		fin = false
@@ -526,8 +528,8 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	// second full-sized segment, otherwise within DelayedAck.
 	if c.rcvUnacked >= 2*c.rcvMSS {
 		c.ackNow = true
-	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt.IsZero() {
-		c.delackAt = now.Add(c.cfg.DelayedAck)
+	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
+		c.delackAt = c.at(now.Add(c.cfg.DelayedAck))
 	}
 }
 
@@ -555,8 +557,8 @@ func (c *Conn) consumeFin(now time.Time) {
 // enterTimeWait enters TIME-WAIT for 2·MSL (RFC 9293 §3.6.1).
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
-	c.rtoAt, c.persistAt, c.keepaliveAt, c.finWait2At = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
-	c.timeWaitAt = now.Add(c.cfg.TimeWait)
+	c.rtoAt, c.persistAt, c.keepaliveAt, c.finWait2At = 0, 0, 0, 0
+	c.ptoAt, c.rackAt = 0, 0
+	c.timeWaitAt = c.at(now.Add(c.cfg.TimeWait))
 	c.freeBuffers()
 }

@@ -115,7 +115,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	} else {
 		isn = ISN(l.secret, l.local, remote, now)
 	}
-	c := NewConn(&l.cfg, l.local, remote, isn, emit)
+	c := newConn(&l.cfg, l.local, remote, isn, emit)
 	c.listener = l
 	c.passive = true
 	l.halfOpen.Add(1)
@@ -129,7 +129,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.state = SynReceived
 	c.epoch = now
-	c.lastRcv = now
+	c.lastRcv = c.at(now)
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.negotiate(seg)
@@ -138,9 +138,9 @@ func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.sndWl1, c.sndWl2 = seg.Seq, c.iss
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
-	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, now
-	c.rtoAt = now.Add(c.rto())
-	c.synRcvdAt = now.Add(c.cfg.SynRcvdTimeout)
+	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, c.at(now)
+	c.rtoAt = c.at(now.Add(c.rto()))
+	c.synRcvdAt = c.at(now.Add(c.cfg.SynRcvdTimeout))
 }
 
 // RstFor returns the reply RFC 9293 §3.10.7.1 prescribes for seg arriving

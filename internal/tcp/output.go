@@ -2,11 +2,11 @@ package tcp
 
 import "time"
 
-// newSeg fills the connection's scratch segment with what every segment we
+// newSeg returns a segment (see newSegment) with what every segment we
 // send carries: ports, SEQ=SND.NXT (our sndMax), ACK=RCV.NXT, the window, timestamps and
 // SACK blocks. Sending an ACK settles any pending acknowledgment.
 func (c *Conn) newSeg(flags Flags) *Segment {
-	s := &c.seg
+	s := newSegment()
 	*s = Segment{
 		SrcPort: c.local.Port(),
 		DstPort: c.remote.Port(),
@@ -19,7 +19,7 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 			s.Wnd = c.advertise()
 		}
 		c.ackNow = false
-		c.delackAt = time.Time{}
+		c.delackAt = 0
 		c.rcvUnacked = 0
 		if c.sackOK {
 			c.fillSACK(&s.Opts)
@@ -50,10 +50,10 @@ func (c *Conn) tsNow(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.
 // opened only in steps of min(RCV.BUFF/2, MSS) to avoid the silly window
 // syndrome, and never shrunk (RFC 9293 §3.8.6: "strongly discouraged").
 func (c *Conn) advertise() uint16 {
-	free := c.cfg.RecvBuf - c.rcv.n
+	free := int(c.rcvBuf) - c.rcv.n
 	edge := c.rcvNxt.Add(free)
 	if c.rcvAdv.GreaterEq(c.rcvNxt) {
-		if edge.Sub(c.rcvAdv) < int32(min(c.cfg.RecvBuf/2, c.rcvMSS)) {
+		if edge.Sub(c.rcvAdv) < int32(min(int(c.rcvBuf)/2, c.rcvMSS)) {
 			edge = MaxSeq(c.rcvAdv, c.rcvNxt)
 		}
 	}
@@ -67,9 +67,9 @@ func (c *Conn) advertise() uint16 {
 // options of RFC 9293 §3.7.1 and RFC 7323; the window in a SYN is never
 // scaled (RFC 7323 §2.2).
 func (c *Conn) sendSYN(now time.Time) {
-	s := &c.seg
+	s := newSegment()
 	*s = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: c.iss, Flags: FlagSYN}
-	s.Wnd = uint16(min(c.cfg.RecvBuf, 65535))
+	s.Wnd = uint16(min(int(c.rcvBuf), 65535))
 	s.Opts.MSS = uint16(c.cfg.MSS)
 	if c.state == SynSent {
 		s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
@@ -125,12 +125,14 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 		if len(b) == 0 {
 			s.Payload = a
 		} else {
-			if len(c.scratch) < n {
-				c.scratch = make([]byte, max(n, c.mss))
+			buf := scratchPool.Get().(*[]byte)
+			defer scratchPool.Put(buf)
+			if len(*buf) < n {
+				*buf = make([]byte, max(n, c.mss))
 			}
-			k := copy(c.scratch, a)
-			copy(c.scratch[k:], b)
-			s.Payload = c.scratch[:n]
+			k := copy(*buf, a)
+			copy((*buf)[k:], b)
+			s.Payload = (*buf)[:n]
 		}
 		if seq.Add(n) == c.sndBase.Add(c.snd.n) {
 			s.Flags |= FlagPSH
@@ -151,10 +153,10 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 		s.Opts.NumSACK-- // the last blocks are the oldest news
 	}
 	c.xmit(s)
-	if c.rtoAt.IsZero() {
-		c.rtoAt = now.Add(c.rto())
+	if c.rtoAt == 0 {
+		c.rtoAt = c.at(now.Add(c.rto()))
 	}
-	c.persistAt = time.Time{}
+	c.persistAt = 0
 }
 
 // retransmit sends a record again (fast retransmit, RFC 5681 §3.2; RFC 6675
@@ -213,16 +215,16 @@ func (c *Conn) output(now time.Time) {
 		}
 		sent, fresh = true, true
 	}
-	if fresh && c.ptoAt.IsZero() {
+	if fresh && c.ptoAt == 0 {
 		c.armPTO(now)
 	}
 	if c.ackNow && !sent {
 		c.sendAck(now)
 	}
-	if c.sndNxt == c.sndUna && c.rtoAt.IsZero() && c.persistAt.IsZero() && c.sndNxt.LessThan(c.sndBase.Add(c.snd.n)) {
+	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.n)) {
 		// RFC 9293 §3.8.6.1 zero-window probing, and the SWS override
 		// timer of §3.8.6.2.1 when the window is open but too small.
-		c.persistAt = now.Add(c.rto())
+		c.persistAt = c.at(now.Add(c.rto()))
 	}
 }
 
@@ -309,7 +311,7 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	}
 	if n > 0 && n < mss && mode == sendNormal {
 		all := c.sndNxt.Add(n) == dataEnd
-		ok := all && (!c.cfg.Nagle || c.sndNxt == c.sndUna)
+		ok := all && (!c.nagle || c.sndNxt == c.sndUna)
 		if !ok && n >= int(c.maxWnd/2) && c.maxWnd > 0 {
 			ok = true
 		}

@@ -70,7 +70,7 @@ func (c *Conn) reoWnd() time.Duration {
 // whose time is up (RFC 8985 §6.2 step 5), and arms the reordering timer
 // for the earliest of the others.
 func (c *Conn) rackDetect(now time.Time) {
-	c.rackAt = time.Time{}
+	c.rackAt = 0
 	if !c.rack.seen {
 		return
 	}
@@ -93,7 +93,7 @@ func (c *Conn) rackDetect(now time.Time) {
 		}
 	}
 	if wait > 0 {
-		c.rackAt = now.Add(wait)
+		c.rackAt = c.at(now.Add(wait))
 	}
 }
 
@@ -126,7 +126,7 @@ func (c *Conn) onRackTimer(now time.Time) {
 // under way, or the RTO would fire first. PTO = 2·SRTT, plus WCDelAckT when
 // a single segment is in flight, and at least 10 ms (as Linux).
 func (c *Conn) armPTO(now time.Time) {
-	c.ptoAt = time.Time{}
+	c.ptoAt = 0
 	if !c.sackOK || c.inRecovery || c.inLoss || c.tlpOut || c.sndUna == c.sndNxt || !c.rtt.has || c.sndWnd == 0 {
 		return
 	}
@@ -134,8 +134,8 @@ func (c *Conn) armPTO(now time.Time) {
 	if c.txq.n == 1 {
 		pto += wcDelAckT
 	}
-	at := now.Add(max(pto, 10*time.Millisecond))
-	if !c.rtoAt.IsZero() && !at.Before(c.rtoAt) {
+	at := c.at(now.Add(max(pto, 10*time.Millisecond)))
+	if c.rtoAt != 0 && at >= c.rtoAt {
 		return
 	}
 	c.ptoAt = at
@@ -163,5 +163,5 @@ func (c *Conn) onPTO(now time.Time) {
 		}
 	}
 	c.tlpOut, c.tlpHigh = true, c.sndNxt
-	c.rtoAt = now.Add(c.rto())
+	c.rtoAt = c.at(now.Add(c.rto()))
 }

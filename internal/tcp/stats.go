@@ -1,5 +1,7 @@
 package tcp
 
+import "sync"
+
 // Stats counts what a connection did, for the shell's statistics and for
 // tests (STYLE.md §16: a named counter for every drop).
 type Stats struct {
@@ -30,8 +32,24 @@ type Stats struct {
 // Stats returns the connection's counters.
 func (c *Conn) Stats() Stats { return c.stats }
 
-// xmit hands a segment to the emit function.
+// xmit hands a segment from newSegment to the emit function, and takes
+// it back.
 func (c *Conn) xmit(s *Segment) {
 	c.stats.SegsOut++
 	c.emit(s)
+	s.Payload = nil
+	segPool.Put(s)
 }
+
+// Segments to emit come from a pool rather than from each connection (an
+// idle connection holds none) or the stack (a pointer passed to emit
+// escapes): the established path sends without allocating. The segment
+// and a payload copied out of a wrapped send ring are valid only during
+// emit, as NewConn documents.
+var (
+	segPool     = sync.Pool{New: func() any { return new(Segment) }}
+	scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// newSegment returns a segment for xmit, which returns it to the pool.
+func newSegment() *Segment { return segPool.Get().(*Segment) }

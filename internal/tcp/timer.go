@@ -2,65 +2,88 @@ package tcp
 
 import "time"
 
+// tick is a point in a connection's time, kept as its offset from the
+// connection's epoch plus 1 ns (8 bytes where a time.Time takes 24), so
+// that 0 is unset, as a zero time.Time was; differences of ticks are exact. Converting back with epoch.Add keeps the monotonic
+// clock reading of the times the shell passes in.
+type tick time.Duration
+
+// at returns t as a tick. The epoch starts at the first time recorded.
+func (c *Conn) at(t time.Time) tick {
+	if c.epoch.IsZero() {
+		c.epoch = t
+	}
+	return tick(max(t.Sub(c.epoch), 0) + 1)
+}
+
+// timeOf returns the time k stands for; the zero time for an unset tick.
+func (c *Conn) timeOf(k tick) time.Time {
+	if k == 0 {
+		return time.Time{}
+	}
+	return c.epoch.Add(time.Duration(k - 1))
+}
+
+// due reports whether the deadline k is set and has passed at now.
+func (c *Conn) due(k tick, now time.Time) bool { return k != 0 && k <= c.at(now) }
+
 // NextDeadline returns the earliest armed deadline, or the zero time if
 // none is armed. The shell calls Timer when it passes.
 func (c *Conn) NextDeadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]time.Time{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt, c.rackAt, c.ptoAt} {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt, c.rackAt, c.ptoAt} {
+		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
 	}
-	return d
+	return c.timeOf(d)
 }
-
-func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
 
 // Timer fires every deadline at or before now.
 func (c *Conn) Timer(now time.Time) {
-	if due(c.timeWaitAt, now) {
-		c.timeWaitAt = time.Time{}
+	if c.due(c.timeWaitAt, now) {
+		c.timeWaitAt = 0
 		c.terminate(nil) // RFC 9293 §3.10.8: TIME-WAIT timeout
 		return
 	}
-	if due(c.finWait2At, now) {
-		c.finWait2At = time.Time{}
+	if c.due(c.finWait2At, now) {
+		c.finWait2At = 0
 		c.terminate(nil) // Linux tcp_fin_timeout for orphaned sockets
 		return
 	}
-	if due(c.synRcvdAt, now) {
-		c.synRcvdAt = time.Time{}
+	if c.due(c.synRcvdAt, now) {
+		c.synRcvdAt = 0
 		c.terminate(ErrTimedOut) // handshake timeout
 		return
 	}
-	if due(c.rtoAt, now) {
-		c.rtoAt = time.Time{}
+	if c.due(c.rtoAt, now) {
+		c.rtoAt = 0
 		c.onRTO(now)
 		if c.state == Closed {
 			return
 		}
 	}
-	if due(c.rackAt, now) {
-		c.rackAt = time.Time{}
+	if c.due(c.rackAt, now) {
+		c.rackAt = 0
 		c.onRackTimer(now)
 	}
-	if due(c.ptoAt, now) {
-		c.ptoAt = time.Time{}
+	if c.due(c.ptoAt, now) {
+		c.ptoAt = 0
 		c.onPTO(now)
 	}
-	if due(c.persistAt, now) {
-		c.persistAt = time.Time{}
+	if c.due(c.persistAt, now) {
+		c.persistAt = 0
 		c.onPersist(now)
 	}
-	if due(c.keepaliveAt, now) {
-		c.keepaliveAt = time.Time{}
+	if c.due(c.keepaliveAt, now) {
+		c.keepaliveAt = 0
 		c.onKeepalive(now)
 		if c.state == Closed {
 			return
 		}
 	}
-	if due(c.delackAt, now) {
-		c.delackAt = time.Time{}
+	if c.due(c.delackAt, now) {
+		c.delackAt = 0
 		c.ackNow = true
 		c.output(now)
 	}
@@ -80,7 +103,7 @@ func (c *Conn) onRTO(now time.Time) {
 		c.retries++
 		c.backoff++
 		c.sendSYN(now)
-		c.rtoAt = now.Add(c.rto())
+		c.rtoAt = c.at(now.Add(c.rto()))
 		return
 	case Established, FinWait1, CloseWait, Closing, LastAck:
 	default:
@@ -100,7 +123,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.recover = c.sndNxt // RFC 6582 §3.2 step 4 (after a timeout)
 	c.inRecovery, c.inLoss, c.tlpOut = false, true, false
 	c.dupAcks, c.renoSacked = 0, 0
-	c.ptoAt, c.rackAt = time.Time{}, time.Time{}
+	c.ptoAt, c.rackAt = 0, 0
 	// RFC 6675 §5.1 and RFC 8985 §6.3: everything not SACKed is lost and
 	// goes again, from SND.UNA, as the (now one-segment) cwnd allows.
 	for i := 0; i < c.txq.n; i++ {
@@ -108,8 +131,8 @@ func (c *Conn) onRTO(now time.Time) {
 	}
 	c.lostFrom = c.sndUna
 	c.output(now)
-	if c.rtoAt.IsZero() && c.sndNxt != c.sndUna {
-		c.rtoAt = now.Add(c.rto())
+	if c.rtoAt == 0 && c.sndNxt != c.sndUna {
+		c.rtoAt = c.at(now.Add(c.rto()))
 	}
 }
 
@@ -132,7 +155,7 @@ func (c *Conn) onPersist(now time.Time) {
 		c.retries++
 		c.sendProbe(now)
 		c.backoff++
-		c.persistAt = now.Add(c.rto())
+		c.persistAt = c.at(now.Add(c.rto()))
 		return
 	}
 	c.sendNext(now, sendForce)
@@ -141,14 +164,12 @@ func (c *Conn) onPersist(now time.Time) {
 
 // armKeepalive arms the keepalive timer in the states where it runs.
 func (c *Conn) armKeepalive(now time.Time) {
-	if c.ka.Enable && c.keepaliveAt.IsZero() && (c.state == Established || c.state == CloseWait) {
-		if c.lastRcv.IsZero() {
-			c.lastRcv = now
+	if c.ka.Enable && c.keepaliveAt == 0 && (c.state == Established || c.state == CloseWait) {
+		if c.lastRcv == 0 {
+			c.lastRcv = c.at(now)
 		}
-		c.keepaliveAt = c.lastRcv.Add(c.ka.Idle)
-		if c.keepaliveAt.Before(now) {
-			c.keepaliveAt = now
-		}
+		c.keepaliveAt = c.lastRcv + tick(c.ka.Idle)
+		c.keepaliveAt = max(c.keepaliveAt, c.at(now))
 	}
 }
 
@@ -159,15 +180,15 @@ func (c *Conn) onKeepalive(now time.Time) {
 	if !c.ka.Enable || (c.state != Established && c.state != CloseWait) {
 		return
 	}
-	idle := c.lastRcv.Add(c.ka.Idle)
+	idle := c.timeOf(c.lastRcv + tick(c.ka.Idle))
 	if c.kaProbes == 0 && now.Before(idle) {
-		c.keepaliveAt = idle
+		c.keepaliveAt = c.at(idle)
 		return
 	}
 	if c.sndUna != c.sndMax || c.snd.n > 0 {
 		// Data outstanding: the retransmission timer watches the peer.
 		c.kaProbes = 0
-		c.keepaliveAt = now.Add(c.ka.Idle)
+		c.keepaliveAt = c.at(now.Add(c.ka.Idle))
 		return
 	}
 	if c.kaProbes >= c.ka.Count {
@@ -176,5 +197,5 @@ func (c *Conn) onKeepalive(now time.Time) {
 	}
 	c.kaProbes++
 	c.sendProbe(now)
-	c.keepaliveAt = now.Add(c.ka.Interval)
+	c.keepaliveAt = c.at(now.Add(c.ka.Interval))
 }

@@ -1,0 +1,5 @@
+package tcp
+
+import "unsafe"
+
+var sizeofConn = unsafe.Sizeof(Conn{})

@@ -2,7 +2,6 @@ package netstack
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -56,16 +55,7 @@ func (r *rawSender) sendTCP(src, dst netip.AddrPort, seg *tcp.Segment) error {
 func TestKernelBlindAttacksDoNotBreakTransfer(t *testing.T) {
 	checkGoroutines(t)
 	ns, s := newKernelPeer(t)
-	ln := kernelListen(t, ns, 9100)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:9100", ns.KernelAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	defer k.Close()
+	c, k := kernelPair(t, ns, s, 9100)
 	raw := newRawSender(t, ns)
 	src := netip.AddrPortFrom(ns.KernelAddr, 9100)
 	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()

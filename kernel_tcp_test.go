@@ -37,6 +37,41 @@ func kernelListen(t *testing.T, ns *netnstest.NS, port int) net.Listener {
 	return ln
 }
 
+// kernelPair connects the stack to a kernel listener on port and returns
+// both ends, closed when the test ends.
+func kernelPair(t *testing.T, ns *netnstest.NS, s *Stack, port int) (stackSide, kernelSide net.Conn) {
+	t.Helper()
+	ln := kernelListen(t, ns, port)
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	c, err := s.Dial("tcp", fmt.Sprintf("%v:%d", ns.KernelAddr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	k := <-acc
+	if k == nil {
+		t.Fatal("the kernel accepted nothing")
+	}
+	t.Cleanup(func() { k.Close() })
+	return c, k
+}
+
+// impairedPeer is newKernelPeer on a plain TAP (one frame, one segment)
+// with the impairment wrapper between the stack and the device.
+func impairedPeer(t *testing.T, cfg link.ImpairConfig) (*netnstest.NS, *Stack, *link.Impair) {
+	t.Helper()
+	netnstest.Require(t)
+	ns := netnstest.New(t, netnstest.Plain())
+	imp := link.NewImpair(ns.Dev, cfg)
+	s, err := New(Config{Link: imp, Addr: ns.StackPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return ns, s, imp
+}
+
 // kernelDial connects from inside the namespace.
 func kernelDial(t *testing.T, ns *netnstest.NS, addr string) net.Conn {
 	t.Helper()
@@ -195,16 +230,7 @@ func TestKernelBulkExchange(t *testing.T) {
 	if !ns.Dev.Offload() {
 		t.Fatal("the kernel refused IFF_VNET_HDR offloads")
 	}
-	ln := kernelListen(t, ns, 9000)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:9000", ns.KernelAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	defer k.Close()
+	c, k := kernelPair(t, ns, s, 9000)
 	start := time.Now()
 	exchange(t, c, k, bulkSize())
 	st := s.Stats()
@@ -217,29 +243,12 @@ func TestKernelBulkExchange(t *testing.T) {
 
 func TestKernelBulkExchangeImpaired(t *testing.T) {
 	checkGoroutines(t)
-	netnstest.Require(t)
-	// A plain device, so each dropped or reordered frame is one segment.
-	ns := netnstest.New(t, netnstest.Plain())
-	imp := link.NewImpair(ns.Dev, link.ImpairConfig{
+	ns, s, imp := impairedPeer(t, link.ImpairConfig{
 		Seed:    7,
 		Egress:  link.Impairment{Drop: 0.02, Reorder: 0.02},
 		Ingress: link.Impairment{Drop: 0.02, Reorder: 0.02},
 	})
-	s, err := New(Config{Link: imp, Addr: ns.StackPrefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln := kernelListen(t, ns, 9001)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:9001", ns.KernelAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	defer k.Close()
+	c, k := kernelPair(t, ns, s, 9001)
 	start := time.Now()
 	exchange(t, c, k, bulkSize())
 	eg, in := imp.Stats()
@@ -301,16 +310,7 @@ func TestKernelHalfClose(t *testing.T) {
 	checkGoroutines(t)
 	ns, s := newKernelPeer(t)
 	// Stack closes its write side: the kernel reads EOF and can still send.
-	ln := kernelListen(t, ns, 9003)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:9003", ns.KernelAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	defer k.Close()
+	c, k := kernelPair(t, ns, s, 9003)
 	halfClose(t, c, k)
 
 	// Kernel closes its write side: the stack reads EOF and can still send.
@@ -418,16 +418,7 @@ func TestKernelBulkPlain(t *testing.T) {
 	if ns.Dev.Offload() {
 		t.Fatal("a plain device has offloads")
 	}
-	ln := kernelListen(t, ns, 9010)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:9010", ns.KernelAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	defer k.Close()
+	c, k := kernelPair(t, ns, s, 9010)
 	start := time.Now()
 	exchange(t, c, k, bulkSize())
 	t.Logf("%d MiB each way in %v; %d frames in for %d segments in", bulkSize()>>20, time.Since(start),
@@ -442,28 +433,12 @@ func TestKernelBulkLossGoodput(t *testing.T) {
 	checkGoroutines(t)
 	size := bulkSize() / 4
 	run := func(drop float64) time.Duration {
-		netnstest.Require(t)
-		ns := netnstest.New(t, netnstest.Plain())
-		imp := link.NewImpair(ns.Dev, link.ImpairConfig{
+		ns, s, imp := impairedPeer(t, link.ImpairConfig{
 			Seed:    9,
 			Egress:  link.Impairment{Drop: drop},
 			Ingress: link.Impairment{Drop: drop},
 		})
-		s, err := New(Config{Link: imp, Addr: ns.StackPrefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		ln := kernelListen(t, ns, 9020)
-		acc := make(chan net.Conn, 1)
-		go func() { c, _ := ln.Accept(); acc <- c }()
-		c, err := s.Dial("tcp", fmt.Sprintf("%v:9020", ns.KernelAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		k := <-acc
-		defer k.Close()
+		c, k := kernelPair(t, ns, s, 9020)
 		start := time.Now()
 		exchange(t, c, k, size)
 		took := time.Since(start)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,33 +17,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gotcpip/netstack"
+	"github.com/gotcpip/netstack/internal/leaktest"
 	"github.com/gotcpip/netstack/internal/netnstest"
 )
 
-// checkGoroutines fails the test if goroutines started during it are still
-// running when it ends (after its cleanups). It must not be used by
-// parallel tests.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		// Cleanups run last-in first-out: this runs after everything else.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines leaked:\n%s", n-before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
+// checkGoroutines fails the test if goroutines it started outlive it.
+func checkGoroutines(t *testing.T) { leaktest.Check(t) }
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gotcpip/netstack"
+	"github.com/gotcpip/netstack/internal/leaktest"
 	"github.com/gotcpip/netstack/internal/netnstest"
 )
 
@@ -29,41 +29,8 @@ import (
 // addresses nobody has, which only the forwarder answers for.
 const tunnelPrefix = "198.19.0.0/16"
 
-// checkGoroutines fails the test if goroutines started during it are still
-// running after its cleanups, waiting a bounded time for them to end.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		// Cleanups run last-in first-out: this runs after the stacks and
-		// namespaces are closed.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines leaked:\n%s", n-before, ours(string(buf)))
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
-// ours keeps the goroutine dumps that mention this module.
-func ours(dump string) string {
-	var keep []string
-	for _, g := range strings.Split(dump, "\n\n") {
-		if strings.Contains(g, "gotcpip/netstack") {
-			keep = append(keep, g)
-		}
-	}
-	return strings.Join(keep, "\n\n")
-}
+// checkGoroutines fails the test if goroutines it started outlive it.
+func checkGoroutines(t *testing.T) { leaktest.Check(t) }
 
 // tunnel makes namespace A with a TUN device, runs a stack with fwd on it
 // and routes tunnelPrefix into the device inside A, so that whatever A's

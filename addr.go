@@ -49,6 +49,19 @@ func checkNetwork(network, proto string) error {
 	return net.UnknownNetworkError(network)
 }
 
+// listenAddr checks network against proto and parses address as a local
+// address to bind, as Listen and ListenPacket take it.
+func (s *Stack) listenAddr(network, proto, address string) (netip.AddrPort, error) {
+	if err := checkNetwork(network, proto); err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap, err := parseHostPort(network, address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return ap, s.bindAddr(ap.Addr())
+}
+
 // bindAddr checks a local address for Listen/ListenPacket: unspecified or
 // ours, as bind(2) fails with EADDRNOTAVAIL otherwise.
 func (s *Stack) bindAddr(a netip.Addr) error {

@@ -42,14 +42,8 @@ func (s *Stack) ListenTCP(network, address string) (*TCPListener, error) {
 	fail := func(err error) (*TCPListener, error) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	if err := checkNetwork(network, "tcp"); err != nil {
-		return fail(err)
-	}
-	ap, err := parseHostPort(network, address)
+	ap, err := s.listenAddr(network, "tcp", address)
 	if err != nil {
-		return fail(err)
-	}
-	if err := s.bindAddr(ap.Addr()); err != nil {
 		return fail(err)
 	}
 	select {

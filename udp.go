@@ -73,14 +73,8 @@ func (s *Stack) ListenUDP(network, address string) (*UDPConn, error) {
 	fail := func(err error) (*UDPConn, error) {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	if err := checkNetwork(network, "udp"); err != nil {
-		return fail(err)
-	}
-	ap, err := parseHostPort(network, address)
+	ap, err := s.listenAddr(network, "udp", address)
 	if err != nil {
-		return fail(err)
-	}
-	if err := s.bindAddr(ap.Addr()); err != nil {
 		return fail(err)
 	}
 	c, err := s.newUDPConn(ap.Port(), netip.AddrPort{})

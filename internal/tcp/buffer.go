@@ -35,7 +35,7 @@ func (c *Conn) shrinkRings() {
 func (c *Conn) freeBuffers() {
 	c.snd.discard(c.snd.n)
 	c.snd = ring{}
-	c.txq = txQueue{}
+	c.releaseTxq()
 	c.sackedBytes, c.lostBytes, c.renoSacked = 0, 0, 0
 	c.ooo = nil
 	if c.rcv.n == 0 {
@@ -53,7 +53,7 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if int(c.rcvBuf) >= int(c.rcvBufMax) {
 		return
 	}
-	c.rcvCopied += n
+	c.rcvCopied = int32(min(int(c.rcvCopied)+n, 1<<30))
 	rtt := c.rcvRTT
 	if rtt == 0 {
 		rtt = c.rtt.srtt
@@ -65,16 +65,16 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if time.Duration(c.at(now)-c.rcvSpaceAt) < rtt {
 		return
 	}
-	copied := c.rcvCopied
+	copied, space := int(c.rcvCopied), int(c.rcvSpace)
 	c.rcvSpaceAt, c.rcvCopied = c.at(now), 0
-	if copied <= c.rcvSpace {
+	if copied <= space {
 		return
 	}
 	want := 2*copied + 16*c.rcvMSS
-	if c.rcvSpace > 0 {
-		want += 2 * want * min(copied-c.rcvSpace, c.rcvSpace) / c.rcvSpace
+	if space > 0 {
+		want += 2 * want * min(copied-space, space) / space
 	}
-	c.rcvSpace = copied
+	c.rcvSpace = int32(copied)
 	if want > int(c.rcvBuf) {
 		c.rcvBuf = int32(min(want, int(c.rcvBufMax), 65535<<c.rcvWScale))
 	}

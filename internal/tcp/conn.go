@@ -43,21 +43,32 @@ import (
 // Conn is one TCP connection: the transmission control block of RFC 9293
 // §3.3.1 and the machine that drives it.
 type Conn struct {
-	cfg           *Config // shared (a listener's children share its own); read-only
-	local, remote netip.AddrPort
-	emit          func(*Segment)
-	listener      *Listener
+	cfg      *Config // shared (a listener's children share its own); read-only
+	emit     func(*Segment)
+	listener *Listener
+	laddr    netip.Addr
+	raddr    netip.Addr
+	err      error
+	cc       CongestionControl
+	newCC    func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
+	rare     *Stats                          // the other counters, allocated on first use (stats.go)
+	ooo      *oooList
+	txq      *txQueue // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
+	stats    hotStats
+	epoch    time.Time // ticks and the records' clock count from here
+	rtt      rttEstimator
+	rack     rackState
+	snd      ring
+	rcv      ring
+
+	lport, rport uint16
 
 	// Per-connection settings, initially the Config's.
 	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
 	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
-	nagle             bool
-	newCC             func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
-
-	state  State
-	err    error
-	events Event
-	stats  Stats
+	kaIdle, kaIntvl   time.Duration
+	kaCount           int32
+	kaProbes          int32
 
 	// Send sequence space (RFC 9293 §3.3.1).
 	iss     Seq
@@ -69,80 +80,44 @@ type Conn struct {
 	sndWl2  Seq
 	maxWnd  uint32 // largest window the peer offered (RFC 9293 §3.8.6.2.1)
 	sndBase Seq    // sequence number of the first byte in snd
-	snd     ring
 
 	// Receive sequence space.
-	irs        Seq
-	rcvNxt     Seq
-	rcvAdv     Seq // right edge of the window we last advertised
-	rcv        ring
-	ooo        *oooList
-	rcvFinSeq  Seq       // sequence number of a FIN seen out of order
-	rcvFinWait bool      // a FIN waits at rcvFinSeq
-	dsack      SACKBlock // a duplicate to report (RFC 2883)
-	hasDSACK   bool
+	irs       Seq
+	rcvNxt    Seq
+	rcvAdv    Seq       // right edge of the window we last advertised
+	rcvFinSeq Seq       // sequence number of a FIN seen out of order
+	dsack     SACKBlock // a duplicate to report (RFC 2883)
 
 	// Negotiated options.
-	mss       int // largest payload we send (peer MSS minus options)
-	rcvMSS    int // largest payload we expect (our MSS minus options)
-	sndWScale uint8
-	rcvWScale uint8
-	tsOK      bool
-	sackOK    bool
-	wsOK      bool
-	tsRecent  uint32
-	tsOffset  uint32
+	mss      int // largest payload we send (peer MSS minus options)
+	rcvMSS   int // largest payload we expect (our MSS minus options)
+	tsRecent uint32
+	tsOffset uint32
 
-	// Close bookkeeping.
-	finQueued  bool // CloseWrite called: FIN follows the queued data
-	finAcked   bool
-	rcvFin     bool // the peer's FIN has been received in order
-	readClosed bool // CloseRead: input data is discarded
-	orphan     bool // Close called: nobody will read, FIN-WAIT-2 times out
-	reopened   bool // TIME-WAIT ended by a new SYN for the listener
-	passive    bool // opened by a listener
-
-	// Acknowledgment state.
-	ackNow     bool // send an ACK at the end of this call
-	rcvUnacked int  // bytes received since the last ACK we sent
+	rcvUnacked int32 // bytes received since the last ACK we sent
 
 	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
-	// 8985). The scoreboard (sack.go) holds a record per segment in flight.
-	epoch       time.Time // the records' clock starts here
-	rtt         rttEstimator
-	backoff     uint
-	retries     int
-	rttActive   bool // timing the SYN (data is timed by its records)
+	// 8985).
+	retries     int32
 	rttSeq      Seq
 	rttStart    tick
-	cc          CongestionControl
-	cwndLimited bool // the last send stopped at cwnd (RFC 7661 §4.3)
 	lastSend    time.Duration
-	dupAcks     int
-	inRecovery  bool
-	inLoss      bool // after an RTO, until SND.NXT at its time is acked
-	recover     Seq  // RecoveryPoint (RFC 6675), "recover" (RFC 6582)
-	txq         txQueue
+	dupAcks     int32
+	recover     Seq // RecoveryPoint (RFC 6675), "recover" (RFC 6582)
 	sackedBytes int // octets of records SACKed
 	lostBytes   int // octets of records deemed lost, not yet resent
 	renoSacked  int // without SACK: octets duplicate ACKs say have left
 	lostFrom    Seq // no record below this is lost (a search hint)
 	sackHigh    Seq // highest sequence number SACKed or ACKed
-	rack        rackState
-	tlpOut      bool // a tail loss probe is out
-	tlpHigh     Seq  // SND.NXT when it was sent
+	tlpHigh     Seq // SND.NXT when the tail loss probe was sent
 
 	// Receive-buffer autotuning (Linux's tcp_rcv_space_adjust).
-	rcvSpace   int           // most bytes the application read in one RTT
-	rcvCopied  int           // bytes read since rcvSpaceAt
+	rcvSpace   int32         // most bytes the application read in one RTT
+	rcvCopied  int32         // bytes read since rcvSpaceAt
 	rcvSpaceAt tick          // start of the current measurement
 	rcvRTT     time.Duration // RTT seen by the receiver (timestamps)
 	tsRecentAt tick          // when tsRecent was set (RFC 7323 §5.5)
-
-	// Keepalive.
-	ka       KeepAlive
-	kaProbes int
-	lastRcv  tick
+	lastRcv    tick          // for keepalive
 
 	// Deadlines; zero when not armed (STYLE.md §4).
 	rtoAt       tick
@@ -154,6 +129,36 @@ type Conn struct {
 	finWait2At  tick
 	timeWaitAt  tick
 	synRcvdAt   tick
+
+	state     State
+	events    Event
+	sndWScale uint8
+	rcvWScale uint8
+	backoff   uint8
+
+	tsOK       bool
+	sackOK     bool
+	wsOK       bool
+	nagle      bool
+	kaOn       bool // keepalive
+	rcvFinWait bool // a FIN waits at rcvFinSeq
+	hasDSACK   bool
+
+	// Close bookkeeping.
+	finQueued  bool // CloseWrite called: FIN follows the queued data
+	finAcked   bool
+	rcvFin     bool // the peer's FIN has been received in order
+	readClosed bool // CloseRead: input data is discarded
+	orphan     bool // Close called: nobody will read, FIN-WAIT-2 times out
+	reopened   bool // TIME-WAIT ended by a new SYN for the listener
+	passive    bool // opened by a listener
+
+	ackNow      bool // send an ACK at the end of this call
+	rttActive   bool // timing the SYN (data is timed by its records)
+	cwndLimited bool // the last send stopped at cwnd (RFC 7661 §4.3)
+	inRecovery  bool
+	inLoss      bool // after an RTO, until SND.NXT at its time is acked
+	tlpOut      bool // a tail loss probe is out
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose
@@ -178,11 +183,12 @@ var defaultConfig = func() *Config { d := (*Config)(nil).withDefaults(); return 
 // connection may change for itself (buffer sizes, Nagle, congestion
 // control) are copied into it.
 func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
-	c := &Conn{cfg: cfg, local: local, remote: remote, emit: emit}
+	c := &Conn{cfg: cfg, laddr: local.Addr(), raddr: remote.Addr(), lport: local.Port(), rport: remote.Port(), emit: emit}
+	c.txq = &emptyTxQueue
 	c.rcvBuf, c.rcvBufMax = int32(cfg.RecvBuf), int32(cfg.RecvBufMax)
 	c.sndBuf, c.sndBufMax = int32(cfg.SendBuf), int32(cfg.SendBufMax)
 	c.nagle = cfg.Nagle
-	c.ka = c.cfg.KeepAlive
+	c.setKA(c.cfg.KeepAlive)
 	c.iss = isn
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
 	c.recover = isn
@@ -222,10 +228,15 @@ func (c *Conn) makeCC() CongestionControl {
 }
 
 // Local returns the local address.
-func (c *Conn) Local() netip.AddrPort { return c.local }
+func (c *Conn) Local() netip.AddrPort { return netip.AddrPortFrom(c.laddr, c.lport) }
 
 // Remote returns the remote address.
-func (c *Conn) Remote() netip.AddrPort { return c.remote }
+func (c *Conn) Remote() netip.AddrPort { return netip.AddrPortFrom(c.raddr, c.rport) }
+
+// setKA applies keepalive settings whose defaults are filled in.
+func (c *Conn) setKA(k KeepAlive) {
+	c.kaOn, c.kaIdle, c.kaIntvl, c.kaCount = k.Enable, k.Idle, k.Interval, int32(min(k.Count, 1<<30))
+}
 
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
@@ -283,7 +294,7 @@ func (c *Conn) SetNoDelay(noDelay bool) { c.nagle = !noDelay }
 
 // SetKeepAlive changes the keepalive settings; zero fields take defaults.
 func (c *Conn) SetKeepAlive(now time.Time, k KeepAlive) {
-	c.ka = k.withDefaults()
+	c.setKA(k.withDefaults())
 	c.kaProbes = 0
 	c.keepaliveAt = 0
 	c.armKeepalive(now)
@@ -526,7 +537,7 @@ func (c *Conn) leaveSynRcvd(established bool) {
 // (RFC 6298 §5.5), capped at MaxRTO.
 func (c *Conn) rto() time.Duration {
 	d := c.rtt.rto
-	for i := uint(0); i < c.backoff && d < c.cfg.MaxRTO; i++ {
+	for i := uint8(0); i < c.backoff && d < c.cfg.MaxRTO; i++ {
 		d *= 2
 	}
 	return min(d, c.cfg.MaxRTO)

@@ -151,7 +151,7 @@ func TestAutotuning(t *testing.T) {
 		t.Fatal(err)
 	}
 	mbps := float64(size) * 8 / s.lastData.Sub(s.start).Seconds() / 1e6
-	snd, rcv := s.ends[0].conn.stats, s.ends[1].conn.rcvBuf
+	snd, rcv := s.ends[0].conn.Stats(), s.ends[1].conn.rcvBuf
 	t.Logf("%.1f Mbit/s, receive buffer %d, send buffer %d, retransmits %d", mbps, rcv, s.ends[0].conn.sndBuf, snd.Retransmits)
 	if rcv <= 128<<10 || s.ends[0].conn.sndBuf <= 128<<10 || (!raceEnabled && mbps < 70) {
 		t.Errorf("buffers did not grow enough: %.1f Mbit/s", mbps)

@@ -47,6 +47,7 @@ type Info struct {
 
 // Info returns a snapshot of the connection's state.
 func (c *Conn) Info() Info {
+	st := c.Stats()
 	i := Info{
 		State:      c.state,
 		RTT:        c.rtt.srtt,
@@ -68,19 +69,19 @@ func (c *Conn) Info() Info {
 		SndWScale:  c.sndWScale,
 		RcvWScale:  c.rcvWScale,
 
-		BytesSent:     c.stats.BytesSent,
-		BytesRetrans:  c.stats.BytesRetrans,
-		BytesAcked:    c.stats.BytesAcked,
-		BytesReceived: c.stats.BytesReceived,
-		SegsOut:       c.stats.SegsOut,
-		SegsIn:        c.stats.SegsIn,
-		Retransmits:   c.stats.Retransmits,
-		Timeouts:      c.stats.Timeouts,
-		Recoveries:    c.stats.FastRetransmits,
-		TLPs:          c.stats.TLPs,
-		Sacked:        c.stats.Sacked,
-		Lost:          c.stats.Lost,
-		DSACKs:        c.stats.DSACKs,
+		BytesSent:     st.BytesSent,
+		BytesRetrans:  st.BytesRetrans,
+		BytesAcked:    st.BytesAcked,
+		BytesReceived: st.BytesReceived,
+		SegsOut:       st.SegsOut,
+		SegsIn:        st.SegsIn,
+		Retransmits:   st.Retransmits,
+		Timeouts:      st.Timeouts,
+		Recoveries:    st.FastRetransmits,
+		TLPs:          st.TLPs,
+		Sacked:        st.Sacked,
+		Lost:          st.Lost,
+		DSACKs:        st.DSACKs,
 	}
 	if c.state.synchronized() {
 		i.Unacked = int(c.sndNxt.Sub(c.sndUna))

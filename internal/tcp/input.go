@@ -53,14 +53,14 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// 24 days is no longer valid (§5.5).
 	if c.tsOK && seg.Opts.HasTS && seg.Flags&FlagRST == 0 && int32(seg.Opts.TSVal-c.tsRecent) < 0 &&
 		now.Sub(c.timeOf(c.tsRecentAt)) < 24*24*time.Hour {
-		c.stats.DropPAWS++
+		c.rareStats().DropPAWS++
 		c.ackNow = true
 		c.output(now)
 		return
 	}
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
-		c.stats.DropUnaccept++
+		c.rareStats().DropUnaccept++
 		if c.sackOK && len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
 			// RFC 2883 §4: report the duplicate in a D-SACK block, so the
 			// sender learns its retransmission was spurious.
@@ -127,7 +127,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 
 // challengeAck sends the ACK of RFC 5961 §3.2/§4.2/§5.2.
 func (c *Conn) challengeAck(now time.Time) {
-	c.stats.ChallengeAcks++
+	c.rareStats().ChallengeAcks++
 	c.sendAck(now)
 }
 
@@ -253,7 +253,7 @@ func (c *Conn) establish(now time.Time) {
 // sendRst emits <SEQ=seq><CTL=RST>.
 func (c *Conn) sendRst(seq Seq) {
 	s := newSegment()
-	*s = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: seq, Flags: FlagRST}
+	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: seq, Flags: FlagRST}
 	c.xmit(s)
 }
 
@@ -326,7 +326,9 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	ack := seg.Ack
 	acked := int(ack.Sub(c.sndUna))
 	flight := int(c.sndNxt.Sub(c.sndUna))
-	c.rack.fack = c.sackHigh
+	if c.txq != &emptyTxQueue {
+		c.txq.rack.fack = c.sackHigh
+	}
 	if acked > 0 {
 		if ack.GreaterThan(c.sndBase) {
 			d := min(int(ack.Sub(c.sndBase)), c.snd.n)
@@ -399,6 +401,9 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	if acked > 0 {
 		c.armPTO(now)
 	}
+	if c.txq.n == 0 {
+		c.releaseTxq() // all acknowledged: the scoreboard goes back to the pool
+	}
 }
 
 // renoLoss is loss detection without SACK (RFC 5681 §3.2, RFC 6582): each
@@ -408,7 +413,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 // recovered, and a partial ACK in recovery marks the next one lost.
 func (c *Conn) renoLoss(now time.Time, acked int, dup bool) {
 	if dup {
-		c.stats.DupAcks++
+		c.rareStats().DupAcks++
 		c.dupAcks++
 		c.renoSacked = min(c.renoSacked+c.mss, max(int(c.sndNxt.Sub(c.sndUna))-c.mss, 0))
 		if !c.inRecovery && c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) && c.txq.n > 0 {
@@ -438,7 +443,7 @@ func (c *Conn) maybeEnterRecovery(now time.Time) bool {
 	if c.inRecovery || c.inLoss || c.lostBytes <= 0 {
 		return false
 	}
-	c.stats.FastRetransmits++
+	c.rareStats().FastRetransmits++
 	c.inRecovery = true
 	c.recover = c.sndNxt
 	c.cc.OnRecoveryStart(now, int(c.sndNxt.Sub(c.sndUna)))
@@ -480,7 +485,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		payload = payload[:max(free-off, 0)]
 		fin = false
 		c.ackNow = true // data beyond the window was dropped: tell the sender
-		c.stats.DropWindow++
+		c.rareStats().DropWindow++
 	}
 	if len(payload) > 0 {
 		if !c.readClosed {
@@ -492,7 +497,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				c.events |= EvReadable
 			}
 			c.rcvNxt = c.rcvNxt.Add(len(payload))
-			c.rcvUnacked += len(payload)
+			c.rcvUnacked += int32(len(payload))
 			c.stats.BytesReceived += uint64(len(payload))
 			if c.ooo != nil && c.ooo.n > 0 {
 				nxt := c.ooo.advance(c.rcvNxt)
@@ -510,9 +515,9 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				}
 				if c.ooo.insert(seq, seq.Add(len(payload))) {
 					c.rcv.writeAt(c.rcv.n+off, payload)
-					c.stats.OutOfOrder++
+					c.rareStats().OutOfOrder++
 				} else {
-					c.stats.DropOOOFull++
+					c.rareStats().DropOOOFull++
 				}
 			}
 			c.ackNow = true // RFC 5681 §4.2: ACK out-of-order data at once
@@ -526,7 +531,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	}
 	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
 	// second full-sized segment, otherwise within DelayedAck.
-	if c.rcvUnacked >= 2*c.rcvMSS {
+	if int(c.rcvUnacked) >= 2*c.rcvMSS {
 		c.ackNow = true
 	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
 		c.delackAt = c.at(now.Add(c.cfg.DelayedAck))

@@ -8,8 +8,8 @@ import "time"
 func (c *Conn) newSeg(flags Flags) *Segment {
 	s := newSegment()
 	*s = Segment{
-		SrcPort: c.local.Port(),
-		DstPort: c.remote.Port(),
+		SrcPort: c.lport,
+		DstPort: c.rport,
 		Seq:     c.sndMax, // SND.NXT as the peer knows it, also after a go-back-N
 		Flags:   flags,
 	}
@@ -68,7 +68,7 @@ func (c *Conn) advertise() uint16 {
 // scaled (RFC 7323 §2.2).
 func (c *Conn) sendSYN(now time.Time) {
 	s := newSegment()
-	*s = Segment{SrcPort: c.local.Port(), DstPort: c.remote.Port(), Seq: c.iss, Flags: FlagSYN}
+	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: c.iss, Flags: FlagSYN}
 	s.Wnd = uint16(min(int(c.rcvBuf), 65535))
 	s.Opts.MSS = uint16(c.cfg.MSS)
 	if c.state == SynSent {
@@ -103,7 +103,7 @@ func (c *Conn) sendAck(now time.Time) {
 // and no data, as Linux's zero-window and keepalive probes (RFC 9293
 // §3.8.4: "an old sequence number").
 func (c *Conn) sendProbe(now time.Time) {
-	c.stats.Probes++
+	c.rareStats().Probes++
 	s := c.newSeg(FlagACK)
 	s.Seq = c.sndUna.Add(-1)
 	if c.tsOK {
@@ -174,8 +174,8 @@ func (c *Conn) retransmit(now time.Time, r *txSeg) {
 	if r.end.GreaterThan(c.lostFrom) {
 		c.lostFrom = r.end
 	}
-	c.stats.Retransmits++
-	c.stats.BytesRetrans += uint64(max(n, 0))
+	c.rareStats().Retransmits++
+	c.rareStats().BytesRetrans += uint64(max(n, 0))
 }
 
 // output sends what the send buffer, the peer's window and the congestion
@@ -325,7 +325,7 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 		end = end.Add(1)
 	}
 	t := c.sinceEpoch(now)
-	c.txq.push(txSeg{start: c.sndNxt, end: end, sent: t})
+	c.pushRecord(txSeg{start: c.sndNxt, end: end, sent: t})
 	c.lastSend = t
 	c.stats.BytesSent += uint64(n)
 	c.sndNxt = end

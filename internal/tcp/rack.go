@@ -10,19 +10,27 @@ import "time"
 // Linux, RACK and TLP run only with SACK; without it the connection falls
 // back to NewReno's three duplicate ACKs (RFC 6582).
 
-// rackState is RACK's per-connection state (RFC 8985 §6.1).
+// rackState is RACK's per-connection state (RFC 8985 §6.1) that outlives
+// a flight; rackFlight, in the scoreboard, is the rest.
 type rackState struct {
-	xmit   time.Duration // RACK.xmit_ts: send time of the latest-sent segment delivered
-	endSeq Seq           // RACK.end_seq
-	rtt    time.Duration // RACK.rtt: the RTT of that segment
 	minRTT time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
+
+	reord   bool  // reordering observed (RACK.reordering_seen)
+	dsack   bool  // a D-SACK arrived since the last adjustment
+	mult    uint8 // RACK.reo_wnd_mult (at most 8)
+	persist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
+}
+
+// rackFlight is RACK's state about the current flight (RFC 8985 §6.1). It
+// lives in the scoreboard and goes with it when everything sent is
+// acknowledged: the next segments are all sent later than any delivered
+// before, so nothing is lost by starting afresh.
+type rackFlight struct {
+	xmit   time.Duration // RACK.xmit_ts: send time of the latest-sent segment delivered
+	rtt    time.Duration // RACK.rtt: the RTT of that segment
+	endSeq Seq           // RACK.end_seq
 	fack   Seq           // highest SACKed sequence before the ACK being processed
 	seen   bool          // something was delivered
-
-	reord   bool // reordering observed (RACK.reordering_seen)
-	dsack   bool // a D-SACK arrived since the last adjustment
-	mult    int  // RACK.reo_wnd_mult
-	persist int  // RACK.reo_wnd_persist: recoveries left at this multiplier
 }
 
 // WCDelAckT is RFC 8985 §7.2's worst-case delayed-ACK time, added to the
@@ -44,14 +52,14 @@ func (c *Conn) delivered(now time.Time, s *txSeg) {
 		// not update, RFC 7323 §4.3.)
 		return
 	}
-	if s.flags&txRetrans == 0 && s.end.LessThan(c.rack.fack) {
+	if s.flags&txRetrans == 0 && s.end.LessThan(c.txq.rack.fack) {
 		c.rack.reord = true
 	}
 	if c.rack.minRTT == 0 || rtt < c.rack.minRTT {
 		c.rack.minRTT = rtt
 	}
-	if !c.rack.seen || s.sent > c.rack.xmit || (s.sent == c.rack.xmit && s.end.GreaterThan(c.rack.endSeq)) {
-		c.rack.xmit, c.rack.endSeq, c.rack.rtt, c.rack.seen = s.sent, s.end, rtt, true
+	if !c.txq.rack.seen || s.sent > c.txq.rack.xmit || (s.sent == c.txq.rack.xmit && s.end.GreaterThan(c.txq.rack.endSeq)) {
+		c.txq.rack.xmit, c.txq.rack.endSeq, c.txq.rack.rtt, c.txq.rack.seen = s.sent, s.end, rtt, true
 	}
 }
 
@@ -71,23 +79,23 @@ func (c *Conn) reoWnd() time.Duration {
 // for the earliest of the others.
 func (c *Conn) rackDetect(now time.Time) {
 	c.rackAt = 0
-	if !c.rack.seen {
+	if !c.txq.rack.seen {
 		return
 	}
 	reo := c.reoWnd()
 	t := c.sinceEpoch(now)
 	var wait time.Duration
-	for i, n := 0, c.txq.find(c.rack.endSeq); i < n; i++ {
+	for i, n := 0, c.txq.find(c.txq.rack.endSeq); i < n; i++ {
 		s := c.txq.at(i)
-		if s.flags&(txSacked|txLost) != 0 || s.sent > c.rack.xmit {
+		if s.flags&(txSacked|txLost) != 0 || s.sent > c.txq.rack.xmit {
 			continue
 		}
-		if left := s.sent + c.rack.rtt + reo - t; left > 0 {
+		if left := s.sent + c.txq.rack.rtt + reo - t; left > 0 {
 			wait = max(wait, left)
 			continue
 		}
 		c.markLost(s)
-		c.stats.RACKLost++
+		c.rareStats().RACKLost++
 		if s.start.LessThan(c.lostFrom) {
 			c.lostFrom = s.start
 		}
@@ -153,7 +161,7 @@ func (c *Conn) onPTO(now time.Time) {
 	if c.sndUna == c.sndNxt || c.inRecovery || c.inLoss {
 		return
 	}
-	c.stats.TLPs++
+	c.rareStats().TLPs++
 	if !c.sendNext(now, sendProbe) {
 		for i := c.txq.n - 1; i >= 0; i-- {
 			if s := c.txq.at(i); s.flags&txSacked == 0 {

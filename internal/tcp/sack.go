@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // The sender's scoreboard: one record per segment sent and not yet
 // cumulatively acknowledged, in sequence order, with the time it was last
@@ -25,10 +28,38 @@ type txSeg struct {
 
 func (s *txSeg) len() int { return int(s.end.Sub(s.start)) }
 
+// The scoreboard exists only while something is in flight: an idle
+// connection points to emptyTxQueue (never written), and takes a queue
+// from txqPool, with the record array it grew before, when it sends.
+var (
+	emptyTxQueue txQueue
+	txqPool      = sync.Pool{New: func() any { return new(txQueue) }}
+)
+
+// pushRecord appends a record to the scoreboard.
+func (c *Conn) pushRecord(x txSeg) {
+	if c.txq == &emptyTxQueue {
+		q := txqPool.Get().(*txQueue)
+		q.head, q.n, q.rack = 0, 0, rackFlight{}
+		c.txq = q
+	}
+	c.txq.push(x)
+}
+
+// releaseTxq returns the scoreboard to the pool, dropping its records.
+func (c *Conn) releaseTxq() {
+	if q := c.txq; q != &emptyTxQueue {
+		q.head, q.n = 0, 0
+		c.txq = &emptyTxQueue
+		txqPool.Put(q)
+	}
+}
+
 // txQueue is a growable ring of records.
 type txQueue struct {
 	s       []txSeg
 	head, n int
+	rack    rackFlight
 }
 
 func (q *txQueue) at(i int) *txSeg {
@@ -90,7 +121,7 @@ func (c *Conn) markLost(s *txSeg) {
 	}
 	s.flags |= txLost
 	c.lostBytes += s.len()
-	c.stats.Lost++
+	c.rareStats().Lost++
 }
 
 // markSacked records that the peer holds a record.
@@ -104,7 +135,7 @@ func (c *Conn) markSacked(now time.Time, s *txSeg) {
 	}
 	s.flags |= txSacked
 	c.sackedBytes += s.len()
-	c.stats.Sacked++
+	c.rareStats().Sacked++
 	c.delivered(now, s)
 }
 
@@ -160,7 +191,7 @@ func (c *Conn) onSACK(now time.Time, o *Options) {
 			(o.NumSACK > 1 && b.Left.GreaterEq(o.SACK[1].Left) && b.Right.LessEq(o.SACK[1].Right))) {
 			// A spurious retransmission: the path reorders (or lost
 			// an ACK); RACK widens its window from now on.
-			c.stats.DSACKs++
+			c.rareStats().DSACKs++
 			c.rack.dsack, c.rack.reord = true, true
 			continue
 		}

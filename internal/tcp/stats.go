@@ -29,8 +29,34 @@ type Stats struct {
 	BytesReceived   uint64 // data received in order
 }
 
+// hotStats are the counters every connection moves; the others (losses,
+// drops, probes) are kept in a Stats allocated the first time one of them
+// counts, so that a connection that never sees trouble does not carry them.
+type hotStats struct {
+	SegsIn, SegsOut                      uint64
+	BytesSent, BytesAcked, BytesReceived uint64
+}
+
+// rareStats returns the connection's rarely moved counters, allocating
+// them on first use.
+func (c *Conn) rareStats() *Stats {
+	if c.rare == nil {
+		c.rare = new(Stats)
+	}
+	return c.rare
+}
+
 // Stats returns the connection's counters.
-func (c *Conn) Stats() Stats { return c.stats }
+func (c *Conn) Stats() Stats {
+	var s Stats
+	if c.rare != nil {
+		s = *c.rare
+	}
+	h := &c.stats
+	s.SegsIn, s.SegsOut = h.SegsIn, h.SegsOut
+	s.BytesSent, s.BytesAcked, s.BytesReceived = h.BytesSent, h.BytesAcked, h.BytesReceived
+	return s
+}
 
 // xmit hands a segment from newSegment to the emit function, and takes
 // it back.

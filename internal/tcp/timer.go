@@ -96,12 +96,12 @@ func (c *Conn) onRTO(now time.Time) {
 	c.rttActive = false
 	switch c.state {
 	case SynSent, SynReceived:
-		if c.retries >= c.cfg.SynRetries {
+		if int(c.retries) >= c.cfg.SynRetries {
 			c.terminate(ErrTimedOut)
 			return
 		}
 		c.retries++
-		c.backoff++
+		c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
 		c.sendSYN(now)
 		c.rtoAt = c.at(now.Add(c.rto()))
 		return
@@ -112,13 +112,13 @@ func (c *Conn) onRTO(now time.Time) {
 	if c.sndUna == c.sndMax {
 		return
 	}
-	if c.retries >= c.cfg.Retries {
+	if int(c.retries) >= c.cfg.Retries {
 		c.terminate(ErrTimedOut)
 		return
 	}
 	c.retries++
-	c.backoff++
-	c.stats.Timeouts++
+	c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
+	c.rareStats().Timeouts++
 	c.cc.OnTimeout(now, int(c.sndNxt.Sub(c.sndUna)))
 	c.recover = c.sndNxt // RFC 6582 §3.2 step 4 (after a timeout)
 	c.inRecovery, c.inLoss, c.tlpOut = false, true, false
@@ -146,7 +146,7 @@ func (c *Conn) onPersist(now time.Time) {
 		return
 	}
 	if c.sndWnd == 0 {
-		if c.retries >= c.cfg.Retries {
+		if int(c.retries) >= c.cfg.Retries {
 			// Linux counts unanswered probes against tcp_retries2; any
 			// ACK (even with a zero window) resets the count.
 			c.terminate(ErrTimedOut)
@@ -154,7 +154,7 @@ func (c *Conn) onPersist(now time.Time) {
 		}
 		c.retries++
 		c.sendProbe(now)
-		c.backoff++
+		c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
 		c.persistAt = c.at(now.Add(c.rto()))
 		return
 	}
@@ -164,11 +164,11 @@ func (c *Conn) onPersist(now time.Time) {
 
 // armKeepalive arms the keepalive timer in the states where it runs.
 func (c *Conn) armKeepalive(now time.Time) {
-	if c.ka.Enable && c.keepaliveAt == 0 && (c.state == Established || c.state == CloseWait) {
+	if c.kaOn && c.keepaliveAt == 0 && (c.state == Established || c.state == CloseWait) {
 		if c.lastRcv == 0 {
 			c.lastRcv = c.at(now)
 		}
-		c.keepaliveAt = c.lastRcv + tick(c.ka.Idle)
+		c.keepaliveAt = c.lastRcv + tick(c.kaIdle)
 		c.keepaliveAt = max(c.keepaliveAt, c.at(now))
 	}
 }
@@ -177,10 +177,10 @@ func (c *Conn) armKeepalive(now time.Time) {
 // every Interval; after Count unanswered probes the connection fails
 // (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer).
 func (c *Conn) onKeepalive(now time.Time) {
-	if !c.ka.Enable || (c.state != Established && c.state != CloseWait) {
+	if !c.kaOn || (c.state != Established && c.state != CloseWait) {
 		return
 	}
-	idle := c.timeOf(c.lastRcv + tick(c.ka.Idle))
+	idle := c.timeOf(c.lastRcv + tick(c.kaIdle))
 	if c.kaProbes == 0 && now.Before(idle) {
 		c.keepaliveAt = c.at(idle)
 		return
@@ -188,14 +188,14 @@ func (c *Conn) onKeepalive(now time.Time) {
 	if c.sndUna != c.sndMax || c.snd.n > 0 {
 		// Data outstanding: the retransmission timer watches the peer.
 		c.kaProbes = 0
-		c.keepaliveAt = c.at(now.Add(c.ka.Idle))
+		c.keepaliveAt = c.at(now.Add(c.kaIdle))
 		return
 	}
-	if c.kaProbes >= c.ka.Count {
+	if c.kaProbes >= c.kaCount {
 		c.terminate(ErrTimedOut)
 		return
 	}
 	c.kaProbes++
 	c.sendProbe(now)
-	c.keepaliveAt = c.at(now.Add(c.ka.Interval))
+	c.keepaliveAt = c.at(now.Add(c.kaIntvl))
 }

@@ -30,8 +30,8 @@ func (c *Conn) shrinkRings() {
 }
 
 // freeBuffers drops what a connection that will send nothing more needs:
-// the send ring, the scoreboard, the out-of-order list, and the receive
-// ring once it is read.
+// the send ring, the scoreboard, the out-of-order list, the autotuning
+// state, and the receive ring once it is read.
 func (c *Conn) freeBuffers() {
 	c.snd.discard(c.snd.n)
 	c.snd = ring{}
@@ -41,6 +41,23 @@ func (c *Conn) freeBuffers() {
 	if c.rcv.n == 0 {
 		c.rcv = ring{}
 	}
+	c.tune = nil
+}
+
+// rcvTune is the state of receive-buffer autotuning, allocated when it
+// first has something to measure.
+type rcvTune struct {
+	space  int32         // most bytes the application read in one RTT
+	copied int32         // bytes read since at
+	at     tick          // start of the current measurement
+	rtt    time.Duration // RTT seen by the receiver (timestamps)
+}
+
+func (c *Conn) rcvTuning() *rcvTune {
+	if c.tune == nil {
+		c.tune = new(rcvTune)
+	}
+	return c.tune
 }
 
 // rcvSpaceAdjust grows the receive buffer when the application read more
@@ -50,23 +67,24 @@ func (c *Conn) freeBuffers() {
 // buffer, so the sender is never held back by it on a path whose
 // bandwidth-delay product fits the cap.
 func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
-	if int(c.rcvBuf) >= int(c.rcvBufMax) {
+	if int(c.rcvBuf) >= int(c.rcvBufMax) || c.state == TimeWait || c.state == Closed {
 		return
 	}
-	c.rcvCopied = int32(min(int(c.rcvCopied)+n, 1<<30))
-	rtt := c.rcvRTT
+	t := c.rcvTuning()
+	t.copied = int32(min(int(t.copied)+n, 1<<30))
+	rtt := t.rtt
 	if rtt == 0 {
 		rtt = c.rtt.srtt
 	}
-	if c.rcvSpaceAt == 0 || rtt == 0 {
-		c.rcvSpaceAt = c.at(now)
+	if t.at == 0 || rtt == 0 {
+		t.at = c.at(now)
 		return
 	}
-	if time.Duration(c.at(now)-c.rcvSpaceAt) < rtt {
+	if time.Duration(c.at(now)-t.at) < rtt {
 		return
 	}
-	copied, space := int(c.rcvCopied), int(c.rcvSpace)
-	c.rcvSpaceAt, c.rcvCopied = c.at(now), 0
+	copied, space := int(t.copied), int(t.space)
+	t.at, t.copied = c.at(now), 0
 	if copied <= space {
 		return
 	}
@@ -74,7 +92,7 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if space > 0 {
 		want += 2 * want * min(copied-space, space) / space
 	}
-	c.rcvSpace = int32(copied)
+	t.space = int32(copied)
 	if want > int(c.rcvBuf) {
 		c.rcvBuf = int32(min(want, int(c.rcvBufMax), 65535<<c.rcvWScale))
 	}
@@ -87,10 +105,13 @@ func (c *Conn) rcvRTTSample(now time.Time, tsecr uint32) {
 	if m <= 0 || m > c.cfg.MaxRTO {
 		return
 	}
-	if c.rcvRTT == 0 {
-		c.rcvRTT = m
+	if int(c.rcvBuf) >= int(c.rcvBufMax) {
+		return // only autotuning uses it
+	}
+	if t := c.rcvTuning(); t.rtt == 0 {
+		t.rtt = m
 	} else {
-		c.rcvRTT += (m - c.rcvRTT) / 8
+		t.rtt += (m - t.rtt) / 8
 	}
 }
 

@@ -48,27 +48,41 @@ type Conn struct {
 	listener *Listener
 	laddr    netip.Addr
 	raddr    netip.Addr
-	err      error
 	cc       CongestionControl
-	newCC    func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
-	rare     *Stats                          // the other counters, allocated on first use (stats.go)
+	rare     *connRare // allocated on first use (stats.go)
 	ooo      *oooList
-	txq      *txQueue // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
+	tune     *rcvTune   // receive-buffer autotuning, once data is read (buffer.go)
+	ka       *KeepAlive // shared when it is the Config's or the usual one
+	txq      *txQueue   // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
 	stats    hotStats
 	epoch    time.Time // ticks and the records' clock count from here
 	rtt      rttEstimator
-	rack     rackState
 	snd      ring
 	rcv      ring
 
-	lport, rport uint16
+	// Negotiated options.
+	mss    int // largest payload we send (peer MSS minus options)
+	rcvMSS int // largest payload we expect (our MSS minus options)
 
-	// Per-connection settings, initially the Config's.
-	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
-	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
-	kaIdle, kaIntvl   time.Duration
-	kaCount           int32
-	kaProbes          int32
+	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
+	// 8985).
+	lastSend    time.Duration
+	rackMinRTT  time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
+	sackedBytes int           // octets of records SACKed
+	lostBytes   int           // octets of records deemed lost, not yet resent
+	renoSacked  int           // without SACK: octets duplicate ACKs say have left
+
+	tsRecentAt tick // when tsRecent was set (RFC 7323 §5.5)
+	lastRcv    tick // for keepalive
+
+	// Deadlines; zero when not armed (STYLE.md §4).
+	rtoAt       tick
+	ptoAt       tick // tail loss probe (RFC 8985 §7)
+	rackAt      tick // RACK reordering timer (RFC 8985 §6.3)
+	delackAt    tick
+	persistAt   tick
+	keepaliveAt tick
+	stateAt     tick // the timeout of the state: SYN-RECEIVED, FIN-WAIT-2 (orphaned) or TIME-WAIT
 
 	// Send sequence space (RFC 9293 §3.3.1).
 	iss     Seq
@@ -82,55 +96,29 @@ type Conn struct {
 	sndBase Seq    // sequence number of the first byte in snd
 
 	// Receive sequence space.
-	irs       Seq
-	rcvNxt    Seq
-	rcvAdv    Seq       // right edge of the window we last advertised
-	rcvFinSeq Seq       // sequence number of a FIN seen out of order
-	dsack     SACKBlock // a duplicate to report (RFC 2883)
-
-	// Negotiated options.
-	mss      int // largest payload we send (peer MSS minus options)
-	rcvMSS   int // largest payload we expect (our MSS minus options)
-	tsRecent uint32
-	tsOffset uint32
-
+	irs        Seq
+	rcvNxt     Seq
+	rcvAdv     Seq   // right edge of the window we last advertised
+	rcvFinSeq  Seq   // sequence number of a FIN seen out of order
 	rcvUnacked int32 // bytes received since the last ACK we sent
+	tsRecent   uint32
 
-	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
-	// 8985).
-	retries     int32
-	rttSeq      Seq
-	rttStart    tick
-	lastSend    time.Duration
-	dupAcks     int32
-	recover     Seq // RecoveryPoint (RFC 6675), "recover" (RFC 6582)
-	sackedBytes int // octets of records SACKed
-	lostBytes   int // octets of records deemed lost, not yet resent
-	renoSacked  int // without SACK: octets duplicate ACKs say have left
-	lostFrom    Seq // no record below this is lost (a search hint)
-	sackHigh    Seq // highest sequence number SACKed or ACKed
-	tlpHigh     Seq // SND.NXT when the tail loss probe was sent
+	retries  int32
+	dupAcks  int32
+	recover  Seq // RecoveryPoint (RFC 6675), "recover" (RFC 6582)
+	lostFrom Seq // no record below this is lost (a search hint)
+	sackHigh Seq // highest sequence number SACKed or ACKed
+	tlpHigh  Seq // SND.NXT when the tail loss probe was sent
 
-	// Receive-buffer autotuning (Linux's tcp_rcv_space_adjust).
-	rcvSpace   int32         // most bytes the application read in one RTT
-	rcvCopied  int32         // bytes read since rcvSpaceAt
-	rcvSpaceAt tick          // start of the current measurement
-	rcvRTT     time.Duration // RTT seen by the receiver (timestamps)
-	tsRecentAt tick          // when tsRecent was set (RFC 7323 §5.5)
-	lastRcv    tick          // for keepalive
+	// Per-connection settings, initially the Config's.
+	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
+	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
+	kaProbes          int32
 
-	// Deadlines; zero when not armed (STYLE.md §4).
-	rtoAt       tick
-	ptoAt       tick // tail loss probe (RFC 8985 §7)
-	rackAt      tick // RACK reordering timer (RFC 8985 §6.3)
-	delackAt    tick
-	persistAt   tick
-	keepaliveAt tick
-	finWait2At  tick
-	timeWaitAt  tick
-	synRcvdAt   tick
+	lport, rport uint16
 
 	state     State
+	errc      uint8 // the connection's error: an index into connErrs
 	events    Event
 	sndWScale uint8
 	rcvWScale uint8
@@ -140,7 +128,6 @@ type Conn struct {
 	sackOK     bool
 	wsOK       bool
 	nagle      bool
-	kaOn       bool // keepalive
 	rcvFinWait bool // a FIN waits at rcvFinSeq
 	hasDSACK   bool
 
@@ -154,11 +141,15 @@ type Conn struct {
 	passive    bool // opened by a listener
 
 	ackNow      bool // send an ACK at the end of this call
-	rttActive   bool // timing the SYN (data is timed by its records)
+	rttActive   bool // timing the SYN, sent at epoch (data is timed by its records)
 	cwndLimited bool // the last send stopped at cwnd (RFC 7661 §4.3)
 	inRecovery  bool
-	inLoss      bool // after an RTO, until SND.NXT at its time is acked
-	tlpOut      bool // a tail loss probe is out
+	inLoss      bool  // after an RTO, until SND.NXT at its time is acked
+	tlpOut      bool  // a tail loss probe is out
+	rackReord   bool  // reordering observed (RACK.reordering_seen)
+	rackDSACK   bool  // a D-SACK arrived since the last RACK adjustment
+	rackMult    uint8 // RACK.reo_wnd_mult (at most 8)
+	rackPersist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose
@@ -193,7 +184,6 @@ func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
 	c.recover = isn
 	c.rtt.init(c.cfg.InitialRTO)
-	c.tsOffset = tsOffsetFor(isn)
 	c.setWScale()
 	c.rcvMSS = c.cfg.MSS
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
@@ -221,8 +211,8 @@ func tsOffsetFor(isn Seq) uint32 { return uint32(isn) * 2654435761 }
 
 // makeCC returns a new congestion control for the current MSS.
 func (c *Conn) makeCC() CongestionControl {
-	if c.newCC != nil {
-		return c.newCC(c.mss)
+	if c.rare != nil && c.rare.newCC != nil {
+		return c.rare.newCC(c.mss)
 	}
 	return c.cfg.NewCC(c.mss)
 }
@@ -233,10 +223,23 @@ func (c *Conn) Local() netip.AddrPort { return netip.AddrPortFrom(c.laddr, c.lpo
 // Remote returns the remote address.
 func (c *Conn) Remote() netip.AddrPort { return netip.AddrPortFrom(c.raddr, c.rport) }
 
-// setKA applies keepalive settings whose defaults are filled in.
+// setKA applies keepalive settings whose defaults are filled in, sharing
+// them when they are the Config's or the defaults with Enable (what the
+// shell sets on every connection, as Go's net does).
 func (c *Conn) setKA(k KeepAlive) {
-	c.kaOn, c.kaIdle, c.kaIntvl, c.kaCount = k.Enable, k.Idle, k.Interval, int32(min(k.Count, 1<<30))
+	switch k {
+	case c.cfg.KeepAlive:
+		c.ka = &c.cfg.KeepAlive
+	case *kaOn:
+		c.ka = kaOn
+	default:
+		p := new(KeepAlive)
+		*p = k
+		c.ka = p
+	}
 }
+
+var kaOn = func() *KeepAlive { k := KeepAlive{Enable: true}.withDefaults(); return &k }()
 
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
@@ -244,11 +247,26 @@ func (c *Conn) State() State { return c.state }
 // Err returns why the connection failed: ErrRefused, ErrReset, ErrTimedOut,
 // or nil.
 func (c *Conn) Err() error {
-	if c.err == ErrClosed {
+	if c.error() == ErrClosed {
 		return nil
 	}
-	return c.err
+	return c.error()
 }
+
+// connErrs are the errors a connection can fail with, kept as an index.
+var connErrs = [...]error{nil, ErrRefused, ErrReset, ErrTimedOut, ErrClosed}
+
+func errCode(err error) uint8 {
+	for i, e := range connErrs {
+		if e == err {
+			return uint8(i)
+		}
+	}
+	panic("tcp: unknown connection error")
+}
+
+// error returns the connection's error, ErrClosed included.
+func (c *Conn) error() error { return connErrs[c.errc] }
 
 // TakeEvents returns the events raised since the last call and clears them.
 func (c *Conn) TakeEvents() Event {
@@ -274,7 +292,7 @@ func (c *Conn) Readable() int {
 // peer's FIN arrived (or CloseRead was called) and no data is left, or the
 // connection failed and the data that arrived before has been read.
 func (c *Conn) ReadClosed() bool {
-	return c.readClosed || (c.rcv.n == 0 && (c.err != nil || c.rcvFin))
+	return c.readClosed || (c.rcv.n == 0 && (c.error() != nil || c.rcvFin))
 }
 
 // Writable returns the number of bytes Write would accept now; 0 when the
@@ -334,7 +352,7 @@ func (c *Conn) SetCC(newCC func(mss int) CongestionControl) {
 	if newCC == nil {
 		newCC = NewCubic
 	}
-	c.newCC = newCC
+	c.rareState().newCC = newCC
 	if c.cc != nil {
 		c.cc = newCC(c.mss)
 	}
@@ -342,7 +360,7 @@ func (c *Conn) SetCC(newCC func(mss int) CongestionControl) {
 
 // Connect performs an active open (RFC 9293 §3.10.1): SYN, SYN-SENT.
 func (c *Conn) Connect(now time.Time) {
-	if c.state != Closed || c.sndMax != c.iss || c.reopened || c.err != nil { // a connection opens once
+	if c.state != Closed || c.sndMax != c.iss || c.reopened || c.error() != nil { // a connection opens once
 		return
 	}
 	c.state = SynSent
@@ -350,7 +368,7 @@ func (c *Conn) Connect(now time.Time) {
 	c.cc = c.makeCC()
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
-	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, c.at(now)
+	c.rttActive = true // the SYN was sent at epoch
 	c.rtoAt = c.at(now.Add(c.rto()))
 }
 
@@ -372,8 +390,8 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 }
 
 func (c *Conn) writeErr() error {
-	if c.err != nil {
-		return c.err
+	if c.error() != nil {
+		return c.error()
 	}
 	if c.finQueued || c.state == Closed || c.state == Listen {
 		return ErrClosed
@@ -389,8 +407,8 @@ func (c *Conn) writeErr() error {
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	if c.rcv.n == 0 || c.readClosed {
 		switch {
-		case c.err != nil:
-			return 0, c.err
+		case c.error() != nil:
+			return 0, c.error()
 		case c.readClosed || c.rcvFin:
 			return 0, io.EOF
 		}
@@ -478,8 +496,8 @@ func (c *Conn) Close(now time.Time) {
 	c.orphan = true
 	c.readClosed = true
 	c.CloseWrite(now)
-	if c.state == FinWait2 && c.finWait2At == 0 {
-		c.finWait2At = c.at(now.Add(c.cfg.FinWait2Timeout))
+	if c.state == FinWait2 && c.stateAt == 0 {
+		c.stateAt = c.at(now.Add(c.cfg.FinWait2Timeout))
 	}
 }
 
@@ -507,15 +525,15 @@ func (c *Conn) terminate(err error) {
 		c.leaveSynRcvd(false)
 	}
 	c.state = Closed
-	if err != nil && c.err == nil {
-		c.err = err
+	if err != nil && c.errc == 0 {
+		c.errc = errCode(err)
 		if err != ErrClosed {
 			c.events |= EvError
 		}
 	}
 	c.events |= EvClosed | EvReadable | EvWritable
 	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = 0, 0, 0, 0
-	c.finWait2At, c.timeWaitAt, c.synRcvdAt = 0, 0, 0
+	c.stateAt = 0
 	c.ptoAt, c.rackAt = 0, 0
 	c.ackNow = false
 	c.freeBuffers()

@@ -52,7 +52,7 @@ func (c *Conn) Info() Info {
 		State:      c.state,
 		RTT:        c.rtt.srtt,
 		RTTVar:     c.rtt.rttvar,
-		MinRTT:     c.rack.minRTT,
+		MinRTT:     c.rackMinRTT,
 		RTO:        c.rto(),
 		SndMSS:     c.mss,
 		RcvMSS:     c.rcvMSS,

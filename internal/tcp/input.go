@@ -64,12 +64,12 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		if c.sackOK && len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
 			// RFC 2883 §4: report the duplicate in a D-SACK block, so the
 			// sender learns its retransmission was spurious.
-			c.dsack = SACKBlock{seg.Seq, seg.Seq.Add(len(seg.Payload))}
+			c.rareState().dsack = SACKBlock{seg.Seq, seg.Seq.Add(len(seg.Payload))}
 			c.hasDSACK = true
 		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
-				c.timeWaitAt = c.at(now.Add(c.cfg.TimeWait)) // retransmitted FIN: restart 2·MSL
+				c.stateAt = c.at(now.Add(c.cfg.TimeWait)) // retransmitted FIN: restart 2·MSL
 			}
 			c.ackNow = true
 			c.output(now)
@@ -194,10 +194,10 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 func (c *Conn) synAcked(now time.Time) {
 	c.sndUna = c.iss.Add(1)
 	if c.rttActive && c.retries == 0 {
-		c.rtt.sample(time.Duration(c.at(now)-c.rttStart), c.cfg.MinRTO, c.cfg.MaxRTO)
+		c.rtt.sample(now.Sub(c.epoch), c.cfg.MinRTO, c.cfg.MaxRTO)
 	}
 	c.rttActive = false
-	if c.retries > 0 && !c.rtt.has {
+	if c.retries > 0 && !c.rtt.has() {
 		// RFC 6298 §5.7: the SYN was retransmitted and gave no sample;
 		// data starts with an RTO of 3 s.
 		c.rtt.rto = max(c.rtt.rto, 3*time.Second)
@@ -240,7 +240,7 @@ func (c *Conn) negotiate(seg *Segment) {
 func (c *Conn) establish(now time.Time) {
 	if c.state == SynReceived {
 		c.leaveSynRcvd(true)
-		c.synRcvdAt = 0
+		c.stateAt = 0
 	}
 	c.state = Established
 	if c.finQueued {
@@ -304,7 +304,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		case FinWait1:
 			c.state = FinWait2
 			if c.orphan {
-				c.finWait2At = c.at(now.Add(c.cfg.FinWait2Timeout))
+				c.stateAt = c.at(now.Add(c.cfg.FinWait2Timeout))
 			}
 		case Closing:
 			c.enterTimeWait(now)
@@ -562,8 +562,8 @@ func (c *Conn) consumeFin(now time.Time) {
 // enterTimeWait enters TIME-WAIT for 2·MSL (RFC 9293 §3.6.1).
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
-	c.rtoAt, c.persistAt, c.keepaliveAt, c.finWait2At = 0, 0, 0, 0
+	c.rtoAt, c.persistAt, c.keepaliveAt = 0, 0, 0
 	c.ptoAt, c.rackAt = 0, 0
-	c.timeWaitAt = c.at(now.Add(c.cfg.TimeWait))
+	c.stateAt = c.at(now.Add(c.cfg.TimeWait))
 	c.freeBuffers()
 }

@@ -138,9 +138,9 @@ func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.sndWl1, c.sndWl2 = seg.Seq, c.iss
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
-	c.rttActive, c.rttSeq, c.rttStart = true, c.sndNxt, c.at(now)
+	c.rttActive = true // the SYN-ACK was sent at epoch
 	c.rtoAt = c.at(now.Add(c.rto()))
-	c.synRcvdAt = c.at(now.Add(c.cfg.SynRcvdTimeout))
+	c.stateAt = c.at(now.Add(c.cfg.SynRcvdTimeout))
 }
 
 // RstFor returns the reply RFC 9293 §3.10.7.1 prescribes for seg arriving

@@ -30,7 +30,7 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 			o := &s.Opts
 			o.NumSACK = min(o.NumSACK, len(o.SACK)-1)
 			copy(o.SACK[1:], o.SACK[:o.NumSACK])
-			o.SACK[0] = c.dsack
+			o.SACK[0] = c.rare.dsack
 			o.NumSACK++
 		}
 	}
@@ -43,7 +43,7 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 
 // tsNow returns our timestamp clock (RFC 7323 §5.4): milliseconds, offset
 // per connection so as not to reveal uptime.
-func (c *Conn) tsNow(now time.Time) uint32 { return uint32(now.UnixMilli()) + c.tsOffset }
+func (c *Conn) tsNow(now time.Time) uint32 { return uint32(now.UnixMilli()) + tsOffsetFor(c.iss) }
 
 // advertise returns the window field to send and records the right edge it
 // advertises. The window is the free receive buffer (RFC 9293 §3.8.6.2.2),

@@ -10,16 +10,9 @@ import "time"
 // Linux, RACK and TLP run only with SACK; without it the connection falls
 // back to NewReno's three duplicate ACKs (RFC 6582).
 
-// rackState is RACK's per-connection state (RFC 8985 §6.1) that outlives
-// a flight; rackFlight, in the scoreboard, is the rest.
-type rackState struct {
-	minRTT time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
-
-	reord   bool  // reordering observed (RACK.reordering_seen)
-	dsack   bool  // a D-SACK arrived since the last adjustment
-	mult    uint8 // RACK.reo_wnd_mult (at most 8)
-	persist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
-}
+// RACK's per-connection state (RFC 8985 §6.1) that outlives a flight is
+// in the Conn (rackMinRTT, rackReord, rackDSACK, rackMult, rackPersist);
+// rackFlight, in the scoreboard, is the rest.
 
 // rackFlight is RACK's state about the current flight (RFC 8985 §6.1). It
 // lives in the scoreboard and goes with it when everything sent is
@@ -43,7 +36,7 @@ const wcDelAckT = 200 * time.Millisecond
 // tcp_check_sack_reordering).
 func (c *Conn) delivered(now time.Time, s *txSeg) {
 	rtt := c.sinceEpoch(now) - s.sent
-	if s.flags&txRetrans != 0 && rtt < c.rack.minRTT-c.rack.minRTT/8 {
+	if s.flags&txRetrans != 0 && rtt < c.rackMinRTT-c.rackMinRTT/8 {
 		// Step 2: faster than the path allows, so it acknowledges the
 		// original. An eighth of slack because min RTT comes from
 		// segments sent in bursts, which wait in the sender's queue,
@@ -53,10 +46,10 @@ func (c *Conn) delivered(now time.Time, s *txSeg) {
 		return
 	}
 	if s.flags&txRetrans == 0 && s.end.LessThan(c.txq.rack.fack) {
-		c.rack.reord = true
+		c.rackReord = true
 	}
-	if c.rack.minRTT == 0 || rtt < c.rack.minRTT {
-		c.rack.minRTT = rtt
+	if c.rackMinRTT == 0 || rtt < c.rackMinRTT {
+		c.rackMinRTT = rtt
 	}
 	if !c.txq.rack.seen || s.sent > c.txq.rack.xmit || (s.sent == c.txq.rack.xmit && s.end.GreaterThan(c.txq.rack.endSeq)) {
 		c.txq.rack.xmit, c.txq.rack.endSeq, c.txq.rack.rtt, c.txq.rack.seen = s.sent, s.end, rtt, true
@@ -68,10 +61,10 @@ func (c *Conn) delivered(now time.Time, s *txSeg) {
 // recovery is under way), otherwise a quarter of the minimum RTT times the
 // D-SACK-driven multiplier, at most SRTT.
 func (c *Conn) reoWnd() time.Duration {
-	if !c.rack.reord && (c.inRecovery || c.sackedBytes > 2*c.mss) {
+	if !c.rackReord && (c.inRecovery || c.sackedBytes > 2*c.mss) {
 		return 0
 	}
-	return min(c.rack.minRTT/4*time.Duration(max(c.rack.mult, 1)), c.rtt.srtt)
+	return min(c.rackMinRTT/4*time.Duration(max(c.rackMult, 1)), c.rtt.srtt)
 }
 
 // rackDetect marks lost every segment sent before the latest delivered one
@@ -108,16 +101,16 @@ func (c *Conn) rackDetect(now time.Time) {
 // rackRecoveryDone adapts the reordering window at the end of a recovery
 // (RFC 8985 §6.2 step 4): each D-SACK widens it for 16 recoveries.
 func (c *Conn) rackRecoveryDone() {
-	if c.rack.dsack {
-		c.rack.dsack = false
-		c.rack.mult = min(max(c.rack.mult, 1)+1, 8)
-		c.rack.persist = 16
+	if c.rackDSACK {
+		c.rackDSACK = false
+		c.rackMult = min(max(c.rackMult, 1)+1, 8)
+		c.rackPersist = 16
 		return
 	}
-	if c.rack.persist > 0 {
-		c.rack.persist--
-		if c.rack.persist == 0 {
-			c.rack.mult = 1
+	if c.rackPersist > 0 {
+		c.rackPersist--
+		if c.rackPersist == 0 {
+			c.rackMult = 1
 		}
 	}
 }
@@ -135,7 +128,7 @@ func (c *Conn) onRackTimer(now time.Time) {
 // a single segment is in flight, and at least 10 ms (as Linux).
 func (c *Conn) armPTO(now time.Time) {
 	c.ptoAt = 0
-	if !c.sackOK || c.inRecovery || c.inLoss || c.tlpOut || c.sndUna == c.sndNxt || !c.rtt.has || c.sndWnd == 0 {
+	if !c.sackOK || c.inRecovery || c.inLoss || c.tlpOut || c.sndUna == c.sndNxt || !c.rtt.has() || c.sndWnd == 0 {
 		return
 	}
 	pto := 2 * c.rtt.srtt

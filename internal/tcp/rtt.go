@@ -6,8 +6,10 @@ import "time"
 type rttEstimator struct {
 	srtt, rttvar time.Duration
 	rto          time.Duration // base RTO, before backoff
-	has          bool          // at least one sample taken
 }
+
+// has reports whether a sample was taken (a sample is at least 1 µs).
+func (r *rttEstimator) has() bool { return r.srtt > 0 }
 
 // clockGranularity is G of RFC 6298 §2; our clock is exact, Linux's is a jiffy.
 const clockGranularity = time.Millisecond
@@ -20,10 +22,9 @@ func (r *rttEstimator) sample(m, minRTO, maxRTO time.Duration) {
 	if m <= 0 {
 		m = time.Microsecond
 	}
-	if !r.has {
+	if !r.has() {
 		r.srtt = m
 		r.rttvar = m / 2
-		r.has = true
 	} else {
 		d := r.srtt - m
 		if d < 0 {

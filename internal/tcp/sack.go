@@ -192,7 +192,7 @@ func (c *Conn) onSACK(now time.Time, o *Options) {
 			// A spurious retransmission: the path reorders (or lost
 			// an ACK); RACK widens its window from now on.
 			c.rareStats().DSACKs++
-			c.rack.dsack, c.rack.reord = true, true
+			c.rackDSACK, c.rackReord = true, true
 			continue
 		}
 		// A block covers our FIN only if it reaches past it: one that stops

@@ -37,20 +37,30 @@ type hotStats struct {
 	BytesSent, BytesAcked, BytesReceived uint64
 }
 
-// rareStats returns the connection's rarely moved counters, allocating
-// them on first use.
-func (c *Conn) rareStats() *Stats {
+// connRare is what a connection needs only once something unusual
+// happens: the rarely moved counters, a congestion control chosen with
+// SetCC, a D-SACK block to report. It is allocated on first use.
+type connRare struct {
+	stats Stats
+	newCC func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
+	dsack SACKBlock                       // a duplicate to report (RFC 2883)
+}
+
+func (c *Conn) rareState() *connRare {
 	if c.rare == nil {
-		c.rare = new(Stats)
+		c.rare = new(connRare)
 	}
 	return c.rare
 }
+
+// rareStats returns the connection's rarely moved counters.
+func (c *Conn) rareStats() *Stats { return &c.rareState().stats }
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() Stats {
 	var s Stats
 	if c.rare != nil {
-		s = *c.rare
+		s = c.rare.stats
 	}
 	h := &c.stats
 	s.SegsIn, s.SegsOut = h.SegsIn, h.SegsOut

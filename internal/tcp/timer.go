@@ -31,7 +31,7 @@ func (c *Conn) due(k tick, now time.Time) bool { return k != 0 && k <= c.at(now)
 // none is armed. The shell calls Timer when it passes.
 func (c *Conn) NextDeadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.finWait2At, c.timeWaitAt, c.synRcvdAt, c.rackAt, c.ptoAt} {
+	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.stateAt, c.rackAt, c.ptoAt} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -41,20 +41,19 @@ func (c *Conn) NextDeadline() time.Time {
 
 // Timer fires every deadline at or before now.
 func (c *Conn) Timer(now time.Time) {
-	if c.due(c.timeWaitAt, now) {
-		c.timeWaitAt = 0
-		c.terminate(nil) // RFC 9293 §3.10.8: TIME-WAIT timeout
-		return
-	}
-	if c.due(c.finWait2At, now) {
-		c.finWait2At = 0
-		c.terminate(nil) // Linux tcp_fin_timeout for orphaned sockets
-		return
-	}
-	if c.due(c.synRcvdAt, now) {
-		c.synRcvdAt = 0
-		c.terminate(ErrTimedOut) // handshake timeout
-		return
+	if c.due(c.stateAt, now) {
+		c.stateAt = 0
+		switch c.state {
+		case TimeWait:
+			c.terminate(nil) // RFC 9293 §3.10.8: TIME-WAIT timeout
+		case FinWait2:
+			c.terminate(nil) // Linux tcp_fin_timeout for orphaned sockets
+		case SynReceived:
+			c.terminate(ErrTimedOut) // handshake timeout
+		}
+		if c.state == Closed {
+			return
+		}
 	}
 	if c.due(c.rtoAt, now) {
 		c.rtoAt = 0
@@ -164,11 +163,11 @@ func (c *Conn) onPersist(now time.Time) {
 
 // armKeepalive arms the keepalive timer in the states where it runs.
 func (c *Conn) armKeepalive(now time.Time) {
-	if c.kaOn && c.keepaliveAt == 0 && (c.state == Established || c.state == CloseWait) {
+	if c.ka.Enable && c.keepaliveAt == 0 && (c.state == Established || c.state == CloseWait) {
 		if c.lastRcv == 0 {
 			c.lastRcv = c.at(now)
 		}
-		c.keepaliveAt = c.lastRcv + tick(c.kaIdle)
+		c.keepaliveAt = c.lastRcv + tick(c.ka.Idle)
 		c.keepaliveAt = max(c.keepaliveAt, c.at(now))
 	}
 }
@@ -177,10 +176,10 @@ func (c *Conn) armKeepalive(now time.Time) {
 // every Interval; after Count unanswered probes the connection fails
 // (RFC 9293 §3.8.4; RFC 1122 §4.2.3.6; Linux tcp_keepalive_timer).
 func (c *Conn) onKeepalive(now time.Time) {
-	if !c.kaOn || (c.state != Established && c.state != CloseWait) {
+	if !c.ka.Enable || (c.state != Established && c.state != CloseWait) {
 		return
 	}
-	idle := c.timeOf(c.lastRcv + tick(c.kaIdle))
+	idle := c.timeOf(c.lastRcv + tick(c.ka.Idle))
 	if c.kaProbes == 0 && now.Before(idle) {
 		c.keepaliveAt = c.at(idle)
 		return
@@ -188,14 +187,14 @@ func (c *Conn) onKeepalive(now time.Time) {
 	if c.sndUna != c.sndMax || c.snd.n > 0 {
 		// Data outstanding: the retransmission timer watches the peer.
 		c.kaProbes = 0
-		c.keepaliveAt = c.at(now.Add(c.kaIdle))
+		c.keepaliveAt = c.at(now.Add(c.ka.Idle))
 		return
 	}
-	if c.kaProbes >= c.kaCount {
+	if int(c.kaProbes) >= c.ka.Count {
 		c.terminate(ErrTimedOut)
 		return
 	}
 	c.kaProbes++
 	c.sendProbe(now)
-	c.keepaliveAt = c.at(now.Add(c.kaIntvl))
+	c.keepaliveAt = c.at(now.Add(c.ka.Interval))
 }

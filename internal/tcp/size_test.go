@@ -1,5 +1,0 @@
-package tcp
-
-import "unsafe"
-
-var sizeofConn = unsafe.Sizeof(Conn{})

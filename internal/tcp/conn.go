@@ -369,7 +369,7 @@ func (c *Conn) Connect(now time.Time) {
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rttActive = true // the SYN was sent at epoch
-	c.rtoAt = c.at(now.Add(c.rto()))
+	c.rtoAt = c.at(now) + tick(c.rto())
 }
 
 // Write queues as much of p as fits in the send buffer (RFC 9293 §3.10.2)
@@ -497,7 +497,7 @@ func (c *Conn) Close(now time.Time) {
 	c.readClosed = true
 	c.CloseWrite(now)
 	if c.state == FinWait2 && c.stateAt == 0 {
-		c.stateAt = c.at(now.Add(c.cfg.FinWait2Timeout))
+		c.stateAt = c.at(now) + tick(c.cfg.FinWait2Timeout)
 	}
 }
 

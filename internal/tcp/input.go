@@ -69,7 +69,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
-				c.stateAt = c.at(now.Add(c.cfg.TimeWait)) // retransmitted FIN: restart 2·MSL
+				c.stateAt = c.at(now) + tick(c.cfg.TimeWait) // retransmitted FIN: restart 2·MSL
 			}
 			c.ackNow = true
 			c.output(now)
@@ -186,7 +186,7 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	c.state = SynReceived
 	c.sndWl2 = c.iss
 	c.sendSYN(now)
-	c.rtoAt = c.at(now.Add(c.rto()))
+	c.rtoAt = c.at(now) + tick(c.rto())
 }
 
 // synAcked records that our SYN was acknowledged: an RTT sample unless it
@@ -304,7 +304,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		case FinWait1:
 			c.state = FinWait2
 			if c.orphan {
-				c.stateAt = c.at(now.Add(c.cfg.FinWait2Timeout))
+				c.stateAt = c.at(now) + tick(c.cfg.FinWait2Timeout)
 			}
 		case Closing:
 			c.enterTimeWait(now)
@@ -363,7 +363,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		if c.sndUna == c.sndMax {
 			c.rtoAt = 0
 		} else {
-			c.rtoAt = c.at(now.Add(c.rto()))
+			c.rtoAt = c.at(now) + tick(c.rto())
 		}
 		if c.tlpOut && ack.GreaterEq(c.tlpHigh) {
 			c.tlpOut = false
@@ -534,7 +534,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	if int(c.rcvUnacked) >= 2*c.rcvMSS {
 		c.ackNow = true
 	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
-		c.delackAt = c.at(now.Add(c.cfg.DelayedAck))
+		c.delackAt = c.at(now) + tick(c.cfg.DelayedAck)
 	}
 }
 
@@ -564,6 +564,6 @@ func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
 	c.rtoAt, c.persistAt, c.keepaliveAt = 0, 0, 0
 	c.ptoAt, c.rackAt = 0, 0
-	c.stateAt = c.at(now.Add(c.cfg.TimeWait))
+	c.stateAt = c.at(now) + tick(c.cfg.TimeWait)
 	c.freeBuffers()
 }

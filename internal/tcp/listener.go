@@ -139,8 +139,8 @@ func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rttActive = true // the SYN-ACK was sent at epoch
-	c.rtoAt = c.at(now.Add(c.rto()))
-	c.stateAt = c.at(now.Add(c.cfg.SynRcvdTimeout))
+	c.rtoAt = c.at(now) + tick(c.rto())
+	c.stateAt = c.at(now) + tick(c.cfg.SynRcvdTimeout)
 }
 
 // RstFor returns the reply RFC 9293 §3.10.7.1 prescribes for seg arriving

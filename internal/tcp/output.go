@@ -154,7 +154,7 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	}
 	c.xmit(s)
 	if c.rtoAt == 0 {
-		c.rtoAt = c.at(now.Add(c.rto()))
+		c.rtoAt = c.at(now) + tick(c.rto())
 	}
 	c.persistAt = 0
 }
@@ -224,7 +224,7 @@ func (c *Conn) output(now time.Time) {
 	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.n)) {
 		// RFC 9293 §3.8.6.1 zero-window probing, and the SWS override
 		// timer of §3.8.6.2.1 when the window is open but too small.
-		c.persistAt = c.at(now.Add(c.rto()))
+		c.persistAt = c.at(now) + tick(c.rto())
 	}
 }
 

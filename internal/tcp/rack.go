@@ -94,7 +94,7 @@ func (c *Conn) rackDetect(now time.Time) {
 		}
 	}
 	if wait > 0 {
-		c.rackAt = c.at(now.Add(wait))
+		c.rackAt = c.at(now) + tick(wait)
 	}
 }
 
@@ -135,7 +135,7 @@ func (c *Conn) armPTO(now time.Time) {
 	if c.txq.n == 1 {
 		pto += wcDelAckT
 	}
-	at := c.at(now.Add(max(pto, 10*time.Millisecond)))
+	at := c.at(now) + tick(max(pto, 10*time.Millisecond))
 	if c.rtoAt != 0 && at >= c.rtoAt {
 		return
 	}
@@ -164,5 +164,5 @@ func (c *Conn) onPTO(now time.Time) {
 		}
 	}
 	c.tlpOut, c.tlpHigh = true, c.sndNxt
-	c.rtoAt = c.at(now.Add(c.rto()))
+	c.rtoAt = c.at(now) + tick(c.rto())
 }

@@ -102,7 +102,7 @@ func (c *Conn) onRTO(now time.Time) {
 		c.retries++
 		c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
 		c.sendSYN(now)
-		c.rtoAt = c.at(now.Add(c.rto()))
+		c.rtoAt = c.at(now) + tick(c.rto())
 		return
 	case Established, FinWait1, CloseWait, Closing, LastAck:
 	default:
@@ -131,7 +131,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.lostFrom = c.sndUna
 	c.output(now)
 	if c.rtoAt == 0 && c.sndNxt != c.sndUna {
-		c.rtoAt = c.at(now.Add(c.rto()))
+		c.rtoAt = c.at(now) + tick(c.rto())
 	}
 }
 
@@ -154,7 +154,7 @@ func (c *Conn) onPersist(now time.Time) {
 		c.retries++
 		c.sendProbe(now)
 		c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
-		c.persistAt = c.at(now.Add(c.rto()))
+		c.persistAt = c.at(now) + tick(c.rto())
 		return
 	}
 	c.sendNext(now, sendForce)
@@ -187,7 +187,7 @@ func (c *Conn) onKeepalive(now time.Time) {
 	if c.sndUna != c.sndMax || c.snd.n > 0 {
 		// Data outstanding: the retransmission timer watches the peer.
 		c.kaProbes = 0
-		c.keepaliveAt = c.at(now.Add(c.ka.Idle))
+		c.keepaliveAt = c.at(now) + tick(c.ka.Idle)
 		return
 	}
 	if int(c.kaProbes) >= c.ka.Count {
@@ -196,5 +196,5 @@ func (c *Conn) onKeepalive(now time.Time) {
 	}
 	c.kaProbes++
 	c.sendProbe(now)
-	c.keepaliveAt = c.at(now.Add(c.ka.Interval))
+	c.keepaliveAt = c.at(now) + tick(c.ka.Interval)
 }

@@ -365,7 +365,6 @@ func (c *Conn) Connect(now time.Time) {
 	}
 	c.state = SynSent
 	c.epoch = now
-	c.cc = c.makeCC()
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rttActive = true // the SYN was sent at epoch

@@ -86,8 +86,12 @@ func (c *Conn) Info() Info {
 	if c.state.synchronized() {
 		i.Unacked = int(c.sndNxt.Sub(c.sndUna))
 	}
-	if c.cc != nil {
-		i.Cwnd, i.Ssthresh = c.cc.Cwnd(), c.cc.Ssthresh()
+	cc := c.cc
+	if cc == nil && c.state.synchronized() {
+		cc = c.makeCC() // not sent yet: what it will start with
+	}
+	if cc != nil {
+		i.Cwnd, i.Ssthresh = cc.Cwnd(), cc.Ssthresh()
 	}
 	return i
 }

@@ -233,7 +233,7 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
 	c.rcvMSS = max(c.cfg.MSS-opt, 64)
-	c.cc = c.makeCC()
+	c.cc = nil // made for this MSS when data is first sent (sendNext)
 }
 
 // establish enters ESTABLISHED (or FIN-WAIT-1 when a close was queued).

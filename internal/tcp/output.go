@@ -285,6 +285,17 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 		return false // FIN sent
 	}
 	left := int(dataEnd.Sub(c.sndNxt))
+	if left == 0 && !c.finQueued {
+		if mode != sendProbe {
+			c.cwndLimited = false
+		}
+		return false
+	}
+	if c.cc == nil {
+		// The congestion control exists once the connection sends: an
+		// idle connection that never did holds none.
+		c.cc = c.makeCC()
+	}
 	avail := int(c.sndUna.Add(int(c.sndWnd)).Sub(c.sndNxt))
 	if mode != sendProbe {
 		if room := c.cc.Cwnd() - c.pipe(); room < avail {

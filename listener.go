@@ -109,10 +109,14 @@ func (l *TCPListener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPo
 	if core != nil {
 		c.core = core
 		c.setKeepAliveLocked(now)
-		l.s.tcp.mu.Lock()
-		l.s.tcp.conns[keyOf(l.laddr, remote)] = c
-		l.s.tcp.mu.Unlock()
-		stats.Inc(&l.s.st.TCP.PassiveOpens)
+		if l.s.registerConn(c) {
+			stats.Inc(&l.s.st.TCP.PassiveOpens)
+		} else {
+			// At Limits.MaxConnections (a connection completed from a SYN
+			// cookie gets here without a SYN check): reset it.
+			c.closed = true
+			c.core.Abort(now)
+		}
 	}
 	l.mu.Unlock()
 	// The SYN-ACK (or a RST) was emitted into c's queue: send it.

@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,18 +75,5 @@ func TestGoodputUnderLoss(t *testing.T) {
 	if at1[0] <= at1[1] {
 		t.Errorf("at 1%% loss SACK+CUBIC %.1f Mbit/s does not beat NewReno without SACK %.1f", at1[0], at1[1])
 	}
-	const golden = "testdata/loss_goodput.golden"
-	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(table.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != table.String() {
-		t.Errorf("goodput table changed (run with -update if intended):\n%s\nwant:\n%s", table.String(), want)
-	}
+	checkGolden(t, "testdata/loss_goodput.golden", table.String())
 }

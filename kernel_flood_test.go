@@ -25,19 +25,7 @@ func TestKernelSYNFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	go serveEcho(ln, 10*time.Second)
 	raw := newRawSender(t, ns)
 	dst := netip.AddrPortFrom(s.Addr(), 80)
 	const total = 100000

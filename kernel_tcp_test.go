@@ -263,15 +263,7 @@ func TestKernelManyConnections(t *testing.T) {
 	checkGoroutines(t)
 	ns, s := newKernelPeer(t)
 	ln := kernelListen(t, ns, 9002)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go serveEcho(ln, time.Minute)
 	const n = 1000
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -72,19 +72,7 @@ func TestSoakConnectionChurn(t *testing.T) {
 	defer b.Close()
 	ln, _ := b.Listen("tcp", ":7")
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.SetDeadline(time.Now().Add(time.Minute))
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	go serveEcho(ln, time.Minute)
 	pc, _ := b.ListenPacket("udp", ":7")
 	defer pc.Close()
 	go func() {

@@ -25,15 +25,7 @@ func TestTCPEchoOverPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	go serveEcho(ln, time.Minute)
 	c, err := a.Dial("tcp", "198.18.0.2:80")
 	if err != nil {
 		t.Fatal(err)

@@ -90,6 +90,9 @@ func (c *TCPConn) emit(seg *tcp.Segment) {
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&c.s.st.TCP.ResetsOut)
 	}
+	if seg.Retrans {
+		stats.Inc(&c.s.st.TCP.Retransmits)
+	}
 	data := len(seg.Payload)
 	if c.out == nil {
 		c.out = c.s.outPool.Get().(*[]outFrame)

@@ -257,6 +257,11 @@ func TestKernelBulkExchangeImpaired(t *testing.T) {
 	if eg.Dropped == 0 || in.Dropped == 0 || eg.Reordered == 0 || in.Reordered == 0 {
 		t.Fatal("the impairment did nothing")
 	}
+	// Every segment our side lost had to be sent again, and the stack's
+	// counter says so.
+	if st := s.Stats(); st.TCP.Retransmits < eg.Dropped/2 {
+		t.Fatalf("Stats().TCP.Retransmits = %d after %d of our frames were dropped", st.TCP.Retransmits, eg.Dropped)
+	}
 }
 
 func TestKernelManyConnections(t *testing.T) {

@@ -102,6 +102,7 @@ type Conn struct {
 	rcvFinSeq  Seq   // sequence number of a FIN seen out of order
 	rcvUnacked int32 // bytes received since the last ACK we sent
 	tsRecent   uint32
+	tsLast     uint32 // the TSVal we last sent: never go back from it
 
 	retries  int32
 	dupAcks  int32
@@ -417,6 +418,8 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	n := c.rcv.read(p)
 	if c.rcv.n == 0 && (c.state == Closed || c.state == TimeWait) {
 		c.rcv = ring{} // nothing more can arrive
+	} else if c.ooo == nil || c.ooo.n == 0 {
+		c.rcv.rewind()
 	}
 	c.rcvSpaceAdjust(now, n)
 	c.maybeWindowUpdate(now, int(before))

@@ -333,6 +333,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		if ack.GreaterThan(c.sndBase) {
 			d := min(int(ack.Sub(c.sndBase)), c.snd.n)
 			c.snd.discard(d)
+			c.snd.rewind()
 			c.sndBase = c.sndBase.Add(d)
 			c.events |= EvWritable
 			if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.n)) {

@@ -45,6 +45,19 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 // per connection so as not to reveal uptime.
 func (c *Conn) tsNow(now time.Time) uint32 { return uint32(now.UnixMilli()) + tsOffsetFor(c.iss) }
 
+// tsVal returns the TSVal to send. It never goes back: callers on several
+// goroutines read the clock before taking the connection's lock, so a later
+// call may carry an earlier time, and a segment whose TSVal is below one
+// already sent is dropped by the peer's PAWS check (RFC 7323 §5.3).
+func (c *Conn) tsVal(now time.Time) uint32 {
+	v := c.tsNow(now)
+	if c.tsLast != 0 && int32(v-c.tsLast) < 0 {
+		v = c.tsLast
+	}
+	c.tsLast = v
+	return v
+}
+
 // advertise returns the window field to send and records the right edge it
 // advertises. The window is the free receive buffer (RFC 9293 §3.8.6.2.2),
 // opened only in steps of min(RCV.BUFF/2, MSS) to avoid the silly window
@@ -73,7 +86,7 @@ func (c *Conn) sendSYN(now time.Time) {
 	s.Opts.MSS = uint16(c.cfg.MSS)
 	if c.state == SynSent {
 		s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
-		s.Opts.HasTS, s.Opts.TSVal = true, c.tsNow(now)
+		s.Opts.HasTS, s.Opts.TSVal = true, c.tsVal(now)
 		s.Opts.SACKPermitted = !c.cfg.NoSACK
 	} else {
 		s.Flags |= FlagACK
@@ -82,7 +95,7 @@ func (c *Conn) sendSYN(now time.Time) {
 			s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
 		}
 		if c.tsOK {
-			s.Opts.HasTS, s.Opts.TSVal, s.Opts.TSEcr = true, c.tsNow(now), c.tsRecent
+			s.Opts.HasTS, s.Opts.TSVal, s.Opts.TSEcr = true, c.tsVal(now), c.tsRecent
 		}
 		s.Opts.SACKPermitted = c.sackOK
 		c.rcvAdv = c.rcvNxt.Add(int(s.Wnd))
@@ -94,7 +107,7 @@ func (c *Conn) sendSYN(now time.Time) {
 func (c *Conn) sendAck(now time.Time) {
 	s := c.newSeg(FlagACK)
 	if c.tsOK {
-		s.Opts.TSVal = c.tsNow(now)
+		s.Opts.TSVal = c.tsVal(now)
 	}
 	c.xmit(s)
 }
@@ -107,7 +120,7 @@ func (c *Conn) sendProbe(now time.Time) {
 	s := c.newSeg(FlagACK)
 	s.Seq = c.sndUna.Add(-1)
 	if c.tsOK {
-		s.Opts.TSVal = c.tsNow(now)
+		s.Opts.TSVal = c.tsVal(now)
 	}
 	c.xmit(s)
 }
@@ -117,8 +130,9 @@ func (c *Conn) sendProbe(now time.Time) {
 func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	s := c.newSeg(FlagACK)
 	s.Seq = seq
+	s.Retrans = seq.LessThan(c.sndMax)
 	if c.tsOK {
-		s.Opts.TSVal = c.tsNow(now)
+		s.Opts.TSVal = c.tsVal(now)
 	}
 	if n > 0 {
 		a, b := c.snd.peek(int(seq.Sub(c.sndBase)), n)

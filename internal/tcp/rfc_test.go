@@ -668,6 +668,37 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
+// Callers read the clock before taking the connection's lock, so a call
+// may carry an earlier time than the one before it. TSVal must not go back
+// with it, or the peer's PAWS check (RFC 7323 §5.3) drops the segment.
+func TestTimestampsNeverGoBack(t *testing.T) {
+	tt := newTranscript(t, nil)
+	tt.do(0, tt.c.Connect)
+	syn := tt.want(0, "SYN seq=1000")
+	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 ts=777/"+itoa(int(syn.Opts.TSVal)))
+	tt.want(10, "ACK seq=1001 ack=5001")
+	tt.advance(30)
+	if _, err := tt.c.Write(tt.now, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.c.Write(tt.now.Add(-5*time.Millisecond), make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	tt.collect()
+	a := tt.want(30, "ACK|PSH seq=1001 ack=5001 len=100")
+	b := tt.want(30, "ACK|PSH seq=1101 ack=5001 len=100")
+	if a.Opts.TSVal != syn.Opts.TSVal+30 || b.Opts.TSVal != a.Opts.TSVal {
+		t.Fatalf("TSVal %d then %d, want %d twice", a.Opts.TSVal, b.Opts.TSVal, syn.Opts.TSVal+30)
+	}
+	if a.Retrans || b.Retrans {
+		t.Fatal("new data marked as a retransmission")
+	}
+	r := tt.want(230, "ACK seq=1001 ack=5001 len=100")
+	if !r.Retrans {
+		t.Fatal("the RTO's retransmission is not marked Retrans")
+	}
+}
+
 // The accept queue bound: established children not yet taken count
 // against the backlog; Accepted frees a slot.
 func TestListenerAcceptQueue(t *testing.T) {

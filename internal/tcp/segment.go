@@ -17,6 +17,7 @@ type Segment struct {
 	Wnd              uint16 // raw, unscaled
 	Opts             Options
 	Payload          []byte
+	Retrans          bool // output only: the data was sent before (not encoded)
 }
 
 // Len returns the sequence space the segment occupies: its payload plus one

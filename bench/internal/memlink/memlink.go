@@ -83,8 +83,9 @@ func (e *End) Drops() uint64 { return e.tx.drops.Load() }
 
 type queue struct {
 	mu      sync.Mutex
-	slots   [][]byte
+	slots   [][]byte // queued frames, oldest at head
 	head, n int
+	free    [][]byte // buffers of popped frames, reused last-in first-out
 	max     int
 	ready   chan struct{}
 	drops   atomic.Uint64
@@ -94,6 +95,9 @@ func newQueue(depth, max int) *queue {
 	return &queue{slots: make([][]byte, depth), max: max, ready: make(chan struct{}, 1)}
 }
 
+// push copies f into a buffer and queues it. Buffers are reused last-in
+// first-out, so a queue holding few frames keeps its few buffers in the
+// cache, as a pooled allocator (gVisor's buffer pool) does.
 func (q *queue) push(f []byte) {
 	if len(f) > q.max {
 		q.drops.Add(1)
@@ -105,11 +109,13 @@ func (q *queue) push(f []byte) {
 		q.drops.Add(1)
 		return
 	}
-	i := (q.head + q.n) % len(q.slots)
-	if q.slots[i] == nil {
-		q.slots[i] = make([]byte, 0, q.max)
+	var b []byte
+	if k := len(q.free); k > 0 {
+		b, q.free = q.free[k-1], q.free[:k-1]
+	} else {
+		b = make([]byte, 0, q.max)
 	}
-	q.slots[i] = append(q.slots[i][:0], f...)
+	q.slots[(q.head+q.n)%len(q.slots)] = append(b[:0], f...)
 	q.n++
 	q.mu.Unlock()
 	select {
@@ -124,7 +130,10 @@ func (q *queue) pop(buf []byte) (int, bool) {
 	if q.n == 0 {
 		return 0, false
 	}
-	n := copy(buf, q.slots[q.head])
+	b := q.slots[q.head]
+	n := copy(buf, b)
+	q.slots[q.head] = nil
+	q.free = append(q.free, b)
 	q.head = (q.head + 1) % len(q.slots)
 	q.n--
 	return n, true

@@ -97,11 +97,7 @@ func TestRTOAfterSYNRetransmission(t *testing.T) {
 // RFC 7323 §5 PAWS: a segment with an older timestamp is acknowledged and
 // dropped; RTT samples come from the timestamp echo.
 func TestPAWSAndTimestampRTT(t *testing.T) {
-	tt := newTranscript(t, nil)
-	tt.do(0, tt.c.Connect)
-	syn := tt.want(0, "SYN seq=1000")
-	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 sackok ts=100/"+itoa(int(syn.Opts.TSVal)))
-	tt.want(10, "ACK seq=1001 ack=5001")
+	tt, _ := tsEstablished(t, "SYN|ACK seq=5000 ack=1001 mss=1460 sackok ts=100/")
 	tt.in(20, "ACK|PSH seq=5001 ack=1001 len=10 ts=200/0")
 	tt.in(21, "ACK|PSH seq=5011 ack=1001 len=10 ts=150/0") // old: PAWS
 	tt.want(21, "ACK seq=1001 ack=5011")

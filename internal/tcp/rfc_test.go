@@ -668,15 +668,23 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
+// tsEstablished connects with timestamps: synack (ending in "ts=N/") is
+// completed with the echo of our SYN's TSVal. It returns our SYN.
+func tsEstablished(t *testing.T, synack string) (*transcript, Segment) {
+	t.Helper()
+	tt := newTranscript(t, nil)
+	tt.do(0, tt.c.Connect)
+	syn := tt.want(0, "SYN seq=1000")
+	tt.in(10, synack+itoa(int(syn.Opts.TSVal)))
+	tt.want(10, "ACK seq=1001 ack=5001")
+	return tt, syn
+}
+
 // Callers read the clock before taking the connection's lock, so a call
 // may carry an earlier time than the one before it. TSVal must not go back
 // with it, or the peer's PAWS check (RFC 7323 §5.3) drops the segment.
 func TestTimestampsNeverGoBack(t *testing.T) {
-	tt := newTranscript(t, nil)
-	tt.do(0, tt.c.Connect)
-	syn := tt.want(0, "SYN seq=1000")
-	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460 ts=777/"+itoa(int(syn.Opts.TSVal)))
-	tt.want(10, "ACK seq=1001 ack=5001")
+	tt, syn := tsEstablished(t, "SYN|ACK seq=5000 ack=1001 mss=1460 ts=777/")
 	tt.advance(30)
 	if _, err := tt.c.Write(tt.now, make([]byte, 100)); err != nil {
 		t.Fatal(err)

@@ -5,50 +5,67 @@ import (
 	"time"
 )
 
-// deadline is a read or write deadline as net.Pipe keeps one: a channel
-// that is closed when the deadline passes, re-made when it is moved. A
-// blocked Read or Write selects on wait() beside its readiness channel.
-// The channel is made by the first set or wait, so a connection that never
-// blocks and never sets a deadline pays for none.
+// deadline is a read or write deadline. It costs nothing until a Read or
+// Write blocks while it is set: set only records the time; the first wait
+// makes the channel that is closed when the deadline passes, and arms the
+// timer that closes it. So the thousands of idle connections of a server
+// that sets deadlines hold no timer each, as the runtime poller's do not
+// (its timers live in the poll descriptor).
 type deadline struct {
 	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{} // closed when the deadline passes; nil: never set
+	at     int64         // clock() of the deadline; 0: none
+	timer  *time.Timer   // closes cancel at the deadline; armed by wait
+	cancel chan struct{} // closed when the deadline passes; nil until a wait
 }
+
+// clockBase anchors clock, which reads times as monotonic nanoseconds.
+var clockBase = time.Now()
+
+// clock returns t as nanoseconds since clockBase, at least 1, so that 0
+// can mean "no deadline". A time before clockBase is long past anyway.
+func clock(t time.Time) int64 { return max(int64(t.Sub(clockBase)), 1) }
 
 // set moves the deadline to t; the zero time means none. A time in the
 // past makes pending and future waits fail at once.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for it to close cancel
+	d.stopTimer()
+	d.at = 0
+	if !t.IsZero() {
+		d.at = clock(t)
 	}
-	d.timer = nil
 	if d.cancel == nil {
-		if t.IsZero() {
-			return
-		}
+		return // nobody has waited: wait arms what it needs
+	}
+	if isClosed(d.cancel) {
 		d.cancel = make(chan struct{})
 	}
-	closed := isClosed(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
+	d.arm()
+}
+
+// stopTimer stops the timer; if it already fired, it waits for cancel to
+// be closed, so the next channel cannot be closed by the old timer.
+func (d *deadline) stopTimer() {
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel
+	}
+	d.timer = nil
+}
+
+// arm closes cancel now if the deadline has passed, else starts the timer
+// that will. mu is held, cancel is open and the timer stopped.
+func (d *deadline) arm() {
+	if d.at == 0 {
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
-	}
-	if !closed {
+	left := time.Duration(d.at - clock(time.Now()))
+	if left <= 0 {
 		close(d.cancel)
+		return
 	}
+	cancel := d.cancel
+	d.timer = time.AfterFunc(left, func() { close(cancel) })
 }
 
 // wait returns the channel closed when the deadline passes.
@@ -57,6 +74,7 @@ func (d *deadline) wait() <-chan struct{} {
 	defer d.mu.Unlock()
 	if d.cancel == nil {
 		d.cancel = make(chan struct{})
+		d.arm()
 	}
 	return d.cancel
 }
@@ -66,7 +84,7 @@ func (d *deadline) wait() <-chan struct{} {
 func (d *deadline) passed() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return isClosed(d.cancel)
+	return d.at != 0 && clock(time.Now()) >= d.at
 }
 
 // stop releases the timer.

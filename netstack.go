@@ -150,7 +150,8 @@ type Stack struct {
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
-	cc func(mss int) tcp.CongestionControl
+	cc     func(mss int) tcp.CongestionControl
+	tcpCfg *tcp.Config // shared by every connection; see tcpConfig
 
 	pingMu  sync.Mutex
 	pingID  uint16
@@ -243,6 +244,14 @@ func New(cfg Config) (*Stack, error) {
 		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	}
 	s.tcp.conns = make(map[tcpKey]*TCPConn)
+	s.tcpCfg = tcp.Prepare(&tcp.Config{
+		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
+		RecvBuf:  cfg.TCP.ReceiveBuffer,
+		SendBuf:  cfg.TCP.SendBuffer,
+		TimeWait: cfg.TCP.TimeWait,
+		NoSACK:   cfg.TCP.NoSACK,
+		NewCC:    s.cc,
+	})
 	s.host.Announce()
 	s.wg.Add(2)
 	go s.readLoop()

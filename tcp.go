@@ -48,16 +48,7 @@ type tcpTable struct {
 }
 
 // tcpConfig is the core configuration for this stack's connections.
-func (s *Stack) tcpConfig() *tcp.Config {
-	return &tcp.Config{
-		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
-		RecvBuf:  s.cfg.TCP.ReceiveBuffer,
-		SendBuf:  s.cfg.TCP.SendBuffer,
-		TimeWait: s.cfg.TCP.TimeWait,
-		NoSACK:   s.cfg.TCP.NoSACK,
-		NewCC:    s.cc,
-	}
-}
+func (s *Stack) tcpConfig() *tcp.Config { return s.tcpCfg }
 
 // ccByName returns the congestion control called name ("" is CUBIC).
 func ccByName(name string) (func(mss int) tcp.CongestionControl, error) {

@@ -52,6 +52,18 @@ type Config struct {
 	// NewCC makes the congestion control of a connection; nil: NewCubic
 	// (RFC 9438, Linux's default). NewReno selects RFC 5681/6582.
 	NewCC func(mss int) CongestionControl
+
+	prepared bool // made by Prepare: defaults applied, shared as it is
+}
+
+// Prepare returns a copy of cfg (which may be nil) with its defaults
+// applied, for many connections and listeners to share: NewConn and
+// NewListener use a prepared Config as it is, where they copy any other.
+// It must not be changed afterwards.
+func Prepare(cfg *Config) *Config {
+	d := cfg.withDefaults()
+	d.prepared = true
+	return &d
 }
 
 // Defaults.

@@ -160,15 +160,16 @@ type Conn struct {
 // the call. Buffers are allocated on first use.
 func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
 	d := defaultConfig
-	if cfg != nil {
-		d = new(Config)
-		*d = cfg.withDefaults()
+	if cfg != nil && cfg.prepared {
+		d = cfg
+	} else if cfg != nil {
+		d = Prepare(cfg)
 	}
 	return newConn(d, local, remote, isn, emit)
 }
 
 // defaultConfig is the configuration of connections made with a nil one.
-var defaultConfig = func() *Config { d := (*Config)(nil).withDefaults(); return &d }()
+var defaultConfig = Prepare(nil)
 
 // newConn is NewConn with a configuration whose defaults are applied,
 // which the connection shares and never modifies: the settings a

@@ -93,3 +93,21 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 		b.ReportMetric(idlePairHeap(b, 1000), "B/pair")
 	}
 }
+
+// A prepared Config is shared by the connections made with it; any other
+// is copied with its defaults applied, so each connection would hold one.
+func TestPreparedConfigShared(t *testing.T) {
+	l, r := netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2")
+	p := Prepare(&Config{MSS: 1400})
+	a, b := NewConn(p, l, r, 1, func(*Segment) {}), NewConn(p, l, r, 2, func(*Segment) {})
+	if a.cfg != p || b.cfg != p {
+		t.Fatal("connections made with a prepared Config do not share it")
+	}
+	if p.MSS != 1400 || p.RecvBuf != DefaultRecvBuf {
+		t.Fatalf("Prepare: MSS %d RecvBuf %d", p.MSS, p.RecvBuf)
+	}
+	u := &Config{MSS: 1400}
+	if c := NewConn(u, l, r, 3, func(*Segment) {}); c.cfg == u || c.cfg.RecvBuf != DefaultRecvBuf {
+		t.Fatal("an unprepared Config was not copied with its defaults")
+	}
+}

@@ -1,0 +1,65 @@
+package netstack
+
+import (
+	"testing"
+	"time"
+)
+
+// A deadline that nobody waits on holds no timer and no channel: idle
+// connections of a server that sets deadlines cost nothing for them.
+func TestDeadlineLazy(t *testing.T) {
+	var d deadline
+	d.set(time.Now().Add(time.Hour))
+	if d.timer != nil || d.cancel != nil {
+		t.Fatal("set armed a timer with nobody waiting")
+	}
+	if d.passed() {
+		t.Fatal("a deadline an hour away has passed")
+	}
+	ch := d.wait()
+	if d.timer == nil || isClosed(ch) {
+		t.Fatal("wait did not arm the timer")
+	}
+	d.set(time.Time{})
+	if d.timer != nil || isClosed(d.wait()) || d.passed() {
+		t.Fatal("clearing the deadline left it armed")
+	}
+	d.stop()
+}
+
+// Moving the deadline into the past fails pending and later waits at once;
+// moving it back to the future lets them wait again.
+func TestDeadlinePastAndBack(t *testing.T) {
+	var d deadline
+	ch := d.wait()
+	d.set(time.Now().Add(-time.Second))
+	if !isClosed(ch) || !d.passed() {
+		t.Fatal("a past deadline did not fail the pending wait")
+	}
+	d.set(time.Now().Add(time.Hour))
+	if isClosed(d.wait()) || d.passed() {
+		t.Fatal("the deadline moved to the future still fails waits")
+	}
+	d.stop()
+
+	// A deadline set in the past before anyone waits fails the first wait.
+	var e deadline
+	e.set(time.Now().Add(-time.Millisecond))
+	if !e.passed() || !isClosed(e.wait()) {
+		t.Fatal("a past deadline set before the first wait did not fail it")
+	}
+}
+
+// The timer armed by wait closes the channel when the deadline passes.
+func TestDeadlineFires(t *testing.T) {
+	var d deadline
+	d.set(time.Now().Add(20 * time.Millisecond))
+	select {
+	case <-d.wait():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deadline never fired")
+	}
+	if !d.passed() {
+		t.Fatal("fired but not passed")
+	}
+}

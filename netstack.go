@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/link"
 	"github.com/gotcpip/netstack/internal/stats"
 	"github.com/gotcpip/netstack/internal/tcp"
 )
@@ -343,6 +344,17 @@ func (s *Stack) kick() {
 // replies in place.
 func (s *Stack) readLoop() {
 	defer s.wg.Done()
+	if l := lenderOf(s.link); l != nil {
+		for {
+			f, err := l.NextFrame()
+			if err != nil {
+				s.linkFailed(err)
+				return
+			}
+			s.host.Input(time.Now(), f)
+			l.Release(f)
+		}
+	}
 	off := 0
 	if !s.link.Ethernet() {
 		off = ip.EthernetHeaderLen
@@ -351,14 +363,31 @@ func (s *Stack) readLoop() {
 	for {
 		n, err := s.link.ReadFrame(buf[off:])
 		if err != nil {
-			select {
-			case <-s.done:
-			default:
-				s.log.Error("netstack: link read failed; stack stopped", "err", err)
-			}
+			s.linkFailed(err)
 			return
 		}
 		s.host.Input(time.Now(), buf[:off+n])
+	}
+}
+
+// lenderOf returns the Lender behind one of our in-memory links, which the
+// read loop then reads in place; nil for any other Link.
+func lenderOf(l Link) link.Lender {
+	switch l := l.(type) {
+	case *link.PipeEnd:
+		return l
+	case *PacketLink:
+		return l.ch
+	}
+	return nil
+}
+
+// linkFailed logs a read error that did not come from closing the stack.
+func (s *Stack) linkFailed(err error) {
+	select {
+	case <-s.done:
+	default:
+		s.log.Error("netstack: link read failed; stack stopped", "err", err)
 	}
 }
 

@@ -40,9 +40,12 @@ type Channel struct {
 	out   chan []byte
 	done  chan struct{}
 	once  sync.Once
-	free  chan []byte // recycled packet buffers
-	size  int
+	size  int // capacity of a packet buffer: room, then the largest packet
+	room  int // bytes before each queued packet: EthernetHeaderLen without Ethernet, else 0
 	stats struct{ injected, injectDrops, sent, sendDrops atomic.Uint64 }
+
+	freeMu sync.Mutex
+	free   [][]byte // recycled packet buffers, reused last-in first-out
 }
 
 // NewChannel returns a Channel.
@@ -57,31 +60,38 @@ func NewChannel(cfg ChannelConfig) *Channel {
 	if cfg.Output == nil {
 		c.out = make(chan []byte, cfg.Depth)
 	}
-	c.free = make(chan []byte, cfg.Depth)
-	c.size = cfg.MTU
-	if cfg.Ethernet {
-		c.size += EthernetHeaderLen
+	// Either the Ethernet header or the room the stack wants in its place
+	// (see Lender) comes before the IP packet.
+	c.size = cfg.MTU + EthernetHeaderLen
+	if !cfg.Ethernet {
+		c.room = EthernetHeaderLen
 	}
 	return c
 }
 
-// get returns a recycled buffer holding a copy of pkt.
+// get returns a recycled buffer holding c.room bytes and then a copy of
+// pkt. The free list keeps at most Depth buffers; the last one freed is
+// the first reused, as it is the likeliest to be in the CPU cache.
 func (c *Channel) get(pkt []byte) []byte {
 	var b []byte
-	select {
-	case b = <-c.free:
-	default:
-		b = make([]byte, 0, c.size)
+	c.freeMu.Lock()
+	if k := len(c.free); k > 0 {
+		b, c.free = c.free[k-1], c.free[:k-1]
 	}
-	return append(b[:0], pkt...)
+	c.freeMu.Unlock()
+	if cap(b) < c.room+len(pkt) {
+		b = make([]byte, 0, max(c.size, c.room+len(pkt)))
+	}
+	return append(b[:c.room], pkt...)
 }
 
 // put recycles b.
 func (c *Channel) put(b []byte) {
-	select {
-	case c.free <- b[:0]:
-	default:
+	c.freeMu.Lock()
+	if len(c.free) < c.cfg.Depth {
+		c.free = append(c.free, b[:0])
 	}
+	c.freeMu.Unlock()
 }
 
 // Inject queues a copy of pkt for the stack to read. It does not block: on
@@ -126,15 +136,28 @@ func (c *Channel) Outbound() <-chan []byte { return c.out }
 
 // ReadFrame implements Link: the next injected packet.
 func (c *Channel) ReadFrame(buf []byte) (int, error) {
+	b, err := c.NextFrame()
+	if err != nil {
+		return 0, err
+	}
+	n := copy(buf, b[c.room:])
+	c.put(b)
+	return n, nil
+}
+
+// NextFrame implements Lender: the next injected packet, in the Channel's
+// buffer, after EthernetHeaderLen bytes of room when packets are bare IP.
+func (c *Channel) NextFrame() ([]byte, error) {
 	select {
 	case b := <-c.in:
-		n := copy(buf, b)
-		c.put(b)
-		return n, nil
+		return b, nil
 	case <-c.done:
-		return 0, net.ErrClosed
+		return nil, net.ErrClosed
 	}
 }
+
+// Release implements Lender: it takes back a buffer NextFrame returned.
+func (c *Channel) Release(frame []byte) { c.put(frame) }
 
 // WriteFrame implements Link: hand frame to Output or Outbound.
 func (c *Channel) WriteFrame(frame []byte) error {

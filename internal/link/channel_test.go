@@ -88,3 +88,39 @@ func TestChannelZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per packet", n)
 	}
 }
+
+// NextFrame lends the queued packet itself: bare IP after EthernetHeaderLen
+// bytes of room, an Ethernet frame from its first byte. Released buffers
+// are reused, so lending allocates nothing.
+func TestChannelLend(t *testing.T) {
+	for _, eth := range []bool{false, true} {
+		c := NewChannel(ChannelConfig{Ethernet: eth})
+		room := EthernetHeaderLen
+		if eth {
+			room = 0
+		}
+		pkt := []byte{0x45, 1, 2, 3, 4}
+		c.Inject(pkt)
+		c.Inject([]byte{0x45, 9})
+		f, err := c.NextFrame()
+		if err != nil || len(f) != room+len(pkt) || !bytes.Equal(f[room:], pkt) {
+			t.Fatalf("ethernet %v: lent % x, %v", eth, f, err)
+		}
+		c.Release(f)
+		if f, _ = c.NextFrame(); !bytes.Equal(f[room:], []byte{0x45, 9}) {
+			t.Fatalf("ethernet %v: second frame % x", eth, f)
+		}
+		c.Release(f)
+		if n := testing.AllocsPerRun(100, func() {
+			c.Inject(pkt)
+			f, _ := c.NextFrame()
+			c.Release(f)
+		}); n != 0 {
+			t.Fatalf("ethernet %v: %v allocs per lent packet", eth, n)
+		}
+		c.Close()
+		if _, err := c.NextFrame(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("NextFrame after Close: %v", err)
+		}
+	}
+}

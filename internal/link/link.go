@@ -24,3 +24,18 @@ type Link interface {
 	Ethernet() bool
 	Close() error
 }
+
+// Lender is implemented by links that hold received frames in buffers of
+// their own (a Pipe, a Channel): the stack reads each frame where it lies
+// instead of having ReadFrame copy it, which on an in-memory link is the
+// only copy left between two stacks.
+//
+// NextFrame blocks as ReadFrame does and returns the next frame in the
+// link's buffer. On a link without Ethernet headers the IP packet starts
+// EthernetHeaderLen bytes into the returned slice; the bytes before it are
+// room the stack may write to. The stack may also modify the frame. It
+// gives the buffer back with Release before it calls NextFrame again.
+type Lender interface {
+	NextFrame() ([]byte, error)
+	Release(frame []byte)
+}

@@ -440,9 +440,10 @@ func report(wls []workload, res map[string]map[string][]runResult, runs int, siz
 const method = `## How it is measured
 
 - **In memory.** Two stacks in this process, 198.18.0.1 (client) and .2 (server), on an Ethernet
-  cable made in memory. netstack: ` + "`internal/memlink`" + `, a bounded queue of 1024 frames per direction that drops
-  when full, copying each frame in on WriteFrame and out on ReadFrame; the stack's own link-reader
-  goroutine is the one goroutine per direction that drains it. gVisor: ` + "`ethernet.New(channel.New(1024, mtu, mac))`" + `
+  cable made in memory. netstack: two ` + "`netstack.PacketLink`" + `s, each queueing 1024 frames and dropping
+  when full; each stack's Output injects its frames into the other's queue (one copy per frame), and
+  the stack's own link-reader goroutine, the one goroutine per direction that drains a queue, reads
+  each frame where it lies. gVisor: ` + "`ethernet.New(channel.New(1024, mtu, mac))`" + `
   on each side (the channel queue also holds 1024 frames and drops when full) and one pump goroutine per
   direction that serializes each outgoing PacketBuffer into a fresh view (one copy) and injects it into
   the peer's NIC. Same MTU on both, ARP on both, checksums computed in software on both. gVisor has its

@@ -7,17 +7,24 @@ import (
 	"net/netip"
 
 	"github.com/gotcpip/netstack"
-	"github.com/gotcpip/netstack/bench/internal/memlink"
 	"github.com/gotcpip/netstack/bench/internal/netns"
 )
 
-// Netstack is two netstack Stacks (198.18.0.1 client, .2 server) joined by
-// a memlink cable.
+// Netstack is two netstack Stacks (198.18.0.1 client, .2 server) joined
+// back to back in memory by two PacketLinks carrying Ethernet frames, each
+// queueing 1024 frames and dropping (counting) what does not fit, as
+// gVisor's channel.Endpoint does. Each stack's Output injects its frames
+// into the other's queue: one copy per frame, as the gVisor side's pump
+// makes; the receiving stack reads the queued frame where it lies.
 func Netstack(mtu int) (*Pair, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
-	a, b := memlink.New(mtu, memlink.DefaultDepth)
+	var a, b *netstack.PacketLink
+	a = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
+		Output: func(f []byte) { b.Inject(f) }})
+	b = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
+		Output: func(f []byte) { a.Inject(f) }})
 	p := &Pair{}
 	cli, err := netstack.New(netstack.Config{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), MTU: mtu})
 	if err != nil {

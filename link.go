@@ -109,7 +109,8 @@ func NewPacketLink(cfg PacketLinkConfig) *PacketLink {
 // Inject hands a received packet to the stack. It copies pkt and never
 // blocks: when the stack is behind and the queue is full it drops the
 // packet, counts it, and returns an error. After Close it returns
-// net.ErrClosed.
+// net.ErrClosed. That copy is the only one: the stack reads the queued
+// packet where it lies, and its buffer is reused for later packets.
 func (l *PacketLink) Inject(pkt []byte) error { return l.ch.Inject(pkt) }
 
 // InjectContext is Inject that waits for room in the queue until ctx

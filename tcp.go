@@ -56,6 +56,7 @@ func (s *Stack) tcpConfig() *tcp.Config {
 		TimeWait: s.cfg.TCP.TimeWait,
 		NoSACK:   s.cfg.TCP.NoSACK,
 		NewCC:    s.cc,
+		Budget:   s.tcpMem,
 	}
 }
 

@@ -80,6 +80,20 @@ type Limits struct {
 	// UDPReceiveBuffer is each UDP socket's default queue in bytes of
 	// payload (SetReadBuffer changes it); 0 means 212992 (rmem_default).
 	UDPReceiveBuffer int
+	// TCPBufferMemory bounds the send and receive buffers of all TCP
+	// connections together, as Linux's tcp_mem. Past two thirds of it,
+	// until use falls back to half (memory pressure), buffers stop
+	// growing: windows offer only the memory a connection has, and Write
+	// blocks until acknowledgments free room; data that arrives within a
+	// window offered before and finds the bound reached is dropped for the
+	// peer to resend. Each refusal counts in Stats.TCP.BufferBudgetHits.
+	// Each connection still gets 4 KiB each way, so the true bound is this
+	// plus 8 KiB per connection (MaxConnections bounds those). 0 means
+	// 256 MiB: what tcp_mem allows on a host with about 3 GiB of memory,
+	// room for 25 connections at their largest autotuned buffers (6 MiB
+	// and 4 MiB), and fixed so that a stack behaves the same on every
+	// host.
+	TCPBufferMemory int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -94,6 +108,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.NeighborCache, 512)
 	def(&l.NeighborQueue, 16)
 	def(&l.UDPReceiveBuffer, defaultUDPReadBuffer)
+	def(&l.TCPBufferMemory, 256<<20)
 	return l
 }
 
@@ -154,6 +169,8 @@ type Stack struct {
 	cc     func(mss int) tcp.CongestionControl
 	tcpCfg *tcp.Config // shared by every connection; see tcpConfig
 
+	tcpMem *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
+
 	pingMu  sync.Mutex
 	pingID  uint16
 	pingSeq uint16
@@ -197,6 +214,7 @@ func New(cfg Config) (*Stack, error) {
 		done:  make(chan struct{}),
 		pings: make(map[uint32]chan error),
 	}
+	s.tcpMem = tcp.NewBudget(cfg.Limits.TCPBufferMemory)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -252,6 +270,7 @@ func New(cfg Config) (*Stack, error) {
 		TimeWait: cfg.TCP.TimeWait,
 		NoSACK:   cfg.TCP.NoSACK,
 		NewCC:    s.cc,
+		Budget:   s.tcpMem,
 	})
 	s.host.Announce()
 	s.wg.Add(2)
@@ -267,7 +286,12 @@ func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
 func (s *Stack) HardwareAddr() net.HardwareAddr { return append(net.HardwareAddr(nil), s.mac[:]...) }
 
 // Stats returns a snapshot of the stack's counters.
-func (s *Stack) Stats() Stats { return s.st.Snapshot() }
+func (s *Stack) Stats() Stats {
+	st := s.st.Snapshot()
+	st.TCP.BufferBudgetHits = s.tcpMem.Hits() // counted by the connections, in the budget
+	st.TCP.DropMemory = s.tcpMem.Drops()
+	return st
+}
 
 // Close stops the stack: it closes the link and waits for the stack's
 // goroutines to end. Pending Ping calls fail with net.ErrClosed. Close is

@@ -15,13 +15,21 @@ import (
 // newPipePair returns two stacks, 198.18.0.1 and 198.18.0.2, joined by Pipe.
 func newPipePair(t testing.TB) (a, b *Stack) {
 	t.Helper()
-	la, lb := Pipe()
+	return newPipePairConfig(t, Config{})
+}
+
+// newPipePairConfig is newPipePair with the other settings of cfg.
+func newPipePairConfig(t testing.TB, cfg Config) (a, b *Stack) {
+	t.Helper()
+	ca, cb := cfg, cfg
+	ca.Link, cb.Link = Pipe()
+	ca.Addr, cb.Addr = netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
 	var err error
-	a, err = New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	a, err = New(ca)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	b, err = New(cb)
 	if err != nil {
 		t.Fatal(err)
 	}

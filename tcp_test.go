@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -233,5 +235,102 @@ func TestTCPInfoAndCongestionControl(t *testing.T) {
 	info := tc.Info()
 	if info.BytesAcked != 1<<20 || !info.SACK || !info.Timestamps || info.RTT <= 0 || info.Cwnd <= 0 {
 		t.Fatalf("info %+v", info)
+	}
+}
+
+// TestTCPBufferMemoryLimit: sixteen 4 MiB echoes at once through stacks
+// whose TCP buffers may take 512 KiB in all. Every stream comes back
+// intact, the limit is hit and counted, it is never exceeded by more than
+// the 8 KiB each connection is always granted, and all of it is given back
+// once the connections are closed.
+func TestTCPBufferMemoryLimit(t *testing.T) {
+	checkGoroutines(t)
+	const conns, limit = 16, 512 << 10
+	size := int64(4 << 20)
+	if raceEnabled {
+		size = 1 << 20
+	}
+	a, b := newPipePairConfig(t, Config{Limits: Limits{TCPBufferMemory: limit}})
+	ln, err := b.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveEcho(ln, time.Minute)
+
+	var peak atomic.Int64
+	sample := func() {
+		for _, s := range []*Stack{a, b} {
+			u := int64(s.tcpMem.Used())
+			for p := peak.Load(); u > p && !peak.CompareAndSwap(p, u); p = peak.Load() {
+			}
+		}
+	}
+	echo := func(seed byte) error {
+		c, err := a.Dial("tcp", "198.18.0.2:80")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Minute))
+		werr := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(c, newStream(seed, size))
+			if err == nil {
+				err = c.(*TCPConn).CloseWrite()
+			}
+			werr <- err
+		}()
+		h := sha256.New()
+		buf := make([]byte, 32<<10)
+		var n int64
+		for {
+			k, err := c.Read(buf)
+			h.Write(buf[:k])
+			n += int64(k)
+			sample()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("stream %d: read after %d bytes: %v", seed, n, err)
+			}
+		}
+		if err := <-werr; err != nil {
+			return fmt.Errorf("stream %d: write: %v", seed, err)
+		}
+		want := sha256.New()
+		io.Copy(want, newStream(seed, size))
+		if n != size || !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+			return fmt.Errorf("stream %d: %d of %d bytes came back, or not the ones sent", seed, n, size)
+		}
+		return nil
+	}
+	errs := make(chan error, conns)
+	for i := range conns {
+		go func() { errs <- echo(byte(i + 1)) }()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ha, hb := a.Stats().TCP.BufferBudgetHits, b.Stats().TCP.BufferBudgetHits
+	t.Logf("peak %d KiB of %d KiB; budget hits %d (client), %d (server); segments trimmed %d, %d",
+		peak.Load()>>10, limit>>10, ha, hb, a.Stats().TCP.DropMemory, b.Stats().TCP.DropMemory)
+	if ha == 0 || hb == 0 {
+		t.Fatalf("budget hits %d, %d: the limit never bit", ha, hb)
+	}
+	if bound := int64(limit + conns*8<<10); peak.Load() > bound {
+		t.Fatalf("buffers took %d bytes, bound %d", peak.Load(), bound)
+	}
+	// The clients' connections are in TIME-WAIT, the servers' closed: no
+	// buffers.
+	deadline := time.Now().Add(10 * time.Second)
+	for a.tcpMem.Used() != 0 || b.tcpMem.Used() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("buffers still held after all closed: %d, %d bytes", a.tcpMem.Used(), b.tcpMem.Used())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

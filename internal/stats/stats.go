@@ -117,6 +117,8 @@ type TCP struct {
 	SynCookiesSent          uint64 // SYNs answered statelessly, the half-open queue being full (RFC 4987)
 	SynCookiesValid         uint64 // connections completed from a cookie
 	SynCookiesInvalid       uint64 // ACKs with a bad or expired cookie, answered with RST
+	BufferBudgetHits        uint64 // buffer growth refused at Limits.TCPBufferMemory (a ring, a window, autotuning)
+	DropMemory              uint64 // data within the window dropped at Limits.TCPBufferMemory
 }
 
 // UDP counts datagrams.

@@ -7,25 +7,37 @@ import "time"
 // autotuning raises with the measured bandwidth-delay product (receive
 // side: Linux's tcp_rcv_space_adjust, "dynamic right-sizing"; send side:
 // tcp_sndbuf_expand). Connections in TIME-WAIT or CLOSED hold no rings.
+// A Budget shared by the connections (Config.Budget) bounds the sum of
+// the rings (budget.go).
 
 // rcvReserve makes the receive ring hold end octets past RCV.NXT, keeping
-// the queued data and the out-of-order data beyond it.
-func (c *Conn) rcvReserve(end int) {
+// the queued data and the out-of-order data beyond it, and returns how
+// many octets past RCV.NXT it holds: fewer than end when the budget
+// refused the memory.
+func (c *Conn) rcvReserve(end int) int {
 	ext := 0
 	if c.ooo != nil && c.ooo.n > 0 {
 		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
 	}
-	c.rcv.reserve(c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBuf))
+	if !c.rcv.reserve(c.cfg.Budget, c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBuf)) {
+		c.budgetHit()
+	}
+	return len(c.rcv.buf) - c.rcv.n
 }
+
+// rcvRoom returns the receive buffer the window may offer: rcvBuf, or
+// under memory pressure what the ring already holds (Linux clamps the
+// window to the memory it has then, tcp_clamp_window).
+func (c *Conn) rcvRoom() int { return c.cfg.Budget.room(len(c.rcv.buf), int(c.rcvBuf)) }
 
 // shrinkRings releases ring memory beyond the buffer sizes once nothing
 // sits there; rings reallocate lazily.
 func (c *Conn) shrinkRings() {
 	if len(c.snd.buf) > int(c.sndBuf) && c.snd.n == 0 {
-		c.snd = ring{}
+		c.snd.release(c.cfg.Budget)
 	}
 	if len(c.rcv.buf) > int(c.rcvBuf) && c.rcv.n == 0 && (c.ooo == nil || c.ooo.n == 0) {
-		c.rcv = ring{}
+		c.rcv.release(c.cfg.Budget)
 	}
 }
 
@@ -33,13 +45,12 @@ func (c *Conn) shrinkRings() {
 // the send ring, the scoreboard, the out-of-order list, the autotuning
 // state, and the receive ring once it is read.
 func (c *Conn) freeBuffers() {
-	c.snd.discard(c.snd.n)
-	c.snd = ring{}
+	c.snd.release(c.cfg.Budget)
 	c.releaseTxq()
 	c.sackedBytes, c.lostBytes, c.renoSacked = 0, 0, 0
 	c.ooo = nil
 	if c.rcv.n == 0 {
-		c.rcv = ring{}
+		c.rcv.release(c.cfg.Budget)
 	}
 	c.tune = nil
 }
@@ -65,7 +76,9 @@ func (c *Conn) rcvTuning() *rcvTune {
 // that plus 16 segments, more when the rate is rising (the sender is in
 // slow start and will double), up to RecvBufMax. The window follows the
 // buffer, so the sender is never held back by it on a path whose
-// bandwidth-delay product fits the cap.
+// bandwidth-delay product fits the cap. Under memory pressure, or beyond
+// what the budget has left, the buffer is not raised (budget.go) and the
+// measurement stands, to try again next RTT.
 func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if int(c.rcvBuf) >= int(c.rcvBufMax) || c.state == TimeWait || c.state == Closed {
 		return
@@ -92,10 +105,18 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if space > 0 {
 		want += 2 * want * min(copied-space, space) / space
 	}
-	t.space = int32(copied)
-	if want > int(c.rcvBuf) {
-		c.rcvBuf = int32(min(want, int(c.rcvBufMax), 65535<<c.rcvWScale))
+	want = min(want, int(c.rcvBufMax), 65535<<c.rcvWScale)
+	if want <= int(c.rcvBuf) {
+		t.space = int32(copied)
+		return
 	}
+	if have := c.cfg.Budget.canHave(len(c.rcv.buf)); want > have {
+		c.budgetHit()
+		want = have
+	} else {
+		t.space = int32(copied)
+	}
+	c.rcvBuf = int32(max(want, int(c.rcvBuf)))
 }
 
 // rcvRTTSample folds in a receiver-side RTT from the timestamp the peer
@@ -117,13 +138,23 @@ func (c *Conn) rcvRTTSample(now time.Time, tsecr uint32) {
 
 // growSendBuf keeps the send buffer at twice cwnd (Linux's
 // tcp_sndbuf_expand), up to SendBufMax, so that the application can keep
-// a full window in flight and as much again queued.
+// a full window in flight and as much again queued; not beyond what the
+// budget has left (Linux does not expand under memory pressure,
+// tcp_should_expand_sndbuf).
 func (c *Conn) growSendBuf() {
 	if int(c.sndBuf) >= int(c.sndBufMax) {
 		return
 	}
-	if want := 2 * c.cc.Cwnd(); want > int(c.sndBuf) {
-		c.sndBuf = int32(min(want, int(c.sndBufMax)))
-		c.events |= EvWritable
+	want := min(2*c.cc.Cwnd(), int(c.sndBufMax))
+	if want <= int(c.sndBuf) {
+		return
 	}
+	if have := c.cfg.Budget.canHave(len(c.snd.buf)); want > have {
+		c.budgetHit()
+		if want = have; want <= int(c.sndBuf) {
+			return
+		}
+	}
+	c.sndBuf = int32(want)
+	c.events |= EvWritable
 }

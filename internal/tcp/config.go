@@ -32,6 +32,12 @@ type Config struct {
 	SendBuf    int
 	SendBufMax int
 
+	// Budget, if not nil, bounds the buffer memory of all the connections
+	// whose Config points to it (a stack's), as Linux's tcp_mem; see
+	// Budget for what a connection does when it is exhausted. nil:
+	// unlimited.
+	Budget *Budget
+
 	// NoSACK turns selective acknowledgments off: no SACK-permitted option,
 	// no SACK blocks, and NewReno recovery on duplicate ACKs instead of
 	// RFC 6675 with RACK-TLP. SACK is on by default, as on Linux.

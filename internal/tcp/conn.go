@@ -298,12 +298,13 @@ func (c *Conn) ReadClosed() bool {
 }
 
 // Writable returns the number of bytes Write would accept now; 0 when the
-// buffer is full or writing is over (then Write returns the error).
+// buffer is full or writing is over (then Write returns the error). Under
+// memory pressure the buffer is what the send ring already holds.
 func (c *Conn) Writable() int {
 	if c.writeErr() != nil {
 		return 0
 	}
-	return max(int(c.sndBuf)-c.snd.n, 0)
+	return max(c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf))-c.snd.n, 0)
 }
 
 // WriteClosed reports whether Write would fail.
@@ -375,7 +376,8 @@ func (c *Conn) Connect(now time.Time) {
 
 // Write queues as much of p as fits in the send buffer (RFC 9293 §3.10.2)
 // and sends what the windows allow. It returns (0, nil) when the buffer is
-// full, and an error once writing is over.
+// full, or the send ring is and the budget refuses it more memory, and an
+// error once writing is over.
 func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if err := c.writeErr(); err != nil {
 		return 0, err
@@ -384,7 +386,22 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if n <= 0 {
 		return 0, nil
 	}
-	c.snd.reserve(c.snd.n+n, c.snd.n, int(c.sndBuf))
+	if room := c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf)) - c.snd.n; room < n {
+		// Memory pressure: the ring does not grow. When it is full,
+		// acknowledgments will free space (EvWritable); that is no new
+		// refusal.
+		if room <= 0 {
+			return 0, nil
+		}
+		c.budgetHit()
+		n = room
+	}
+	if !c.snd.reserve(c.cfg.Budget, c.snd.n+n, c.snd.n, int(c.sndBuf)) {
+		c.budgetHit()
+		if n = c.snd.free(); n == 0 {
+			return 0, nil // acknowledgments will free space (EvWritable)
+		}
+	}
 	c.snd.write(p[:n])
 	c.output(now)
 	return n, nil
@@ -418,7 +435,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	n := c.rcv.read(p)
 	if c.rcv.n == 0 && (c.state == Closed || c.state == TimeWait) {
-		c.rcv = ring{} // nothing more can arrive
+		c.rcv.release(c.cfg.Budget) // nothing more can arrive
 	} else if c.ooo == nil || c.ooo.n == 0 {
 		c.rcv.rewind()
 	}
@@ -435,8 +452,9 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if !c.state.synchronized() || c.rcvFin {
 		return
 	}
-	maxw := min(int(c.rcvBuf), 65535<<c.rcvWScale)
-	grow := c.rcvNxt.Add(min(int(c.rcvBuf)-c.rcv.n, maxw)).Sub(c.rcvAdv)
+	room := c.rcvRoom()
+	maxw := min(room, 65535<<c.rcvWScale)
+	grow := c.rcvNxt.Add(min(room-c.rcv.n, maxw)).Sub(c.rcvAdv)
 	if advertised < maxw/2 && int(grow) >= min(maxw/2, c.rcvMSS) {
 		c.ackNow = true
 		c.output(now)
@@ -477,8 +495,8 @@ func (c *Conn) CloseRead(now time.Time) {
 	}
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	c.readClosed = true
-	c.rcv.discard(c.rcv.n)
-	c.rcv, c.ooo = ring{}, nil
+	c.rcv.release(c.cfg.Budget)
+	c.ooo = nil
 	c.events |= EvReadable
 	c.maybeWindowUpdate(now, int(before))
 }
@@ -517,8 +535,7 @@ func (c *Conn) Abort(now time.Time) {
 	if c.state != Closed {
 		c.terminate(ErrClosed)
 	}
-	c.rcv.discard(c.rcv.n)
-	c.rcv = ring{}
+	c.rcv.release(c.cfg.Budget)
 }
 
 // terminate moves the connection to CLOSED for good with err (nil for an

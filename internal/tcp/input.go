@@ -171,7 +171,8 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.negotiate(seg)
-	c.rcvAdv = c.rcvNxt.Add(min(int(c.rcvBuf), 65535))
+	// What our SYN offered, unless memory pressure came or went since.
+	c.rcvAdv = c.rcvNxt.Add(int(c.synWnd()))
 	c.sndWnd = uint32(seg.Wnd) // never scaled in a SYN (RFC 7323 §2.2)
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
@@ -488,10 +489,20 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		c.ackNow = true // data beyond the window was dropped: tell the sender
 		c.rareStats().DropWindow++
 	}
-	if len(payload) > 0 {
-		if !c.readClosed {
-			c.rcvReserve(off + len(payload))
+	if len(payload) > 0 && !c.readClosed {
+		if room := c.rcvReserve(off + len(payload)); off+len(payload) > room {
+			// Memory pressure (budget.go): what the ring cannot hold is
+			// dropped, though within the window, as Linux drops when it
+			// cannot charge the memory (TCPRcvQDrop); the sender
+			// retransmits it.
+			payload = payload[:max(room-off, 0)]
+			fin = false
+			c.ackNow = true
+			c.rareStats().DropMemory++
+			c.cfg.Budget.drops.Add(1) // only a budget makes room short
 		}
+	}
+	if len(payload) > 0 {
 		if off == 0 {
 			if !c.readClosed {
 				c.rcv.write(payload)

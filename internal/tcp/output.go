@@ -62,11 +62,13 @@ func (c *Conn) tsVal(now time.Time) uint32 {
 // advertises. The window is the free receive buffer (RFC 9293 §3.8.6.2.2),
 // opened only in steps of min(RCV.BUFF/2, MSS) to avoid the silly window
 // syndrome, and never shrunk (RFC 9293 §3.8.6: "strongly discouraged").
+// Under memory pressure the buffer is what the ring holds (rcvRoom), so
+// the window opens no further than the memory we have.
 func (c *Conn) advertise() uint16 {
-	free := int(c.rcvBuf) - c.rcv.n
-	edge := c.rcvNxt.Add(free)
+	room := c.rcvRoom()
+	edge := c.rcvNxt.Add(room - c.rcv.n)
 	if c.rcvAdv.GreaterEq(c.rcvNxt) {
-		if edge.Sub(c.rcvAdv) < int32(min(int(c.rcvBuf)/2, c.rcvMSS)) {
+		if edge.Sub(c.rcvAdv) < int32(min(room/2, c.rcvMSS)) {
 			edge = MaxSeq(c.rcvAdv, c.rcvNxt)
 		}
 	}
@@ -82,7 +84,7 @@ func (c *Conn) advertise() uint16 {
 func (c *Conn) sendSYN(now time.Time) {
 	s := newSegment()
 	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: c.iss, Flags: FlagSYN}
-	s.Wnd = uint16(min(int(c.rcvBuf), 65535))
+	s.Wnd = c.synWnd()
 	s.Opts.MSS = uint16(c.cfg.MSS)
 	if c.state == SynSent {
 		s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
@@ -102,6 +104,9 @@ func (c *Conn) sendSYN(now time.Time) {
 	}
 	c.xmit(s)
 }
+
+// synWnd returns the window of our SYN or SYN-ACK.
+func (c *Conn) synWnd() uint16 { return uint16(min(c.rcvRoom(), 65535)) }
 
 // sendAck emits a bare ACK.
 func (c *Conn) sendAck(now time.Time) {

@@ -84,17 +84,27 @@ const minRing = 4 << 10
 
 // reserve makes room for need bytes counted from head, growing the ring
 // (to at most limit, but never below need) and keeping the first keep
-// bytes. It reports whether the ring was reallocated.
-func (r *ring) reserve(need, keep, limit int) bool {
+// bytes. The growth is charged to b; when b refuses it, a ring smaller
+// than minRing grows to minRing, which b always grants, and a larger one
+// stays as it is. It reports whether the ring holds need bytes.
+func (r *ring) reserve(b *Budget, need, keep, limit int) bool {
 	if need <= len(r.buf) {
-		return false
+		return true
 	}
 	size := max(len(r.buf)*2, minRing)
 	for size < need {
 		size *= 2
 	}
-	r.resize(max(min(size, limit), need), keep)
-	return true
+	size = max(min(size, limit), need)
+	if !b.grow(len(r.buf), size) {
+		if len(r.buf) >= minRing {
+			return false
+		}
+		size = minRing
+		b.grow(len(r.buf), size)
+	}
+	r.resize(size, keep)
+	return size >= need
 }
 
 // resize moves the first keep bytes into a new buffer of size bytes (nil
@@ -107,4 +117,11 @@ func (r *ring) resize(size, keep int) {
 		copy(b[copy(b, a):], c)
 	}
 	r.buf, r.head = b, 0
+}
+
+// release drops the ring's memory, queued bytes included, and credits it
+// to b.
+func (r *ring) release(b *Budget) {
+	b.free(len(r.buf))
+	*r = ring{}
 }

@@ -367,53 +367,78 @@ func (s *sim) run(limit time.Duration) error {
 	s.ends[0].conn.Connect(s.now)
 	deadline := s.start.Add(limit)
 	for {
-		for _, e := range s.ends {
-			e.app()
-			if e.err != nil {
-				return e.err
-			}
+		if done, err := s.apps(); done || err != nil {
+			return err
 		}
-		if s.ends[0].done && s.ends[1].done && s.ends[0].eof && s.ends[1].eof {
-			return nil
-		}
-		var next time.Time
-		if len(s.heap) > 0 {
-			next = s.heap[0].at
-		}
-		for _, e := range s.ends {
-			if e.conn != nil && !e.done {
-				if d := e.conn.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
-					next = d
-				}
-				if d := e.nextRead; e.readPeriod > 0 && !e.eof && d.After(s.now) && (next.IsZero() || d.Before(next)) {
-					next = d
-				}
-			}
-		}
-		if next.IsZero() {
-			return fmt.Errorf("stuck at %v: nothing in flight, no timer; states %v/%v, recvd %d/%d",
-				s.now.Sub(s.start), s.state(0), s.state(1), s.ends[0].recvd, s.ends[1].recvd)
+		next, err := s.next()
+		if err != nil {
+			return err
 		}
 		if next.After(deadline) {
-			return fmt.Errorf("virtual time limit %v passed; states %v/%v, recvd %d/%d", limit,
-				s.state(0), s.state(1), s.ends[0].recvd, s.ends[1].recvd)
+			return s.timeLimit(limit)
 		}
-		if next.After(s.now) {
-			s.now = next
+		s.advance(next)
+	}
+}
+
+// apps runs both applications and reports whether both ends are done.
+func (s *sim) apps() (bool, error) {
+	for _, e := range s.ends {
+		e.app()
+		if e.err != nil {
+			return false, e.err
 		}
-		for len(s.heap) > 0 && !s.heap[0].at.After(s.now) {
-			p := s.pop()
-			s.deliver(p)
-			s.ends[p.to].app()
-		}
-		for _, e := range s.ends {
-			if e.conn != nil {
-				if d := e.conn.NextDeadline(); !d.IsZero() && !d.After(s.now) {
-					e.conn.Timer(s.now)
-				}
+	}
+	return s.ends[0].done && s.ends[1].done && s.ends[0].eof && s.ends[1].eof, nil
+}
+
+// next returns the time of the next event: a frame arriving, a deadline
+// of a connection, a slow reader's next read. Nothing pending is an error.
+func (s *sim) next() (time.Time, error) {
+	var next time.Time
+	if len(s.heap) > 0 {
+		next = s.heap[0].at
+	}
+	for _, e := range s.ends {
+		if e.conn != nil && !e.done {
+			if d := e.conn.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+				next = d
+			}
+			if d := e.nextRead; e.readPeriod > 0 && !e.eof && d.After(s.now) && (next.IsZero() || d.Before(next)) {
+				next = d
 			}
 		}
 	}
+	if next.IsZero() {
+		return next, fmt.Errorf("stuck at %v: nothing in flight, no timer; states %v/%v, recvd %d/%d",
+			s.now.Sub(s.start), s.state(0), s.state(1), s.ends[0].recvd, s.ends[1].recvd)
+	}
+	return next, nil
+}
+
+// advance moves the clock to t (if later) and delivers the frames and
+// fires the deadlines due by then.
+func (s *sim) advance(t time.Time) {
+	if t.After(s.now) {
+		s.now = t
+	}
+	for len(s.heap) > 0 && !s.heap[0].at.After(s.now) {
+		p := s.pop()
+		s.deliver(p)
+		s.ends[p.to].app()
+	}
+	for _, e := range s.ends {
+		if e.conn != nil {
+			if d := e.conn.NextDeadline(); !d.IsZero() && !d.After(s.now) {
+				e.conn.Timer(s.now)
+			}
+		}
+	}
+}
+
+func (s *sim) timeLimit(limit time.Duration) error {
+	return fmt.Errorf("virtual time limit %v passed; states %v/%v, recvd %d/%d", limit,
+		s.state(0), s.state(1), s.ends[0].recvd, s.ends[1].recvd)
 }
 
 func (s *sim) state(i int) State {

@@ -27,6 +27,10 @@ type Stats struct {
 	BytesRetrans    uint64 // data sent again
 	BytesAcked      uint64 // sequence space acknowledged by the peer
 	BytesReceived   uint64 // data received in order
+
+	// Memory pressure: refusals of Config.Budget (budget.go).
+	BufferBudgetHits uint64 // a ring not grown for Write or arriving data, a buffer not raised by autotuning
+	DropMemory       uint64 // segments trimmed within the window: no ring room for them
 }
 
 // hotStats are the counters every connection moves; the others (losses,

@@ -173,7 +173,7 @@ func (c *TCPConn) afterLocked(now time.Time) {
 		next = time.Time{}
 		if !c.gone {
 			c.gone = true
-			c.s.forget(c)
+			c.s.forget(c, c.core.Stats())
 		}
 	}
 	if next.Equal(c.timerAt) {
@@ -232,10 +232,14 @@ func (c *TCPConn) input(now time.Time, seg *tcp.Segment) bool {
 	c.mu.Lock()
 	c.core.Input(now, seg)
 	reopen := c.core.ReopenedBy()
+	var st tcp.Stats
+	if reopen {
+		st = c.core.Stats()
+	}
 	c.afterLocked(now)
 	c.unlockAndSend(now)
 	if reopen {
-		c.s.forget(c)
+		c.s.forget(c, st)
 	}
 	return reopen
 }

@@ -97,7 +97,15 @@ func TestKernelBlindAttacksDoNotBreakTransfer(t *testing.T) {
 		t.Fatalf("raw send: %v", err)
 	}
 	// Nearly all of the spray must have reached the stack.
-	if st := s.Stats().TCP; st.ResetsIn < 60000 {
+	st := s.Stats().TCP
+	if st.ResetsIn < 60000 {
 		t.Fatalf("only %d of %d RSTs arrived: %+v", st.ResetsIn, 1<<16, st)
+	}
+	// The stack's counters show the defence: most of the spray fell
+	// outside the window and was dropped; what fell inside, and every SYN,
+	// drew a challenge ACK.
+	t.Logf("challenge ACKs %d, unacceptable segments dropped %d", st.ChallengeAcks, st.DropUnaccept)
+	if st.ChallengeAcks == 0 || st.DropUnaccept < 60000 {
+		t.Fatalf("challenge ACKs %d, unacceptable drops %d: the RFC 5961 defences did not count", st.ChallengeAcks, st.DropUnaccept)
 	}
 }

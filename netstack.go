@@ -290,6 +290,7 @@ func (s *Stack) Stats() Stats {
 	st := s.st.Snapshot()
 	st.TCP.BufferBudgetHits = s.tcpMem.Hits() // counted by the connections, in the budget
 	st.TCP.DropMemory = s.tcpMem.Drops()
+	st.TCP.TCPConns = s.connStats()
 	return st
 }
 

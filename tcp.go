@@ -45,6 +45,7 @@ type tcpTable struct {
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
 	secret    [16]byte               // RFC 6528 ISN key
+	gone      stats.TCPConns         // counters of forgotten connections
 }
 
 // tcpConfig is the core configuration for this stack's connections.
@@ -257,15 +258,51 @@ func (s *Stack) registerConn(c *TCPConn) bool {
 	return true
 }
 
-// forget removes a connection from the demux once it is closed for good.
-// Lock order: a connection's mu may be held; the table's lock is never held
-// while a connection's is taken.
-func (s *Stack) forget(c *TCPConn) {
+// forget removes a connection from the demux once it is closed for good,
+// and folds its counters, final now, into the stack's. Lock order: a
+// connection's mu may be held; the table's lock is never held while a
+// connection's is taken.
+func (s *Stack) forget(c *TCPConn, st tcp.Stats) {
 	s.tcp.mu.Lock()
 	if s.tcp.conns[keyOf(c.laddr, c.raddr)] == c {
 		delete(s.tcp.conns, keyOf(c.laddr, c.raddr))
+		addConnStats(&s.tcp.gone, &st)
 	}
 	s.tcp.mu.Unlock()
+}
+
+// addConnStats adds the counters a connection's core keeps to dst.
+func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
+	dst.Timeouts += st.Timeouts
+	dst.FastRetransmits += st.FastRetransmits
+	dst.TLPs += st.TLPs
+	dst.ChallengeAcks += st.ChallengeAcks
+	dst.OutOfOrder += st.OutOfOrder
+	dst.DropUnaccept += st.DropUnaccept
+	dst.DropPAWS += st.DropPAWS
+	dst.DropWindow += st.DropWindow
+	dst.DropOOOFull += st.DropOOOFull
+}
+
+// connStats returns the counters of the stack's connections: those
+// forgotten, and the live ones, each read under its own lock. A connection
+// forgotten meanwhile is counted once, live, as it was listed before it
+// was folded.
+func (s *Stack) connStats() stats.TCPConns {
+	s.tcp.mu.RLock()
+	sum := s.tcp.gone
+	conns := make([]*TCPConn, 0, len(s.tcp.conns))
+	for _, c := range s.tcp.conns {
+		conns = append(conns, c)
+	}
+	s.tcp.mu.RUnlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		st := c.core.Stats()
+		c.mu.Unlock()
+		addConnStats(&sum, &st)
+	}
+	return sum
 }
 
 // closeTCP aborts every connection and closes every listener; part of

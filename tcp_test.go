@@ -334,3 +334,66 @@ func TestTCPBufferMemoryLimit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestTCPConnCountersSurviveClose: the counters each connection keeps
+// (recoveries, out-of-order segments, ...) show in Stats().TCP while it
+// lives, and stay there, never lower, once it is gone.
+func TestTCPConnCountersSurviveClose(t *testing.T) {
+	checkGoroutines(t)
+	la, lb := Pipe()
+	lossy := link.NewImpair(lb, link.ImpairConfig{Seed: 3, Egress: link.Impairment{Drop: 0.02, Reorder: 0.02}})
+	cfg := Config{TCP: TCPConfig{TimeWait: 10 * time.Millisecond}}
+	cfg.Link, cfg.Addr = la, netip.MustParsePrefix("198.18.0.1/24")
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cfg.Link, cfg.Addr = lossy, netip.MustParsePrefix("198.18.0.2/24")
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ln, err := b.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 4 << 20
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write(make([]byte, size))
+	}()
+	c, err := a.Dial("tcp", "198.18.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(time.Minute))
+	if n, err := io.Copy(io.Discard, c); n != size || err != nil {
+		t.Fatalf("read %d of %d bytes: %v", n, size, err)
+	}
+	live := b.Stats().TCP.TCPConns
+	got := a.Stats().TCP.TCPConns
+	if live.FastRetransmits+live.Timeouts+live.TLPs == 0 || got.OutOfOrder == 0 {
+		t.Fatalf("sender %+v, receiver %+v: the losses did not count", live, got)
+	}
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.connCount() > 0 || b.connCount() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections left: %d, %d", a.connCount(), b.connCount())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := b.Stats().TCP.TCPConns; after.FastRetransmits < live.FastRetransmits || after.Timeouts < live.Timeouts || after.TLPs < live.TLPs {
+		t.Fatalf("sender's counters went down after close: %+v, then %+v", live, after)
+	}
+	if after := a.Stats().TCP.TCPConns; after.OutOfOrder < got.OutOfOrder {
+		t.Fatalf("receiver's counters went down after close: %+v, then %+v", got, after)
+	}
+}

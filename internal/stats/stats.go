@@ -119,6 +119,21 @@ type TCP struct {
 	SynCookiesInvalid       uint64 // ACKs with a bad or expired cookie, answered with RST
 	BufferBudgetHits        uint64 // buffer growth refused at Limits.TCPBufferMemory (a ring, a window, autotuning)
 	DropMemory              uint64 // data within the window dropped at Limits.TCPBufferMemory
+	TCPConns
+}
+
+// TCPConns are the counters each TCP connection keeps, summed over the
+// stack's connections, live and closed.
+type TCPConns struct {
+	Timeouts        uint64 // retransmission timer expiries
+	FastRetransmits uint64 // fast recoveries entered (SACK/RACK loss or three duplicate ACKs)
+	TLPs            uint64 // tail loss probes sent (RFC 8985)
+	ChallengeAcks   uint64 // RFC 5961 challenge ACKs sent for a blind RST, SYN or ACK
+	OutOfOrder      uint64 // segments held out of order
+	DropUnaccept    uint64 // segments failing the acceptance test (outside the window)
+	DropPAWS        uint64 // old duplicates dropped by PAWS (RFC 7323)
+	DropWindow      uint64 // segments trimmed at the right window edge: the receive buffer was full
+	DropOOOFull     uint64 // out-of-order segments dropped: too many holes
 }
 
 // UDP counts datagrams.

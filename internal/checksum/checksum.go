@@ -17,6 +17,14 @@ import (
 // RFC 1071 says; so only the last piece of a checksummed region may have an
 // odd length.
 func Sum(b []byte, initial uint32) uint32 {
+	if haveSIMD && len(b) >= simdMin {
+		return sumSIMD(b, initial)
+	}
+	return sumScalar(b, initial)
+}
+
+// sumScalar is Sum in portable Go.
+func sumScalar(b []byte, initial uint32) uint32 {
 	// Add 64-bit big-endian words with end-around carry (RFC 1071 §2(B):
 	// the sum may be taken over wider words and folded at the end).
 	acc, carry := uint64(initial), uint64(0)
@@ -44,12 +52,33 @@ func Sum(b []byte, initial uint32) uint32 {
 	}
 	acc, carry = bits.Add64(acc, 0, carry)
 	acc += carry
-	// Fold 64 → 32 → 16 bits; the one's-complement sum is unchanged.
+	// Fold 64 → 16 bits; the one's-complement sum is unchanged.
+	return uint32(fold(acc))
+}
+
+// simdMin is the length from which sumSIMD beats the scalar loop.
+const simdMin = 256
+
+// sumSIMD is Sum with the bulk of b added by sumAVX2, as little-endian
+// words; their folded sum, byte-swapped, is the big-endian one.
+func sumSIMD(b []byte, initial uint32) uint32 {
+	var acc uint64
+	for len(b) >= 64 {
+		n := min(len(b), 1<<20) &^ 63
+		acc += sumAVX2(b[:n])
+		b = b[n:]
+	}
+	s := fold(acc)
+	s = uint64(bits.ReverseBytes16(uint16(s)))
+	return sumScalar(b, uint32(s)+initial)
+}
+
+// fold reduces a 64-bit one's-complement sum to 16 bits.
+func fold(acc uint64) uint64 {
 	s := (acc >> 32) + (acc & 0xffffffff)
 	s = (s >> 32) + (s & 0xffffffff)
 	s = (s >> 16) + (s & 0xffff)
-	s = (s >> 16) + (s & 0xffff)
-	return uint32(s)
+	return (s >> 16) + (s & 0xffff)
 }
 
 // Fold reduces an unfolded sum to 16 bits and complements it: the value to

@@ -90,3 +90,75 @@ func BenchmarkChecksum1500(b *testing.B) {
 		Checksum(buf, 0)
 	}
 }
+
+// The vector path must give exactly the scalar sum: a valid checksum folds
+// to 0xffff, never to 0, whichever path computed it.
+func TestSIMDMatchesScalar(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector path on this CPU")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	check := func(b []byte, initial uint32) {
+		t.Helper()
+		if got, want := sumSIMD(b, initial), sumScalar(b, initial); Fold(got) != Fold(want) {
+			t.Fatalf("len %d initial %#x: vector %#x, scalar %#x", len(b), initial, got, want)
+		}
+	}
+	big := make([]byte, 3<<20) // beyond one sumAVX2 call
+	for n := 0; n < 2000; n++ {
+		size := r.IntN(70000)
+		if n%2 == 0 {
+			size = r.IntN(600)
+		}
+		off := r.IntN(64) // unaligned starts
+		b := big[off : off+size]
+		for i := range b {
+			b[i] = byte(r.Uint32())
+			if r.IntN(4) == 0 {
+				b[i] = 0xff
+			}
+		}
+		check(b, r.Uint32()>>12)
+	}
+	for _, fill := range []byte{0, 0xff} {
+		for i := range big {
+			big[i] = fill
+		}
+		check(big, 0)
+		check(big[:1000], 0)
+		check(big[1:1001], 0xffff)
+	}
+	// A buffer whose checksum field is set verifies to 0 on both paths.
+	for i := range 65000 {
+		big[i] = byte(r.Uint32())
+	}
+	big[16], big[17] = 0, 0
+	c := Checksum(big[:65000], 0)
+	big[16], big[17] = byte(c>>8), byte(c)
+	if Checksum(big[:65000], 0) != 0 || Fold(sumScalar(big[:65000], 0)) != 0 {
+		t.Fatal("a checksummed buffer does not verify")
+	}
+}
+
+func FuzzSum(f *testing.F) {
+	f.Add(make([]byte, 300), uint32(0))
+	f.Fuzz(func(t *testing.T, b []byte, initial uint32) {
+		initial >>= 12
+		if got, want := Fold(Sum(b, initial)), Fold(sumScalar(b, initial)); got != want {
+			t.Fatalf("len %d: Sum %#04x, scalar %#04x", len(b), got, want)
+		}
+		if len(b) < 100 {
+			if got, want := Checksum(b, 0), slowSum(b); got != want {
+				t.Fatalf("len %d: %#04x, reference %#04x", len(b), got, want)
+			}
+		}
+	})
+}
+
+func BenchmarkChecksum64K(b *testing.B) {
+	buf := make([]byte, 65000)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Checksum(buf, 0)
+	}
+}

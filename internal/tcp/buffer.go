@@ -3,8 +3,9 @@ package tcp
 import "time"
 
 // Buffer memory: the rings are allocated when data first flows, start at
-// minRing and double as data needs, up to the current buffer sizes, which
-// autotuning raises with the measured bandwidth-delay product (receive
+// minRing and double as data needs (never past the largest the buffers may
+// become), holding what the current buffer sizes allow, which autotuning
+// raises with the measured bandwidth-delay product (receive
 // side: Linux's tcp_rcv_space_adjust, "dynamic right-sizing"; send side:
 // tcp_sndbuf_expand). Connections in TIME-WAIT or CLOSED hold no rings.
 // A Budget shared by the connections (Config.Budget) bounds the sum of
@@ -19,7 +20,7 @@ func (c *Conn) rcvReserve(end int) int {
 	if c.ooo != nil && c.ooo.n > 0 {
 		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
 	}
-	if !c.rcv.reserve(c.cfg.Budget, c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBuf)) {
+	if !c.rcv.reserve(c.cfg.Budget, c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBufMax)) {
 		c.budgetHit()
 	}
 	return len(c.rcv.buf) - c.rcv.n

@@ -396,7 +396,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 		c.budgetHit()
 		n = room
 	}
-	if !c.snd.reserve(c.cfg.Budget, c.snd.n+n, c.snd.n, int(c.sndBuf)) {
+	if !c.snd.reserve(c.cfg.Budget, c.snd.n+n, c.snd.n, int(c.sndBufMax)) {
 		c.budgetHit()
 		if n = c.snd.free(); n == 0 {
 			return 0, nil // acknowledgments will free space (EvWritable)

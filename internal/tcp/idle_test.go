@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -109,5 +110,19 @@ func TestPreparedConfigShared(t *testing.T) {
 	u := &Config{MSS: 1400}
 	if c := NewConn(u, l, r, 3, func(*Segment) {}); c.cfg == u || c.cfg.RecvBuf != DefaultRecvBuf {
 		t.Fatal("an unprepared Config was not copied with its defaults")
+	}
+}
+
+// While autotuning raises the buffers a little at a time, the rings must
+// grow by doubling, not reallocate (and copy) at each raise: 32 MiB each
+// way once allocated 5 GB in ring copies that way.
+func TestRingGrowthAmortized(t *testing.T) {
+	imp := simImpair{Delay: 5 * time.Millisecond, Rate: 125e6, Dup: 0.01, Reorder: 0.02, Jitter: 3 * time.Millisecond}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	simTransfer(t, 1, imp, nil, 32<<20, Seq(0xFFFFFFFF-1000), Seq(0xFFFFFF00))
+	runtime.ReadMemStats(&m1)
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 64<<20 {
+		t.Fatalf("a 32 MiB exchange allocated %d MiB", got>>20)
 	}
 }

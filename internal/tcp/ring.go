@@ -84,7 +84,10 @@ const minRing = 4 << 10
 
 // reserve makes room for need bytes counted from head, growing the ring
 // (to at most limit, but never below need) and keeping the first keep
-// bytes. The growth is charged to b; when b refuses it, a ring smaller
+// bytes. It at least doubles the ring each time, so that a buffer
+// autotuning raises a little at a time does not make the ring reallocate
+// and copy itself each time: callers pass the largest the buffer may
+// become as limit, not its size now. The growth is charged to b; when b refuses it, a ring smaller
 // than minRing grows to minRing, which b always grants, and a larger one
 // stays as it is. It reports whether the ring holds need bytes.
 func (r *ring) reserve(b *Budget, need, keep, limit int) bool {

@@ -149,6 +149,11 @@ func (c *Channel) ReadFrame(buf []byte) (int, error) {
 // buffer, after EthernetHeaderLen bytes of room when packets are bare IP.
 func (c *Channel) NextFrame() ([]byte, error) {
 	select {
+	case b := <-c.in: // a queued packet: no need to look at done
+		return b, nil
+	default:
+	}
+	select {
 	case b := <-c.in:
 		return b, nil
 	case <-c.done:

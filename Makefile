@@ -64,4 +64,4 @@ bench:
 # bench/RESULTS.md and bench/ratios.svg.
 bench-all:
 	command -v wrk >/dev/null || apt-get install -y -qq wrk
-	cd bench && $(GO) run ./cmd/bench -runs 3 -out RESULTS.md
+	cd bench && $(GO) run ./cmd/bench -runs 5 -out RESULTS.md

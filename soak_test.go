@@ -149,10 +149,13 @@ func TestSoakConnectionChurn(t *testing.T) {
 		}
 	}
 
-	run(500, 16) // warm up pools and maps
+	// Warm up pools, maps and link buffers: they keep what the busiest
+	// moment needed (a map does not shrink, a link keeps the buffers of the
+	// most frames it held at once), so the warm-up must see such moments.
+	n := soakCycles()
+	run(max(500, n/10), 16)
 	settle()
 	g0, h0 := runtime.NumGoroutine(), heapInUse()
-	n := soakCycles()
 	start := time.Now()
 	run(n, 16)
 	settle()

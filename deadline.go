@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -18,12 +19,24 @@ type deadline struct {
 	cancel chan struct{} // closed when the deadline passes; nil until a wait
 }
 
-// clockBase anchors clock, which reads times as monotonic nanoseconds.
+// clockBase anchors clock, which reads the monotonic clock in
+// nanoseconds.
 var clockBase = time.Now()
 
-// clock returns t as nanoseconds since clockBase, at least 1, so that 0
-// can mean "no deadline". A time before clockBase is long past anyway.
-func clock(t time.Time) int64 { return max(int64(t.Sub(clockBase)), 1) }
+// clock returns the monotonic time now, in nanoseconds since clockBase.
+func clock() int64 { return int64(time.Since(clockBase)) }
+
+// clockAt returns deadline t on clock's scale, at least 1 so that 0 can
+// mean "no deadline". It goes through time.Until, as package net does, so
+// a t without a monotonic reading (time.Unix, a decoded time) counts from
+// the wall clock now, not from the wall clock when the process started.
+func clockAt(t time.Time) int64 {
+	now, left := clock(), int64(time.Until(t))
+	if left > math.MaxInt64-now {
+		return math.MaxInt64 // centuries away
+	}
+	return max(now+left, 1)
+}
 
 // set moves the deadline to t; the zero time means none. A time in the
 // past makes pending and future waits fail at once.
@@ -33,7 +46,7 @@ func (d *deadline) set(t time.Time) {
 	d.stopTimer()
 	d.at = 0
 	if !t.IsZero() {
-		d.at = clock(t)
+		d.at = clockAt(t)
 	}
 	if d.cancel == nil {
 		return // nobody has waited: wait arms what it needs
@@ -59,7 +72,7 @@ func (d *deadline) arm() {
 	if d.at == 0 {
 		return
 	}
-	left := time.Duration(d.at - clock(time.Now()))
+	left := time.Duration(d.at - clock())
 	if left <= 0 {
 		close(d.cancel)
 		return
@@ -84,17 +97,15 @@ func (d *deadline) wait() <-chan struct{} {
 func (d *deadline) passed() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.at != 0 && clock(time.Now()) >= d.at
+	return d.at != 0 && clock() >= d.at
 }
 
-// stop releases the timer.
+// stop releases the timer. Like set, it waits for a timer that already
+// fired to close cancel, so a later set cannot close it a second time.
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
+	d.stopTimer()
 }
 
 func isClosed(c <-chan struct{}) bool {

@@ -63,3 +63,38 @@ func TestDeadlineFires(t *testing.T) {
 		t.Fatal("fired but not passed")
 	}
 }
+
+// A deadline without a monotonic reading counts from the wall clock now,
+// as package net's does; one centuries away never passes.
+func TestDeadlineWallClockTimes(t *testing.T) {
+	var d deadline
+	d.set(time.Unix(time.Now().Unix()+3600, 0))
+	if d.passed() {
+		t.Fatal("a wall-clock deadline an hour away has passed")
+	}
+	d.set(time.Unix(time.Now().Unix()-10, 0))
+	if !d.passed() || !isClosed(d.wait()) {
+		t.Fatal("a wall-clock deadline 10 s ago has not passed")
+	}
+	d.set(time.Unix(1<<62, 0))
+	if d.passed() || isClosed(d.wait()) {
+		t.Fatal("a deadline centuries away has passed")
+	}
+	d.stop()
+}
+
+// Stopping a deadline whose timer is firing, then setting it again, must
+// not close the channel twice (a panic).
+func TestDeadlineStopWhileFiring(t *testing.T) {
+	for range 2000 {
+		var d deadline
+		d.set(time.Now().Add(time.Microsecond))
+		d.wait()
+		d.stop()
+		d.set(time.Now().Add(-time.Second))
+		if !isClosed(d.wait()) {
+			t.Fatal("a past deadline did not fail the wait")
+		}
+		d.stop()
+	}
+}

@@ -68,9 +68,8 @@ func sumSIMD(b []byte, initial uint32) uint32 {
 		acc += sumAVX2(b[:n])
 		b = b[n:]
 	}
-	s := fold(acc)
-	s = uint64(bits.ReverseBytes16(uint16(s)))
-	return sumScalar(b, uint32(s)+initial)
+	s := uint64(bits.ReverseBytes16(uint16(fold(acc))))
+	return sumScalar(b, uint32(fold(s+uint64(initial))))
 }
 
 // fold reduces a 64-bit one's-complement sum to 16 bits.

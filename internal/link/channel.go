@@ -85,8 +85,12 @@ func (c *Channel) get(pkt []byte) []byte {
 	return append(b[:c.room], pkt...)
 }
 
-// put recycles b.
+// put recycles b, one of the Channel's own buffers (any other is left to
+// the garbage collector).
 func (c *Channel) put(b []byte) {
+	if cap(b) != c.size {
+		return
+	}
 	c.freeMu.Lock()
 	if len(c.free) < c.cfg.Depth {
 		c.free = append(c.free, b[:0])
@@ -117,6 +121,11 @@ func (c *Channel) Inject(pkt []byte) error {
 
 // InjectContext is Inject that waits for room in the queue until ctx ends.
 func (c *Channel) InjectContext(ctx context.Context, pkt []byte) error {
+	select {
+	case <-c.done:
+		return net.ErrClosed
+	default:
+	}
 	b := c.get(pkt)
 	select {
 	case c.in <- b:
@@ -149,7 +158,12 @@ func (c *Channel) ReadFrame(buf []byte) (int, error) {
 // buffer, after EthernetHeaderLen bytes of room when packets are bare IP.
 func (c *Channel) NextFrame() ([]byte, error) {
 	select {
-	case b := <-c.in: // a queued packet: no need to look at done
+	case <-c.done:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
+	case b := <-c.in: // a queued packet: no need to wait on done
 		return b, nil
 	default:
 	}
@@ -161,7 +175,8 @@ func (c *Channel) NextFrame() ([]byte, error) {
 	}
 }
 
-// Release implements Lender: it takes back a buffer NextFrame returned.
+// Release implements Lender: it takes back a buffer NextFrame returned,
+// exactly once.
 func (c *Channel) Release(frame []byte) { c.put(frame) }
 
 // WriteFrame implements Link: hand frame to Output or Outbound.

@@ -118,9 +118,13 @@ func TestChannelLend(t *testing.T) {
 		}); n != 0 {
 			t.Fatalf("ethernet %v: %v allocs per lent packet", eth, n)
 		}
+		c.Inject(pkt) // queued, but the Channel closes first
 		c.Close()
 		if _, err := c.NextFrame(); !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("NextFrame after Close: %v", err)
+		}
+		if err := c.InjectContext(context.Background(), pkt); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("InjectContext after Close: %v", err)
 		}
 	}
 }

@@ -34,7 +34,8 @@ type Link interface {
 // link's buffer. On a link without Ethernet headers the IP packet starts
 // EthernetHeaderLen bytes into the returned slice; the bytes before it are
 // room the stack may write to. The stack may also modify the frame. It
-// gives the buffer back with Release before it calls NextFrame again.
+// gives the buffer back with Release, exactly once, before it calls
+// NextFrame again.
 type Lender interface {
 	NextFrame() ([]byte, error)
 	Release(frame []byte)

@@ -137,7 +137,7 @@ func (p *PipeEnd) NextFrame() ([]byte, error) {
 	}
 }
 
-// Release gives back a buffer NextFrame returned.
+// Release gives back a buffer NextFrame returned, exactly once.
 func (p *PipeEnd) Release(frame []byte) { p.rx.release(frame) }
 
 // MTU returns the largest IP packet the pipe carries.
@@ -262,7 +262,7 @@ func (q *frameQueue) lend() ([]byte, bool) {
 
 // release puts a lent buffer back on the free list.
 func (q *frameQueue) release(b []byte) {
-	if cap(b) < q.maxFrame {
+	if cap(b) != q.maxFrame {
 		return // not one of ours
 	}
 	q.mu.Lock()

@@ -386,3 +386,20 @@ func TestBudgetSharedByListener(t *testing.T) {
 		t.Fatalf("used %d, want %d", b.Used(), minRing)
 	}
 }
+
+// Data kept for reading after a reset goes back to the budget when the
+// application closes without reading it.
+func TestBudgetFreedOnCloseAfterReset(t *testing.T) {
+	b := NewBudget(1 << 20)
+	tt := established(t, &Config{Budget: b})
+	tt.in(20, "ACK|PSH seq=5001 ack=1001 len=1460")
+	tt.in(30, "RST seq=6461")
+	tt.wantState(Closed)
+	if b.Used() == 0 || tt.c.Readable() != 1460 {
+		t.Fatalf("after the reset: budget %d, readable %d; want the data kept", b.Used(), tt.c.Readable())
+	}
+	tt.c.Close(tt.now)
+	if u := b.Used(); u != 0 {
+		t.Fatalf("closed unread after a reset, the budget still holds %d bytes", u)
+	}
+}

@@ -508,6 +508,12 @@ func (c *Conn) CloseRead(now time.Time) {
 func (c *Conn) Close(now time.Time) {
 	if c.state == Closed || c.orphan {
 		c.orphan = true
+		if c.state == Closed {
+			// Data kept for reading after a reset or a timeout: nobody
+			// will read it now.
+			c.rcv.release(c.cfg.Budget)
+			c.ooo = nil
+		}
 		return
 	}
 	if c.rcv.n > 0 && !c.readClosed {

@@ -102,10 +102,8 @@ func (c *Channel) put(b []byte) {
 // a full queue it drops pkt and returns ErrQueueFull. After Close it
 // returns net.ErrClosed.
 func (c *Channel) Inject(pkt []byte) error {
-	select {
-	case <-c.done:
+	if c.closed() {
 		return net.ErrClosed
-	default:
 	}
 	b := c.get(pkt)
 	select {
@@ -121,10 +119,8 @@ func (c *Channel) Inject(pkt []byte) error {
 
 // InjectContext is Inject that waits for room in the queue until ctx ends.
 func (c *Channel) InjectContext(ctx context.Context, pkt []byte) error {
-	select {
-	case <-c.done:
+	if c.closed() {
 		return net.ErrClosed
-	default:
 	}
 	b := c.get(pkt)
 	select {
@@ -157,10 +153,8 @@ func (c *Channel) ReadFrame(buf []byte) (int, error) {
 // NextFrame implements Lender: the next injected packet, in the Channel's
 // buffer, after EthernetHeaderLen bytes of room when packets are bare IP.
 func (c *Channel) NextFrame() ([]byte, error) {
-	select {
-	case <-c.done:
+	if c.closed() {
 		return nil, net.ErrClosed
-	default:
 	}
 	select {
 	case b := <-c.in: // a queued packet: no need to wait on done
@@ -181,10 +175,8 @@ func (c *Channel) Release(frame []byte) { c.put(frame) }
 
 // WriteFrame implements Link: hand frame to Output or Outbound.
 func (c *Channel) WriteFrame(frame []byte) error {
-	select {
-	case <-c.done:
+	if c.closed() {
 		return net.ErrClosed
-	default:
 	}
 	if c.cfg.Output != nil {
 		c.cfg.Output(frame)
@@ -205,6 +197,16 @@ func (c *Channel) MTU() int { return c.cfg.MTU }
 
 // Ethernet implements Link.
 func (c *Channel) Ethernet() bool { return c.cfg.Ethernet }
+
+// closed reports whether Close was called.
+func (c *Channel) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // Close implements Link: ReadFrame and Inject fail with net.ErrClosed.
 func (c *Channel) Close() error {

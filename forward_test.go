@@ -35,6 +35,50 @@ func packetPair(t testing.TB, fwd *Forwarder) (a, b *Stack) {
 	return a, b
 }
 
+// The stack reads a bare IP packet where the PacketLink holds it, with
+// room before it: an echo reply is built in place there, and a datagram
+// too big for one packet is reassembled from lent fragments.
+func TestPacketLinkLentPackets(t *testing.T) {
+	checkGoroutines(t)
+	a, b := packetPair(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		if _, err := a.Ping(ctx, b.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := b.Stats().ICMP; st.EchoRequestsIn != 3 || st.EchoRepliesOut != 3 {
+		t.Fatalf("echo: %+v", st)
+	}
+	pb, err := b.ListenPacket("udp", ":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	pa, err := a.ListenPacket("udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pa.Close()
+	msg := make([]byte, 6000)
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	if _, err := pa.WriteTo(msg, &net.UDPAddr{IP: b.Addr().AsSlice(), Port: 53}); err != nil {
+		t.Fatal(err)
+	}
+	pb.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 8000)
+	n, _, err := pb.ReadFrom(buf)
+	if err != nil || !bytes.Equal(buf[:n], msg) {
+		t.Fatalf("datagram: %d bytes, %v", n, err)
+	}
+	if st := b.Stats().IPv4; st.Reassembled != 1 {
+		t.Fatalf("reassembled %d datagrams, want 1", st.Reassembled)
+	}
+}
+
 func TestPacketLinkNettest(t *testing.T) {
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 		a, b := packetPair(t, nil)

@@ -171,6 +171,14 @@ func NewTAP(open func(dev string) (io.Closer, error)) (*TAP, error) {
 	return newTAP(open, -1)
 }
 
+// NewTAPLoss is NewTAP for loss < 0, else NewLossyTAP(open, loss).
+func NewTAPLoss(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
+	if loss < 0 {
+		return NewTAP(open)
+	}
+	return NewLossyTAP(open, loss)
+}
+
 // NewLossyTAP is NewTAP with the TAP device a port of a bridge that holds
 // the kernel's address, and loss percent of the TCP frames dropped each way
 // at the bridge (see Lossy). loss 0 still bridges and counts.

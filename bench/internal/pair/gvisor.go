@@ -129,13 +129,7 @@ func gvisorTAP(loss int) (*Pair, error) {
 		fd, err = netns.OpenTAPFD(dev)
 		return fdCloser(fd), err
 	}
-	var t *netns.TAP
-	var err error
-	if loss >= 0 {
-		t, err = netns.NewLossyTAP(open, loss)
-	} else {
-		t, err = netns.NewTAP(open)
-	}
+	t, err := netns.NewTAPLoss(open, loss)
 	if err != nil {
 		return nil, err
 	}

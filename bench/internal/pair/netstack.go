@@ -72,13 +72,7 @@ func netstackTAP(loss int, gso bool) (*Pair, error) {
 		l, err = netstack.OpenTAP(dev)
 		return l, err
 	}
-	var t *netns.TAP
-	var err error
-	if loss >= 0 {
-		t, err = netns.NewLossyTAP(open, loss)
-	} else {
-		t, err = netns.NewTAP(open)
-	}
+	t, err := netns.NewTAPLoss(open, loss)
 	if err != nil {
 		return nil, err
 	}

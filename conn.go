@@ -273,14 +273,11 @@ func (c *TCPConn) abort() {
 // Read reads data into b. It blocks until data arrives, the peer closes
 // (io.EOF), the connection fails, or the read deadline passes.
 func (c *TCPConn) Read(b []byte) (int, error) {
-	if c.rd.passed() {
-		return 0, c.opErr("read", os.ErrDeadlineExceeded)
-	}
 	for {
 		c.mu.Lock()
-		if c.closed {
+		if err := c.unusable(&c.rd); err != nil {
 			c.mu.Unlock()
-			return 0, c.opErr("read", net.ErrClosed)
+			return 0, c.opErr("read", err)
 		}
 		now := time.Now()
 		n, err := c.core.Read(now, b)
@@ -302,8 +299,7 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 		}
 		select {
 		case <-ready:
-		case <-c.rd.wait():
-			return 0, c.opErr("read", os.ErrDeadlineExceeded)
+		case <-c.rd.wait(): // the loop tells a Close from the deadline
 		case <-c.s.done:
 			return 0, c.opErr("read", net.ErrClosed)
 		}
@@ -315,14 +311,11 @@ func (c *TCPConn) Read(b []byte) (int, error) {
 // the write deadline passes.
 func (c *TCPConn) Write(b []byte) (int, error) {
 	written := 0
-	if c.wd.passed() {
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
-	}
 	for {
 		c.mu.Lock()
-		if c.closed {
+		if err := c.unusable(&c.wd); err != nil {
 			c.mu.Unlock()
-			return written, c.opErr("write", net.ErrClosed)
+			return written, c.opErr("write", err)
 		}
 		now := time.Now()
 		n, err := c.core.Write(now, b[written:])
@@ -341,12 +334,24 @@ func (c *TCPConn) Write(b []byte) (int, error) {
 		}
 		select {
 		case <-ready:
-		case <-c.wd.wait():
-			return written, c.opErr("write", os.ErrDeadlineExceeded)
+		case <-c.wd.wait(): // the loop tells a Close from the deadline
 		case <-c.s.done:
 			return written, c.opErr("write", net.ErrClosed)
 		}
 	}
+}
+
+// unusable returns the error a Read or Write meets before it looks at the
+// data: net.ErrClosed after Close, which wins over everything as in package
+// net, else os.ErrDeadlineExceeded once d has passed. mu is held.
+func (c *TCPConn) unusable(d *deadline) error {
+	switch {
+	case c.closed:
+		return net.ErrClosed
+	case d.passed():
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // failure maps a core error from Read or Write: a write after CloseWrite
@@ -447,17 +452,27 @@ func (c *TCPConn) LocalAddr() net.Addr { return tcpAddr(c.laddr) }
 func (c *TCPConn) RemoteAddr() net.Addr { return tcpAddr(c.raddr) }
 
 // SetDeadline sets the read and write deadlines. A zero t means none.
-func (c *TCPConn) SetDeadline(t time.Time) error {
-	c.rd.set(t)
-	c.wd.set(t)
-	return nil
-}
+// After Close it fails with net.ErrClosed.
+func (c *TCPConn) SetDeadline(t time.Time) error { return c.setDeadline(t, &c.rd, &c.wd) }
 
 // SetReadDeadline sets the deadline for future and pending Reads.
-func (c *TCPConn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
+func (c *TCPConn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, &c.rd) }
 
 // SetWriteDeadline sets the deadline for future and pending Writes.
-func (c *TCPConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+func (c *TCPConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, &c.wd) }
+
+func (c *TCPConn) setDeadline(t time.Time, ds ...*deadline) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.opErr("set", net.ErrClosed)
+	}
+	for _, d := range ds {
+		d.set(t)
+	}
+	return nil
+}
 
 // SetNoDelay controls Nagle's algorithm: true (the default, as in package
 // net) sends small writes at once.

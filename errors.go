@@ -8,15 +8,32 @@ import (
 )
 
 // The one place where errors from inside the stack become the errors
-// package net users expect (STYLE.md §9): an *net.OpError around an errno,
-// net.ErrClosed or os.ErrDeadlineExceeded. io.EOF is never wrapped.
+// package net users expect: an *net.OpError around an errno, net.ErrClosed
+// or os.ErrDeadlineExceeded. io.EOF is never wrapped.
 
 // errorFor maps an internal error to the value users test with errors.Is.
 func errorFor(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return os.ErrDeadlineExceeded
+		return errTimeout
 	}
 	return err
+}
+
+// errTimeout is what a context deadline or a Dialer's Timeout or Deadline
+// becomes. Like package net's, it reads "i/o timeout", its Timeout is
+// true and errors.Is matches context.DeadlineExceeded, which code that
+// retries checks for; it also matches os.ErrDeadlineExceeded, which the
+// other deadlines of this package return.
+var errTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+func (timeoutError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
 }
 
 // opError wraps err for operation op ("dial", "read", "ping", ...).

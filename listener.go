@@ -159,6 +159,14 @@ func (l *TCPListener) Accept() (net.Conn, error) {
 // after Close, and os.ErrDeadlineExceeded when the deadline passes.
 func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 	for {
+		// Closing wins over the deadline, and the deadline over a ready
+		// connection, as in package net.
+		switch {
+		case isClosed(l.done), isClosed(l.s.done):
+			return nil, l.opErr("accept", net.ErrClosed)
+		case l.dl.passed():
+			return nil, l.opErr("accept", os.ErrDeadlineExceeded)
+		}
 		select {
 		case c := <-l.ready:
 			l.mu.Lock()
@@ -173,8 +181,7 @@ func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 			return c, nil
 		case <-l.done:
 			return nil, l.opErr("accept", net.ErrClosed)
-		case <-l.dl.wait():
-			return nil, l.opErr("accept", os.ErrDeadlineExceeded)
+		case <-l.dl.wait(): // the loop tells a Close from the deadline
 		case <-l.s.done:
 			return nil, l.opErr("accept", net.ErrClosed)
 		}
@@ -218,8 +225,15 @@ func (l *TCPListener) Close() error {
 // Addr returns the listener's address, a *net.TCPAddr.
 func (l *TCPListener) Addr() net.Addr { return tcpAddr(l.laddr) }
 
-// SetDeadline sets the deadline for Accept. A zero t means none.
-func (l *TCPListener) SetDeadline(t time.Time) error { l.dl.set(t); return nil }
+// SetDeadline sets the deadline for Accept. A zero t means none. After
+// Close it fails with net.ErrClosed.
+func (l *TCPListener) SetDeadline(t time.Time) error {
+	if isClosed(l.done) {
+		return l.opErr("set", net.ErrClosed)
+	}
+	l.dl.set(t)
+	return nil
+}
 
 func (l *TCPListener) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Addr: tcpAddr(l.laddr), Err: err}

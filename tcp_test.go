@@ -77,9 +77,26 @@ func TestTCPDialContextDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := a.DialContext(ctx, "tcp", "198.18.0.77:80")
+	wantDialTimeout(t, "context deadline", err)
+	d := &Dialer{Stack: a, Timeout: 200 * time.Millisecond}
+	_, err = d.Dial("tcp", "198.18.0.77:80")
+	wantDialTimeout(t, "Dialer.Timeout", err)
+	d = &Dialer{Stack: a, Deadline: time.Now().Add(200 * time.Millisecond)}
+	_, err = d.Dial("tcp", "198.18.0.77:80")
+	wantDialTimeout(t, "Dialer.Deadline", err)
+}
+
+// wantDialTimeout checks err as Go's net gives a dial that runs out of
+// time: a "dial" *net.OpError, a net.Error whose Timeout is true, matching
+// context.DeadlineExceeded (what retry code checks) and
+// os.ErrDeadlineExceeded.
+func wantDialTimeout(t *testing.T, what string, err error) {
+	t.Helper()
 	var ne net.Error
-	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("got %v", err)
+	var oe *net.OpError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, os.ErrDeadlineExceeded) ||
+		!errors.As(err, &ne) || !ne.Timeout() || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("%s: got %v", what, err)
 	}
 }
 

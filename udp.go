@@ -202,14 +202,15 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 // a connected socket an ICMP port unreachable from the peer makes the next
 // read fail with ECONNREFUSED.
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	if c.rd.passed() {
-		return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
-	}
 	for {
 		c.mu.Lock()
-		if c.closed {
+		if c.closed { // closing wins over the deadline, as in package net
 			c.mu.Unlock()
 			return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
+		}
+		if c.rd.passed() {
+			c.mu.Unlock()
+			return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
 		}
 		if err := c.softErr; err != nil {
 			c.softErr = nil
@@ -231,8 +232,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 		c.mu.Unlock()
 		select {
 		case <-c.ready:
-		case <-c.rd.wait():
-			return 0, netip.AddrPort{}, c.opErr("read", os.ErrDeadlineExceeded)
+		case <-c.rd.wait(): // the loop tells a Close from the deadline
 		case <-c.s.done:
 			return 0, netip.AddrPort{}, c.opErr("read", net.ErrClosed)
 		}
@@ -371,19 +371,29 @@ func (c *UDPConn) RemoteAddr() net.Addr {
 	return udpAddr(c.raddr)
 }
 
-// SetDeadline sets the read and write deadlines.
-func (c *UDPConn) SetDeadline(t time.Time) error {
-	c.rd.set(t)
-	c.wd.set(t)
-	return nil
-}
+// SetDeadline sets the read and write deadlines. After Close it fails with
+// net.ErrClosed.
+func (c *UDPConn) SetDeadline(t time.Time) error { return c.setDeadline(t, &c.rd, &c.wd) }
 
 // SetReadDeadline sets the deadline for future and pending reads.
-func (c *UDPConn) SetReadDeadline(t time.Time) error { c.rd.set(t); return nil }
+func (c *UDPConn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, &c.rd) }
 
 // SetWriteDeadline sets the deadline for writes. Writes never block, so it
 // only makes writes after t fail.
-func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wd.set(t); return nil }
+func (c *UDPConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, &c.wd) }
+
+func (c *UDPConn) setDeadline(t time.Time, ds ...*deadline) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.opErr("set", net.ErrClosed)
+	}
+	for _, d := range ds {
+		d.set(t)
+	}
+	return nil
+}
 
 // SetReadBuffer sets how many bytes of payload the socket queues.
 func (c *UDPConn) SetReadBuffer(n int) error {

@@ -130,7 +130,7 @@ func TestStackPingsKernel(t *testing.T) {
 	if !errors.Is(err, syscall.EHOSTUNREACH) {
 		t.Fatalf("ping %v: got %v, want EHOSTUNREACH", silent, err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 30*time.Second { // a bound against a hang
 		t.Fatalf("took %v", d)
 	}
 }

@@ -58,8 +58,21 @@ func OpenTUN(name string) (Link, error) {
 // of 1500, as two hosts on one cable. Each direction queues a bounded
 // number of frames and drops (and counts) what does not fit, as a NIC's ring
 // does. Closing either end closes both.
-func Pipe() (Link, Link) {
-	a, b := link.Pipe(1500)
+func Pipe() (Link, Link) { return NewPipe(PipeConfig{}) }
+
+// PipeConfig configures NewPipe.
+type PipeConfig struct {
+	// MTU is the largest IP packet either end carries; 0 means 1500. A
+	// jumbo MTU (up to 65535) makes the pipe carry jumbo frames.
+	MTU int
+	// Depth is how many frames each direction queues before it drops;
+	// 0 means 1024.
+	Depth int
+}
+
+// NewPipe is Pipe with the MTU and queue depth of cfg.
+func NewPipe(cfg PipeConfig) (Link, Link) {
+	a, b := link.NewPipe(link.PipeConfig{MTU: cfg.MTU, Depth: cfg.Depth})
 	return a, b
 }
 

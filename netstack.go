@@ -40,7 +40,8 @@ type Config struct {
 	Gateway netip.Addr
 	// DNS lists the servers Resolver queries.
 	DNS []netip.AddrPort
-	// MTU caps the size of IP packets sent; 0 means the link's MTU.
+	// MTU caps the size of IP packets sent; 0 means the link's MTU. It
+	// may not exceed the link's MTU: New fails if it does.
 	MTU int
 	// MAC is the stack's Ethernet address on an Ethernet link. Nil means a
 	// random locally administered unicast address.
@@ -194,8 +195,14 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("netstack: gateway %v is not on subnet %v", cfg.Gateway, cfg.Addr.Masked())
 	}
 	mtu := cfg.Link.MTU()
-	if cfg.MTU > 0 && cfg.MTU < mtu {
+	if cfg.MTU > mtu {
+		return nil, fmt.Errorf("netstack: Config.MTU %d exceeds the link's MTU of %d", cfg.MTU, mtu)
+	}
+	if cfg.MTU > 0 {
 		mtu = cfg.MTU
+	}
+	if mtu > 65535 {
+		return nil, fmt.Errorf("netstack: MTU %d above the IPv4 maximum of 65535", mtu)
 	}
 	if mtu < 68 { // RFC 791: every host must take a 68-byte datagram
 		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)

@@ -118,10 +118,66 @@ func TestNewValidates(t *testing.T) {
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), Gateway: netip.MustParseAddr("198.19.0.1")},
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), MAC: net.HardwareAddr{1, 2}},
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), MTU: 40},
+		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), MTU: 1501}, // above the link's
 	} {
 		if s, err := New(cfg); err == nil {
 			s.Close()
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
+	}
+}
+
+// TestNewPipeJumbo: a pipe made with a 9000-byte MTU carries 9000-byte
+// packets: TCP segments are that large and a 8000-byte datagram goes
+// unfragmented.
+func TestNewPipeJumbo(t *testing.T) {
+	checkGoroutines(t)
+	la, lb := NewPipe(PipeConfig{MTU: 9000, Depth: 64})
+	if la.MTU() != 9000 || lb.MTU() != 9000 {
+		t.Fatalf("MTUs %d, %d", la.MTU(), lb.MTU())
+	}
+	a, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ln, err := b.Listen("tcp", ":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveEcho(ln, 10*time.Second)
+	c, err := a.Dial("tcp", "198.18.0.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if mss := c.(*TCPConn).Info().SndMSS; mss != 9000-40-12 { // 12: timestamps
+		t.Fatalf("MSS %d over a 9000-byte pipe, want 8948", mss)
+	}
+	pc, err := b.ListenPacket("udp4", ":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	u, err := a.Dial("udp", "198.18.0.2:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write(make([]byte, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := pc.ReadFrom(make([]byte, 9000)); err != nil || n != 8000 {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if f := a.Stats().IPv4.FragmentedPackets; f != 0 {
+		t.Fatalf("%d packets fragmented at MTU 9000", f)
 	}
 }

@@ -168,12 +168,12 @@ func fdFlags(t *testing.T, d *link.Device) int {
 	return 0
 }
 
-// waitBlockedInPoller waits, up to a second, until some goroutine is
+// waitBlockedInPoller waits, up to 10 s (a bound against a hang), until some goroutine is
 // parked in the network poller inside ReadFrame.
 func waitBlockedInPoller(t *testing.T) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 			if strings.Contains(g, "[IO wait") && strings.Contains(g, "(*Device).ReadFrame") {

@@ -111,8 +111,8 @@ func ExampleStack_ListenPacket() {
 	// Output: pong: ping
 }
 
-// Resolve names over a stack: Resolver is Go's resolver with its DNS
-// traffic going through the stack to Config.DNS.
+// Resolve names over a stack: the Resolver asks the servers of Config.DNS,
+// over the stack.
 func ExampleStack_Resolver() {
 	la, lb := netstack.Pipe()
 	dnsStack, _ := netstack.New(netstack.Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
@@ -161,6 +161,7 @@ func answerA(pc net.PacketConn, a [4]byte) {
 		}
 		resp := append([]byte(nil), q[:i]...)
 		resp[2], resp[3] = 0x81, 0x80 // response, recursion desired+available
+		resp[10], resp[11] = 0, 0     // no additional records: drop the query's EDNS(0) OPT
 		qtype := uint16(q[i-4])<<8 | uint16(q[i-3])
 		if qtype == 1 {
 			resp[7] = 1 // one answer

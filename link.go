@@ -17,6 +17,8 @@ import (
 // ReadFrame from one goroutine and WriteFrame from many; a Link must allow
 // ReadFrame and WriteFrame to run at the same time, and concurrent
 // WriteFrame calls.
+//
+// A Link may do more than move frames: see CapableLink.
 type Link interface {
 	ReadFrame(buf []byte) (int, error)
 	WriteFrame(frame []byte) error
@@ -25,6 +27,33 @@ type Link interface {
 	// Ethernet reports whether frames carry a 14-byte Ethernet II header.
 	Ethernet() bool
 	Close() error
+}
+
+// Capabilities are what a link can do beyond Link's five methods:
+//
+//   - GSO: the link cuts TCP super-segments itself, as a NIC's TSO does. The
+//     stack then hands it segments of up to 64 KiB through
+//     WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error: frame's
+//     TCP checksum field holds the folded pseudo-header sum, csumStart is
+//     the offset of the TCP header and hdrLen the length of all headers, and
+//     each cut segment carries gsoSize bytes of payload. Its ReadFrame may
+//     likewise deliver coalesced TCP segments of up to 64 KiB (GRO), with
+//     checksums complete.
+//   - Lend: the link keeps received frames in buffers of its own and lends
+//     them, through NextFrame() ([]byte, error), which blocks as ReadFrame
+//     does, and Release(frame []byte), which gives a frame back exactly once
+//     before the next NextFrame. The stack may modify a lent frame. On a link
+//     without Ethernet headers, the IP packet starts 14 bytes into the
+//     returned slice; the stack may write to the bytes before it.
+type Capabilities = link.Capabilities
+
+// A CapableLink is a Link that declares Capabilities. For each capability
+// it reports it must have that capability's methods; New checks. The
+// links of this package declare theirs, and PcapLink reports and passes
+// on those of the link it wraps.
+type CapableLink interface {
+	Link
+	Capabilities() Capabilities
 }
 
 // OpenTAP attaches to the Linux TAP device name, creating it if needed
@@ -78,8 +107,10 @@ func NewPipe(cfg PipeConfig) (Link, Link) {
 
 // PcapLink wraps l so that every frame it reads or writes is also written
 // to w in libpcap format (Ethernet or raw-IPv4 link type, per
-// l.Ethernet()), for Wireshark or tshark. Closing the returned Link closes
-// l, not w.
+// l.Ethernet()), for Wireshark or tshark. It reports and passes on l's
+// capabilities, so a stack on PcapLink(tap) still sends super-segments,
+// which the capture records whole as tcpdump does on a NIC with TSO.
+// Closing the returned Link closes l, not w.
 func PcapLink(l Link, w io.Writer) (Link, error) {
 	p, err := link.NewPcap(l, w)
 	if err != nil {
@@ -144,6 +175,15 @@ func (l *PacketLink) ReadFrame(buf []byte) (int, error) { return l.ch.ReadFrame(
 
 // WriteFrame implements Link.
 func (l *PacketLink) WriteFrame(frame []byte) error { return l.ch.WriteFrame(frame) }
+
+// Capabilities reports Lend: the stack reads injected packets in place.
+func (l *PacketLink) Capabilities() Capabilities { return l.ch.Capabilities() }
+
+// NextFrame lends the stack the next injected packet (see Capabilities).
+func (l *PacketLink) NextFrame() ([]byte, error) { return l.ch.NextFrame() }
+
+// Release gives back a packet from NextFrame.
+func (l *PacketLink) Release(frame []byte) { l.ch.Release(frame) }
 
 // MTU implements Link.
 func (l *PacketLink) MTU() int { return l.ch.MTU() }

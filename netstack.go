@@ -159,11 +159,12 @@ type Stack struct {
 	udp     udpTable
 	tcp     tcpTable
 	dnsNext atomic.Uint32
-	bufSize int       // Headroom + MTU: one frame
-	bufs    sync.Pool // *[]byte of bufSize
-	bigBufs sync.Pool // *[]byte of bigBufSize, for TCP super-segments
-	gsoOK   bool      // the link cuts TCP super-segments itself (TSO)
-	outPool sync.Pool // *[]outFrame: connections' send queues, lent per call
+	bufSize int         // Headroom + MTU: one frame
+	bufs    sync.Pool   // *[]byte of bufSize
+	bigBufs sync.Pool   // *[]byte of bigBufSize, for TCP super-segments
+	gsoOK   bool        // the link cuts TCP super-segments itself (TSO)
+	lender  link.Lender // the link lends received frames; nil if it does not
+	outPool sync.Pool   // *[]outFrame: connections' send queues, lent per call
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
@@ -235,8 +236,20 @@ func New(cfg Config) (*Stack, error) {
 	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
 	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
 	var gso func([]byte, int, int, int) error
-	if g, ok := cfg.Link.(gsoLink); ok && g.Offload() {
+	caps := link.CapabilitiesOf(cfg.Link)
+	if caps.GSO {
+		g, ok := cfg.Link.(link.GSOWriter)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports GSO but has no WriteGSO method")
+		}
 		gso, s.gsoOK = g.WriteGSO, true
+	}
+	if caps.Lend {
+		l, ok := cfg.Link.(link.Lender)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports Lend but has no NextFrame and Release methods")
+		}
+		s.lender = l
 	}
 	switch {
 	case len(cfg.MAC) == 6:
@@ -356,13 +369,6 @@ const bigBufSize = ip.EthernetHeaderLen + ip.IPv4MaxLen
 // getBigBuf returns a buffer for a TCP super-segment.
 func (s *Stack) getBigBuf() *[]byte { return s.bigBufs.Get().(*[]byte) }
 
-// gsoLink is a link that cuts TCP super-segments itself (a TAP or TUN
-// device with the virtio-net header).
-type gsoLink interface {
-	Offload() bool
-	WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error
-}
-
 // kick wakes the timer goroutine to look at the deadlines again.
 func (s *Stack) kick() {
 	select {
@@ -376,7 +382,7 @@ func (s *Stack) kick() {
 // replies in place.
 func (s *Stack) readLoop() {
 	defer s.wg.Done()
-	if l := lenderOf(s.link); l != nil {
+	if l := s.lender; l != nil {
 		for {
 			f, err := l.NextFrame()
 			if err != nil {
@@ -400,18 +406,6 @@ func (s *Stack) readLoop() {
 		}
 		s.host.Input(time.Now(), buf[:off+n])
 	}
-}
-
-// lenderOf returns the Lender behind one of our in-memory links, which the
-// read loop then reads in place; nil for any other Link.
-func lenderOf(l Link) link.Lender {
-	switch l := l.(type) {
-	case *link.PipeEnd:
-		return l
-	case *PacketLink:
-		return l.ch
-	}
-	return nil
 }
 
 // linkFailed logs a read error that did not come from closing the stack.

@@ -192,6 +192,9 @@ func (c *Channel) WriteFrame(frame []byte) error {
 	return nil
 }
 
+// Capabilities reports Lend: the stack reads injected packets in place.
+func (c *Channel) Capabilities() Capabilities { return Capabilities{Lend: true} }
+
 // MTU implements Link.
 func (c *Channel) MTU() int { return c.cfg.MTU }
 

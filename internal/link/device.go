@@ -77,6 +77,9 @@ func (d *Device) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
 // the MTU, checksums completed by ReadFrame), and WriteGSO works.
 func (d *Device) Offload() bool { return d.vnet }
 
+// Capabilities reports GSO when the device was opened with offloads.
+func (d *Device) Capabilities() Capabilities { return Capabilities{GSO: d.vnet} }
+
 // SetReadDeadline sets the deadline for pending and future ReadFrame calls,
 // as net.Conn's SetReadDeadline does; a zero t means no deadline.
 func (d *Device) SetReadDeadline(t time.Time) error {

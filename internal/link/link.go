@@ -12,8 +12,9 @@ package link
 // ReadFrame blocks until one frame arrives, copies it into buf and returns its
 // length; a frame longer than buf is truncated to len(buf). After Close it
 // returns net.ErrClosed. WriteFrame sends one frame; the link must not keep
-// frame after it returns. ReadFrame and WriteFrame may be called concurrently
-// with each other; each is called by one goroutine at a time.
+// frame after it returns. The stack calls ReadFrame from one goroutine and
+// WriteFrame from many at once: a link must allow concurrent WriteFrame
+// calls, and ReadFrame running beside them.
 type Link interface {
 	ReadFrame(buf []byte) (int, error)
 	WriteFrame(frame []byte) error
@@ -39,4 +40,42 @@ type Link interface {
 type Lender interface {
 	NextFrame() ([]byte, error)
 	Release(frame []byte)
+}
+
+// Capabilities are what a link can do beyond Link's five methods. A link
+// declares them by implementing Capable; each capability needs methods of
+// its own, which the stack checks for when it starts. A wrapper reports its
+// inner link's capabilities, less any it cannot pass on, and forwards their
+// methods, so wrapping a link never silently costs it an offload.
+type Capabilities struct {
+	// GSO: the link cuts TCP super-segments itself (TSO), through a
+	// WriteGSO method (GSOWriter), and its ReadFrame may deliver coalesced
+	// TCP segments of up to 64 KiB, checksums complete (GRO).
+	GSO bool
+	// Lend: the link lends received frames in place, through NextFrame and
+	// Release (Lender), instead of copying each into ReadFrame's buffer.
+	Lend bool
+}
+
+// Capable is a Link that declares Capabilities.
+type Capable interface {
+	Link
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns the capabilities l declares; none if it is not
+// Capable.
+func CapabilitiesOf(l Link) Capabilities {
+	if c, ok := l.(Capable); ok {
+		return c.Capabilities()
+	}
+	return Capabilities{}
+}
+
+// GSOWriter is the method of the GSO capability. WriteGSO sends frame, a
+// TCP super-segment whose TCP checksum field holds the folded pseudo-header
+// sum, to be cut into gsoSize-byte segments; csumStart is the offset of the
+// TCP header in frame and hdrLen the length of all its headers.
+type GSOWriter interface {
+	WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error
 }

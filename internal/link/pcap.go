@@ -2,6 +2,7 @@ package link
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -103,6 +104,42 @@ func (p *Pcap) WriteFrame(frame []byte) error {
 	p.record(frame)
 	return p.l.WriteFrame(frame)
 }
+
+// Capabilities returns the wrapped link's: Pcap records super-segments and
+// lent frames as they pass, as tcpdump on an offloading NIC shows them.
+func (p *Pcap) Capabilities() Capabilities { return CapabilitiesOf(p.l) }
+
+// WriteGSO records the super-segment frame whole and hands it to the
+// wrapped link's WriteGSO. It fails if the wrapped link has no GSO.
+func (p *Pcap) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	g, ok := p.l.(GSOWriter)
+	if !ok || !CapabilitiesOf(p.l).GSO {
+		return errors.New("link: WriteGSO on a Pcap over a link without GSO")
+	}
+	p.record(frame)
+	return g.WriteGSO(frame, gsoSize, csumStart, hdrLen)
+}
+
+// NextFrame takes the next frame the wrapped link lends and records it. It
+// fails if the wrapped link does not lend frames.
+func (p *Pcap) NextFrame() ([]byte, error) {
+	l, ok := p.l.(Lender)
+	if !ok || !CapabilitiesOf(p.l).Lend {
+		return nil, errors.New("link: NextFrame on a Pcap over a link that lends no frames")
+	}
+	f, err := l.NextFrame()
+	if err == nil {
+		if p.l.Ethernet() {
+			p.record(f)
+		} else {
+			p.record(f[EthernetHeaderLen:]) // the packet, not the scratch before it
+		}
+	}
+	return f, err
+}
+
+// Release gives a frame from NextFrame back to the wrapped link.
+func (p *Pcap) Release(frame []byte) { p.l.(Lender).Release(frame) }
 
 // MTU returns the wrapped link's MTU.
 func (p *Pcap) MTU() int { return p.l.MTU() }

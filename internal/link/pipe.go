@@ -140,6 +140,9 @@ func (p *PipeEnd) NextFrame() ([]byte, error) {
 // Release gives back a buffer NextFrame returned, exactly once.
 func (p *PipeEnd) Release(frame []byte) { p.rx.release(frame) }
 
+// Capabilities reports Lend: the stack reads frames in the pipe's buffers.
+func (p *PipeEnd) Capabilities() Capabilities { return Capabilities{Lend: true} }
+
 // MTU returns the largest IP packet the pipe carries.
 func (p *PipeEnd) MTU() int { return p.mtu }
 

@@ -4,10 +4,9 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"syscall"
 )
 
-// Address parsing and the ephemeral port pool shared by TCP and UDP.
+// Address parsing for Listen, ListenPacket and Dial.
 
 // parseHostPort parses "host:port" where host is an IPv4 literal or empty
 // (any address). Names go through the Resolver in Dialer, not here.
@@ -59,58 +58,5 @@ func (s *Stack) listenAddr(network, proto, address string) (netip.AddrPort, erro
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	return ap, s.bindAddr(ap.Addr())
-}
-
-// bindAddr checks a local address for Listen/ListenPacket: unspecified or
-// ours, as bind(2) fails with EADDRNOTAVAIL otherwise.
-func (s *Stack) bindAddr(a netip.Addr) error {
-	if a.IsUnspecified() || a == s.Addr() {
-		return nil
-	}
-	return syscall.EADDRNOTAVAIL
-}
-
-// Linux's default net.ipv4.ip_local_port_range.
-const (
-	ephemeralLow  = 32768
-	ephemeralHigh = 60999
-)
-
-// portTable tracks the local ports in use by one protocol.
-type portTable struct {
-	used map[uint16]int // refcount
-}
-
-// take claims port, or a random free ephemeral port when port is 0, as
-// Linux picks them (a random start, then the next free one). It fails with
-// EADDRINUSE when port is taken and EADDRNOTAVAIL when the range is full.
-func (p *portTable) take(port uint16, rnd func() uint32) (uint16, error) {
-	if p.used == nil {
-		p.used = make(map[uint16]int)
-	}
-	if port != 0 {
-		if p.used[port] > 0 {
-			return 0, syscall.EADDRINUSE
-		}
-		p.used[port]++
-		return port, nil
-	}
-	n := uint32(ephemeralHigh - ephemeralLow + 1)
-	start := rnd() % n
-	for i := range n {
-		cand := uint16(ephemeralLow + (start+i)%n)
-		if p.used[cand] == 0 {
-			p.used[cand]++
-			return cand, nil
-		}
-	}
-	return 0, syscall.EADDRNOTAVAIL
-}
-
-// release gives port back.
-func (p *portTable) release(port uint16) {
-	if p.used[port]--; p.used[port] <= 0 {
-		delete(p.used, port)
-	}
+	return ap, s.e.BindAddr(ap.Addr())
 }

@@ -2,6 +2,8 @@ package netstack
 
 import (
 	"math"
+	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -106,6 +108,31 @@ func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopTimer()
+}
+
+// unusable returns the error a call meets before it looks at the data:
+// net.ErrClosed once closed, which wins over everything as in package net,
+// else os.ErrDeadlineExceeded once d has passed.
+func unusable(closed bool, d *deadline) error {
+	switch {
+	case closed:
+		return net.ErrClosed
+	case d.passed():
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// setDeadline sets each of ds to t, unless closed: then it returns
+// net.ErrClosed, as package net's setters do after Close.
+func setDeadline(closed bool, t time.Time, ds ...*deadline) error {
+	if closed {
+		return net.ErrClosed
+	}
+	for _, d := range ds {
+		d.set(t)
+	}
+	return nil
 }
 
 func isClosed(c <-chan struct{}) bool {

@@ -5,14 +5,30 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
+
+	"github.com/gotcpip/netstack/internal/tcp"
 )
 
 // The one place where errors from inside the stack become the errors
 // package net users expect: an *net.OpError around an errno, net.ErrClosed
 // or os.ErrDeadlineExceeded. io.EOF is never wrapped.
 
-// errorFor maps an internal error to the value users test with errors.Is.
+// errorFor maps an internal error to the value users test with errors.Is:
+// the TCP core's sentinels to the errnos Linux gives, a context or dial
+// deadline to errTimeout. Errnos, net.ErrClosed, os.ErrDeadlineExceeded and
+// anything else pass through.
 func errorFor(err error) error {
+	switch err {
+	case tcp.ErrRefused:
+		return syscall.ECONNREFUSED
+	case tcp.ErrReset:
+		return syscall.ECONNRESET
+	case tcp.ErrTimedOut:
+		return syscall.ETIMEDOUT
+	case tcp.ErrClosed:
+		return net.ErrClosed
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errTimeout
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,12 @@ import (
 // other.
 func packetPair(t testing.TB, fwd *Forwarder) (a, b *Stack) {
 	t.Helper()
+	return packetPairLimits(t, fwd, Limits{})
+}
+
+// packetPairLimits is packetPair with the forwarding stack's Limits.
+func packetPairLimits(t testing.TB, fwd *Forwarder, lim Limits) (a, b *Stack) {
+	t.Helper()
 	var la, lb *PacketLink
 	la = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { lb.Inject(p) }})
 	lb = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { la.Inject(p) }})
@@ -27,7 +34,7 @@ func packetPair(t testing.TB, fwd *Forwarder) (a, b *Stack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Forwarder: fwd})
+	b, err = New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Forwarder: fwd, Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,9 +185,7 @@ func TestForwarderUDP(t *testing.T) {
 	// Idle flows expire.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b.udp.mu.RLock()
-		n := len(b.udp.flows)
-		b.udp.mu.RUnlock()
+		n := b.e.FlowCount()
 		if n == 0 {
 			break
 		}
@@ -198,5 +203,73 @@ func TestForwarderUDP(t *testing.T) {
 	r.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("refused flow: %v", err)
+	}
+}
+
+// TestForwarderUDPFlowLimit: with Limits.ForwardedUDPFlows at 2, a third
+// flow is dropped and counted while two are open (the handler is never
+// called for it), and is taken once one of the two has closed.
+func TestForwarderUDPFlowLimit(t *testing.T) {
+	checkGoroutines(t)
+	var handled atomic.Int32
+	a, b := packetPairLimits(t, &Forwarder{
+		UDP: func(r *UDPRequest) {
+			handled.Add(1)
+			c, err := r.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 100)
+			for range 2 { // echo two datagrams, then close the flow
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				c.Write(buf[:n])
+			}
+		},
+	}, Limits{ForwardedUDPFlows: 2})
+	dial := func(dst string) net.Conn {
+		c, err := a.Dial("udp", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	echo := func(c net.Conn, msg string) {
+		t.Helper()
+		c.Write([]byte(msg))
+		buf := make([]byte, 10)
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != msg {
+			t.Fatalf("echo %q: %q %v", msg, buf[:n], err)
+		}
+	}
+	c1, c2 := dial("198.19.1.1:9"), dial("198.19.1.2:9")
+	echo(c1, "one")
+	echo(c2, "two")
+	if n := b.e.FlowCount(); n != 2 {
+		t.Fatalf("%d flows, want 2", n)
+	}
+	c3 := dial("198.19.1.3:9")
+	c3.Write([]byte("three"))
+	waitFor(t, "the third flow's drop", func() bool { return b.Stats().UDP.DropFlowLimit == 1 })
+	if n := handled.Load(); n != 2 {
+		t.Fatalf("%d handlers called, want 2", n)
+	}
+	echo(c1, "bye") // the first flow's second datagram: it closes
+	waitFor(t, "the first flow to close", func() bool { return b.e.FlowCount() == 1 })
+	echo(c3, "three")
+}
+
+// waitFor waits, up to 10 s (a bound against a hang), for cond.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

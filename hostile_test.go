@@ -130,7 +130,7 @@ func TestMalformedFramesThenPing(t *testing.T) {
 		st.IPv4.FragDropOverlap != 1 || st.IPv4.FragDropMemory == 0 {
 		t.Fatalf("drops not counted: %+v", st.IPv4)
 	}
-	if m, _ := p.s.host.ReassemblyMemory(); m > 4<<20 {
+	if m, _ := p.s.e.ReassemblyMemory(); m > 4<<20 {
 		t.Fatalf("reassembly holds %d bytes, over the cap", m)
 	}
 }

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -61,8 +62,10 @@ func TestKernelBlindAttacksDoNotBreakTransfer(t *testing.T) {
 	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
 
 	attack := make(chan error, 1)
+	sprayed := make(chan struct{}) // closed when the stack has taken in the spray
 	base0 := s.Stats().TCP.ResetsIn
 	go func() {
+		defer close(sprayed)
 		r := rand.New(rand.NewPCG(5, 9))
 		base := r.Uint32()
 		// Step by 65537 over the 32-bit space: every window of 64 KiB or
@@ -90,9 +93,17 @@ func TestKernelBlindAttacksDoNotBreakTransfer(t *testing.T) {
 				}
 			}
 		}
+		// Wait for the tail of the spray to arrive, then let the transfer
+		// end: the connection is established through all of it.
+		limit := time.Now().Add(10 * time.Second)
+		for s.Stats().TCP.ResetsIn < base0+60000 && time.Now().Before(limit) {
+			time.Sleep(time.Millisecond)
+		}
 		attack <- nil
 	}()
-	exchange(t, c, k, bulkSize()/4)
+	// The transfer runs until the spray is over, however long that takes,
+	// so that the whole spray meets an established connection.
+	exchangeUntil(t, c, k, math.MaxInt64, sprayed)
 	if err := <-attack; err != nil {
 		t.Fatalf("raw send: %v", err)
 	}

@@ -156,7 +156,11 @@ func (s *stream) Read(p []byte) (int, error) {
 
 // exchange sends size bytes each way at once between a and b, each closing
 // its write side when done, and checks both directions by SHA-256.
-func exchange(t *testing.T, a, b net.Conn, size int64) {
+func exchange(t *testing.T, a, b net.Conn, size int64) { exchangeUntil(t, a, b, size, nil) }
+
+// exchangeUntil is exchange that also stops sending, each way, once stop
+// is closed (a nil stop never is); what was sent up to then is checked.
+func exchangeUntil(t *testing.T, a, b net.Conn, size int64, stop <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Minute)
 	a.SetDeadline(deadline)
@@ -166,12 +170,33 @@ func exchange(t *testing.T, a, b net.Conn, size int64) {
 		n   int64
 		err error
 	}
-	send := func(c net.Conn, seed byte, errs chan<- error) {
-		_, err := io.Copy(c, newStream(seed, size))
-		if err == nil {
-			err = c.(interface{ CloseWrite() error }).CloseWrite()
+	type sent struct {
+		seed byte
+		n    int64
+		err  error
+	}
+	send := func(c net.Conn, seed byte, out chan<- sent) {
+		src := newStream(seed, size)
+		buf := make([]byte, 64<<10)
+		var total int64
+		for {
+			select {
+			case <-stop:
+				src.left = 0
+			default:
+			}
+			n, _ := src.Read(buf)
+			if n == 0 {
+				break
+			}
+			w, err := c.Write(buf[:n])
+			total += int64(w)
+			if err != nil {
+				out <- sent{seed, total, err}
+				return
+			}
 		}
-		errs <- err
+		out <- sent{seed, total, c.(interface{ CloseWrite() error }).CloseWrite()}
 	}
 	recv := func(c net.Conn, out chan<- result) {
 		h := sha256.New()
@@ -181,27 +206,30 @@ func exchange(t *testing.T, a, b net.Conn, size int64) {
 		r.n, r.err = n, err
 		out <- r
 	}
-	errs := make(chan error, 2)
+	sends := make(chan sent, 2)
 	results := make(chan result, 2)
-	go send(a, 1, errs)
-	go send(b, 2, errs)
+	go send(a, 1, sends)
+	go send(b, 2, sends)
 	go recv(a, results)
 	go recv(b, results)
+	want := map[[32]byte]int64{}
 	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatalf("send: %v", err)
+		sd := <-sends
+		if sd.err != nil {
+			t.Fatalf("send: %v", sd.err)
 		}
-	}
-	want := map[[32]byte]bool{}
-	for _, seed := range []byte{1, 2} {
+		if stop == nil && sd.n != size {
+			t.Fatalf("sent %d of %d bytes", sd.n, size)
+		}
 		h := sha256.New()
-		io.Copy(h, newStream(seed, size))
-		want[[32]byte(h.Sum(nil))] = true
+		io.Copy(h, newStream(sd.seed, sd.n))
+		want[[32]byte(h.Sum(nil))] = sd.n
 	}
 	for range 2 {
 		r := <-results
-		if r.err != nil || r.n != size || !want[r.sum] {
-			t.Fatalf("received %d of %d bytes (err %v); hash match %v", r.n, size, r.err, want[r.sum])
+		n, ok := want[r.sum]
+		if r.err != nil || !ok || r.n != n {
+			t.Fatalf("received %d bytes (err %v); hash match %v", r.n, r.err, ok)
 		}
 		delete(want, r.sum)
 	}

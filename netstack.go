@@ -4,28 +4,27 @@
 // package net's, so code written for the kernel's sockets runs over it
 // unmodified.
 //
-// The layers live in internal packages: internal/ip (Ethernet, ARP, IPv4,
-// ICMP), internal/tcp (a sans-I/O TCP machine) and internal/link (devices).
-// This package is the thin shell that drives them: one goroutine reads the
-// link, one runs timers, and calls from users run on their own goroutines.
+// This package is the public surface: Stack, Config, the net.Conn,
+// net.Listener and net.PacketConn adapters, Dialer, Resolver and the link
+// constructors. The engine that does the stack's work (demultiplexing,
+// ports, endpoints, timers) is internal/stack, over the protocol layers in
+// internal/ip (Ethernet, ARP, IPv4, ICMP), internal/tcp (a sans-I/O TCP
+// machine) and internal/udp, and the devices in internal/link.
+// ARCHITECTURE.md in the repository shows how a packet travels through
+// them.
 package netstack
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gotcpip/netstack/internal/ip"
-	"github.com/gotcpip/netstack/internal/link"
+	"github.com/gotcpip/netstack/internal/stack"
 	"github.com/gotcpip/netstack/internal/stats"
-	"github.com/gotcpip/netstack/internal/tcp"
 )
 
 // Config describes a Stack.
@@ -95,27 +94,23 @@ type Limits struct {
 	// and 4 MiB), and fixed so that a stack behaves the same on every
 	// host.
 	TCPBufferMemory int
+	// ForwardedUDPFlows bounds the UDP flows a Forwarder holds at once; a
+	// datagram that would open one more is dropped and counted in
+	// Stats.UDP.DropFlowLimit. 0 means 65536.
+	ForwardedUDPFlows int
 }
 
-func (l Limits) withDefaults() Limits {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&l.MaxConnections, 65536)
-	def(&l.Backlog, defaultBacklog)
-	def(&l.ReassemblyMemory, 4<<20)
-	def(&l.NeighborCache, 512)
-	def(&l.NeighborQueue, 16)
-	def(&l.UDPReceiveBuffer, defaultUDPReadBuffer)
-	def(&l.TCPBufferMemory, 256<<20)
-	return l
-}
-
-// forwarding reports whether the stack takes packets for any address.
-func (c *Config) forwarding() bool {
-	return c.Forwarder != nil && (c.Forwarder.TCP != nil || c.Forwarder.UDP != nil)
+func (l Limits) engine() stack.Limits {
+	return stack.Limits{
+		MaxConnections:    l.MaxConnections,
+		Backlog:           l.Backlog,
+		ReassemblyMemory:  l.ReassemblyMemory,
+		NeighborCache:     l.NeighborCache,
+		NeighborQueue:     l.NeighborQueue,
+		UDPReceiveBuffer:  l.UDPReceiveBuffer,
+		TCPBufferMemory:   l.TCPBufferMemory,
+		ForwardedUDPFlows: l.ForwardedUDPFlows,
+	}.WithDefaults()
 }
 
 // TCPConfig holds defaults for a stack's TCP connections. Zero fields take
@@ -145,38 +140,9 @@ type Stats = stats.Stats
 
 // A Stack is one host on a link. Its methods are safe for concurrent use.
 type Stack struct {
-	cfg    Config
-	link   Link
-	host   *ip.Host
-	st     stats.Stats
-	log    *slog.Logger
-	mac    ip.MAC
-	wake   chan struct{}
-	done   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
-
-	udp     udpTable
-	tcp     tcpTable
-	dnsNext atomic.Uint32
-	bufSize int         // Headroom + MTU: one frame
-	bufs    sync.Pool   // *[]byte of bufSize
-	bigBufs sync.Pool   // *[]byte of bigBufSize, for TCP super-segments
-	gsoOK   bool        // the link cuts TCP super-segments itself (TSO)
-	lender  link.Lender // the link lends received frames; nil if it does not
-	outPool sync.Pool   // *[]outFrame: connections' send queues, lent per call
-	rndMu   sync.Mutex
-	rnd     *mrand.ChaCha8
-
-	cc     func(mss int) tcp.CongestionControl
-	tcpCfg *tcp.Config // shared by every connection; see tcpConfig
-
-	tcpMem *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
-
-	pingMu  sync.Mutex
-	pingID  uint16
-	pingSeq uint16
-	pings   map[uint32]chan error // id<<16|seq → waiter
+	e       *stack.Stack
+	cfg     Config
+	dnsNext atomic.Uint32 // the next server of Config.DNS to ask
 }
 
 // New starts a stack on cfg.Link: it announces its address with a
@@ -188,9 +154,6 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
 		return nil, fmt.Errorf("netstack: Config.Addr %v is not an IPv4 prefix", cfg.Addr)
-	}
-	if _, err := ccByName(cfg.TCP.CongestionControl); err != nil {
-		return nil, err
 	}
 	if cfg.Gateway.IsValid() && !cfg.Addr.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("netstack: gateway %v is not on subnet %v", cfg.Gateway, cfg.Addr.Masked())
@@ -208,235 +171,53 @@ func New(cfg Config) (*Stack, error) {
 	if mtu < 68 { // RFC 791: every host must take a 68-byte datagram
 		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)
 	}
-	cfg.Limits = cfg.Limits.withDefaults()
-	cc, err := ccByName(cfg.TCP.CongestionControl)
+	cc, err := stack.CCByName(cfg.TCP.CongestionControl)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{
-		cc:    cc,
-		cfg:   cfg,
-		link:  cfg.Link,
-		log:   cfg.Logger,
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		pings: make(map[uint32]chan error),
-	}
-	s.tcpMem = tcp.NewBudget(cfg.Limits.TCPBufferMemory)
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	var rnd [10]byte
-	rand.Read(rnd[:])
-	var seed [32]byte
-	rand.Read(seed[:])
-	s.rnd = mrand.NewChaCha8(seed)
-	s.bufSize = ip.EthernetHeaderLen + mtu
-	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
-	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
-	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
-	var gso func([]byte, int, int, int) error
-	caps := link.CapabilitiesOf(cfg.Link)
-	if caps.GSO {
-		g, ok := cfg.Link.(link.GSOWriter)
-		if !ok {
-			return nil, errors.New("netstack: Config.Link reports GSO but has no WriteGSO method")
-		}
-		gso, s.gsoOK = g.WriteGSO, true
-	}
-	if caps.Lend {
-		l, ok := cfg.Link.(link.Lender)
-		if !ok {
-			return nil, errors.New("netstack: Config.Link reports Lend but has no NextFrame and Release methods")
-		}
-		s.lender = l
-	}
+	var mac [6]byte
 	switch {
 	case len(cfg.MAC) == 6:
-		s.mac = ip.MAC(cfg.MAC)
+		mac = [6]byte(cfg.MAC)
 	case cfg.MAC != nil:
 		return nil, fmt.Errorf("netstack: MAC %v is not 6 bytes", cfg.MAC)
-	default:
-		copy(s.mac[:], rnd[:6])
-		s.mac[0] = s.mac[0]&^1 | 2 // unicast, locally administered
 	}
-	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
-	s.host = ip.New(ip.Config{
-		Addr:             cfg.Addr,
-		Gateway:          cfg.Gateway,
-		MAC:              s.mac,
-		MTU:              mtu,
-		Ethernet:         cfg.Link.Ethernet(),
-		Promiscuous:      cfg.forwarding(),
-		ReassemblyMemory: cfg.Limits.ReassemblyMemory,
-		NeighCacheSize:   cfg.Limits.NeighborCache,
-		NeighQueueLen:    cfg.Limits.NeighborQueue,
-		GSO:              gso,
-	}, s.writeFrame, &s.st, ip.Handlers{
-		UDP:       s.inputUDP,
-		TCP:       s.inputTCP,
-		EchoReply: s.echoReply,
-		Error:     s.icmpError,
-	}, s.kick)
-	for i := 0; i < len(s.tcp.secret); i += 4 {
-		v := s.rand32()
-		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	}
-	s.tcp.conns = make(map[tcpKey]*TCPConn)
-	s.tcpCfg = tcp.Prepare(&tcp.Config{
-		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
-		RecvBuf:  cfg.TCP.ReceiveBuffer,
-		SendBuf:  cfg.TCP.SendBuffer,
-		TimeWait: cfg.TCP.TimeWait,
-		NoSACK:   cfg.TCP.NoSACK,
-		NewCC:    s.cc,
-		Budget:   s.tcpMem,
+	e, err := stack.New(stack.Config{
+		Link:    cfg.Link,
+		Addr:    cfg.Addr,
+		Gateway: cfg.Gateway,
+		MTU:     mtu,
+		MAC:     mac,
+		Logger:  cfg.Logger,
+		Limits:  cfg.Limits.engine(),
+		TCP: stack.TCPConfig{
+			RecvBuf:  cfg.TCP.ReceiveBuffer,
+			SendBuf:  cfg.TCP.SendBuffer,
+			TimeWait: cfg.TCP.TimeWait,
+			NoSACK:   cfg.TCP.NoSACK,
+			NewCC:    cc,
+		},
+		Forward: cfg.Forwarder.engine(),
 	})
-	s.host.Announce()
-	s.wg.Add(2)
-	go s.readLoop()
-	go s.timerLoop()
-	return s, nil
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{e: e, cfg: cfg}, nil
 }
 
 // Addr returns the stack's address.
 func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
 
 // HardwareAddr returns the stack's Ethernet address.
-func (s *Stack) HardwareAddr() net.HardwareAddr { return append(net.HardwareAddr(nil), s.mac[:]...) }
+func (s *Stack) HardwareAddr() net.HardwareAddr {
+	mac := s.e.MAC()
+	return append(net.HardwareAddr(nil), mac[:]...)
+}
 
 // Stats returns a snapshot of the stack's counters.
-func (s *Stack) Stats() Stats {
-	st := s.st.Snapshot()
-	st.TCP.BufferBudgetHits = s.tcpMem.Hits() // counted by the connections, in the budget
-	st.TCP.DropMemory = s.tcpMem.Drops()
-	st.TCP.TCPConns = s.connStats()
-	return st
-}
+func (s *Stack) Stats() Stats { return s.e.Stats() }
 
-// Close stops the stack: it closes the link and waits for the stack's
-// goroutines to end. Pending Ping calls fail with net.ErrClosed. Close is
-// idempotent.
-func (s *Stack) Close() error {
-	var err error
-	s.closed.Do(func() {
-		s.closeTCP()
-		close(s.done)
-		err = s.link.Close()
-		s.wg.Wait()
-		s.pingMu.Lock()
-		for k, ch := range s.pings {
-			ch <- net.ErrClosed
-			delete(s.pings, k)
-		}
-		s.pingMu.Unlock()
-	})
-	return err
-}
-
-func (s *Stack) writeFrame(f []byte) error { return s.link.WriteFrame(f) }
-
-// rand32 returns a random number from the stack's generator (ephemeral
-// ports, ISN keys).
-func (s *Stack) rand32() uint32 {
-	s.rndMu.Lock()
-	defer s.rndMu.Unlock()
-	return uint32(s.rnd.Uint64())
-}
-
-// getBuf returns a buffer of at least n bytes: a pooled frame buffer when
-// n fits one, else a new one. Return it with putBuf.
-func (s *Stack) getBuf(n int) *[]byte {
-	if n <= s.bufSize {
-		return s.bufs.Get().(*[]byte)
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func (s *Stack) putBuf(b *[]byte) {
-	switch len(*b) {
-	case s.bufSize:
-		s.bufs.Put(b)
-	case bigBufSize:
-		s.bigBufs.Put(b)
-	}
-}
-
-// bigBufSize holds the largest IPv4 packet behind an Ethernet header.
-const bigBufSize = ip.EthernetHeaderLen + ip.IPv4MaxLen
-
-// getBigBuf returns a buffer for a TCP super-segment.
-func (s *Stack) getBigBuf() *[]byte { return s.bigBufs.Get().(*[]byte) }
-
-// kick wakes the timer goroutine to look at the deadlines again.
-func (s *Stack) kick() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// readLoop feeds every frame from the link to the IP layer. On an IP link
-// it reads behind 14 bytes of scratch, which the IP layer uses to build
-// replies in place.
-func (s *Stack) readLoop() {
-	defer s.wg.Done()
-	if l := s.lender; l != nil {
-		for {
-			f, err := l.NextFrame()
-			if err != nil {
-				s.linkFailed(err)
-				return
-			}
-			s.host.Input(time.Now(), f)
-			l.Release(f)
-		}
-	}
-	off := 0
-	if !s.link.Ethernet() {
-		off = ip.EthernetHeaderLen
-	}
-	buf := make([]byte, ip.EthernetHeaderLen+ip.IPv4MaxLen+1)
-	for {
-		n, err := s.link.ReadFrame(buf[off:])
-		if err != nil {
-			s.linkFailed(err)
-			return
-		}
-		s.host.Input(time.Now(), buf[:off+n])
-	}
-}
-
-// linkFailed logs a read error that did not come from closing the stack.
-func (s *Stack) linkFailed(err error) {
-	select {
-	case <-s.done:
-	default:
-		s.log.Error("netstack: link read failed; stack stopped", "err", err)
-	}
-}
-
-// timerLoop runs the IP layer's deadlines (ARP retries, reassembly
-// expiry) with one timer re-armed for the earliest.
-func (s *Stack) timerLoop() {
-	defer s.wg.Done()
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		s.host.Timer(now)
-		next := s.host.NextDeadline()
-		d := time.Hour
-		if !next.IsZero() {
-			d = max(next.Sub(now), 0)
-		}
-		t.Reset(d)
-		select {
-		case <-t.C:
-		case <-s.wake:
-		case <-s.done:
-			return
-		}
-	}
-}
+// Close stops the stack: it resets its connections, closes its listeners
+// and the link, and waits for the stack's goroutines to end. Pending Ping
+// calls fail with net.ErrClosed. Close is idempotent.
+func (s *Stack) Close() error { return s.e.Close() }

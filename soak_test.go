@@ -29,15 +29,11 @@ func soakCycles() int {
 
 // findConn describes the connection local→remote of s, for diagnostics.
 func (s *Stack) findConn(local, remote netip.AddrPort) string {
-	s.tcp.mu.RLock()
-	c := s.tcp.conns[keyOf(local, remote)]
-	s.tcp.mu.RUnlock()
-	if c == nil {
+	info, ok := s.e.ConnInfo(local, remote)
+	if !ok {
 		return "gone"
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Sprintf("%+v", c.core.Info())
+	return fmt.Sprintf("%+v", info)
 }
 
 func heapInUse() uint64 {
@@ -101,10 +97,8 @@ func TestSoakConnectionChurn(t *testing.T) {
 		got, err := io.ReadAll(c)
 		if err != nil || !bytes.Equal(got, msg) {
 			tc := c.(*TCPConn)
-			tc.mu.Lock()
-			info := tc.core.Info()
-			tc.mu.Unlock()
-			peer := b.findConn(tc.raddr, tc.laddr)
+			info := tc.Info()
+			peer := b.findConn(tc.ep.RemoteAddr(), tc.ep.LocalAddr())
 			return fmt.Errorf("cycle %d: echoed %d of %d bytes: %v\nclient %+v\nserver %s", i, len(got), len(msg), err, info, peer)
 		}
 		u, err := a.Dial("udp", "198.18.0.2:7")
@@ -144,7 +138,7 @@ func TestSoakConnectionChurn(t *testing.T) {
 	}
 	settle := func() {
 		deadline := time.Now().Add(30 * time.Second)
-		for a.connCount()+b.connCount() > 0 && time.Now().Before(deadline) {
+		for a.e.ConnCount()+b.e.ConnCount() > 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
@@ -164,7 +158,7 @@ func TestSoakConnectionChurn(t *testing.T) {
 	t.Logf("%d cycles in %v; goroutines %d → %d, heap %d KiB → %d KiB; impairment dropped %d, reordered %d, duplicated %d",
 		n, time.Since(start).Round(time.Millisecond), g0, g1, h0>>10, h1>>10,
 		eg.Dropped+in.Dropped, eg.Reordered+in.Reordered, eg.Duplicated+in.Duplicated)
-	if n := a.connCount() + b.connCount(); n != 0 {
+	if n := a.e.ConnCount() + b.e.ConnCount(); n != 0 {
 		t.Fatalf("%d connections still open", n)
 	}
 	if g1 > g0+g0/10 {

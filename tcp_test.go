@@ -166,9 +166,7 @@ func TestTCPDialCancelResets(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		b.tcp.mu.RLock()
-		n := len(b.tcp.conns)
-		b.tcp.mu.RUnlock()
+		n := b.e.ConnCount()
 		if n == 0 && b.Stats().TCP.ResetsIn > 0 {
 			break
 		}
@@ -278,7 +276,7 @@ func TestTCPBufferMemoryLimit(t *testing.T) {
 	var peak atomic.Int64
 	sample := func() {
 		for _, s := range []*Stack{a, b} {
-			u := int64(s.tcpMem.Used())
+			u := int64(s.e.TCPMemoryUsed())
 			for p := peak.Load(); u > p && !peak.CompareAndSwap(p, u); p = peak.Load() {
 			}
 		}
@@ -344,9 +342,9 @@ func TestTCPBufferMemoryLimit(t *testing.T) {
 	// The clients' connections are in TIME-WAIT, the servers' closed: no
 	// buffers.
 	deadline := time.Now().Add(10 * time.Second)
-	for a.tcpMem.Used() != 0 || b.tcpMem.Used() != 0 {
+	for a.e.TCPMemoryUsed() != 0 || b.e.TCPMemoryUsed() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("buffers still held after all closed: %d, %d bytes", a.tcpMem.Used(), b.tcpMem.Used())
+			t.Fatalf("buffers still held after all closed: %d, %d bytes", a.e.TCPMemoryUsed(), b.e.TCPMemoryUsed())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -401,9 +399,9 @@ func TestTCPConnCountersSurviveClose(t *testing.T) {
 	}
 	c.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for a.connCount() > 0 || b.connCount() > 0 {
+	for a.e.ConnCount() > 0 || b.e.ConnCount() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("connections left: %d, %d", a.connCount(), b.connCount())
+			t.Fatalf("connections left: %d, %d", a.e.ConnCount(), b.e.ConnCount())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gotcpip/netstack/internal/stack"
 )
 
 func TestUDPEchoOverPipe(t *testing.T) {
@@ -34,7 +36,7 @@ func TestUDPEchoOverPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if c.RemoteAddr().String() != "198.18.0.2:5300" || c.LocalAddr().(*net.UDPAddr).Port < ephemeralLow {
+	if c.RemoteAddr().String() != "198.18.0.2:5300" || c.LocalAddr().(*net.UDPAddr).Port < stack.EphemeralLow {
 		t.Fatalf("addrs %v %v", c.LocalAddr(), c.RemoteAddr())
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))

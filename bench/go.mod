@@ -10,7 +10,9 @@ require (
 
 require (
 	github.com/google/btree v1.1.2 // indirect
+	github.com/miekg/dns v1.1.73 // indirect
 	github.com/songgao/water v0.0.0-20200317203138-2b4b6d7c09d8 // indirect
+	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/time v0.7.0 // indirect
 )
 

@@ -143,6 +143,7 @@ type UDP struct {
 	DropBadChecksum           uint64
 	DropNoPort                uint64 // answered with port unreachable
 	DropQueueFull             uint64
+	DropFlowLimit             uint64 // a new forwarded flow past Limits.ForwardedUDPFlows
 }
 
 // Inc adds one to the live counter c.

@@ -1,12 +1,10 @@
-package netstack
+package stack
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -17,13 +15,9 @@ import (
 	"github.com/gotcpip/netstack/internal/tcp"
 )
 
-// The stack side of TCP: the demultiplexing tables, segment input from the
-// IP layer, and active opens. Connections and listeners are in conn.go and
-// listener.go.
-
-// defaultBacklog is Linux's net.core.somaxconn since 5.4, which Go's
-// Listen uses.
-const defaultBacklog = 4096
+// The engine's side of TCP: the demultiplexing tables, segment input from
+// the IP layer, and active opens. Endpoints are in tcpendpoint.go,
+// listeners in tcplistener.go.
 
 // tcpKey names a connection by its two ends, compactly: fixed-size
 // arrays hash faster than netip.Addr (which holds a pointer) and take
@@ -40,19 +34,16 @@ func keyOf(local, remote netip.AddrPort) tcpKey {
 
 type tcpTable struct {
 	mu        sync.RWMutex
-	conns     map[tcpKey]*TCPConn
-	listeners map[uint16]*TCPListener
+	conns     map[tcpKey]*TCPEndpoint
+	listeners map[uint16]*Listener
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
 	secret    [16]byte               // RFC 6528 ISN key
 	gone      stats.TCPConns         // counters of forgotten connections
 }
 
-// tcpConfig is the core configuration for this stack's connections.
-func (s *Stack) tcpConfig() *tcp.Config { return s.tcpCfg }
-
-// ccByName returns the congestion control called name ("" is CUBIC).
-func ccByName(name string) (func(mss int) tcp.CongestionControl, error) {
+// CCByName returns the congestion control called name ("" is CUBIC).
+func CCByName(name string) (func(mss int) tcp.CongestionControl, error) {
 	switch name {
 	case "", "cubic":
 		return tcp.NewCubic, nil
@@ -138,69 +129,29 @@ func (s *Stack) tcpError(e *ip.ErrorInfo) {
 	c.hardError(e.Errno)
 }
 
-// dialTCP opens a connection from laddr (port 0: ephemeral) to raddr and
-// waits for the handshake, ctx, or failure.
-func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, raddr netip.AddrPort) (net.Conn, error) {
-	fail := func(src netip.AddrPort, err error) (net.Conn, error) {
-		var sa net.Addr
-		if src.IsValid() && src.Port() != 0 {
-			sa = tcpAddr(src)
-		}
-		return nil, &net.OpError{Op: "dial", Net: network, Source: sa, Addr: tcpAddr(raddr), Err: errorFor(err)}
-	}
-	if raddr.Addr().IsUnspecified() {
-		raddr = netip.AddrPortFrom(s.Addr(), raddr.Port())
-	}
-	if err := s.bindAddr(laddr.Addr()); err != nil {
-		return fail(laddr, err)
-	}
-	if raddr.Port() == 0 {
-		return fail(laddr, &net.AddrError{Err: "missing port", Addr: raddr.String()})
-	}
+// Connect opens a connection from port (0: an ephemeral port whose 4-tuple
+// is free, as Linux's connect picks) to raddr with keep-alive ka, and sends
+// its SYN. Wait on the endpoint's Handshake.
+func (s *Stack) Connect(port uint16, raddr netip.AddrPort, ka tcp.KeepAlive) (*TCPEndpoint, error) {
 	now := time.Now()
-	c, err := s.newActiveConn(laddr.Port(), raddr, now)
+	c, err := s.newActiveConn(port, raddr, now)
 	if err != nil {
-		return fail(laddr, err)
+		return nil, err
 	}
-	c.setKeepAlive(d.KeepAlive, d.KeepAliveConfig)
 	c.mu.Lock()
+	c.core.SetKeepAlive(now, ka)
 	c.handshake = make(chan struct{})
 	c.core.Connect(now)
 	c.afterLocked(now)
 	c.unlockAndSend(now)
 	stats.Inc(&s.st.TCP.ActiveOpens)
-
-	c.mu.Lock()
-	handshake := c.handshake
-	c.mu.Unlock()
-	select {
-	case <-handshake:
-	case <-ctx.Done():
-		c.abort()
-		return fail(c.laddr, ctx.Err())
-	case <-s.done:
-		c.abort()
-		return fail(c.laddr, net.ErrClosed)
-	}
-	c.mu.Lock()
-	err = c.core.Err()
-	if err == nil && c.hard != nil {
-		err = c.hard
-	}
-	c.mu.Unlock()
-	if err != nil {
-		return fail(c.laddr, mapTCPError(err))
-	}
 	return c, nil
 }
 
-// newActiveConn registers a connection to raddr from port (0: an
-// ephemeral port whose 4-tuple is free, as Linux's connect picks).
-func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) (*TCPConn, error) {
-	select {
-	case <-s.done:
+// newActiveConn registers a connection to raddr from port (0: ephemeral).
+func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) (*TCPEndpoint, error) {
+	if s.isDone() {
 		return nil, net.ErrClosed
-	default:
 	}
 	t := &s.tcp
 	t.mu.Lock()
@@ -219,10 +170,10 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 			return nil, syscall.EADDRINUSE
 		}
 	} else {
-		n := uint32(ephemeralHigh - ephemeralLow + 1)
+		n := uint32(EphemeralHigh - EphemeralLow + 1)
 		start := s.rand32() % n
 		for i := range n {
-			if p := uint16(ephemeralLow + (start+i)%n); free(p) {
+			if p := uint16(EphemeralLow + (start+i)%n); free(p) {
 				port = p
 				break
 			}
@@ -231,15 +182,15 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 			return nil, syscall.EADDRNOTAVAIL
 		}
 	}
-	c := s.newTCPConn(netip.AddrPortFrom(local, port), raddr, nil)
+	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
-	c.core = tcp.NewConn(s.tcpConfig(), c.laddr, raddr, isn, c.emit)
+	c.core = tcp.NewConn(s.tcpCfg, c.laddr, raddr, isn, c.emit)
 	t.conns[keyOf(c.laddr, raddr)] = c
 	return c, nil
 }
 
-// connCount returns the number of TCP connections in the demux.
-func (s *Stack) connCount() int {
+// ConnCount returns the number of TCP connections in the demux.
+func (s *Stack) ConnCount() int {
 	s.tcp.mu.RLock()
 	defer s.tcp.mu.RUnlock()
 	return len(s.tcp.conns)
@@ -247,7 +198,7 @@ func (s *Stack) connCount() int {
 
 // registerConn adds a passive connection to the demux unless the
 // connection limit is reached.
-func (s *Stack) registerConn(c *TCPConn) bool {
+func (s *Stack) registerConn(c *TCPEndpoint) bool {
 	s.tcp.mu.Lock()
 	defer s.tcp.mu.Unlock()
 	if len(s.tcp.conns) >= s.cfg.Limits.MaxConnections {
@@ -259,10 +210,9 @@ func (s *Stack) registerConn(c *TCPConn) bool {
 }
 
 // forget removes a connection from the demux once it is closed for good,
-// and folds its counters, final now, into the stack's. Lock order: a
-// connection's mu may be held; the table's lock is never held while a
-// connection's is taken.
-func (s *Stack) forget(c *TCPConn, st tcp.Stats) {
+// and folds its counters, final now, into the stack's. The connection's
+// mu may be held.
+func (s *Stack) forget(c *TCPEndpoint, st tcp.Stats) {
 	s.tcp.mu.Lock()
 	if s.tcp.conns[keyOf(c.laddr, c.raddr)] == c {
 		delete(s.tcp.conns, keyOf(c.laddr, c.raddr))
@@ -291,7 +241,7 @@ func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
 func (s *Stack) connStats() stats.TCPConns {
 	s.tcp.mu.RLock()
 	sum := s.tcp.gone
-	conns := make([]*TCPConn, 0, len(s.tcp.conns))
+	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
 	for _, c := range s.tcp.conns {
 		conns = append(conns, c)
 	}
@@ -305,15 +255,27 @@ func (s *Stack) connStats() stats.TCPConns {
 	return sum
 }
 
+// ConnInfo describes the connection local→remote, for diagnostics; false
+// if there is none.
+func (s *Stack) ConnInfo(local, remote netip.AddrPort) (tcp.Info, bool) {
+	s.tcp.mu.RLock()
+	c := s.tcp.conns[keyOf(local, remote)]
+	s.tcp.mu.RUnlock()
+	if c == nil {
+		return tcp.Info{}, false
+	}
+	return c.Info(), true
+}
+
 // closeTCP aborts every connection and closes every listener; part of
-// Stack.Close.
+// Close.
 func (s *Stack) closeTCP() {
 	s.tcp.mu.RLock()
-	conns := make([]*TCPConn, 0, len(s.tcp.conns))
+	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
 	for _, c := range s.tcp.conns {
 		conns = append(conns, c)
 	}
-	ls := make([]*TCPListener, 0, len(s.tcp.listeners))
+	ls := make([]*Listener, 0, len(s.tcp.listeners))
 	for _, l := range s.tcp.listeners {
 		ls = append(ls, l)
 	}
@@ -322,26 +284,6 @@ func (s *Stack) closeTCP() {
 		l.Close()
 	}
 	for _, c := range conns {
-		c.abort()
+		c.Abort()
 	}
 }
-
-// mapTCPError turns a core sentinel into the errno package net reports.
-// io.EOF and anything else pass through.
-func mapTCPError(err error) error {
-	switch err {
-	case tcp.ErrRefused:
-		return syscall.ECONNREFUSED
-	case tcp.ErrReset:
-		return syscall.ECONNRESET
-	case tcp.ErrTimedOut:
-		return syscall.ETIMEDOUT
-	case tcp.ErrClosed:
-		return net.ErrClosed
-	case context.DeadlineExceeded:
-		return os.ErrDeadlineExceeded
-	}
-	return err
-}
-
-func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }

@@ -1,0 +1,244 @@
+package stack
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// Forward makes the stack take TCP connections and UDP flows addressed to
+// any address, not only its own, and hand each new one to a handler on a
+// goroutine of its own; see netstack.Forwarder.
+type Forward struct {
+	TCP            func(r *TCPRequest) // nil: no TCP forwarding
+	UDP            func(r *UDPRequest) // nil: no UDP forwarding
+	MaxPending     int                 // TCP requests awaiting an answer; 0: 1024
+	UDPIdleTimeout time.Duration       // 0: 60 s
+}
+
+// forwarding reports whether the stack takes packets for any address.
+func (f *Forward) forwarding() bool { return f != nil && (f.TCP != nil || f.UDP != nil) }
+
+// A TCPRequest is a SYN for an address and port nobody listens on, which
+// a Forward handler accepts or refuses.
+type TCPRequest struct {
+	s        *Stack
+	src, dst netip.AddrPort
+	syn      tcp.Segment // the SYN, payload dropped
+	once     sync.Once
+}
+
+// Source returns the address the connection comes from.
+func (r *TCPRequest) Source() netip.AddrPort { return r.src }
+
+// Destination returns the address the peer asked for.
+func (r *TCPRequest) Destination() netip.AddrPort { return r.dst }
+
+// Accept completes the handshake and returns the connection. It fails if
+// ctx ends first, the peer gives up or resets, or the request was already
+// answered (net.ErrClosed).
+func (r *TCPRequest) Accept(ctx context.Context) (*TCPEndpoint, error) {
+	var c *TCPEndpoint
+	var err error = net.ErrClosed
+	r.once.Do(func() { c, err = r.accept(ctx) })
+	return c, err
+}
+
+func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
+	s := r.s
+	defer s.forgetPending(r)
+	now := time.Now()
+	l := tcp.NewListener(s.tcpCfg, r.dst, 1, randSource{s})
+	c := s.newEndpoint(r.dst, r.src, nil)
+	core := l.Input(now, &r.syn, r.src, c.emit)
+	if core == nil {
+		return nil, net.ErrClosed
+	}
+	c.core = core
+	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
+	if !s.registerConn(c) {
+		return nil, syscall.ENOBUFS
+	}
+	stats.Inc(&s.st.TCP.PassiveOpens)
+	c.mu.Lock()
+	handshake := make(chan struct{})
+	c.handshake = handshake
+	c.finish(now)
+	select {
+	case <-handshake:
+	case <-ctx.Done():
+		c.Abort()
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, net.ErrClosed
+	}
+	if err := c.HandshakeErr(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Refuse answers the SYN with a RST, as a closed port does.
+func (r *TCPRequest) Refuse() {
+	r.once.Do(func() {
+		defer r.s.forgetPending(r)
+		if rst, ok := tcp.RstFor(&r.syn); ok {
+			r.s.sendSegment(time.Now(), &rst, r.dst, r.src)
+		}
+	})
+}
+
+// forwardTCP takes a SYN for which nothing listens.
+func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey, local, remote netip.AddrPort) bool {
+	f := s.cfg.Forward
+	if f == nil || f.TCP == nil || seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) != tcp.FlagSYN {
+		return false
+	}
+	t := &s.tcp
+	t.mu.Lock()
+	if _, dup := t.pending[key]; dup {
+		t.mu.Unlock()
+		return true // a retransmitted SYN while the handler decides
+	}
+	limit := f.MaxPending
+	if limit <= 0 {
+		limit = 1024
+	}
+	if len(t.pending) >= limit {
+		t.mu.Unlock()
+		stats.Inc(&s.st.TCP.DropListenOverflow)
+		return true
+	}
+	r := &TCPRequest{s: s, src: remote, dst: local, syn: *seg}
+	r.syn.Payload = nil
+	if t.pending == nil {
+		t.pending = make(map[tcpKey]*TCPRequest)
+	}
+	t.pending[key] = r
+	t.mu.Unlock()
+	// Not counted in s.wg: a handler runs user code that Close cannot stop.
+	go func() {
+		defer r.Refuse()
+		f.TCP(r)
+	}()
+	return true
+}
+
+func (s *Stack) forgetPending(r *TCPRequest) {
+	s.tcp.mu.Lock()
+	delete(s.tcp.pending, keyOf(r.dst, r.src))
+	s.tcp.mu.Unlock()
+}
+
+// A UDPRequest is the first datagram of a new flow, which a Forward
+// handler accepts or refuses.
+type UDPRequest struct {
+	c    *UDPEndpoint
+	once sync.Once
+	data []byte // the first datagram, for Refuse's ICMP quote
+}
+
+// Source returns the address the flow comes from.
+func (r *UDPRequest) Source() netip.AddrPort { return r.c.raddr }
+
+// Destination returns the address the datagram was sent to.
+func (r *UDPRequest) Destination() netip.AddrPort { return r.c.laddr }
+
+// Accept returns the flow as a connected socket whose reads return the
+// flow's datagrams, the first one included, and whose writes answer from
+// the original destination. It fails with net.ErrClosed if the request
+// was already answered.
+func (r *UDPRequest) Accept() (*UDPEndpoint, error) {
+	ok := false
+	r.once.Do(func() { ok = true; r.data = nil })
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return r.c, nil
+}
+
+// Refuse closes the flow and answers its first datagram with ICMP port
+// unreachable.
+func (r *UDPRequest) Refuse() {
+	r.once.Do(func() {
+		c := r.c
+		c.Close()
+		c.s.host.SendUnreachableFor(time.Now(), ip.CodePortUnreach, ip.ProtoUDP, c.raddr.Addr(), c.laddr.Addr(), r.data)
+		r.data = nil
+	})
+}
+
+// forwardUDP delivers a datagram to its flow, making the flow if the
+// forwarder wants new ones and Limits.ForwardedUDPFlows allows. dgram is
+// the whole UDP datagram.
+func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool {
+	f := s.cfg.Forward
+	key := keyOf(to, from)
+	s.udp.mu.RLock()
+	c := s.udp.flows[key]
+	s.udp.mu.RUnlock()
+	if c != nil {
+		c.touch()
+		c.deliver(from, payload)
+		return true
+	}
+	if f == nil || f.UDP == nil {
+		return false
+	}
+	s.udp.mu.Lock()
+	if c = s.udp.flows[key]; c == nil {
+		if len(s.udp.flows) >= s.cfg.Limits.ForwardedUDPFlows {
+			s.udp.mu.Unlock()
+			stats.Inc(&s.st.UDP.DropFlowLimit)
+			return true // dropped: no ICMP, which a flood would turn into a reflector
+		}
+		c = &UDPEndpoint{
+			s: s, laddr: to, raddr: from, flow: true,
+			ready:  make(chan struct{}, 1),
+			rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
+		}
+		if s.udp.flows == nil {
+			s.udp.flows = make(map[tcpKey]*UDPEndpoint)
+		}
+		s.udp.flows[key] = c
+	}
+	s.udp.mu.Unlock()
+	c.touch()
+	c.deliver(from, payload)
+	idle := f.UDPIdleTimeout
+	if idle <= 0 {
+		idle = 60 * time.Second
+	}
+	c.idle = idle
+	c.idleTimer = time.AfterFunc(idle, c.checkIdle)
+	r := &UDPRequest{c: c, data: append([]byte(nil), dgram...)}
+	go func() {
+		defer r.Refuse()
+		f.UDP(r)
+	}()
+	return true
+}
+
+// touch records activity on a flow.
+func (c *UDPEndpoint) touch() {
+	if c.flow {
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+}
+
+// checkIdle closes a flow idle for its timeout, or re-arms.
+func (c *UDPEndpoint) checkIdle() {
+	idleFor := time.Duration(time.Now().UnixNano() - c.lastActive.Load())
+	if idleFor < c.idle {
+		c.idleTimer.Reset(c.idle - idleFor)
+		return
+	}
+	c.Close()
+}

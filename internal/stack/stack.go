@@ -1,0 +1,400 @@
+// Package stack is netstack's engine: it owns a link and drives the
+// protocol layers over it. It reads frames from the link and hands them to
+// the IP layer (internal/ip), demultiplexes TCP segments and UDP datagrams
+// to endpoints by their addresses, allocates ports, runs each TCP
+// connection's sans-I/O machine (internal/tcp) under its lock with one
+// timer, sends what the machines emit, and keeps the counters.
+//
+// Endpoints here never block. Each operation takes its lock, does its work,
+// and returns, with a readiness channel to wait on when there was nothing
+// to do; the public package netstack turns that into the blocking,
+// deadline-aware calls of package net. Errors are the sentinels of the
+// layers (tcp.ErrReset, ...), syscall errnos and net.ErrClosed; the public
+// package maps them to *net.OpError in one place.
+//
+// Goroutines: one reads the link (every input path runs on it, to the
+// endpoint's wake-up), one runs the IP layer's timers, and each TCP
+// connection arms a runtime timer for its machine's earliest deadline.
+// Users' calls run on their own goroutines. Locks: the TCP and UDP tables
+// each have a RWMutex; every endpoint has its own mutex. A table lock is
+// never held while an endpoint's is taken; an endpoint's may be held while a
+// table's is taken (to forget itself).
+package stack
+
+import (
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/link"
+	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// Config is what an engine is made of. The public package validates it.
+type Config struct {
+	Link    link.Link
+	Addr    netip.Prefix // the address and its on-link subnet
+	Gateway netip.Addr   // invalid: on-link destinations only
+	MTU     int          // the IP MTU, at most the link's
+	MAC     [6]byte      // zero: random, locally administered
+	Logger  *slog.Logger // nil: silent
+	Limits  Limits       // zero fields take defaults
+	TCP     TCPConfig
+	Forward *Forward // nil: only the stack's own address
+}
+
+// TCPConfig holds the defaults of new TCP connections.
+type TCPConfig struct {
+	RecvBuf, SendBuf int // 0: autotuned
+	TimeWait         time.Duration
+	NoSACK           bool
+	NewCC            func(mss int) tcp.CongestionControl // nil: CUBIC
+}
+
+// Limits bounds what the engine holds; see netstack.Limits.
+type Limits struct {
+	MaxConnections    int
+	Backlog           int
+	ReassemblyMemory  int
+	NeighborCache     int
+	NeighborQueue     int
+	UDPReceiveBuffer  int
+	TCPBufferMemory   int
+	ForwardedUDPFlows int // forwarded UDP flows at once
+}
+
+// DefaultBacklog is Linux's net.core.somaxconn since 5.4, which Go's
+// Listen uses.
+const DefaultBacklog = 4096
+
+// DefaultUDPReadBuffer is Linux's net.core.rmem_default: the bytes of
+// payload a socket queues before it drops.
+const DefaultUDPReadBuffer = 212992
+
+// WithDefaults returns l with its zero fields set to the defaults, which
+// follow Linux's.
+func (l Limits) WithDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxConnections, 65536)
+	def(&l.Backlog, DefaultBacklog)
+	def(&l.ReassemblyMemory, 4<<20)
+	def(&l.NeighborCache, 512)
+	def(&l.NeighborQueue, 16)
+	def(&l.UDPReceiveBuffer, DefaultUDPReadBuffer)
+	def(&l.TCPBufferMemory, 256<<20)
+	def(&l.ForwardedUDPFlows, 65536)
+	return l
+}
+
+// A Stack is the engine of one host on one link.
+type Stack struct {
+	cfg    Config
+	link   link.Link
+	host   *ip.Host
+	st     stats.Stats
+	log    *slog.Logger
+	mac    ip.MAC
+	wake   chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+
+	udp     udpTable
+	tcp     tcpTable
+	bufSize int         // Headroom + MTU: one frame
+	bufs    sync.Pool   // *[]byte of bufSize
+	bigBufs sync.Pool   // *[]byte of bigBufSize, for TCP super-segments
+	gsoOK   bool        // the link cuts TCP super-segments itself (TSO)
+	lender  link.Lender // the link lends received frames; nil if it does not
+	outPool sync.Pool   // *[]outFrame: connections' send queues, lent per call
+	rndMu   sync.Mutex
+	rnd     *mrand.ChaCha8
+
+	tcpCfg *tcp.Config // shared by every connection
+	tcpMem *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
+
+	pingMu  sync.Mutex
+	pingID  uint16
+	pingSeq uint16
+	pings   map[uint32]chan error // id<<16|seq → waiter
+}
+
+// New starts an engine on cfg.Link: it announces its address with a
+// gratuitous ARP and starts its reader and timer goroutines.
+func New(cfg Config) (*Stack, error) {
+	cfg.Limits = cfg.Limits.WithDefaults()
+	s := &Stack{
+		cfg:   cfg,
+		link:  cfg.Link,
+		log:   cfg.Logger,
+		mac:   ip.MAC(cfg.MAC),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+		pings: make(map[uint32]chan error),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	var gso func([]byte, int, int, int) error
+	caps := link.CapabilitiesOf(cfg.Link)
+	if caps.GSO {
+		g, ok := cfg.Link.(link.GSOWriter)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports GSO but has no WriteGSO method")
+		}
+		gso, s.gsoOK = g.WriteGSO, true
+	}
+	if caps.Lend {
+		l, ok := cfg.Link.(link.Lender)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports Lend but has no NextFrame and Release methods")
+		}
+		s.lender = l
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	var seed [32]byte
+	rand.Read(seed[:])
+	s.rnd = mrand.NewChaCha8(seed)
+	if s.mac == (ip.MAC{}) {
+		copy(s.mac[:], rnd[:6])
+		s.mac[0] = s.mac[0]&^1 | 2 // unicast, locally administered
+	}
+	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
+	s.tcpMem = tcp.NewBudget(cfg.Limits.TCPBufferMemory)
+	s.bufSize = ip.EthernetHeaderLen + cfg.MTU
+	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
+	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
+	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
+	s.host = ip.New(ip.Config{
+		Addr:             cfg.Addr,
+		Gateway:          cfg.Gateway,
+		MAC:              s.mac,
+		MTU:              cfg.MTU,
+		Ethernet:         cfg.Link.Ethernet(),
+		Promiscuous:      cfg.Forward.forwarding(),
+		ReassemblyMemory: cfg.Limits.ReassemblyMemory,
+		NeighCacheSize:   cfg.Limits.NeighborCache,
+		NeighQueueLen:    cfg.Limits.NeighborQueue,
+		GSO:              gso,
+	}, s.link.WriteFrame, &s.st, ip.Handlers{
+		UDP:       s.inputUDP,
+		TCP:       s.inputTCP,
+		EchoReply: s.echoReply,
+		Error:     s.icmpError,
+	}, s.kick)
+	for i := 0; i < len(s.tcp.secret); i += 4 {
+		v := s.rand32()
+		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	s.tcp.conns = make(map[tcpKey]*TCPEndpoint)
+	newCC := cfg.TCP.NewCC
+	if newCC == nil {
+		newCC = tcp.NewCubic
+	}
+	s.tcpCfg = tcp.Prepare(&tcp.Config{
+		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
+		RecvBuf:  cfg.TCP.RecvBuf,
+		SendBuf:  cfg.TCP.SendBuf,
+		TimeWait: cfg.TCP.TimeWait,
+		NoSACK:   cfg.TCP.NoSACK,
+		NewCC:    newCC,
+		Budget:   s.tcpMem,
+	})
+	s.host.Announce()
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.timerLoop()
+	return s, nil
+}
+
+// Addr returns the stack's address.
+func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
+
+// MAC returns the stack's Ethernet address.
+func (s *Stack) MAC() [6]byte { return s.mac }
+
+// Done is closed when the stack closes.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// isDone reports whether the stack has closed.
+func (s *Stack) isDone() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stats returns a snapshot of the counters of every layer.
+func (s *Stack) Stats() stats.Stats {
+	st := s.st.Snapshot()
+	st.TCP.BufferBudgetHits = s.tcpMem.Hits() // counted by the connections, in the budget
+	st.TCP.DropMemory = s.tcpMem.Drops()
+	st.TCP.TCPConns = s.connStats()
+	return st
+}
+
+// TCPMemoryUsed returns the bytes of TCP buffers held now.
+func (s *Stack) TCPMemoryUsed() int { return int(s.tcpMem.Used()) }
+
+// ReassemblyMemory returns what IP reassembly holds now.
+func (s *Stack) ReassemblyMemory() (bytes, datagrams int) { return s.host.ReassemblyMemory() }
+
+// Close aborts every connection, closes every listener, closes the link
+// and waits for the engine's goroutines. Pending pings fail with
+// net.ErrClosed.
+func (s *Stack) Close() error {
+	var err error
+	s.closed.Do(func() {
+		s.closeTCP()
+		close(s.done)
+		err = s.link.Close()
+		s.wg.Wait()
+		s.pingMu.Lock()
+		for k, ch := range s.pings {
+			ch <- net.ErrClosed
+			delete(s.pings, k)
+		}
+		s.pingMu.Unlock()
+	})
+	return err
+}
+
+// rand32 returns a random number from the stack's generator (ephemeral
+// ports, ISN keys).
+func (s *Stack) rand32() uint32 {
+	s.rndMu.Lock()
+	defer s.rndMu.Unlock()
+	return uint32(s.rnd.Uint64())
+}
+
+// randSource lends the stack's generator to the TCP core.
+type randSource struct{ s *Stack }
+
+func (r randSource) Uint32() uint32 { return r.s.rand32() }
+
+// getBuf returns a buffer of at least n bytes: a pooled frame buffer when
+// n fits one, else a new one. Return it with putBuf.
+func (s *Stack) getBuf(n int) *[]byte {
+	if n <= s.bufSize {
+		return s.bufs.Get().(*[]byte)
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func (s *Stack) putBuf(b *[]byte) {
+	switch len(*b) {
+	case s.bufSize:
+		s.bufs.Put(b)
+	case bigBufSize:
+		s.bigBufs.Put(b)
+	}
+}
+
+// bigBufSize holds the largest IPv4 packet behind an Ethernet header.
+const bigBufSize = ip.EthernetHeaderLen + ip.IPv4MaxLen
+
+// getBigBuf returns a buffer for a TCP super-segment.
+func (s *Stack) getBigBuf() *[]byte { return s.bigBufs.Get().(*[]byte) }
+
+// kick wakes the timer goroutine to look at the deadlines again.
+func (s *Stack) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readLoop feeds every frame from the link to the IP layer. On an IP link
+// it reads behind 14 bytes of scratch, which the IP layer uses to build
+// replies in place.
+func (s *Stack) readLoop() {
+	defer s.wg.Done()
+	if l := s.lender; l != nil {
+		for {
+			f, err := l.NextFrame()
+			if err != nil {
+				s.linkFailed(err)
+				return
+			}
+			s.host.Input(time.Now(), f)
+			l.Release(f)
+		}
+	}
+	off := 0
+	if !s.link.Ethernet() {
+		off = ip.EthernetHeaderLen
+	}
+	buf := make([]byte, ip.EthernetHeaderLen+ip.IPv4MaxLen+1)
+	for {
+		n, err := s.link.ReadFrame(buf[off:])
+		if err != nil {
+			s.linkFailed(err)
+			return
+		}
+		s.host.Input(time.Now(), buf[:off+n])
+	}
+}
+
+// linkFailed logs a read error that did not come from closing the stack.
+func (s *Stack) linkFailed(err error) {
+	if !s.isDone() {
+		s.log.Error("netstack: link read failed; stack stopped", "err", err)
+	}
+}
+
+// timerLoop runs the IP layer's deadlines (ARP retries, reassembly
+// expiry) with one timer re-armed for the earliest.
+func (s *Stack) timerLoop() {
+	defer s.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		s.host.Timer(now)
+		next := s.host.NextDeadline()
+		d := time.Hour
+		if !next.IsZero() {
+			d = max(next.Sub(now), 0)
+		}
+		t.Reset(d)
+		select {
+		case <-t.C:
+		case <-s.wake:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// signal wakes one waiter of a capacity-1 readiness channel, without
+// blocking if it is already signalled.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// waitChan returns *ch, making it first if no one has waited before.
+// Called with the owner's lock held.
+func waitChan(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
+	}
+	return *ch
+}

@@ -1,0 +1,431 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/checksum"
+	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/stats"
+	"github.com/gotcpip/netstack/internal/tcp"
+)
+
+// A TCPEndpoint is one TCP connection: the core machine, the lock around
+// it, the frames it emitted waiting to be sent, its timer, and the
+// readiness channels its users wait on. The demux table holds it; the
+// public package wraps it in a net.Conn.
+//
+// Each method takes mu, calls the core with the time now, acts on the
+// events the core raised (wake readers, writers and the dialer, queue an
+// accepted child, re-arm the timer), releases mu and only then sends the
+// frames the core emitted, in order.
+type TCPEndpoint struct {
+	s            *Stack
+	laddr, raddr netip.AddrPort
+	listener     *Listener // set for passive connections
+
+	mu         sync.Mutex // guards everything below and the core
+	core       *tcp.Conn
+	readReady  chan struct{} // capacity 1: something changed for readers; made by the first to wait
+	writeReady chan struct{} // capacity 1: the same for writers
+	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers and forwarded SYNs
+	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
+	timer      *time.Timer
+	timerAt    time.Time
+	shook      bool       // handshake closed
+	closed     bool       // Close or Abort was called
+	gone       bool       // forgotten by the demux
+	hard       error      // an ICMP hard error during the handshake
+	linger     int        // SetLinger: < 0 default, 0 abort on Close
+	sendMu     sync.Mutex // held while frames go out, to keep their order
+	pseudoBase uint32     // pseudo-header sum without the length
+}
+
+func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoint {
+	return &TCPEndpoint{
+		s:          s,
+		laddr:      laddr,
+		raddr:      raddr,
+		listener:   l,
+		linger:     -1,
+		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
+	}
+}
+
+// LocalAddr returns the connection's local address.
+func (c *TCPEndpoint) LocalAddr() netip.AddrPort { return c.laddr }
+
+// RemoteAddr returns the peer's address.
+func (c *TCPEndpoint) RemoteAddr() netip.AddrPort { return c.raddr }
+
+// Done is closed when the stack closes.
+func (c *TCPEndpoint) Done() <-chan struct{} { return c.s.done }
+
+// outFrame is a frame built under mu and sent after it. On a link with
+// segmentation offload, consecutive full-sized data segments of one call
+// are coalesced into one super-segment (segs > 1) for the link to cut
+// again into the same segments.
+type outFrame struct {
+	bp   *[]byte
+	n    int // bytes used, from the start of *bp
+	segs int // segments coalesced
+	gso  int // payload of each segment but the last
+	last int // payload of the last segment
+	hdr  int // TCP header length
+	next tcp.Seq
+	// Header fields of the first segment, which the rest must share.
+	ack          tcp.Seq
+	tsVal, tsEcr uint32
+	wnd          uint16
+	flags        tcp.Flags
+}
+
+// maxSuperSegs caps a super-segment, as the kernel's gso_max_segs would.
+const maxSuperSegs = 64
+
+// emit is the core's output: it encodes seg into a frame at once (its
+// payload aliases the send ring) and queues the frame for unlockAndSend.
+// Called with mu held, or before the connection is visible to others.
+func (c *TCPEndpoint) emit(seg *tcp.Segment) {
+	if seg.Flags&tcp.FlagRST != 0 {
+		stats.Inc(&c.s.st.TCP.ResetsOut)
+	}
+	if seg.Retrans {
+		stats.Inc(&c.s.st.TCP.Retransmits)
+	}
+	data := len(seg.Payload)
+	if c.out == nil {
+		c.out = c.s.outPool.Get().(*[]outFrame)
+	}
+	out := *c.out
+	superOK := c.s.gsoOK && data > 0 && seg.Flags&(tcp.FlagSYN|tcp.FlagFIN|tcp.FlagRST) == 0 &&
+		seg.Opts.NumSACK == 0 && !seg.Opts.HasWScale && seg.Opts.MSS == 0 && c.raddr.Addr() != c.s.Addr()
+	if superOK && len(out) > 0 {
+		f := &out[len(out)-1]
+		if f.gso > 0 && f.segs < maxSuperSegs && f.last == f.gso && seg.Seq == f.next && data <= f.gso &&
+			f.n+data <= len(*f.bp) && seg.Ack == f.ack && seg.Wnd == f.wnd &&
+			seg.Flags&^tcp.FlagPSH == f.flags&^tcp.FlagPSH && seg.Opts.TSVal == f.tsVal && seg.Opts.TSEcr == f.tsEcr {
+			copy((*f.bp)[f.n:], seg.Payload)
+			f.n += data
+			f.segs++
+			f.last = data
+			f.next = seg.End()
+			f.flags |= seg.Flags & tcp.FlagPSH
+			return
+		}
+	}
+	n := seg.HeaderLen() + data
+	var bp *[]byte
+	if superOK {
+		bp = c.s.getBigBuf()
+	} else {
+		bp = c.s.getBuf(ip.Headroom + n)
+	}
+	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
+	f := outFrame{bp: bp, n: ip.Headroom + n, segs: 1}
+	if superOK {
+		f.gso, f.last, f.hdr, f.next = data, data, seg.HeaderLen(), seg.End()
+		f.ack, f.wnd, f.flags, f.tsVal, f.tsEcr = seg.Ack, seg.Wnd, seg.Flags, seg.Opts.TSVal, seg.Opts.TSEcr
+	}
+	*c.out = append(out, f)
+}
+
+// send hands one frame to the IP layer.
+func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
+	if f.segs == 1 {
+		stats.Inc(&c.s.st.TCP.SegmentsOut)
+		c.s.host.Output(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
+		return
+	}
+	// A super-segment: PSH as the segments had it, and the checksum left as
+	// the folded pseudo-header sum for the link to finish per segment.
+	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.segs))
+	th := (*f.bp)[ip.Headroom:f.n]
+	th[13] = byte(f.flags)
+	sum := c.pseudoBase + uint32(len(th))
+	th[16], th[17] = 0, 0
+	binary.BigEndian.PutUint16(th[16:], ^checksum.Fold(sum))
+	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso, f.hdr)
+}
+
+// afterLocked acts on the events of the last core call: it wakes readers,
+// writers and the dialer, queues an accepted connection, and re-arms the
+// timer. mu is held.
+func (c *TCPEndpoint) afterLocked(now time.Time) {
+	ev := c.core.TakeEvents()
+	if ev&(tcp.EvEstablished|tcp.EvError|tcp.EvClosed) != 0 && !c.shook {
+		c.shook = true
+		if c.handshake != nil {
+			close(c.handshake)
+		}
+		if ev&tcp.EvEstablished != 0 && c.listener != nil {
+			c.listener.established(c)
+		}
+	}
+	if ev&(tcp.EvReadable|tcp.EvError|tcp.EvClosed) != 0 {
+		signal(c.readReady)
+	}
+	if ev&(tcp.EvWritable|tcp.EvError|tcp.EvClosed) != 0 {
+		signal(c.writeReady)
+	}
+	next := c.core.NextDeadline()
+	if ev&tcp.EvClosed != 0 && c.core.State() == tcp.Closed {
+		next = time.Time{}
+		if !c.gone {
+			c.gone = true
+			c.s.forget(c, c.core.Stats())
+		}
+	}
+	if next.Equal(c.timerAt) {
+		return
+	}
+	c.timerAt = next
+	if next.IsZero() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		return
+	}
+	d := max(next.Sub(now), 0)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+	} else {
+		c.timer.Reset(d)
+	}
+}
+
+// unlockAndSend releases mu and sends the frames queued under it, in
+// order: sendMu is taken before mu is released, so a later caller's frames
+// cannot overtake these.
+func (c *TCPEndpoint) unlockAndSend(now time.Time) {
+	if c.out == nil {
+		c.mu.Unlock()
+		return
+	}
+	out := c.out
+	c.out = nil
+	c.sendMu.Lock()
+	c.mu.Unlock()
+	for i := range *out {
+		f := &(*out)[i]
+		c.send(now, f)
+		c.s.putBuf(f.bp)
+		*f = outFrame{}
+	}
+	c.sendMu.Unlock()
+	*out = (*out)[:0]
+	c.s.outPool.Put(out)
+}
+
+// finish ends a call made with mu held: events, then unlock and send.
+func (c *TCPEndpoint) finish(now time.Time) {
+	c.afterLocked(now)
+	c.unlockAndSend(now)
+}
+
+func (c *TCPEndpoint) onTimer() {
+	c.mu.Lock()
+	now := time.Now()
+	c.timerAt = time.Time{}
+	c.core.Timer(now)
+	c.finish(now)
+}
+
+// input hands a segment to the core. It reports whether the segment should
+// go on to the listener (a TIME-WAIT connection reopened by a new SYN).
+func (c *TCPEndpoint) input(now time.Time, seg *tcp.Segment) bool {
+	c.mu.Lock()
+	c.core.Input(now, seg)
+	reopen := c.core.ReopenedBy()
+	var st tcp.Stats
+	if reopen {
+		st = c.core.Stats()
+	}
+	c.finish(now)
+	if reopen {
+		c.s.forget(c, st)
+	}
+	return reopen
+}
+
+// hardError fails a connection still in its handshake with errno.
+func (c *TCPEndpoint) hardError(errno syscall.Errno) {
+	c.mu.Lock()
+	if st := c.core.State(); st != tcp.SynSent && st != tcp.SynReceived {
+		c.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	c.hard = errno
+	c.core.Abort(now)
+	c.finish(now)
+}
+
+// Handshake is closed when the handshake of a dialed or forwarded
+// connection ends, either way; then HandshakeErr tells which.
+func (c *TCPEndpoint) Handshake() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handshake
+}
+
+// HandshakeErr returns why the handshake failed (a core sentinel or an
+// ICMP errno), or nil.
+func (c *TCPEndpoint) HandshakeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.core.Err(); err != nil {
+		return err
+	}
+	return c.hard
+}
+
+// Abort resets the connection (RST where the state calls for one) and
+// marks it closed.
+func (c *TCPEndpoint) Abort() {
+	c.mu.Lock()
+	now := time.Now()
+	c.closed = true
+	c.core.Abort(now)
+	c.finish(now)
+}
+
+// Closed reports whether Close or Abort was called.
+func (c *TCPEndpoint) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Read reads into b without blocking. With nothing to read (n == 0, err
+// nil, b not empty) wait on the returned channel, which is signalled when
+// something changes for readers. After Close it returns net.ErrClosed;
+// after the peer's FIN io.EOF; a failed connection returns the core's
+// sentinel.
+func (c *TCPEndpoint) Read(b []byte) (int, error, <-chan struct{}) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, net.ErrClosed, nil
+	}
+	now := time.Now()
+	n, err := c.core.Read(now, b)
+	if n > 0 && c.core.Readable() > 0 {
+		signal(c.readReady) // let a concurrent reader in
+	}
+	c.afterLocked(now)
+	ready := waitChan(&c.readReady)
+	c.unlockAndSend(now)
+	return n, err, ready
+}
+
+// Write puts as much of b in the send buffer as fits, without blocking,
+// and returns how much; when not all of it fits, wait on the returned
+// channel. After Close it returns net.ErrClosed, after CloseWrite
+// tcp.ErrClosed.
+func (c *TCPEndpoint) Write(b []byte) (int, error, <-chan struct{}) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, net.ErrClosed, nil
+	}
+	now := time.Now()
+	n, err := c.core.Write(now, b)
+	if n == len(b) && c.core.Writable() > 0 {
+		signal(c.writeReady) // let a concurrent writer in
+	}
+	c.afterLocked(now)
+	ready := waitChan(&c.writeReady)
+	c.unlockAndSend(now)
+	return n, err, ready
+}
+
+// Close closes the connection: queued data is still sent, then a FIN; if
+// unread data remains, or SetLinger(0) was called, the connection is reset
+// instead, as Linux does. Blocked readers and writers are woken. A second
+// Close returns net.ErrClosed.
+func (c *TCPEndpoint) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	now := time.Now()
+	if c.linger == 0 {
+		c.core.Abort(now)
+	} else {
+		c.core.Close(now)
+	}
+	signal(c.readReady)
+	signal(c.writeReady)
+	c.finish(now)
+	return nil
+}
+
+// CloseRead shuts down the reading side.
+func (c *TCPEndpoint) CloseRead() error {
+	return c.do(func(now time.Time) { c.core.CloseRead(now); signal(c.readReady) })
+}
+
+// CloseWrite shuts down the writing side: queued data is sent, then a FIN.
+func (c *TCPEndpoint) CloseWrite() error {
+	return c.do(func(now time.Time) { c.core.CloseWrite(now); signal(c.writeReady) })
+}
+
+// SetNoDelay controls Nagle's algorithm.
+func (c *TCPEndpoint) SetNoDelay(noDelay bool) error {
+	return c.do(func(time.Time) { c.core.SetNoDelay(noDelay) })
+}
+
+// SetKeepAlive sets keep-alive probing.
+func (c *TCPEndpoint) SetKeepAlive(k tcp.KeepAlive) error {
+	return c.do(func(now time.Time) { c.core.SetKeepAlive(now, k) })
+}
+
+// SetRecvBuf sets the receive buffer.
+func (c *TCPEndpoint) SetRecvBuf(n int) error { return c.do(func(time.Time) { c.core.SetRecvBuf(n) }) }
+
+// SetSendBuf sets the send buffer.
+func (c *TCPEndpoint) SetSendBuf(n int) error { return c.do(func(time.Time) { c.core.SetSendBuf(n) }) }
+
+// SetCC changes the congestion control.
+func (c *TCPEndpoint) SetCC(cc func(mss int) tcp.CongestionControl) error {
+	return c.do(func(time.Time) { c.core.SetCC(cc) })
+}
+
+// SetLinger sets what Close does with unsent data (see Close).
+func (c *TCPEndpoint) SetLinger(sec int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	c.linger = sec
+	return nil
+}
+
+// do runs f on an open connection under mu, then acts on its events; after
+// Close it returns net.ErrClosed.
+func (c *TCPEndpoint) do(f func(time.Time)) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	now := time.Now()
+	f(now)
+	c.finish(now)
+	return nil
+}
+
+// Info returns a snapshot of the connection's state.
+func (c *TCPEndpoint) Info() tcp.Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.core.Info()
+}

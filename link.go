@@ -64,30 +64,43 @@ type CapableLink interface {
 // kernel allows (IFF_VNET_HDR, TUNSETOFFLOAD): the kernel and the stack then
 // exchange TCP super-segments of up to 64 KiB, which cuts the system calls
 // per byte by about forty. Otherwise it is opened plainly.
-func OpenTAP(name string) (Link, error) {
+func OpenTAP(name string) (*Device, error) {
 	d, err := link.OpenTAPOffload(name)
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &Device{d}, nil
 }
 
 // OpenTUN attaches to the Linux TUN device name, creating it if needed.
 // Frames are bare IPv4 packets: no Ethernet header and no ARP. Offloads are
 // used as OpenTAP describes.
-func OpenTUN(name string) (Link, error) {
+func OpenTUN(name string) (*Device, error) {
 	d, err := link.OpenTUNOffload(name)
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &Device{d}, nil
 }
+
+// A Device is a TAP or TUN device, as OpenTAP and OpenTUN return it: a
+// CapableLink (GSO when opened with offloads), whose Name is the interface
+// name the kernel chose and whose Offload reports the virtio-net header.
+type Device struct{ *link.Device }
 
 // Pipe returns two in-memory Ethernet links joined back to back with an MTU
 // of 1500, as two hosts on one cable. Each direction queues a bounded
 // number of frames and drops (and counts) what does not fit, as a NIC's ring
 // does. Closing either end closes both.
-func Pipe() (Link, Link) { return NewPipe(PipeConfig{}) }
+func Pipe() (*PipeEnd, *PipeEnd) { return NewPipe(PipeConfig{}) }
+
+// A PipeEnd is one end of a Pipe: a CapableLink that lends its frames, and
+// whose Stats count what it sent, received and dropped.
+type PipeEnd struct{ *link.PipeEnd }
+
+// PipeStats counts what one end of a pipe has sent and received, and the
+// frames dropped because the peer's queue was full.
+type PipeStats = link.PipeStats
 
 // PipeConfig configures NewPipe.
 type PipeConfig struct {
@@ -100,9 +113,9 @@ type PipeConfig struct {
 }
 
 // NewPipe is Pipe with the MTU and queue depth of cfg.
-func NewPipe(cfg PipeConfig) (Link, Link) {
+func NewPipe(cfg PipeConfig) (*PipeEnd, *PipeEnd) {
 	a, b := link.NewPipe(link.PipeConfig{MTU: cfg.MTU, Depth: cfg.Depth})
-	return a, b
+	return &PipeEnd{a}, &PipeEnd{b}
 }
 
 // PcapLink wraps l so that every frame it reads or writes is also written

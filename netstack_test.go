@@ -180,4 +180,7 @@ func TestNewPipeJumbo(t *testing.T) {
 	if f := a.Stats().IPv4.FragmentedPackets; f != 0 {
 		t.Fatalf("%d packets fragmented at MTU 9000", f)
 	}
+	if st := la.Stats(); st.TxFrames == 0 || st.TxDrops != 0 || st.RxFrames == 0 {
+		t.Fatalf("pipe end counted %+v", st)
+	}
 }

@@ -27,7 +27,8 @@
 //   - Copy each emitted segment into a frame (Segment.Encode) before emit
 //     returns: its payload may alias the send buffer.
 //   - On EvClosed drop the connection from the demux; if ReopenedBy
-//     reports true, hand the same SYN to the listener.
+//     reports true, hand the same *Segment to the listener: Input noted in
+//     it the ISN the new connection must take (above the old SND.NXT).
 //   - Call Listener.Accepted when Accept hands a connection out.
 //
 // A Conn is not safe for concurrent use; a Listener's counters are shared
@@ -278,8 +279,9 @@ func (c *Conn) TakeEvents() Event {
 }
 
 // ReopenedBy reports whether the connection left TIME-WAIT because of a new
-// SYN for the same 4-tuple (RFC 9293 §3.6.1); the shell should hand that SYN
-// to the listener.
+// SYN for the same 4-tuple (RFC 9293 §3.6.1); the shell should hand that SYN,
+// the *Segment given to Input, to the listener, which then starts the new
+// connection's sequence numbers above the old one's (RFC 9293 §3.10.7.4).
 func (c *Conn) ReopenedBy() bool { return c.reopened }
 
 // Readable returns the number of bytes Read would return now.

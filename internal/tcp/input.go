@@ -26,9 +26,14 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 
 	// RFC 9293 §3.6.1 and RFC 6191: a new SYN to a TIME-WAIT connection with
 	// a higher sequence number (or a newer timestamp) ends TIME-WAIT; the
-	// shell passes the SYN on to the listener.
+	// shell passes the SYN on to the listener. RFC 9293 §3.10.7.4 (and RFC
+	// 6191 §2): the new connection's ISN must lie above the old SND.NXT,
+	// so that old duplicates fall outside its window; we take Linux's
+	// SND.NXT + 65535 + 2 (tcp_timewait_state_process) and hand it to the
+	// listener in the segment, as Linux does in the skb (tcp_tw_isn).
 	if c.state == TimeWait && syn {
 		if seg.Seq.GreaterThan(c.rcvNxt) || (c.tsOK && seg.Opts.HasTS && int32(seg.Opts.TSVal-c.tsRecent) > 0) {
+			seg.twReuse, seg.twISN = true, c.sndMax.Add(65535+2)
 			c.reopened = true
 			c.terminate(nil)
 			return

@@ -82,7 +82,10 @@ func (l *Listener) Accepted() {
 // dropped, as Linux does, and the peer retries. An ACK that returns a
 // valid cookie yields a new connection already ESTABLISHED (its
 // EvEstablished is pending), registered and queued like any other; any
-// other ACK draws a RST. A RST and anything else are dropped.
+// other ACK draws a RST. A RST and anything else are dropped. A SYN that
+// ended a TIME-WAIT connection (Conn.ReopenedBy) starts the new connection
+// above the old one's sequence numbers and, as in Linux, is never answered
+// with a cookie.
 func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
 	f := seg.Flags
 	if f&FlagRST != 0 {
@@ -105,14 +108,21 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	if l.acceptQ.Load() >= l.backlog {
 		return nil
 	}
-	if l.halfOpen.Load() >= l.backlog {
+	// A SYN that ended TIME-WAIT takes the ISN the old connection chose
+	// (Conn.Input), and never a cookie, whose ISN could fall below the old
+	// SND.NXT: as Linux's tcp_conn_request, which skips cookies when
+	// tcp_tw_isn is set.
+	if l.halfOpen.Load() >= l.backlog && !seg.twReuse {
 		l.sendCookie(now, seg, remote, emit)
 		return nil
 	}
 	var isn Seq
-	if l.ISN != nil {
+	switch {
+	case seg.twReuse:
+		isn = seg.twISN
+	case l.ISN != nil:
 		isn = l.ISN(l.local, remote, now)
-	} else {
+	default:
 		isn = ISN(l.secret, l.local, remote, now)
 	}
 	c := newConn(&l.cfg, l.local, remote, isn, emit)

@@ -18,6 +18,12 @@ type Segment struct {
 	Opts             Options
 	Payload          []byte
 	Retrans          bool // output only: the data was sent before (not encoded)
+
+	// Set by Conn.Input on a SYN that ended TIME-WAIT (ReopenedBy): the
+	// ISN the listener gives the new connection, as Linux's tcp_tw_isn
+	// travels with the skb from the TIME-WAIT socket to the listener.
+	twReuse bool
+	twISN   Seq
 }
 
 // Len returns the sequence space the segment occupies: its payload plus one

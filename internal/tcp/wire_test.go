@@ -1,0 +1,74 @@
+package tcp
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// Wire behaviour where RFC 9293 leaves a choice or Linux refines it; each
+// expectation was checked against Linux.
+
+// RFC 9293 §3.10.7.4 and RFC 6191, as Linux's tcp_timewait_state_process: a
+// SYN that ends TIME-WAIT gives the new connection the ISN old SND.NXT +
+// 65535 + 2, above everything the old one sent, though the ISN generator
+// (here fixed at 1000) would start below it; and the listener answers it
+// with a real connection, not a cookie, even with its half-open queue full.
+func TestTimeWaitReuseISN(t *testing.T) {
+	tt := newListening(t, nil, 1)
+	tt.in(0, "SYN seq=5000 mss=1460")
+	tt.want(0, "SYN|ACK seq=1000 ack=5001")
+	tt.in(10, "ACK seq=5001 ack=1001")
+	tt.wantState(Established)
+	tt.l.Accepted()
+	tt.write(20, 1000)
+	tt.want(20, "ACK|PSH seq=1001 ack=5001 len=1000")
+	tt.in(30, "ACK seq=5001 ack=2001")
+	tt.do(40, tt.c.Close)
+	tt.want(40, "FIN|ACK seq=2001 ack=5001")
+	tt.in(50, "FIN|ACK seq=5001 ack=2002")
+	tt.want(50, "ACK seq=2002 ack=5002")
+	tt.wantState(TimeWait)
+	old := tt.c
+
+	// Fill the half-open queue from another port (its SYN takes the
+	// generator's ISN): the next fresh SYN gets a cookie.
+	other := netip.AddrPortFrom(ttLocal.Addr(), ttLocal.Port()+1)
+	syn := parseSpec(t, "SYN seq=7000 mss=1460", true)
+	if tt.l.Input(tt.now, &syn, other, tt.emit) == nil {
+		t.Fatal("SYN from another port: no connection")
+	}
+	tt.want(50, "SYN|ACK seq=1000 ack=7001")
+	third := netip.AddrPortFrom(ttLocal.Addr(), ttLocal.Port()+2)
+	syn = parseSpec(t, "SYN seq=8000 mss=1460", true)
+	if tt.l.Input(tt.now, &syn, third, tt.emit) != nil {
+		t.Fatal("SYN over the backlog: a connection, want a cookie")
+	}
+	tt.want(50, "SYN|ACK ack=8001")
+
+	// The reopening SYN: the TIME-WAIT connection ends, and the shell hands
+	// the same segment to the listener.
+	tt.advance(60)
+	syn = parseSpec(t, "SYN seq=9000 mss=1460", true)
+	old.Input(tt.now, &syn)
+	if old.State() != Closed || !old.ReopenedBy() {
+		t.Fatalf("TIME-WAIT connection: state %v, ReopenedBy %v", old.State(), old.ReopenedBy())
+	}
+	tt.wantNothing(60)
+	tt.c = tt.l.Input(tt.now, &syn, ttLocal, tt.emit)
+	if tt.c == nil {
+		t.Fatal("reopening SYN: no connection")
+	}
+	tt.want(60, "SYN|ACK seq=67539 ack=9001") // 2002 + 65535 + 2
+	if !tt.c.iss.GreaterThan(old.sndMax) {
+		t.Fatalf("new ISS %d not above the old SND.NXT %d", tt.c.iss, old.sndMax)
+	}
+	tt.in(70, "ACK seq=9001 ack=67540")
+	tt.wantState(Established)
+	// The peer's ACK of the old incarnation's data is now far below
+	// SND.UNA: a challenge ACK (RFC 5961 §5.2), nothing acknowledged.
+	tt.in(80, "ACK seq=9001 ack=2002")
+	tt.want(80, "ACK seq=67540 ack=9001")
+	if tt.c.sndUna != 67540 {
+		t.Fatalf("SND.UNA %d after an old ACK, want 67540", tt.c.sndUna)
+	}
+}

@@ -34,6 +34,7 @@ type Listener struct {
 	cookiesValid    atomic.Uint64
 	cookiesRejected atomic.Uint64
 	cookiesDropped  atomic.Uint64
+	synFinDropped   atomic.Uint64
 
 	// ISN, if set, replaces the RFC 6528 generator (tests start sequence
 	// numbers just below 2^32 with it).
@@ -82,10 +83,10 @@ func (l *Listener) Accepted() {
 // dropped, as Linux does, and the peer retries. An ACK that returns a
 // valid cookie yields a new connection already ESTABLISHED (its
 // EvEstablished is pending), registered and queued like any other; any
-// other ACK draws a RST. A RST and anything else are dropped. A SYN that
-// ended a TIME-WAIT connection (Conn.ReopenedBy) starts the new connection
-// above the old one's sequence numbers and, as in Linux, is never answered
-// with a cookie.
+// other ACK draws a RST. A RST, a SYN that also carries FIN (as Linux) and
+// anything else are dropped. A SYN that ended a TIME-WAIT connection
+// (Conn.ReopenedBy) starts the new connection above the old one's sequence
+// numbers and, as in Linux, is never answered with a cookie.
 func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
 	f := seg.Flags
 	if f&FlagRST != 0 {
@@ -103,6 +104,13 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 		return nil
 	}
 	if f&FlagSYN == 0 {
+		return nil
+	}
+	if f&FlagFIN != 0 {
+		// RFC 9293 §3.10.7.2 leaves a SYN that also carries FIN to be
+		// processed; Linux discards it in LISTEN (tcp_rcv_state_process),
+		// so no half-open connection answers what no real stack sends.
+		l.synFinDropped.Add(1)
 		return nil
 	}
 	if l.acceptQ.Load() >= l.backlog {

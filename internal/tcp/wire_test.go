@@ -72,3 +72,45 @@ func TestTimeWaitReuseISN(t *testing.T) {
 		t.Fatalf("SND.UNA %d after an old ACK, want 67540", tt.c.sndUna)
 	}
 }
+
+// As Linux (tcp_rcv_state_process): a listener discards a SYN that also
+// carries FIN, keeps no half-open connection for it, and answers the
+// proper SYN that follows from the same port. A SYN+FIN ending TIME-WAIT
+// reaches the listener the same way and is discarded too; in a
+// synchronized state it draws the challenge ACK of any SYN (RFC 5961 §4.2).
+func TestSynFinDiscarded(t *testing.T) {
+	tt := newListening(t, nil, 8)
+	tt.in(0, "SYN|FIN seq=5000 mss=1460")
+	tt.wantNothing(0)
+	if tt.c != nil || tt.l.HalfOpen() != 0 || tt.l.Stats().DropSynFin != 1 {
+		t.Fatalf("SYN+FIN: connection %v, half-open %d, counted %d", tt.c != nil, tt.l.HalfOpen(), tt.l.Stats().DropSynFin)
+	}
+	tt.in(1000, "SYN seq=6000 mss=1460")
+	tt.want(1000, "SYN|ACK seq=1000 ack=6001")
+	tt.wantState(SynReceived)
+	tt.in(1010, "ACK seq=6001 ack=1001")
+	tt.wantState(Established)
+	tt.in(1020, "SYN|FIN seq=6001")
+	tt.want(1020, "ACK seq=1001 ack=6001") // challenge ACK
+	tt.wantState(Established)
+
+	// Into TIME-WAIT, then a SYN+FIN above RCV.NXT.
+	tt.l.Accepted()
+	tt.do(1030, tt.c.Close)
+	tt.want(1030, "FIN|ACK seq=1001 ack=6001")
+	tt.in(1040, "FIN|ACK seq=6001 ack=1002")
+	tt.want(1040, "ACK seq=1002 ack=6002")
+	tt.wantState(TimeWait)
+	synfin := parseSpec(t, "SYN|FIN seq=9000", true)
+	tt.c.Input(tt.now, &synfin)
+	if !tt.c.ReopenedBy() {
+		t.Fatal("SYN+FIN above RCV.NXT did not end TIME-WAIT")
+	}
+	if tt.l.Input(tt.now, &synfin, ttLocal, tt.emit) != nil || tt.l.HalfOpen() != 0 {
+		t.Fatal("listener took the SYN+FIN from TIME-WAIT")
+	}
+	tt.wantNothing(1040)
+	tt.c = nil
+	tt.in(2000, "SYN seq=9000 mss=1460")
+	tt.want(2000, "SYN|ACK seq=1000 ack=9001")
+}

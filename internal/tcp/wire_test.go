@@ -3,6 +3,8 @@ package tcp
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/gotcpip/netstack/internal/checksum"
 )
 
 // Wire behaviour where RFC 9293 leaves a choice or Linux refines it; each
@@ -113,4 +115,43 @@ func TestSynFinDiscarded(t *testing.T) {
 	tt.c = nil
 	tt.in(2000, "SYN seq=9000 mss=1460")
 	tt.want(2000, "SYN|ACK seq=1000 ack=9001")
+}
+
+// As Linux: a data segment whose options hold a bad length is processed, its
+// data delivered and acknowledged; decoding stops at the bad option
+// (header validation, data offset and checksum, is unchanged).
+func TestBadOptionLengthDelivered(t *testing.T) {
+	tt := established(t, nil)
+	for i, mut := range []func(o []byte){
+		func(o []byte) { o[0], o[1] = 8, 40 }, // timestamps, length past the header
+		func(o []byte) { o[0], o[1] = 2, 3 },  // MSS of length 3 (skipped), then NOPs
+		func(o []byte) { o[0], o[1] = 30, 1 }, // a length below 2
+	} {
+		seq := 5001 + 100*i
+		seg := Segment{SrcPort: ttRemote.Port(), DstPort: ttLocal.Port(), Seq: Seq(seq), Ack: 1001,
+			Flags: FlagACK | FlagPSH, Wnd: 65535, Opts: Options{MSS: 1}, Payload: make([]byte, 100)}
+		for j := range seg.Payload {
+			seg.Payload[j] = byte(i)
+		}
+		n := seg.HeaderLen() + len(seg.Payload)
+		b := make([]byte, n)
+		seg.Encode(b, pseudoFor(n))
+		opts := b[HeaderMinLen:seg.HeaderLen()]
+		opts[2], opts[3] = optNOP, optNOP
+		mut(opts)
+		Header(b).SetChecksum(0)
+		Header(b).SetChecksum(checksum.Checksum(b, pseudoFor(n)))
+		got, err := Parse(b, pseudoFor(n))
+		if err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+		ms := float64(20 + 100*i)
+		tt.advance(ms)
+		tt.c.Input(tt.now, &got)
+		tt.want(ms+40, "ACK seq=1001 ack="+fmtInt(seq+100)) // the delayed ACK
+		data, err := tt.read(ms + 50)
+		if err != nil || len(data) != 100 || data[0] != byte(i) || data[99] != byte(i) {
+			t.Fatalf("segment %d: read %d bytes (%v), want its 100", i, len(data), err)
+		}
+	}
 }

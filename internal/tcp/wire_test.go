@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/gotcpip/netstack/internal/checksum"
@@ -153,5 +154,60 @@ func TestBadOptionLengthDelivered(t *testing.T) {
 		if err != nil || len(data) != 100 || data[0] != byte(i) || data[99] != byte(i) {
 			t.Fatalf("segment %d: read %d bytes (%v), want its 100", i, len(data), err)
 		}
+	}
+}
+
+// establishedSACK is established with SACK negotiated.
+func establishedSACK(t *testing.T, cfg *Config) *transcript {
+	t.Helper()
+	return establishedWith(t, cfg, " sackok")
+}
+
+// RFC 2018 §4: the first SACK block holds the segment that triggered the
+// ACK, the others follow most recently changed first (not in sequence
+// order), and when they do not all fit the stalest is left out.
+func TestSACKBlockOrder(t *testing.T) {
+	tt := establishedSACK(t, nil)
+	tt.in(20, "ACK seq=5201 ack=1001 len=100")
+	tt.want(20, "ACK seq=1001 ack=5001 sack=5201-5301")
+	tt.in(21, "ACK seq=5401 ack=1001 len=100")
+	tt.want(21, "ACK seq=1001 ack=5001 sack=5401-5501 sack=5201-5301")
+	tt.in(22, "ACK seq=5601 ack=1001 len=100")
+	tt.want(22, "ACK seq=1001 ack=5001 sack=5601-5701 sack=5401-5501 sack=5201-5301")
+	tt.in(23, "ACK seq=5801 ack=1001 len=100")
+	tt.want(23, "ACK seq=1001 ack=5001 sack=5801-5901 sack=5601-5701 sack=5401-5501 sack=5201-5301")
+	// The oldest range grows: it goes first, the rest keep their order.
+	tt.in(24, "ACK seq=5301 ack=1001 len=50")
+	tt.want(24, "ACK seq=1001 ack=5001 sack=5201-5351 sack=5801-5901 sack=5601-5701 sack=5401-5501")
+	// A fifth range: four fit, and 5401-5501, unchanged the longest, is left out.
+	tt.in(25, "ACK seq=6001 ack=1001 len=100")
+	tt.want(25, "ACK seq=1001 ack=5001 sack=6001-6101 sack=5201-5351 sack=5801-5901 sack=5601-5701")
+	// Filling the first hole pops 5201-5351: the others, newest first.
+	tt.in(26, "ACK seq=5001 ack=1001 len=200")
+	tt.want(26, "ACK seq=1001 ack=5351 sack=6001-6101 sack=5801-5901 sack=5601-5701 sack=5401-5501")
+}
+
+// The age clock of the out-of-order ranges renumbers itself instead of
+// wrapping: a range changed just after the 65,536th change still counts as
+// newer than one changed just before.
+func TestSACKOrderClockWraps(t *testing.T) {
+	var l oooList
+	l.insert(100, 200) // A
+	l.insert(300, 400) // B
+	l.insert(500, 600) // C
+	for i := 0; i < 65531; i++ {
+		if i%2 == 0 {
+			l.insert(300, 310) // a repeat inside B: no growth, but news
+		} else {
+			l.insert(500, 510)
+		}
+	}
+	l.insert(100, 110) // A: the last change before the clock would wrap
+	l.insert(300, 310) // B: the first after
+	var o Options
+	l.sackBlocks(&o)
+	want := []SACKBlock{{300, 400}, {100, 200}, {500, 600}}
+	if o.NumSACK != 3 || !slices.Equal(o.SACK[:3], want) {
+		t.Fatalf("blocks %v, want %v", o.SACK[:o.NumSACK], want)
 	}
 }

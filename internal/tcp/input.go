@@ -66,11 +66,8 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
 		c.rareStats().DropUnaccept++
-		if c.sackOK && len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
-			// RFC 2883 §4: report the duplicate in a D-SACK block, so the
-			// sender learns its retransmission was spurious.
-			c.rareState().dsack = SACKBlock{seg.Seq, seg.Seq.Add(len(seg.Payload))}
-			c.hasDSACK = true
+		if len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
+			c.reportDup(seg.Seq, seg.Seq.Add(len(seg.Payload)))
 		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
@@ -128,6 +125,16 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// Seventh and eighth: the segment text and FIN.
 	c.processData(now, seg)
 	c.output(now)
+}
+
+// reportDup notes that the octets [left, right) arrived again, for the
+// D-SACK block of the next ACK (RFC 2883 §4), so the sender learns its
+// retransmission was spurious.
+func (c *Conn) reportDup(left, right Seq) {
+	if c.sackOK {
+		c.rareState().dsack = SACKBlock{left, right}
+		c.hasDSACK = true
+	}
 }
 
 // challengeAck sends the ACK of RFC 5961 §3.2/§4.2/§5.2.
@@ -472,6 +479,11 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	fin := seg.Flags&FlagFIN != 0
 	finSeq := seq.Add(len(payload))
 	if d := int(c.rcvNxt.Sub(seq)); d > 0 {
+		if len(payload) > 0 {
+			// RFC 2883 §4 (as Linux's tcp_data_queue): the part below
+			// RCV.NXT is a duplicate, reported as such.
+			c.reportDup(seq, seq.Add(min(d, len(payload))))
+		}
 		payload = payload[min(d, len(payload)):]
 		seq = c.rcvNxt
 	}

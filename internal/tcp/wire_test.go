@@ -211,3 +211,25 @@ func TestSACKOrderClockWraps(t *testing.T) {
 		t.Fatalf("blocks %v, want %v", o.SACK[:o.NumSACK], want)
 	}
 }
+
+// RFC 2883 §4, as Linux's tcp_data_queue: a segment half below RCV.NXT,
+// half new, is trimmed and its old half reported in a D-SACK block, the
+// first, on the next ACK only.
+func TestDSACKPartialDuplicate(t *testing.T) {
+	tt := establishedSACK(t, nil)
+	tt.in(20, "ACK seq=5001 ack=1001 len=100")
+	tt.want(60, "ACK seq=1001 ack=5101 sack=none")
+	tt.in(100, "ACK seq=5051 ack=1001 len=100")
+	tt.want(140, "ACK seq=1001 ack=5151 sack=5051-5101")
+	tt.in(200, "ACK seq=5151 ack=1001 len=100")
+	tt.want(240, "ACK seq=1001 ack=5251 sack=none")
+	// With data held out of order: the D-SACK block, then the SACK block.
+	tt.in(300, "ACK seq=5351 ack=1001 len=100")
+	tt.want(300, "ACK seq=1001 ack=5251 sack=5351-5451")
+	tt.in(310, "ACK seq=5201 ack=1001 len=100")
+	tt.want(310, "ACK seq=1001 ack=5301 sack=5201-5251 sack=5351-5451")
+	data, err := tt.read(320)
+	if err != nil || len(data) != 300 {
+		t.Fatalf("read %d bytes (%v), want 300", len(data), err)
+	}
+}

@@ -478,11 +478,13 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	seq := seg.Seq
 	fin := seg.Flags&FlagFIN != 0
 	finSeq := seq.Add(len(payload))
+	dup := false
 	if d := int(c.rcvNxt.Sub(seq)); d > 0 {
 		if len(payload) > 0 {
 			// RFC 2883 §4 (as Linux's tcp_data_queue): the part below
 			// RCV.NXT is a duplicate, reported as such.
 			c.reportDup(seq, seq.Add(min(d, len(payload))))
+			dup = true
 		}
 		payload = payload[min(d, len(payload)):]
 		seq = c.rcvNxt
@@ -497,6 +499,13 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		// Data for a closed socket: Linux resets (tcp_rcv_state_process).
 		c.Abort(now)
 		return
+	}
+	if !dup && len(payload) > 0 && c.ooo != nil && c.ooo.n > 0 {
+		// RFC 2883 §4: so is what repeats data held out of order; the
+		// range holding it, changed last, becomes the next SACK block.
+		if b, ok := c.ooo.held(seq, seq.Add(len(payload))); ok {
+			c.reportDup(b.Left, b.Right)
+		}
 	}
 	off := int(seq.Sub(c.rcvNxt))
 	free := int(c.rcvBuf) - c.rcv.n

@@ -52,6 +52,24 @@ func (l *oooList) insert(start, end Seq) bool {
 	return true
 }
 
+// held returns the part of [start, end) already held, from its first held
+// octet to its last (one block, as Linux reports a D-SACK), and whether
+// there is any.
+func (l *oooList) held(start, end Seq) (SACKBlock, bool) {
+	var b SACKBlock
+	found := false
+	for i := 0; i < l.n && l.s[i].start.LessThan(end); i++ {
+		if l.s[i].end.LessEq(start) {
+			continue
+		}
+		if !found {
+			b.Left, found = MaxSeq(start, l.s[i].start), true
+		}
+		b.Right = MinSeq(end, l.s[i].end)
+	}
+	return b, found
+}
+
 // touch makes range i the newest.
 func (l *oooList) touch(i int) {
 	l.age[i] = 0

@@ -233,3 +233,27 @@ func TestDSACKPartialDuplicate(t *testing.T) {
 		t.Fatalf("read %d bytes (%v), want 300", len(data), err)
 	}
 }
+
+// RFC 2883 §4: a segment repeating data held out of order is reported in a
+// D-SACK block, first, followed by the SACK block that holds it; a repeat
+// in part reports the repeated part; an in-order segment overlapping held
+// data reports the overlap.
+func TestDSACKOutOfOrderDuplicate(t *testing.T) {
+	tt := establishedSACK(t, nil)
+	tt.in(20, "ACK seq=5101 ack=1001 len=100")
+	tt.want(20, "ACK seq=1001 ack=5001 sack=5101-5201")
+	tt.in(21, "ACK seq=5301 ack=1001 len=100")
+	tt.want(21, "ACK seq=1001 ack=5001 sack=5301-5401 sack=5101-5201")
+	tt.in(22, "ACK seq=5101 ack=1001 len=100")
+	tt.want(22, "ACK seq=1001 ack=5001 sack=5101-5201 sack=5101-5201 sack=5301-5401")
+	tt.in(23, "ACK seq=5151 ack=1001 len=100")
+	tt.want(23, "ACK seq=1001 ack=5001 sack=5151-5201 sack=5101-5251 sack=5301-5401")
+	tt.in(24, "ACK seq=5001 ack=1001 len=300")
+	tt.want(24, "ACK seq=1001 ack=5401 sack=5101-5251")
+	tt.in(25, "ACK seq=5401 ack=1001 len=100")
+	tt.want(65, "ACK seq=1001 ack=5501 sack=none")
+	data, err := tt.read(70)
+	if err != nil || len(data) != 500 {
+		t.Fatalf("read %d bytes (%v), want 500", len(data), err)
+	}
+}

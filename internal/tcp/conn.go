@@ -118,6 +118,7 @@ type Conn struct {
 	kaProbes          int32
 
 	lport, rport uint16
+	ackMSS       uint16 // the peer's sending MSS as we see it: the "full-sized segment" of the delayed ACK (processData)
 
 	state     State
 	errc      uint8 // the connection's error: an index into connErrs
@@ -189,6 +190,7 @@ func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.rtt.init(c.cfg.InitialRTO)
 	c.setWScale()
 	c.rcvMSS = c.cfg.MSS
+	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
 	return c
 }

@@ -246,6 +246,8 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
 	c.rcvMSS = max(c.cfg.MSS-opt, 64)
+	// The peer's sending MSS grows from 536 with what arrives (processData).
+	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.cc = nil // made for this MSS when data is first sent (sendNext)
 }
 
@@ -477,6 +479,13 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	payload := seg.Payload
 	seq := seg.Seq
 	fin := seg.Flags&FlagFIN != 0
+	if n := len(payload); n > int(c.ackMSS) {
+		// The peer's sending MSS, as Linux's icsk_ack.rcv_mss estimates
+		// it: the largest segment seen, at most the MSS we advertised (a
+		// segment the link coalesced counts as one of those), and at
+		// least RFC 9293 §3.7.1's default of 536 (where ours allows).
+		c.ackMSS = uint16(min(n, c.rcvMSS))
+	}
 	finSeq := seq.Add(len(payload))
 	dup := false
 	if d := int(c.rcvNxt.Sub(seq)); d > 0 {
@@ -568,8 +577,9 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		c.consumeFin(now)
 	}
 	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
-	// second full-sized segment, otherwise within DelayedAck.
-	if int(c.rcvUnacked) >= 2*c.rcvMSS {
+	// second full-sized segment, of the peer's MSS, otherwise within
+	// DelayedAck.
+	if int(c.rcvUnacked) >= 2*int(c.ackMSS) {
 		c.ackNow = true
 	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
 		c.delackAt = c.at(now) + tick(c.cfg.DelayedAck)

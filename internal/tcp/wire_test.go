@@ -257,3 +257,35 @@ func TestDSACKOutOfOrderDuplicate(t *testing.T) {
 		t.Fatalf("read %d bytes (%v), want 500", len(data), err)
 	}
 }
+
+// RFC 9293 §3.8.6.3 and RFC 5681 §4.2: an ACK for at least every second
+// full-sized segment, "full-sized" being the peer's sending MSS as Linux's
+// rcv_mss estimates it: the largest segment seen, at most the MSS we
+// advertised, at least 536.
+func TestDelayedAckPeerMSS(t *testing.T) {
+	t.Run("1000-byte segments", func(t *testing.T) {
+		tt := established(t, nil)
+		tt.in(20, "ACK seq=5001 ack=1001 len=1000")
+		tt.in(21, "ACK seq=6001 ack=1001 len=1000")
+		tt.want(21, "ACK seq=1001 ack=7001")
+		tt.in(22, "ACK seq=7001 ack=1001 len=1000")
+		tt.want(62, "ACK seq=1001 ack=8001") // one segment: the timer
+	})
+	t.Run("floor", func(t *testing.T) {
+		tt := established(t, nil)
+		for i := 0; i < 3; i++ {
+			tt.in(float64(20+i), "ACK seq="+fmtInt(5001+300*i)+" ack=1001 len=300")
+		}
+		tt.wantNothing(22)
+		tt.in(23, "ACK seq=5901 ack=1001 len=300") // 1200 bytes: over two of 536
+		tt.want(23, "ACK seq=1001 ack=6201")
+	})
+	t.Run("at most our MSS", func(t *testing.T) {
+		tt := established(t, nil)
+		tt.in(20, "ACK seq=5001 ack=1001 len=4000") // coalesced by the link
+		tt.want(20, "ACK seq=1001 ack=9001")
+		tt.in(21, "ACK seq=9001 ack=1001 len=1460")
+		tt.in(22, "ACK seq=10461 ack=1001 len=1460")
+		tt.want(22, "ACK seq=1001 ack=11921")
+	})
+}

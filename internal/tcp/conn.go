@@ -99,9 +99,9 @@ type Conn struct {
 	// Receive sequence space.
 	irs        Seq
 	rcvNxt     Seq
-	rcvAdv     Seq   // right edge of the window we last advertised
-	rcvFinSeq  Seq   // sequence number of a FIN seen out of order
-	rcvUnacked int32 // bytes received since the last ACK we sent
+	rcvAdv     Seq // right edge of the window we last advertised
+	rcvFinSeq  Seq // sequence number of a FIN seen out of order
+	rcvAckSent Seq // Last.ACK.sent (RFC 7323 §4.3): RCV.NXT in our last ACK, Linux's rcv_wup
 	tsRecent   uint32
 	tsLast     uint32 // the TSVal we last sent: never go back from it
 

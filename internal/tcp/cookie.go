@@ -189,6 +189,7 @@ func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort
 	c.sndWl1, c.sndWl2 = syn.Seq, c.iss
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(min(int(c.rcvBuf), 65535)) // the SYN-ACK's window
+	c.rcvAckSent = c.rcvNxt                            // and its ACK
 	l.acceptQ.Add(1)
 	c.Input(now, ack) // ESTABLISHED, the window, and any data
 	return c

@@ -78,8 +78,11 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		}
 		return
 	}
-	// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
-	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvNxt) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
+	// RFC 7323 §4.3: remember the peer's timestamp from a segment at or
+	// below Last.ACK.sent (not RCV.NXT: while an ACK is delayed, TS.Recent
+	// stays the timestamp of the first segment it acknowledges, so the
+	// peer's RTT includes the delay).
+	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvAckSent) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
 		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, c.at(now)
 	}
 	if c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && len(seg.Payload) > 0 {
@@ -544,7 +547,6 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				c.events |= EvReadable
 			}
 			c.rcvNxt = c.rcvNxt.Add(len(payload))
-			c.rcvUnacked += int32(len(payload))
 			c.stats.BytesReceived += uint64(len(payload))
 			if c.ooo != nil && c.ooo.n > 0 {
 				nxt := c.ooo.advance(c.rcvNxt)
@@ -579,9 +581,9 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
 	// second full-sized segment, of the peer's MSS, otherwise within
 	// DelayedAck.
-	if int(c.rcvUnacked) >= 2*int(c.ackMSS) {
+	if unacked := c.rcvNxt.Sub(c.rcvAckSent); int(unacked) >= 2*int(c.ackMSS) {
 		c.ackNow = true
-	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
+	} else if unacked > 0 && !c.ackNow && c.delackAt == 0 {
 		c.delackAt = c.at(now) + tick(c.cfg.DelayedAck)
 	}
 }

@@ -289,3 +289,24 @@ func TestDelayedAckPeerMSS(t *testing.T) {
 		tt.want(22, "ACK seq=1001 ack=11921")
 	})
 }
+
+// RFC 7323 §4.3: TS.Recent takes the TSval of a segment at or below
+// Last.ACK.sent only, so a delayed ACK echoes the timestamp of the first
+// segment it acknowledges (and the peer's RTT includes the delay), not the
+// newest; a segment that fills a hole is echoed at once.
+func TestTSRecentLastAckSent(t *testing.T) {
+	tt, syn := tsEstablished(t, "SYN|ACK seq=5000 ack=1001 mss=1460 sackok ts=100/")
+	ts := func(ms int) int { return int(syn.Opts.TSVal) + ms } // our clock
+	ecr := itoa(ts(10))
+	tt.in(20, "ACK seq=5001 ack=1001 len=100 ts=200/"+ecr)
+	tt.in(25, "ACK seq=5101 ack=1001 len=100 ts=205/"+ecr)
+	tt.want(60, "ACK seq=1001 ack=5201 ts="+itoa(ts(60))+"/200")
+	tt.in(70, "ACK seq=5201 ack=1001 len=100 ts=210/"+ecr)
+	tt.want(110, "ACK seq=1001 ack=5301 ts="+itoa(ts(110))+"/210")
+	// Out of order: the ACK at once echoes the last in-order timestamp;
+	// the segment that fills the hole is echoed.
+	tt.in(120, "ACK seq=5401 ack=1001 len=100 ts=220/"+ecr)
+	tt.want(120, "ACK seq=1001 ack=5301 ts="+itoa(ts(120))+"/210")
+	tt.in(125, "ACK seq=5301 ack=1001 len=100 ts=225/"+ecr)
+	tt.want(125, "ACK seq=1001 ack=5501 ts="+itoa(ts(125))+"/225")
+}

@@ -94,11 +94,6 @@ func TestParseRejects(t *testing.T) {
 		{"offset<5", enc(func(b []byte) { b[12] = 4 << 4 }), ErrDataOffset},
 		{"offset>len", enc(func(b []byte) { b[12] = 15 << 4 }), ErrShort},
 		{"checksum", func() []byte { b := enc(nil); b[25] ^= 1; return b }(), ErrChecksum},
-		{"opt len 0", enc(func(b []byte) { b[20], b[21] = 2, 0 }), ErrOption},
-		{"opt len 1", enc(func(b []byte) { b[20], b[21] = 9, 1 }), ErrOption},
-		{"opt past end", enc(func(b []byte) { b[20], b[21] = 9, 5 }), ErrOption},
-		{"mss len 3", enc(func(b []byte) { b[20], b[21], b[22], b[23] = 2, 3, 0, 1 }), ErrOption},
-		{"kind, no len", enc(func(b []byte) { b[20], b[21], b[22], b[23] = 1, 1, 1, 2 }), ErrOption},
 	} {
 		if _, err := Parse(c.b, pseudoFor(len(c.b))); err != c.err {
 			t.Errorf("%s: err %v, want %v", c.name, err, c.err)
@@ -116,6 +111,45 @@ func TestParseRejects(t *testing.T) {
 	b = enc(func(b []byte) { b[20], b[21], b[22], b[23] = 99, 4, 0, 0 })
 	if _, err := Parse(b, pseudoFor(len(b))); err != nil {
 		t.Errorf("unknown option: %v", err)
+	}
+}
+
+// A bad option length does not fail Parse: as Linux's tcp_parse_options, a
+// known option of the wrong length is skipped, and a length below 2 or one
+// past the header ends the options, keeping those before it. The payload
+// is intact either way.
+func TestParseBadOptionLength(t *testing.T) {
+	good := Segment{SrcPort: 1, DstPort: 2, Seq: 3, Flags: FlagACK, Opts: Options{MSS: 1460, HasTS: true, TSVal: 7, TSEcr: 9}, Payload: []byte("abc")}
+	// Options: MSS at 20-23, NOP NOP at 24-25, timestamps at 26-35.
+	for _, c := range []struct {
+		name  string
+		mut   func(b []byte)
+		mss   uint16
+		hasTS bool
+	}{
+		{"none", func(b []byte) {}, 1460, true},
+		{"opt len 0", func(b []byte) { b[20], b[21] = 2, 0 }, 0, false},
+		{"opt len 1", func(b []byte) { b[20], b[21] = 9, 1 }, 0, false},
+		{"opt past end", func(b []byte) { b[24], b[25] = 30, 40 }, 1460, false},
+		{"mss len 3", func(b []byte) { b[20], b[21], b[22], b[23] = 2, 3, 0, 1 }, 0, true},
+		{"ts len 6", func(b []byte) { b[26], b[27] = 8, 6 }, 1460, false},
+		{"kind, no len", func(b []byte) {
+			for i := 26; i < 35; i++ {
+				b[i] = 1 // NOP
+			}
+			b[35] = 2 // MSS, and no length byte
+		}, 1460, false},
+	} {
+		n := good.HeaderLen() + len(good.Payload)
+		b := make([]byte, n)
+		good.Encode(b, pseudoFor(n))
+		c.mut(b)
+		Header(b).SetChecksum(0)
+		Header(b).SetChecksum(checksum.Checksum(b, pseudoFor(n)))
+		s, err := Parse(b, pseudoFor(n))
+		if err != nil || string(s.Payload) != "abc" || s.Opts.MSS != c.mss || s.Opts.HasTS != c.hasTS {
+			t.Errorf("%s: %v, %v; want mss=%d timestamps %v, payload abc", c.name, s, err, c.mss, c.hasTS)
+		}
 	}
 }
 

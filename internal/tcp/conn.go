@@ -27,7 +27,8 @@
 //   - Copy each emitted segment into a frame (Segment.Encode) before emit
 //     returns: its payload may alias the send buffer.
 //   - On EvClosed drop the connection from the demux; if ReopenedBy
-//     reports true, hand the same SYN to the listener.
+//     reports true, hand the same *Segment to the listener: Input noted in
+//     it the ISN the new connection must take (above the old SND.NXT).
 //   - Call Listener.Accepted when Accept hands a connection out.
 //
 // A Conn is not safe for concurrent use; a Listener's counters are shared
@@ -98,9 +99,9 @@ type Conn struct {
 	// Receive sequence space.
 	irs        Seq
 	rcvNxt     Seq
-	rcvAdv     Seq   // right edge of the window we last advertised
-	rcvFinSeq  Seq   // sequence number of a FIN seen out of order
-	rcvUnacked int32 // bytes received since the last ACK we sent
+	rcvAdv     Seq // right edge of the window we last advertised
+	rcvFinSeq  Seq // sequence number of a FIN seen out of order
+	rcvAckSent Seq // Last.ACK.sent (RFC 7323 §4.3): RCV.NXT in our last ACK, Linux's rcv_wup
 	tsRecent   uint32
 	tsLast     uint32 // the TSVal we last sent: never go back from it
 
@@ -117,6 +118,7 @@ type Conn struct {
 	kaProbes          int32
 
 	lport, rport uint16
+	ackMSS       uint16 // the peer's sending MSS as we see it: the "full-sized segment" of the delayed ACK (processData)
 
 	state     State
 	errc      uint8 // the connection's error: an index into connErrs
@@ -188,6 +190,7 @@ func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.rtt.init(c.cfg.InitialRTO)
 	c.setWScale()
 	c.rcvMSS = c.cfg.MSS
+	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
 	return c
 }
@@ -278,8 +281,9 @@ func (c *Conn) TakeEvents() Event {
 }
 
 // ReopenedBy reports whether the connection left TIME-WAIT because of a new
-// SYN for the same 4-tuple (RFC 9293 §3.6.1); the shell should hand that SYN
-// to the listener.
+// SYN for the same 4-tuple (RFC 9293 §3.6.1); the shell should hand that SYN,
+// the *Segment given to Input, to the listener, which then starts the new
+// connection's sequence numbers above the old one's (RFC 9293 §3.10.7.4).
 func (c *Conn) ReopenedBy() bool { return c.reopened }
 
 // Readable returns the number of bytes Read would return now.

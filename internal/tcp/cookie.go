@@ -43,6 +43,7 @@ type ListenerStats struct {
 	CookiesValidated uint64 // ACKs whose cookie was valid
 	CookiesRejected  uint64 // ACKs with no connection and an invalid or expired cookie (answered with RST)
 	CookiesDropped   uint64 // valid cookies dropped because the accept queue was full
+	DropSynFin       uint64 // SYNs discarded because they also carried FIN
 }
 
 // Stats returns the listener's counters. It may be called concurrently
@@ -53,6 +54,7 @@ func (l *Listener) Stats() ListenerStats {
 		CookiesValidated: l.cookiesValid.Load(),
 		CookiesRejected:  l.cookiesRejected.Load(),
 		CookiesDropped:   l.cookiesDropped.Load(),
+		DropSynFin:       l.synFinDropped.Load(),
 	}
 }
 
@@ -187,6 +189,7 @@ func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort
 	c.sndWl1, c.sndWl2 = syn.Seq, c.iss
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(min(int(c.rcvBuf), 65535)) // the SYN-ACK's window
+	c.rcvAckSent = c.rcvNxt                            // and its ACK
 	l.acceptQ.Add(1)
 	c.Input(now, ack) // ESTABLISHED, the window, and any data
 	return c

@@ -35,7 +35,6 @@ var (
 	ErrShort      = errors.New("tcp: segment shorter than its header")
 	ErrDataOffset = errors.New("tcp: bad data offset")
 	ErrChecksum   = errors.New("tcp: bad checksum")
-	ErrOption     = errors.New("tcp: malformed option")
 )
 
 // Validate checks that h holds a whole header: at least 20 bytes and a data

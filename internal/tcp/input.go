@@ -26,9 +26,14 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 
 	// RFC 9293 §3.6.1 and RFC 6191: a new SYN to a TIME-WAIT connection with
 	// a higher sequence number (or a newer timestamp) ends TIME-WAIT; the
-	// shell passes the SYN on to the listener.
+	// shell passes the SYN on to the listener. RFC 9293 §3.10.7.4 (and RFC
+	// 6191 §2): the new connection's ISN must lie above the old SND.NXT,
+	// so that old duplicates fall outside its window; we take Linux's
+	// SND.NXT + 65535 + 2 (tcp_timewait_state_process) and hand it to the
+	// listener in the segment, as Linux does in the skb (tcp_tw_isn).
 	if c.state == TimeWait && syn {
 		if seg.Seq.GreaterThan(c.rcvNxt) || (c.tsOK && seg.Opts.HasTS && int32(seg.Opts.TSVal-c.tsRecent) > 0) {
+			seg.twReuse, seg.twISN = true, c.sndMax.Add(65535+2)
 			c.reopened = true
 			c.terminate(nil)
 			return
@@ -61,11 +66,8 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// First: check the sequence number (RFC 9293 §3.10.7.4).
 	if !c.acceptable(seg) {
 		c.rareStats().DropUnaccept++
-		if c.sackOK && len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
-			// RFC 2883 §4: report the duplicate in a D-SACK block, so the
-			// sender learns its retransmission was spurious.
-			c.rareState().dsack = SACKBlock{seg.Seq, seg.Seq.Add(len(seg.Payload))}
-			c.hasDSACK = true
+		if len(seg.Payload) > 0 && seg.End().LessEq(c.rcvNxt) && c.rcvNxt.Sub(seg.End()) < 1<<30 {
+			c.reportDup(seg.Seq, seg.Seq.Add(len(seg.Payload)))
 		}
 		if seg.Flags&FlagRST == 0 {
 			if c.state == TimeWait && seg.Flags&FlagFIN != 0 {
@@ -76,8 +78,11 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		}
 		return
 	}
-	// RFC 7323 §4.3: remember the peer's timestamp from an in-order segment.
-	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvNxt) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
+	// RFC 7323 §4.3: remember the peer's timestamp from a segment at or
+	// below Last.ACK.sent (not RCV.NXT: while an ACK is delayed, TS.Recent
+	// stays the timestamp of the first segment it acknowledges, so the
+	// peer's RTT includes the delay).
+	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvAckSent) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
 		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, c.at(now)
 	}
 	if c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && len(seg.Payload) > 0 {
@@ -123,6 +128,16 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// Seventh and eighth: the segment text and FIN.
 	c.processData(now, seg)
 	c.output(now)
+}
+
+// reportDup notes that the octets [left, right) arrived again, for the
+// D-SACK block of the next ACK (RFC 2883 §4), so the sender learns its
+// retransmission was spurious.
+func (c *Conn) reportDup(left, right Seq) {
+	if c.sackOK {
+		c.rareState().dsack = SACKBlock{left, right}
+		c.hasDSACK = true
+	}
 }
 
 // challengeAck sends the ACK of RFC 5961 §3.2/§4.2/§5.2.
@@ -234,6 +249,8 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
 	c.rcvMSS = max(c.cfg.MSS-opt, 64)
+	// The peer's sending MSS grows from 536 with what arrives (processData).
+	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.cc = nil // made for this MSS when data is first sent (sendNext)
 }
 
@@ -465,8 +482,22 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 	payload := seg.Payload
 	seq := seg.Seq
 	fin := seg.Flags&FlagFIN != 0
+	if n := len(payload); n > int(c.ackMSS) {
+		// The peer's sending MSS, as Linux's icsk_ack.rcv_mss estimates
+		// it: the largest segment seen, at most the MSS we advertised (a
+		// segment the link coalesced counts as one of those), and at
+		// least RFC 9293 §3.7.1's default of 536 (where ours allows).
+		c.ackMSS = uint16(min(n, c.rcvMSS))
+	}
 	finSeq := seq.Add(len(payload))
+	dup := false
 	if d := int(c.rcvNxt.Sub(seq)); d > 0 {
+		if len(payload) > 0 {
+			// RFC 2883 §4 (as Linux's tcp_data_queue): the part below
+			// RCV.NXT is a duplicate, reported as such.
+			c.reportDup(seq, seq.Add(min(d, len(payload))))
+			dup = true
+		}
 		payload = payload[min(d, len(payload)):]
 		seq = c.rcvNxt
 	}
@@ -480,6 +511,13 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		// Data for a closed socket: Linux resets (tcp_rcv_state_process).
 		c.Abort(now)
 		return
+	}
+	if !dup && len(payload) > 0 && c.ooo != nil && c.ooo.n > 0 {
+		// RFC 2883 §4: so is what repeats data held out of order; the
+		// range holding it, changed last, becomes the next SACK block.
+		if b, ok := c.ooo.held(seq, seq.Add(len(payload))); ok {
+			c.reportDup(b.Left, b.Right)
+		}
 	}
 	off := int(seq.Sub(c.rcvNxt))
 	free := int(c.rcvBuf) - c.rcv.n
@@ -509,7 +547,6 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				c.events |= EvReadable
 			}
 			c.rcvNxt = c.rcvNxt.Add(len(payload))
-			c.rcvUnacked += int32(len(payload))
 			c.stats.BytesReceived += uint64(len(payload))
 			if c.ooo != nil && c.ooo.n > 0 {
 				nxt := c.ooo.advance(c.rcvNxt)
@@ -542,10 +579,11 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		c.consumeFin(now)
 	}
 	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
-	// second full-sized segment, otherwise within DelayedAck.
-	if int(c.rcvUnacked) >= 2*c.rcvMSS {
+	// second full-sized segment, of the peer's MSS, otherwise within
+	// DelayedAck.
+	if unacked := c.rcvNxt.Sub(c.rcvAckSent); int(unacked) >= 2*int(c.ackMSS) {
 		c.ackNow = true
-	} else if c.rcvUnacked > 0 && !c.ackNow && c.delackAt == 0 {
+	} else if unacked > 0 && !c.ackNow && c.delackAt == 0 {
 		c.delackAt = c.at(now) + tick(c.cfg.DelayedAck)
 	}
 }

@@ -34,6 +34,7 @@ type Listener struct {
 	cookiesValid    atomic.Uint64
 	cookiesRejected atomic.Uint64
 	cookiesDropped  atomic.Uint64
+	synFinDropped   atomic.Uint64
 
 	// ISN, if set, replaces the RFC 6528 generator (tests start sequence
 	// numbers just below 2^32 with it).
@@ -82,7 +83,10 @@ func (l *Listener) Accepted() {
 // dropped, as Linux does, and the peer retries. An ACK that returns a
 // valid cookie yields a new connection already ESTABLISHED (its
 // EvEstablished is pending), registered and queued like any other; any
-// other ACK draws a RST. A RST and anything else are dropped.
+// other ACK draws a RST. A RST, a SYN that also carries FIN (as Linux) and
+// anything else are dropped. A SYN that ended a TIME-WAIT connection
+// (Conn.ReopenedBy) starts the new connection above the old one's sequence
+// numbers and, as in Linux, is never answered with a cookie.
 func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
 	f := seg.Flags
 	if f&FlagRST != 0 {
@@ -102,17 +106,31 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	if f&FlagSYN == 0 {
 		return nil
 	}
+	if f&FlagFIN != 0 {
+		// RFC 9293 §3.10.7.2 leaves a SYN that also carries FIN to be
+		// processed; Linux discards it in LISTEN (tcp_rcv_state_process),
+		// so no half-open connection answers what no real stack sends.
+		l.synFinDropped.Add(1)
+		return nil
+	}
 	if l.acceptQ.Load() >= l.backlog {
 		return nil
 	}
-	if l.halfOpen.Load() >= l.backlog {
+	// A SYN that ended TIME-WAIT takes the ISN the old connection chose
+	// (Conn.Input), and never a cookie, whose ISN could fall below the old
+	// SND.NXT: as Linux's tcp_conn_request, which skips cookies when
+	// tcp_tw_isn is set.
+	if l.halfOpen.Load() >= l.backlog && !seg.twReuse {
 		l.sendCookie(now, seg, remote, emit)
 		return nil
 	}
 	var isn Seq
-	if l.ISN != nil {
+	switch {
+	case seg.twReuse:
+		isn = seg.twISN
+	case l.ISN != nil:
 		isn = l.ISN(l.local, remote, now)
-	} else {
+	default:
 		isn = ISN(l.secret, l.local, remote, now)
 	}
 	c := newConn(&l.cfg, l.local, remote, isn, emit)

@@ -36,67 +36,53 @@ type Options struct {
 	TSVal, TSEcr  uint32 // timestamps (RFC 7323 §3)
 }
 
-// parseOptions decodes the option bytes b into o. Unknown options with a
-// sane length are skipped; a length that runs past the header, a length
-// below 2, or a known option of the wrong length is an error (RFC 9293
-// §3.2: "a TCP implementation MUST be prepared to handle an illegal option
-// length ... without crashing"; we reset nothing and drop the segment).
-func parseOptions(b []byte, o *Options) error {
+// parseOptions decodes the option bytes b into o as Linux's
+// tcp_parse_options does. RFC 9293 §3.2 asks only that "a TCP
+// implementation MUST be prepared to handle an illegal option length ...
+// without crashing"; Linux keeps the segment: a known option of the wrong
+// length is ignored and skipped, and a length below 2 or one that runs past
+// the header ends the parsing, keeping the options decoded before it.
+// Unknown options with a sane length are skipped.
+func parseOptions(b []byte, o *Options) {
 	for i := 0; i < len(b); {
 		kind := b[i]
 		switch kind {
 		case optEOL:
-			return nil
+			return
 		case optNOP:
 			i++
 			continue
 		}
 		if i+1 >= len(b) {
-			return ErrOption
+			return
 		}
 		l := int(b[i+1])
 		if l < 2 || i+l > len(b) {
-			return ErrOption
+			return
 		}
 		body := b[i+2 : i+l]
-		switch kind {
-		case optMSS:
-			if l != 4 {
-				return ErrOption
-			}
+		switch {
+		case kind == optMSS && l == 4:
 			o.MSS = binary.BigEndian.Uint16(body)
-		case optWScale:
-			if l != 3 {
-				return ErrOption
-			}
+		case kind == optWScale && l == 3:
 			o.HasWScale = true
 			o.WScale = min(body[0], MaxWScale)
-		case optSACKPerm:
-			if l != 2 {
-				return ErrOption
-			}
+		case kind == optSACKPerm && l == 2:
 			o.SACKPermitted = true
-		case optSACK:
-			if l < 10 || (l-2)%8 != 0 {
-				return ErrOption
-			}
+		case kind == optSACK && l >= 10 && (l-2)%8 == 0:
 			n := (l - 2) / 8 // at most 4 in 40 bytes of options
 			o.NumSACK = n
 			for j := 0; j < n; j++ {
 				o.SACK[j].Left = Seq(binary.BigEndian.Uint32(body[8*j:]))
 				o.SACK[j].Right = Seq(binary.BigEndian.Uint32(body[8*j+4:]))
 			}
-		case optTS:
-			if l != 10 {
-				return ErrOption
-			}
+		case kind == optTS && l == 10:
 			o.HasTS = true
 			o.TSVal = binary.BigEndian.Uint32(body)
 			o.TSEcr = binary.BigEndian.Uint32(body[4:])
 		}
 		i += l
 	}
-	return nil
 }
 
 // layout returns the number of option bytes (a multiple of 4) and how many

@@ -20,7 +20,7 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 		}
 		c.ackNow = false
 		c.delackAt = 0
-		c.rcvUnacked = 0
+		c.rcvAckSent = c.rcvNxt
 		if c.sackOK {
 			c.fillSACK(&s.Opts)
 		}
@@ -101,6 +101,7 @@ func (c *Conn) sendSYN(now time.Time) {
 		}
 		s.Opts.SACKPermitted = c.sackOK
 		c.rcvAdv = c.rcvNxt.Add(int(s.Wnd))
+		c.rcvAckSent = c.rcvNxt
 	}
 	c.xmit(s)
 }

@@ -13,9 +13,10 @@ type span struct{ start, end Seq }
 // above RCV.NXT (RFC 9293 §3.10.7.4: segments "held for later processing").
 // It lives in a fixed array: no allocation per segment.
 type oooList struct {
-	s    [maxOOO]span
-	n    int
-	last int // index of the range holding the latest segment (first SACK block, RFC 2018 §4)
+	s     [maxOOO]span
+	age   [maxOOO]uint16 // when each range last grew: the order of the SACK blocks (RFC 2018 §4)
+	n     int
+	clock uint16 // the age of the range that grew last
 }
 
 // insert adds [start, end), merging with neighbours. It reports false if the
@@ -36,17 +37,58 @@ func (l *oooList) insert(start, end Seq) bool {
 			return false
 		}
 		copy(l.s[i+1:l.n+1], l.s[i:l.n])
+		copy(l.age[i+1:l.n+1], l.age[i:l.n])
 		l.s[i] = span{start, end}
 		l.n++
-		l.last = i
+		l.touch(i)
 		return true
 	}
 	ns := span{MinSeq(start, l.s[i].start), MaxSeq(end, l.s[j-1].end)}
 	l.s[i] = ns
 	copy(l.s[i+1:], l.s[j:l.n])
+	copy(l.age[i+1:], l.age[j:l.n])
 	l.n -= j - i - 1
-	l.last = i
+	l.touch(i)
 	return true
+}
+
+// held returns the part of [start, end) already held, from its first held
+// octet to its last (one block, as Linux reports a D-SACK), and whether
+// there is any.
+func (l *oooList) held(start, end Seq) (SACKBlock, bool) {
+	var b SACKBlock
+	found := false
+	for i := 0; i < l.n && l.s[i].start.LessThan(end); i++ {
+		if l.s[i].end.LessEq(start) {
+			continue
+		}
+		if !found {
+			b.Left, found = MaxSeq(start, l.s[i].start), true
+		}
+		b.Right = MinSeq(end, l.s[i].end)
+	}
+	return b, found
+}
+
+// touch makes range i the newest.
+func (l *oooList) touch(i int) {
+	l.age[i] = 0
+	if l.clock == ^uint16(0) {
+		// Renumber the ranges 1..n in the order of their ages, so that
+		// the clock runs on without wrapping.
+		var rank [maxOOO]uint16
+		for a := 0; a < l.n; a++ {
+			for b := 0; b < l.n; b++ {
+				if l.age[b] <= l.age[a] {
+					rank[a]++
+				}
+			}
+		}
+		copy(l.age[:l.n], rank[:l.n])
+		l.clock = uint16(l.n)
+	}
+	l.clock++
+	l.age[i] = l.clock
 }
 
 // advance pops the ranges that start at or before rcvNxt and returns the new
@@ -59,26 +101,30 @@ func (l *oooList) advance(rcvNxt Seq) Seq {
 	}
 	if k > 0 {
 		copy(l.s[:], l.s[k:l.n])
+		copy(l.age[:], l.age[k:l.n])
 		l.n -= k
-		l.last = max(l.last-k, 0)
 	}
 	return rcvNxt
 }
 
-// sackBlocks fills o with up to four SACK blocks, the most recently changed
-// range first (RFC 2018 §4).
+// sackBlocks fills o with up to four SACK blocks (RFC 2018 §4): first the
+// range holding the latest segment, then the others, most recently changed
+// first, so that those that do not fit are the stalest news.
 func (l *oooList) sackBlocks(o *Options) {
 	o.NumSACK = 0
-	if l.n == 0 {
-		return
-	}
-	last := min(l.last, l.n-1)
-	o.SACK[0] = SACKBlock{l.s[last].start, l.s[last].end}
-	o.NumSACK = 1
-	for i := 0; i < l.n && o.NumSACK < len(o.SACK); i++ {
-		if i != last {
-			o.SACK[o.NumSACK] = SACKBlock{l.s[i].start, l.s[i].end}
-			o.NumSACK++
+	var below uint16 // ages below this are left; 0: none yet chosen
+	for o.NumSACK < len(o.SACK) {
+		k := -1
+		for i := 0; i < l.n; i++ {
+			if a := l.age[i]; (below == 0 || a < below) && (k < 0 || a > l.age[k]) {
+				k = i
+			}
 		}
+		if k < 0 {
+			return
+		}
+		o.SACK[o.NumSACK] = SACKBlock{l.s[k].start, l.s[k].end}
+		o.NumSACK++
+		below = l.age[k]
 	}
 }

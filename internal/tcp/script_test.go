@@ -3,6 +3,7 @@ package tcp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 // segments out, on a virtual clock. Segments are written as
 //
 //	"SYN|ACK seq=5000 ack=1001 wnd=65535 len=100 mss=1460 ws=7 ts=1/2"
+//	"ACK seq=1001 ack=5001 sack=6001-7001 sack=8001-9001" (or sack=none)
 //
 // For expectations the flags must match exactly and every field named must
 // match; fields not named are not checked. For input, unnamed fields are
@@ -234,6 +236,19 @@ func parseSpec(t *testing.T, spec string, input bool) Segment {
 			y, _ := strconv.ParseUint(b, 10, 32)
 			s.Opts.HasTS, s.Opts.TSVal, s.Opts.TSEcr = true, uint32(x), uint32(y)
 			continue
+		case "sack": // sack=L-R, once per block in order; sack=none: no blocks
+			if v == "none" {
+				continue
+			}
+			a, b, _ := strings.Cut(v, "-")
+			x, err1 := strconv.ParseUint(a, 10, 32)
+			y, err2 := strconv.ParseUint(b, 10, 32)
+			if err1 != nil || err2 != nil || s.Opts.NumSACK == len(s.Opts.SACK) {
+				t.Fatalf("bad field %q in %q", kv, spec)
+			}
+			s.Opts.SACK[s.Opts.NumSACK] = SACKBlock{Seq(x), Seq(y)}
+			s.Opts.NumSACK++
+			continue
 		}
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
@@ -282,6 +297,9 @@ func matchSpec(t *testing.T, got Segment, spec string) {
 			bad = bad || !got.Opts.SACKPermitted
 		case "ts":
 			bad = bad || got.Opts.HasTS != want.Opts.HasTS || got.Opts.TSVal != want.Opts.TSVal || got.Opts.TSEcr != want.Opts.TSEcr
+		case "sack": // the blocks, all of them, in order
+			bad = bad || got.Opts.NumSACK != want.Opts.NumSACK ||
+				!slices.Equal(got.Opts.SACK[:min(got.Opts.NumSACK, 4)], want.Opts.SACK[:want.Opts.NumSACK])
 		}
 	}
 	if bad {
@@ -294,10 +312,17 @@ func matchSpec(t *testing.T, got Segment, spec string) {
 // window scaling, no timestamps.
 func established(t *testing.T, cfg *Config) *transcript {
 	t.Helper()
+	return establishedWith(t, cfg, "")
+}
+
+// establishedWith is established with more options on the peer's SYN-ACK
+// (" sackok").
+func establishedWith(t *testing.T, cfg *Config, opts string) *transcript {
+	t.Helper()
 	tt := newTranscript(t, cfg)
 	tt.do(0, tt.c.Connect)
 	tt.want(0, "SYN seq=1000")
-	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460")
+	tt.in(10, "SYN|ACK seq=5000 ack=1001 mss=1460"+opts)
 	tt.want(10, "ACK seq=1001 ack=5001")
 	tt.wantState(Established)
 	tt.wantEvent(EvEstablished)

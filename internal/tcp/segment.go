@@ -18,6 +18,12 @@ type Segment struct {
 	Opts             Options
 	Payload          []byte
 	Retrans          bool // output only: the data was sent before (not encoded)
+
+	// Set by Conn.Input on a SYN that ended TIME-WAIT (ReopenedBy): the
+	// ISN the listener gives the new connection, as Linux's tcp_tw_isn
+	// travels with the skb from the TIME-WAIT socket to the listener.
+	twReuse bool
+	twISN   Seq
 }
 
 // Len returns the sequence space the segment occupies: its payload plus one
@@ -40,9 +46,10 @@ func (s *Segment) End() Seq { return s.Seq.Add(s.Len()) }
 func (s *Segment) HeaderLen() int { return HeaderMinLen + s.Opts.Len() }
 
 // Parse decodes b, a whole TCP segment (header, options and payload), after
-// checking its data offset, its options and its checksum. pseudo is the
-// pseudo-header sum, checksum.Pseudo(src, dst, 6, len(b)). The returned
-// Payload aliases b. Parse never panics and does not allocate.
+// checking its data offset and its checksum; malformed options do not fail
+// it (as in Linux, decoding stops at a bad option length: parseOptions).
+// pseudo is the pseudo-header sum, checksum.Pseudo(src, dst, 6, len(b)).
+// The returned Payload aliases b. Parse never panics and does not allocate.
 func Parse(b []byte, pseudo uint32) (Segment, error) {
 	var s Segment
 	h := Header(b)
@@ -52,9 +59,7 @@ func Parse(b []byte, pseudo uint32) (Segment, error) {
 	if checksum.Checksum(b, pseudo) != 0 {
 		return s, ErrChecksum
 	}
-	if err := parseOptions(h.Options(), &s.Opts); err != nil {
-		return s, err
-	}
+	parseOptions(h.Options(), &s.Opts)
 	s.SrcPort = h.SrcPort()
 	s.DstPort = h.DstPort()
 	s.Seq = h.SeqNum()

@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -139,31 +137,11 @@ func peer(t testing.TB, e, o *end) {
 // the test then fails if goroutines stay behind.
 func pair(t testing.TB, aOurs, bOurs bool, dnsForA []netip.Addr) (a, b *end) {
 	t.Helper()
-	checkGoroutines(t)
+	wgnetstack.CheckGoroutines(t)
 	a = newEnd(t, "a", aOurs, addrA, dnsForA)
 	t.Cleanup(a.dev.Close)
 	b = newEnd(t, "b", bOurs, addrB, nil)
 	t.Cleanup(b.dev.Close)
 	peer(t, a, b)
 	return a, b
-}
-
-// checkGoroutines fails the test if, once its cleanups have run (closing
-// the devices), more goroutines run than before it, after waiting up to
-// 20 s for them to end.
-func checkGoroutines(t testing.TB) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }

@@ -45,6 +45,7 @@ type Device struct {
 	sizes    []int
 	offset   int
 	n        int // packets copied into bufs so far
+	waiting  int // senders in output
 	closed   bool
 
 	closeOnce sync.Once
@@ -90,31 +91,27 @@ func newDevice(mtu int) *Device {
 // next buffer, first waiting for a Read with room to be posted.
 func (d *Device) output(pkt []byte) {
 	d.mu.Lock()
+	d.waiting++
 	for !d.closed && (d.bufs == nil || d.n == len(d.bufs)) {
 		d.room.Wait()
 	}
-	if d.closed {
-		d.mu.Unlock()
+	d.waiting--
+	switch {
+	case d.closed:
 		d.st.dropClosed.Add(1)
-		return
-	}
-	b := d.bufs[d.n]
-	if d.offset > len(b) || len(pkt) > len(b)-d.offset {
-		d.mu.Unlock()
+	case d.offset > len(d.bufs[d.n]) || len(pkt) > len(d.bufs[d.n])-d.offset:
 		d.st.dropTooBig.Add(1)
-		return
+	default:
+		d.sizes[d.n] = copy(d.bufs[d.n][d.offset:], pkt)
+		d.n++
 	}
-	d.sizes[d.n] = copy(b[d.offset:], pkt)
-	d.n++
-	if d.n == 1 {
-		d.readable.Signal()
-	}
+	d.readable.Signal()
 	d.mu.Unlock()
 }
 
 // Read implements tun.Device. It blocks until the stack sends a packet,
-// then returns it together with every further packet the stack hands over
-// before Read wakes up, at most len(bufs). Each packet is copied to
+// then returns it together with the packets of every other sender already
+// waiting, at most len(bufs). Each packet is copied to
 // bufs[i][offset:] and its length stored in sizes[i]. After Close, Read
 // returns os.ErrClosed.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
@@ -131,7 +128,7 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	d.bufs, d.sizes, d.offset, d.n = bufs, sizes, offset, 0
 	d.room.Broadcast()
-	for d.n == 0 && !d.closed {
+	for !d.closed && (d.n == 0 || d.waiting > 0 && d.n < len(bufs)) {
 		d.readable.Wait()
 	}
 	n := d.n

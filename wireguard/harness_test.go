@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -101,21 +100,11 @@ func newEnd(t testing.TB, name string, ours bool, addr netip.Addr, dns []netip.A
 // port returns the UDP port the device listens on.
 func (e *end) port(t testing.TB) int {
 	t.Helper()
-	cfg, err := e.dev.IpcGet()
-	if err != nil {
-		t.Fatal(err)
+	p, err := strconv.Atoi(listenPort(e.dev))
+	if err != nil || p == 0 {
+		t.Fatalf("%s: listen_port %d, %v", e.name, p, err)
 	}
-	for line := range strings.SplitSeq(cfg, "\n") {
-		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
-			p, err := strconv.Atoi(v)
-			if err != nil || p == 0 {
-				t.Fatalf("%s: listen_port %q", e.name, v)
-			}
-			return p
-		}
-	}
-	t.Fatalf("%s: no listen_port in %q", e.name, cfg)
-	return 0
+	return p
 }
 
 // peer makes e and o peers of each other over 127.0.0.1, each routing the

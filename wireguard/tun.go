@@ -50,7 +50,7 @@ type Device struct {
 
 	closeOnce sync.Once
 	st        struct {
-		read, written                                 atomic.Uint64
+		read, reads, written                          atomic.Uint64
 		dropClosed, dropTooBig, dropIPv6, dropUnknown atomic.Uint64
 	}
 }
@@ -59,9 +59,10 @@ type Device struct {
 // those it dropped, by reason. Drops inside the stack are in the stack's
 // own Stats.
 type DeviceStats struct {
-	// Read counts packets returned by Read (sent by the stack); Written
-	// counts packets from Write handed to the stack.
-	Read, Written uint64
+	// Read counts packets returned by Read (sent by the stack), Reads the
+	// Read calls that returned them (Read/Reads is the mean batch), and
+	// Written the packets from Write handed to the stack.
+	Read, Reads, Written uint64
 	// DropClosed counts packets the stack sent while the device was
 	// closing, which no Read would ever take.
 	DropClosed uint64
@@ -133,10 +134,11 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	n := d.n
 	d.bufs, d.sizes, d.n = nil, nil, 0
-	d.st.read.Add(uint64(n))
 	if n == 0 {
 		return 0, os.ErrClosed
 	}
+	d.st.read.Add(uint64(n))
+	d.st.reads.Add(1)
 	return n, nil
 }
 
@@ -212,6 +214,7 @@ func (d *Device) Close() error {
 func (d *Device) Stats() DeviceStats {
 	return DeviceStats{
 		Read:        d.st.read.Load(),
+		Reads:       d.st.reads.Load(),
 		Written:     d.st.written.Load(),
 		DropClosed:  d.st.dropClosed.Load(),
 		DropTooBig:  d.st.dropTooBig.Load(),

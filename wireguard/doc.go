@@ -1,0 +1,32 @@
+// Package netstack is a drop-in replacement for wireguard-go's
+// golang.zx2c4.com/wireguard/tun/netstack, on the userspace TCP/IP stack of
+// github.com/gotcpip/netstack instead of gVisor's. Programs switch by
+// changing one import path:
+//
+//	import "golang.zx2c4.com/wireguard/tun/netstack"
+//
+// becomes
+//
+//	import "github.com/gotcpip/netstack/wireguard" // package netstack
+//
+// CreateNetTUN returns a tun.Device to give to wireguard-go's
+// device.NewDevice and a *Net whose methods have the names and parameters
+// of wireguard-go's: Dial, DialContext, DialTCP, DialTCPAddrPort,
+// DialContextTCP, DialContextTCPAddrPort, ListenTCP, ListenTCPAddrPort,
+// DialUDP, DialUDPAddrPort, ListenUDP, ListenUDPAddrPort, LookupHost and
+// LookupContextHost. They return *netstack.TCPConn, *netstack.TCPListener
+// and *netstack.UDPConn of package github.com/gotcpip/netstack where
+// wireguard-go returns gVisor's gonet types; these implement net.Conn,
+// net.Listener and net.PacketConn with package net's semantics, so code that
+// uses them through those interfaces (http.Transport.DialContext,
+// http.Serve, ...) compiles unchanged.
+//
+// Not yet: IPv6 (CreateNetTUN takes one IPv4 address), and the ping
+// sockets of wireguard-go's DialPing, DialPingAddr, ListenPing and
+// ListenPingAddr ("ping" networks in Dial); Net.Stack().Ping sends an echo
+// request meanwhile.
+//
+// The Device batches: Read returns up to BatchSize (128) packets, each
+// copied once, from the stack straight into wireguard-go's buffers; neither
+// direction drops packets except those DeviceStats counts.
+package netstack

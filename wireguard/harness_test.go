@@ -1,0 +1,136 @@
+package netstack_test
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+	gvnetstack "golang.zx2c4.com/wireguard/tun/netstack"
+
+	wgnetstack "github.com/gotcpip/netstack/wireguard"
+)
+
+// The tunnel's addresses (RFC 2544's benchmarking range). The WireGuard
+// UDP traffic itself goes over 127.0.0.1.
+var (
+	addrA = netip.MustParseAddr("198.18.0.1")
+	addrB = netip.MustParseAddr("198.18.0.2")
+)
+
+const tunMTU = 1420
+
+// dialer is what both netstacks' Net offer, for tests that run over either.
+type dialer interface {
+	Dial(network, address string) (net.Conn, error)
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// end is one side of a tunnel: a WireGuard device on a netstack.
+type end struct {
+	name string
+	addr netip.Addr
+	dev  *device.Device
+	tdev tun.Device
+	pub  string // hex public key
+
+	ours   *wgnetstack.Net // set when the end runs on our stack
+	theirs *gvnetstack.Net // set when it runs on wireguard-go's gVisor netstack
+
+	dial   dialer
+	listen func(port int) (net.Listener, error)
+}
+
+// newKey returns a WireGuard key pair in hex (X25519, RFC 7748).
+func newKey(t testing.TB) (priv, pub string) {
+	t.Helper()
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(k.Bytes()), hex.EncodeToString(k.PublicKey().Bytes())
+}
+
+// newEnd starts a WireGuard device on our stack (ours) or wireguard-go's,
+// listening on an ephemeral UDP port.
+func newEnd(t testing.TB, name string, ours bool, addr netip.Addr, dns []netip.Addr) *end {
+	t.Helper()
+	e := &end{name: name, addr: addr}
+	var err error
+	if ours {
+		e.tdev, e.ours, err = wgnetstack.CreateNetTUN([]netip.Addr{addr}, dns, tunMTU)
+		if err == nil {
+			e.dial = e.ours
+			e.listen = func(port int) (net.Listener, error) {
+				return e.ours.ListenTCP(&net.TCPAddr{Port: port})
+			}
+		}
+	} else {
+		e.tdev, e.theirs, err = gvnetstack.CreateNetTUN([]netip.Addr{addr}, dns, tunMTU)
+		if err == nil {
+			e.dial = e.theirs
+			e.listen = func(port int) (net.Listener, error) {
+				return e.theirs.ListenTCP(&net.TCPAddr{Port: port})
+			}
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dev = device.NewDevice(e.tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	var priv string
+	priv, e.pub = newKey(t)
+	if err := e.dev.IpcSet("private_key=" + priv + "\nlisten_port=0\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dev.Up(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// port returns the UDP port the device listens on.
+func (e *end) port(t testing.TB) int {
+	t.Helper()
+	p, err := strconv.Atoi(listenPort(e.dev))
+	if err != nil || p == 0 {
+		t.Fatalf("%s: listen_port %d, %v", e.name, p, err)
+	}
+	return p
+}
+
+// peer makes e and o peers of each other over 127.0.0.1, each routing the
+// other's tunnel address to it.
+func peer(t testing.TB, e, o *end) {
+	t.Helper()
+	set := func(x, y *end) {
+		cfg := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s/32\n", y.pub, y.port(t), y.addr)
+		if err := x.dev.IpcSet(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(e, o)
+	set(o, e)
+}
+
+// pair returns two peered ends: a at addrA, b at addrB, each on our stack
+// or wireguard-go's as told. Their devices close when the test ends, and
+// the test then fails if goroutines stay behind.
+func pair(t testing.TB, aOurs, bOurs bool, dnsForA []netip.Addr) (a, b *end) {
+	t.Helper()
+	wgnetstack.CheckGoroutines(t)
+	a = newEnd(t, "a", aOurs, addrA, dnsForA)
+	t.Cleanup(a.dev.Close)
+	b = newEnd(t, "b", bOurs, addrB, nil)
+	t.Cleanup(b.dev.Close)
+	peer(t, a, b)
+	return a, b
+}

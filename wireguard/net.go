@@ -1,0 +1,276 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	ns "github.com/gotcpip/netstack"
+)
+
+// Net is the network inside the tunnel: it dials, listens and resolves
+// names over the stack behind the Device that CreateNetTUN returned with
+// it. Its methods have the names and parameters of wireguard-go's
+// netstack.Net and are safe for concurrent use. Connections are
+// *netstack.TCPConn, *netstack.TCPListener and *netstack.UDPConn of
+// package github.com/gotcpip/netstack, where wireguard-go's are gVisor's
+// gonet types; they behave as package net's, errors included.
+type Net struct {
+	stack      *ns.Stack
+	dev        *Device
+	addr       netip.Addr
+	dnsServers []netip.Addr
+}
+
+// CreateNetTUN returns a tun.Device for wireguard-go's device.NewDevice and
+// the Net that uses it. The stack has the address in localAddresses, which
+// must hold exactly one IPv4 address (IPv6 is not supported yet), and sends
+// every packet into the tunnel, as wireguard-go's netstack does with its
+// default route. dnsServers are the servers LookupHost asks, on port 53;
+// mtu is the largest IP packet, 1420 in wireguard-go's usual setup.
+//
+// The device's Events channel holds tun.EventUp, so the WireGuard device
+// comes up by itself. Closing the device (device.Close does it) closes the
+// stack and every connection of the Net.
+func CreateNetTUN(localAddresses, dnsServers []netip.Addr, mtu int) (tun.Device, *Net, error) {
+	var addr netip.Addr
+	for _, a := range localAddresses {
+		a = a.Unmap()
+		switch {
+		case a.Is6():
+			return nil, nil, fmt.Errorf("netstack: local address %v: IPv6 is not supported yet", a)
+		case !a.Is4():
+			return nil, nil, fmt.Errorf("netstack: invalid local address %v", a)
+		case addr.IsValid():
+			return nil, nil, fmt.Errorf("netstack: local addresses %v and %v: only one IPv4 address is supported", addr, a)
+		}
+		addr = a
+	}
+	if !addr.IsValid() {
+		return nil, nil, errors.New("netstack: no local IPv4 address")
+	}
+	if mtu <= 0 {
+		return nil, nil, fmt.Errorf("netstack: invalid MTU %d", mtu)
+	}
+	var dns []netip.AddrPort
+	for _, a := range dnsServers {
+		if a = a.Unmap(); a.Is4() {
+			dns = append(dns, netip.AddrPortFrom(a, 53))
+		}
+	}
+	dev := newDevice(mtu)
+	// A /32: the link is point to point, and the stack sends every packet
+	// into it whatever its destination (the core routes so on IP links).
+	s, err := ns.New(ns.Config{Link: dev.link, Addr: netip.PrefixFrom(addr, 32), DNS: dns})
+	if err != nil {
+		dev.link.Close()
+		return nil, nil, err
+	}
+	dev.stack = s
+	dev.events <- tun.EventUp
+	return dev, &Net{stack: s, dev: dev, addr: addr, dnsServers: append([]netip.Addr(nil), dnsServers...)}, nil
+}
+
+// Stack returns the stack behind n, for what Net does not offer: Stats,
+// Ping, Listen by network name, a Resolver, a Dialer with options.
+func (n *Net) Stack() *ns.Stack { return n.stack }
+
+// DialContextTCPAddrPort connects to addr over TCP. If ctx ends before the
+// connection is made, the dial fails; once made, ctx no longer matters.
+func (n *Net) DialContextTCPAddrPort(ctx context.Context, addr netip.AddrPort) (*ns.TCPConn, error) {
+	if !addr.IsValid() {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errMissingAddress}
+	}
+	c, err := n.stack.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*ns.TCPConn), nil
+}
+
+// DialContextTCP is DialContextTCPAddrPort with a *net.TCPAddr.
+func (n *Net) DialContextTCP(ctx context.Context, addr *net.TCPAddr) (*ns.TCPConn, error) {
+	return n.DialContextTCPAddrPort(ctx, tcpAddrPort(addr))
+}
+
+// DialTCPAddrPort connects to addr over TCP.
+func (n *Net) DialTCPAddrPort(addr netip.AddrPort) (*ns.TCPConn, error) {
+	return n.DialContextTCPAddrPort(context.Background(), addr)
+}
+
+// DialTCP is DialTCPAddrPort with a *net.TCPAddr.
+func (n *Net) DialTCP(addr *net.TCPAddr) (*ns.TCPConn, error) {
+	return n.DialContextTCPAddrPort(context.Background(), tcpAddrPort(addr))
+}
+
+// ListenTCPAddrPort listens for TCP connections on addr. Its address must
+// be unspecified, zero or the Net's; port 0 picks an ephemeral port.
+func (n *Net) ListenTCPAddrPort(addr netip.AddrPort) (*ns.TCPListener, error) {
+	return n.stack.ListenTCP("tcp", localAddr(addr).String())
+}
+
+// ListenTCP is ListenTCPAddrPort with a *net.TCPAddr; nil listens on an
+// ephemeral port.
+func (n *Net) ListenTCP(addr *net.TCPAddr) (*ns.TCPListener, error) {
+	return n.ListenTCPAddrPort(tcpAddrPort(addr))
+}
+
+// DialUDPAddrPort returns a UDP socket bound to laddr (the zero value: an
+// ephemeral port) and, when raddr is valid, connected to it, so that Read
+// and Write exchange datagrams with raddr only. Without raddr it is
+// ListenUDPAddrPort.
+func (n *Net) DialUDPAddrPort(laddr, raddr netip.AddrPort) (*ns.UDPConn, error) {
+	if !raddr.IsValid() {
+		return n.stack.ListenUDP("udp", localAddr(laddr).String())
+	}
+	d := ns.Dialer{Stack: n.stack}
+	if laddr.IsValid() {
+		d.LocalAddr = net.UDPAddrFromAddrPort(laddr)
+	}
+	c, err := d.DialContext(context.Background(), "udp", raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*ns.UDPConn), nil
+}
+
+// ListenUDPAddrPort returns a UDP socket bound to laddr (the zero value: an
+// ephemeral port), which exchanges datagrams with any address through
+// ReadFrom and WriteTo.
+func (n *Net) ListenUDPAddrPort(laddr netip.AddrPort) (*ns.UDPConn, error) {
+	return n.DialUDPAddrPort(laddr, netip.AddrPort{})
+}
+
+// DialUDP is DialUDPAddrPort with *net.UDPAddr values; nil means the zero
+// address.
+func (n *Net) DialUDP(laddr, raddr *net.UDPAddr) (*ns.UDPConn, error) {
+	return n.DialUDPAddrPort(udpAddrPort(laddr), udpAddrPort(raddr))
+}
+
+// ListenUDP is ListenUDPAddrPort with a *net.UDPAddr.
+func (n *Net) ListenUDP(laddr *net.UDPAddr) (*ns.UDPConn, error) {
+	return n.DialUDPAddrPort(udpAddrPort(laddr), netip.AddrPort{})
+}
+
+// Dial connects to address on network; see DialContext.
+func (n *Net) Dial(network, address string) (net.Conn, error) {
+	return n.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address on network, as net.Dialer's DialContext
+// does, and suits http.Transport.DialContext. network is "tcp", "tcp4",
+// "udp" or "udp4" ("tcp6" and "udp6" find no address; "ping" networks need
+// ICMP sockets the stack does not offer yet and fail with
+// net.UnknownNetworkError). address is "host:port" with a numeric port; a
+// host name is resolved with LookupContextHost, and each address found is
+// tried in turn, each with an equal share of the time left before ctx's
+// deadline (at least 2 s).
+func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	proto, want4, want6 := splitNetwork(network)
+	if proto == "" {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	host, sport, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	port, err := strconv.ParseUint(sport, 10, 16)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errNumericPort}
+	}
+	hosts, err := n.LookupContextHost(ctx, host)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	var addrs []netip.AddrPort
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		if err == nil && (a.Is4() && want4 || a.Is6() && want6) {
+			addrs = append(addrs, netip.AddrPortFrom(a, uint16(port)))
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errNoSuitableAddress}
+	}
+	var first error
+	for i, a := range addrs {
+		if ctx.Err() != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+		c, err := n.dialOne(ctx, proto, a, len(addrs)-i)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// dialOne dials one address with its share of ctx's time left (as package
+// net splits a deadline among a name's addresses).
+func (n *Net) dialOne(ctx context.Context, proto string, a netip.AddrPort, remaining int) (net.Conn, error) {
+	if proto == "udp" {
+		return n.DialUDPAddrPort(netip.AddrPort{}, a)
+	}
+	if dl, ok := ctx.Deadline(); ok && remaining > 1 {
+		const minShare = 2 * time.Second
+		left := time.Until(dl)
+		share := max(left/time.Duration(remaining), min(minShare, left))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, share)
+		defer cancel()
+	}
+	return n.DialContextTCPAddrPort(ctx, a)
+}
+
+// splitNetwork parses "tcp", "udp" with an optional "4" or "6".
+func splitNetwork(network string) (proto string, want4, want6 bool) {
+	for _, p := range []string{"tcp", "udp"} {
+		switch network {
+		case p:
+			return p, true, true
+		case p + "4":
+			return p, true, false
+		case p + "6":
+			return p, false, true
+		}
+	}
+	return "", false, false
+}
+
+var (
+	errMissingAddress    = errors.New("missing address")
+	errNumericPort       = errors.New("port must be numeric")
+	errNoSuitableAddress = errors.New("no suitable address found")
+)
+
+func tcpAddrPort(a *net.TCPAddr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	return a.AddrPort()
+}
+
+func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	return a.AddrPort()
+}
+
+// localAddr turns the zero address into the unspecified IPv4 address, as a
+// bind to no address means any.
+func localAddr(a netip.AddrPort) netip.AddrPort {
+	if !a.Addr().IsValid() {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

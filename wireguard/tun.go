@@ -1,0 +1,225 @@
+package netstack
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.zx2c4.com/wireguard/tun"
+
+	ns "github.com/gotcpip/netstack"
+)
+
+// BatchSize is the most packets a Device's Read returns and its preferred
+// Write batch.
+const BatchSize = 128
+
+// Device is the tun.Device that CreateNetTUN returns: wireguard-go reads
+// the packets the stack sends from it and writes the packets it decrypts to
+// it. Its methods are safe for concurrent use.
+//
+// Read copies each packet the stack sends straight into the buffers
+// wireguard-go passes, at the offset it asks for: a sending goroutine of
+// the stack waits until a Read is posted and copies its packet there, so no
+// packet is queued or copied twice. A stack that sends faster than
+// wireguard-go reads is slowed down (back-pressure), as a full transmit
+// ring slows a kernel's sender. Write hands each packet to the stack with
+// one copy, waiting for room in the stack's input queue when it is full
+// (back-pressure again). The only packets dropped are those counted in
+// DeviceStats.
+type Device struct {
+	link   *ns.PacketLink
+	stack  *ns.Stack
+	mtu    int
+	events chan tun.Event
+
+	readMu sync.Mutex // one Read at a time
+
+	mu       sync.Mutex
+	readable sync.Cond // a posted Read got its first packet, or Close
+	room     sync.Cond // a Read was posted, or Close
+	bufs     [][]byte  // the posted Read's buffers; nil when none is posted
+	sizes    []int
+	offset   int
+	n        int // packets copied into bufs so far
+	waiting  int // senders in output
+	closed   bool
+
+	closeOnce sync.Once
+	st        struct {
+		read, reads, written                          atomic.Uint64
+		dropClosed, dropTooBig, dropIPv6, dropUnknown atomic.Uint64
+	}
+}
+
+// DeviceStats counts a Device's packets: those it passed each way, and
+// those it dropped, by reason. Drops inside the stack are in the stack's
+// own Stats.
+type DeviceStats struct {
+	// Read counts packets returned by Read (sent by the stack), Reads the
+	// Read calls that returned them (Read/Reads is the mean batch), and
+	// Written the packets from Write handed to the stack.
+	Read, Reads, Written uint64
+	// DropClosed counts packets the stack sent while the device was
+	// closing, which no Read would ever take.
+	DropClosed uint64
+	// DropTooBig counts packets the stack sent that were larger than the
+	// room after the offset in wireguard-go's buffer (never, when the MTU
+	// given to CreateNetTUN is the one wireguard-go uses).
+	DropTooBig uint64
+	// DropIPv6 counts IPv6 packets written, which the stack does not speak
+	// yet.
+	DropIPv6 uint64
+	// DropUnknown counts written packets that are neither IPv4 nor IPv6.
+	DropUnknown uint64
+	// Link holds the counters of the stack's PacketLink. Its InjectDrops
+	// stays 0: Write waits for room instead of dropping.
+	Link ns.PacketLinkStats
+}
+
+func newDevice(mtu int) *Device {
+	d := &Device{mtu: mtu, events: make(chan tun.Event, 10)}
+	d.readable.L = &d.mu
+	d.room.L = &d.mu
+	d.link = ns.NewPacketLink(ns.PacketLinkConfig{MTU: mtu, Output: d.output})
+	return d
+}
+
+// output is the PacketLink's Output: it copies pkt into the posted Read's
+// next buffer, first waiting for a Read with room to be posted.
+func (d *Device) output(pkt []byte) {
+	d.mu.Lock()
+	d.waiting++
+	for !d.closed && (d.bufs == nil || d.n == len(d.bufs)) {
+		d.room.Wait()
+	}
+	d.waiting--
+	switch {
+	case d.closed:
+		d.st.dropClosed.Add(1)
+	case d.offset > len(d.bufs[d.n]) || len(pkt) > len(d.bufs[d.n])-d.offset:
+		d.st.dropTooBig.Add(1)
+	default:
+		d.sizes[d.n] = copy(d.bufs[d.n][d.offset:], pkt)
+		d.n++
+	}
+	d.readable.Signal()
+	d.mu.Unlock()
+}
+
+// Read implements tun.Device. It blocks until the stack sends a packet,
+// then returns it together with the packets of every other sender already
+// waiting, at most len(bufs). Each packet is copied to
+// bufs[i][offset:] and its length stored in sizes[i]. After Close, Read
+// returns os.ErrClosed.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.readMu.Lock()
+	defer d.readMu.Unlock()
+	bufs = bufs[:min(len(bufs), len(sizes))]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return 0, os.ErrClosed
+	}
+	if len(bufs) == 0 {
+		return 0, nil
+	}
+	d.bufs, d.sizes, d.offset, d.n = bufs, sizes, offset, 0
+	d.room.Broadcast()
+	for !d.closed && (d.n == 0 || d.waiting > 0 && d.n < len(bufs)) {
+		d.readable.Wait()
+	}
+	n := d.n
+	d.bufs, d.sizes, d.n = nil, nil, 0
+	if n == 0 {
+		return 0, os.ErrClosed
+	}
+	d.st.read.Add(uint64(n))
+	d.st.reads.Add(1)
+	return n, nil
+}
+
+// Write implements tun.Device: it hands each IPv4 packet in bufs[i][offset:]
+// to the stack, waiting while the stack's input queue is full. IPv6 and
+// other packets are dropped and counted. It returns len(bufs), or after
+// Close the packets handed over and os.ErrClosed.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	for i, b := range bufs {
+		if offset > len(b) {
+			d.st.dropUnknown.Add(1)
+			continue
+		}
+		pkt := b[offset:]
+		if len(pkt) == 0 {
+			continue
+		}
+		switch pkt[0] >> 4 {
+		case 4:
+		case 6:
+			d.st.dropIPv6.Add(1)
+			continue
+		default:
+			d.st.dropUnknown.Add(1)
+			continue
+		}
+		if err := d.link.InjectContext(context.Background(), pkt); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				err = os.ErrClosed
+			}
+			return i, err
+		}
+		d.st.written.Add(1)
+	}
+	return len(bufs), nil
+}
+
+// MTU implements tun.Device: the mtu given to CreateNetTUN.
+func (d *Device) MTU() (int, error) { return d.mtu, nil }
+
+// Name implements tun.Device. The device has no kernel name; it reports
+// "go", as wireguard-go's netstack device does.
+func (d *Device) Name() (string, error) { return "go", nil }
+
+// File implements tun.Device. There is no file: it returns nil.
+func (d *Device) File() *os.File { return nil }
+
+// Events implements tun.Device. The channel holds tun.EventUp from
+// creation and is closed by Close.
+func (d *Device) Events() <-chan tun.Event { return d.events }
+
+// BatchSize implements tun.Device; it returns BatchSize.
+func (d *Device) BatchSize() int { return BatchSize }
+
+// Close implements tun.Device: a blocked Read returns os.ErrClosed, the
+// stack and its connections are closed (their Reads and Writes fail with
+// net.ErrClosed), and the Events channel is closed. Close is idempotent and
+// does not wait for anything wireguard-go holds.
+func (d *Device) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.readable.Broadcast()
+		d.room.Broadcast()
+		d.mu.Unlock()
+		d.stack.Close()
+		close(d.events)
+	})
+	return nil
+}
+
+// Stats returns the device's counters.
+func (d *Device) Stats() DeviceStats {
+	return DeviceStats{
+		Read:        d.st.read.Load(),
+		Reads:       d.st.reads.Load(),
+		Written:     d.st.written.Load(),
+		DropClosed:  d.st.dropClosed.Load(),
+		DropTooBig:  d.st.dropTooBig.Load(),
+		DropIPv6:    d.st.dropIPv6.Load(),
+		DropUnknown: d.st.dropUnknown.Load(),
+		Link:        d.link.Stats(),
+	}
+}

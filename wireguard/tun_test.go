@@ -1,0 +1,346 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+var (
+	testAddr = netip.MustParseAddr("198.18.0.1")
+	peerAddr = netip.MustParseAddr("198.18.0.2")
+)
+
+func newTestTUN(t *testing.T, addr netip.Addr) (*Device, *Net) {
+	t.Helper()
+	CheckGoroutines(t)
+	td, n, err := CreateNetTUN([]netip.Addr{addr}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { td.Close() })
+	return td.(*Device), n
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (d *Device) sendersWaiting() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.waiting
+}
+
+func makeBufs(k, size int) ([][]byte, []int) {
+	bufs := make([][]byte, k)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	return bufs, make([]int, k)
+}
+
+// TestReadBatchesWaitingSenders has 40 goroutines send a datagram each
+// before anyone reads: one Read then returns all 40, each an IPv4 packet
+// at the offset asked for; a Read with fewer buffers returns as many.
+func TestReadBatchesWaitingSenders(t *testing.T) {
+	d, n := newTestTUN(t, testAddr)
+	const senders, offset = 40, 16
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			c, err := n.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 9))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if _, err := c.Write(make([]byte, 100+i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, "40 senders", func() bool { return d.sendersWaiting() == senders })
+
+	bufs, sizes := makeBufs(8, 2000)
+	k, err := d.Read(bufs, sizes, offset)
+	if err != nil || k != 8 {
+		t.Fatalf("Read with 8 buffers = %d, %v; want 8 (all full)", k, err)
+	}
+	seen := make(map[int]bool)
+	check := func(bufs [][]byte, sizes []int, k int) {
+		for i := range k {
+			pkt := bufs[i][offset : offset+sizes[i]]
+			if pkt[0]>>4 != 4 || netip.AddrFrom4([4]byte(pkt[16:20])) != peerAddr || pkt[9] != 17 {
+				t.Fatalf("packet %d is not IPv4/UDP to %v: % x", i, peerAddr, pkt[:20])
+			}
+			if tot := int(binary.BigEndian.Uint16(pkt[2:])); tot != sizes[i] {
+				t.Errorf("packet %d: size %d, IPv4 total length %d", i, sizes[i], tot)
+			}
+			seen[sizes[i]-28-100] = true
+		}
+	}
+	check(bufs, sizes, k)
+	waitFor(t, "32 senders", func() bool { return d.sendersWaiting() == senders-8 })
+	bufs, sizes = makeBufs(BatchSize, 2000)
+	k, err = d.Read(bufs, sizes, offset)
+	if err != nil || k != senders-8 {
+		t.Fatalf("Read with %d buffers = %d, %v; want %d (every waiting sender)", BatchSize, k, err, senders-8)
+	}
+	check(bufs, sizes, k)
+	wg.Wait()
+	if len(seen) != senders {
+		t.Errorf("read %d distinct datagrams, want %d", len(seen), senders)
+	}
+	if st := d.Stats(); st.Read != senders || st.Reads != 2 || st.DropTooBig != 0 || st.DropClosed != 0 {
+		t.Errorf("stats %+v; want Read %d in 2 Reads and no drops", st, senders)
+	}
+}
+
+// TestReadDropsTooBig: a packet larger than the buffer after the offset is
+// dropped and counted, and the next one is read.
+func TestReadDropsTooBig(t *testing.T) {
+	d, n := newTestTUN(t, testAddr)
+	c, err := n.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() {
+		if _, err := c.Write(make([]byte, 500)); err != nil {
+			done <- err
+			return
+		}
+		_, err := c.Write(make([]byte, 10))
+		done <- err
+	}()
+	bufs, sizes := makeBufs(1, 116)
+	k, err := d.Read(bufs, sizes, 16)
+	if err != nil || k != 1 || sizes[0] != 38 {
+		t.Fatalf("Read = %d (size %d), %v; want the 38-byte packet", k, sizes[0], err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.DropTooBig != 1 {
+		t.Errorf("DropTooBig = %d, want 1", st.DropTooBig)
+	}
+}
+
+// TestCloseUnblocks: Close makes a blocked Read return os.ErrClosed, and a
+// sender waiting for a Read return with its packet counted; afterwards Read
+// and Write fail with os.ErrClosed, and Events, which held EventUp, is
+// closed.
+func TestCloseUnblocks(t *testing.T) {
+	d, _ := newTestTUN(t, testAddr)
+	if ev := <-d.Events(); ev != tun.EventUp {
+		t.Errorf("first event %v, want EventUp", ev)
+	}
+	bufs, sizes := makeBufs(4, 2000)
+	read := make(chan error, 1)
+	go func() {
+		_, err := d.Read(bufs, sizes, 0)
+		read <- err
+	}()
+	waitFor(t, "Read to be posted", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.bufs != nil })
+	d.Close()
+	select {
+	case err := <-read:
+		if !errors.Is(err, os.ErrClosed) {
+			t.Errorf("blocked Read returned %v, want os.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read still blocked 10 s after Close")
+	}
+	if _, err := d.Read(bufs, sizes, 0); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Read after Close: %v, want os.ErrClosed", err)
+	}
+	if _, err := d.Write([][]byte{{0x45, 0, 0, 20}}, 0); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after Close: %v, want os.ErrClosed", err)
+	}
+	if _, ok := <-d.Events(); ok {
+		t.Error("Events not closed after Close")
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+
+	// A sender blocked for want of a Read.
+	d2, n2 := newTestTUN(t, testAddr)
+	c, err := n2.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(peerAddr, 9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { _, err := c.Write([]byte("x")); sent <- err }()
+	waitFor(t, "a waiting sender", func() bool { return d2.sendersWaiting() == 1 })
+	d2.Close()
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sender still blocked 10 s after Close")
+	}
+	if st := d2.Stats(); st.DropClosed != 1 {
+		t.Errorf("DropClosed = %d, want 1", st.DropClosed)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("UDP Write after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestWriteAndReadBetweenDevices joins two devices by copying Read's
+// batches into Write at wireguard-go's offsets, and exchanges UDP over
+// them; IPv6 and garbage written are dropped and counted.
+func TestWriteAndReadBetweenDevices(t *testing.T) {
+	da, na := newTestTUN(t, testAddr)
+	db, nb := newTestTUN(t, peerAddr)
+	var wg sync.WaitGroup
+	pump := func(from, to *Device) {
+		bufs, sizes := makeBufs(BatchSize, 16+1420)
+		for {
+			k, err := from.Read(bufs, sizes, 16)
+			if err != nil {
+				return
+			}
+			out := make([][]byte, k)
+			for i := range k {
+				out[i] = bufs[i][:16+sizes[i]]
+			}
+			if _, err := to.Write(out, 16); err != nil {
+				return
+			}
+		}
+	}
+	wg.Go(func() { pump(da, db) })
+	wg.Go(func() { pump(db, da) })
+	t.Cleanup(func() { da.Close(); db.Close(); wg.Wait() })
+
+	srv, err := nb.ListenUDP(&net.UDPAddr{Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := na.DialUDP(nil, &net.UDPAddr{IP: peerAddr.AsSlice(), Port: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 4000) // three fragments
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8000)
+	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	k, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil || k != len(msg) || from.Addr() != testAddr {
+		t.Fatalf("ReadFrom = %d from %v, %v; want %d from %v", k, from, err, len(msg), testAddr)
+	}
+	for i := range k {
+		if buf[i] != byte(i) {
+			t.Fatalf("byte %d = %d, want %d", i, buf[i], byte(i))
+		}
+	}
+
+	v6 := make([]byte, 16+40)
+	v6[16] = 0x60
+	junk := []byte{0: 0, 16: 0x10, 17: 1}
+	if k, err := db.Write([][]byte{v6, junk, make([]byte, 16)}, 16); err != nil || k != 3 {
+		t.Errorf("Write(IPv6, junk, empty) = %d, %v; want 3, nil", k, err)
+	}
+	if st := db.Stats(); st.DropIPv6 != 1 || st.DropUnknown != 1 || st.Written != 3 || st.Link.InjectDrops != 0 {
+		t.Errorf("stats %+v; want DropIPv6 1, DropUnknown 1, Written 3 (the fragments), no inject drops", st)
+	}
+}
+
+// TestCreateNetTUNErrors: CreateNetTUN takes one IPv4 address and a
+// positive MTU.
+func TestCreateNetTUNErrors(t *testing.T) {
+	CheckGoroutines(t)
+	for _, tc := range []struct {
+		name  string
+		addrs []netip.Addr
+		mtu   int
+	}{
+		{"none", nil, 1420},
+		{"IPv6", []netip.Addr{testAddr, netip.MustParseAddr("fd00::1")}, 1420},
+		{"two IPv4", []netip.Addr{testAddr, peerAddr}, 1420},
+		{"zero", []netip.Addr{{}}, 1420},
+		{"MTU 0", []netip.Addr{testAddr}, 0},
+		{"MTU 60", []netip.Addr{testAddr}, 60},
+	} {
+		if d, _, err := CreateNetTUN(tc.addrs, nil, tc.mtu); err == nil {
+			d.Close()
+			t.Errorf("%s: CreateNetTUN succeeded", tc.name)
+		}
+	}
+	d, _, err := CreateNetTUN([]netip.Addr{netip.MustParseAddr("::ffff:198.18.0.1")}, nil, 1280)
+	if err != nil {
+		t.Fatalf("IPv4-mapped address: %v", err)
+	}
+	if mtu, _ := d.MTU(); mtu != 1280 || d.BatchSize() != BatchSize {
+		t.Errorf("MTU %d, BatchSize %d; want 1280, %d", mtu, d.BatchSize(), BatchSize)
+	}
+	d.Close()
+}
+
+// TestDialErrors: networks and addresses Dial refuses before sending.
+func TestDialErrors(t *testing.T) {
+	_, n := newTestTUN(t, testAddr)
+	for _, tc := range []struct{ network, address, want string }{
+		{"ping", "198.18.0.2", "unknown network ping"},
+		{"ping4", "198.18.0.2", "unknown network ping4"},
+		{"ip4:icmp", "198.18.0.2", "unknown network ip4:icmp"},
+		{"tcp6", "198.18.0.2:80", errNoSuitableAddress.Error()},
+		{"tcp", "198.18.0.2:http", errNumericPort.Error()},
+		{"tcp", "198.18.0.2", "missing port in address"},
+		{"udp", ":80", errNoSuchHost.Error()},
+		{"tcp", "name.test:80", "no DNS servers"},
+	} {
+		_, err := n.Dial(tc.network, tc.address)
+		var oe *net.OpError
+		if !errors.As(err, &oe) || oe.Op != "dial" || !containsErr(err, tc.want) {
+			t.Errorf("Dial(%q, %q) = %v; want a dial *net.OpError saying %q", tc.network, tc.address, err, tc.want)
+		}
+	}
+	if _, err := n.DialTCP(nil); err == nil {
+		t.Error("DialTCP(nil) succeeded")
+	}
+	if _, err := n.LookupHost("-bad-.test"); err == nil {
+		t.Error("LookupHost(-bad-.test) succeeded")
+	}
+}
+
+func containsErr(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
+}
+
+// TestIsDomainName checks the host name syntax LookupHost accepts.
+func TestIsDomainName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"name.test": true, "name.test.": true, "a": true, "_srv.x-y.test": true, "1a.test": true,
+		"": false, ".": false, "a..b": false, "-a.test": false, "a-.test": false, "123": false,
+		"1.2.3": false, "a b.test": false, string(make([]byte, 64)) + ".test": false,
+	} {
+		if got := isDomainName(s); got != want {
+			t.Errorf("isDomainName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -55,13 +55,8 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
 	s := r.s
 	defer s.forgetPending(r)
 	now := time.Now()
-	l := tcp.NewListener(s.tcpCfg, r.dst, 1, randSource{s})
 	c := s.newEndpoint(r.dst, r.src, nil)
-	core := l.Input(now, &r.syn, r.src, c.emit)
-	if core == nil {
-		return nil, net.ErrClosed
-	}
-	c.core = core
+	c.core = tcp.AcceptSYN(s.tcpCfg, r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
 	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
 	if !s.registerConn(c) {
 		return nil, syscall.ENOBUFS

@@ -89,18 +89,18 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPort)
 		stats.Inc(&l.s.st.TCP.DropConnLimit)
 		return
 	}
-	halfOpen, cookies := l.core.HalfOpen(), l.core.Stats()
 	core := l.core.Input(now, seg, remote, c.emit)
-	after := l.core.Stats()
-	switch {
-	case after.CookiesSent > cookies.CookiesSent:
+	switch l.core.LastOutcome() {
+	case tcp.CookieSent:
 		stats.Inc(&l.s.st.TCP.SynCookiesSent)
-	case after.CookiesValidated > cookies.CookiesValidated:
+	case tcp.CookieValid:
 		stats.Inc(&l.s.st.TCP.SynCookiesValid)
-	case after.CookiesRejected > cookies.CookiesRejected:
+	case tcp.CookieRejected:
 		stats.Inc(&l.s.st.TCP.SynCookiesInvalid)
-	case core == nil && seg.Flags&tcp.FlagSYN != 0 && l.core.HalfOpen() == halfOpen:
+	case tcp.DropAcceptFull:
 		stats.Inc(&l.s.st.TCP.DropListenOverflow)
+	case tcp.DropSynFin:
+		stats.Inc(&l.s.st.TCP.DropSynFin)
 	}
 	if core != nil {
 		c.core = core

@@ -112,6 +112,7 @@ type TCP struct {
 	DropBadChecksum         uint64
 	DropNoPort              uint64 // answered with RST
 	DropListenOverflow      uint64 // SYNs dropped: half-open or accept queue full
+	DropSynFin              uint64 // SYNs that also carried FIN, discarded as Linux does
 	DropAcceptOverflow      uint64 // established connections reset: accept queue full
 	DropConnLimit           uint64 // dials refused and SYNs dropped at Limits.MaxConnections
 	SynCookiesSent          uint64 // SYNs answered statelessly, the half-open queue being full (RFC 4987)

@@ -36,10 +36,31 @@ type Listener struct {
 	cookiesDropped  atomic.Uint64
 	synFinDropped   atomic.Uint64
 
+	outcome Outcome // what the last Input did
+
 	// ISN, if set, replaces the RFC 6528 generator (tests start sequence
 	// numbers just below 2^32 with it).
 	ISN func(local, remote netip.AddrPort, now time.Time) Seq
 }
+
+// Outcome says what Listener.Input did with a segment, for the shell's
+// counters.
+type Outcome uint8
+
+const (
+	Ignored         Outcome = iota // dropped without a word: a RST, a segment with neither SYN nor ACK
+	HalfOpened                     // a SYN made a child in SYN-RECEIVED, which sent its SYN-ACK
+	CookieSent                     // a SYN was answered with a SYN cookie (half-open queue full)
+	CookieValid                    // an ACK returned a valid cookie (its child is returned unless the accept queue is full)
+	CookieRejected                 // an ACK returned an invalid or expired cookie: answered with a RST
+	Reset                          // an ACK for no connection, with no cookie in use: answered with a RST
+	DropSynFin                     // a SYN that also carried FIN, discarded as Linux does
+	DropAcceptFull                 // a SYN dropped because the accept queue is full; the peer retries
+)
+
+// LastOutcome returns what the last Input did. Call it under the
+// listener's lock, right after Input.
+func (l *Listener) LastOutcome() Outcome { return l.outcome }
 
 // NewListener returns a listener on local that holds at most backlog
 // half-open connections and at most backlog established ones waiting to be
@@ -88,14 +109,21 @@ func (l *Listener) Accepted() {
 // (Conn.ReopenedBy) starts the new connection above the old one's sequence
 // numbers and, as in Linux, is never answered with a cookie.
 func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
+	l.outcome = Ignored
 	f := seg.Flags
 	if f&FlagRST != 0 {
 		return nil
 	}
 	if f&FlagACK != 0 {
 		if f&FlagSYN == 0 {
+			rejected := l.cookiesRejected.Load()
 			if opts, mss, ok := l.checkCookie(now, seg, remote); ok {
+				l.outcome = CookieValid
 				return l.cookieConn(now, seg, remote, opts, mss, emit)
+			}
+			l.outcome = Reset
+			if l.cookiesRejected.Load() != rejected {
+				l.outcome = CookieRejected
 			}
 		}
 		if rst, ok := RstFor(seg); ok {
@@ -111,9 +139,11 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 		// processed; Linux discards it in LISTEN (tcp_rcv_state_process),
 		// so no half-open connection answers what no real stack sends.
 		l.synFinDropped.Add(1)
+		l.outcome = DropSynFin
 		return nil
 	}
 	if l.acceptQ.Load() >= l.backlog {
+		l.outcome = DropAcceptFull
 		return nil
 	}
 	// A SYN that ended TIME-WAIT takes the ISN the old connection chose
@@ -122,6 +152,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	// tcp_tw_isn is set.
 	if l.halfOpen.Load() >= l.backlog && !seg.twReuse {
 		l.sendCookie(now, seg, remote, emit)
+		l.outcome = CookieSent
 		return nil
 	}
 	var isn Seq
@@ -137,6 +168,18 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 	c.listener = l
 	c.passive = true
 	l.halfOpen.Add(1)
+	c.acceptSyn(now, seg)
+	l.outcome = HalfOpened
+	return c
+}
+
+// AcceptSYN answers seg, a SYN from remote to local, with a new connection
+// in SYN-RECEIVED that has sent its SYN-ACK through emit, without a
+// listener: for a shell that takes SYNs to any address (a forwarder) and
+// bounds them itself. isn is the connection's initial sequence number.
+func AcceptSYN(cfg *Config, local, remote netip.AddrPort, isn Seq, now time.Time, seg *Segment, emit func(*Segment)) *Conn {
+	c := newConn(cfg, local, remote, isn, emit)
+	c.passive = true
 	c.acceptSyn(now, seg)
 	return c
 }

@@ -48,14 +48,14 @@ type Listener struct {
 type Outcome uint8
 
 const (
-	Ignored         Outcome = iota // dropped without a word: a RST, a segment with neither SYN nor ACK
-	HalfOpened                     // a SYN made a child in SYN-RECEIVED, which sent its SYN-ACK
-	CookieSent                     // a SYN was answered with a SYN cookie (half-open queue full)
-	CookieValid                    // an ACK returned a valid cookie (its child is returned unless the accept queue is full)
-	CookieRejected                 // an ACK returned an invalid or expired cookie: answered with a RST
-	Reset                          // an ACK for no connection, with no cookie in use: answered with a RST
-	DropSynFin                     // a SYN that also carried FIN, discarded as Linux does
-	DropAcceptFull                 // a SYN dropped because the accept queue is full; the peer retries
+	Ignored        Outcome = iota // dropped without a word: a RST, a segment with neither SYN nor ACK
+	HalfOpened                    // a SYN made a child in SYN-RECEIVED, which sent its SYN-ACK
+	CookieSent                    // a SYN was answered with a SYN cookie (half-open queue full)
+	CookieValid                   // an ACK returned a valid cookie (its child is returned unless the accept queue is full)
+	CookieRejected                // an ACK returned an invalid or expired cookie: answered with a RST
+	Reset                         // an ACK for no connection, with no cookie in use: answered with a RST
+	DropSynFin                    // a SYN that also carried FIN, discarded as Linux does
+	DropAcceptFull                // a SYN dropped because the accept queue is full; the peer retries
 )
 
 // LastOutcome returns what the last Input did. Call it under the

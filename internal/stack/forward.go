@@ -194,11 +194,8 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 			stats.Inc(&s.st.UDP.DropFlowLimit)
 			return true // dropped: no ICMP, which a flood would turn into a reflector
 		}
-		c = &UDPEndpoint{
-			s: s, laddr: to, raddr: from, flow: true,
-			ready:  make(chan struct{}, 1),
-			rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
-		}
+		c = &UDPEndpoint{s: s, laddr: to, raddr: from, flow: true,
+			packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
 		if s.udp.flows == nil {
 			s.udp.flows = make(map[tcpKey]*UDPEndpoint)
 		}

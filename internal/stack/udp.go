@@ -29,25 +29,13 @@ type UDPEndpoint struct {
 	s     *Stack
 	laddr netip.AddrPort
 	raddr netip.AddrPort // valid when connected
-	ready chan struct{}  // a datagram or an error arrived
-
-	mu      sync.Mutex
-	queue   []datagram // FIFO; head at queue[0]
-	queued  int        // payload bytes in queue
-	rcvBuf  int
-	softErr error // an ICMP error for a connected socket, reported once
-	closed  bool
+	packetQueue
 
 	// A forwarded flow (Forward.UDP) is keyed by both ends and expires.
 	flow       bool
 	idle       time.Duration
 	idleTimer  *time.Timer
 	lastActive atomic.Int64 // unix nanoseconds
-}
-
-type datagram struct {
-	from netip.AddrPort
-	data []byte
 }
 
 // ListenUDP binds port (0: an ephemeral one) of the stack's address; with
@@ -64,11 +52,10 @@ func (s *Stack) ListenUDP(port uint16, raddr netip.AddrPort) (*UDPEndpoint, erro
 		return nil, err
 	}
 	c := &UDPEndpoint{
-		s:      s,
-		laddr:  netip.AddrPortFrom(s.Addr(), p),
-		raddr:  raddr,
-		ready:  make(chan struct{}, 1),
-		rcvBuf: s.cfg.Limits.UDPReceiveBuffer,
+		s:           s,
+		laddr:       netip.AddrPortFrom(s.Addr(), p),
+		raddr:       raddr,
+		packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer),
 	}
 	if t.socks == nil {
 		t.socks = make(map[uint16]*UDPEndpoint)
@@ -120,16 +107,9 @@ func (s *Stack) inputUDP(now time.Time, src, dst netip.Addr, b []byte) bool {
 }
 
 func (c *UDPEndpoint) deliver(from netip.AddrPort, payload []byte) {
-	c.mu.Lock()
-	if c.closed || c.queued+len(payload) > c.rcvBuf {
-		c.mu.Unlock()
+	if !c.packetQueue.deliver(from, payload) {
 		stats.Inc(&c.s.st.UDP.DropQueueFull)
-		return
 	}
-	c.queue = append(c.queue, datagram{from: from, data: append([]byte(nil), payload...)})
-	c.queued += len(payload)
-	c.mu.Unlock()
-	signal(c.ready)
 }
 
 // udpError delivers an ICMP error to a connected socket whose peer it names
@@ -145,67 +125,18 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 	if c == nil || c.raddr != netip.AddrPortFrom(e.Dst, h.DstPort()) {
 		return
 	}
-	c.mu.Lock()
-	c.softErr = e.Errno
-	c.mu.Unlock()
-	signal(c.ready)
-}
-
-// Closed reports whether Close was called.
-func (c *UDPEndpoint) Closed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-// Read takes the next datagram into b without blocking: its size (a longer
-// datagram is truncated, as recvfrom(2) without MSG_TRUNC does) and source.
-// With none queued it returns a channel to wait on, signalled when one
-// arrives, an error arrives or the socket closes. After Close it returns
-// net.ErrClosed; a soft error (an ICMP error to a connected socket) is
-// returned once.
-func (c *UDPEndpoint) Read(b []byte) (int, netip.AddrPort, error, <-chan struct{}) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return 0, netip.AddrPort{}, net.ErrClosed, nil
-	}
-	if err := c.softErr; err != nil {
-		c.softErr = nil
-		c.mu.Unlock()
-		return 0, netip.AddrPort{}, err, nil
-	}
-	if len(c.queue) == 0 {
-		c.mu.Unlock()
-		return 0, netip.AddrPort{}, nil, c.ready
-	}
-	d := c.queue[0]
-	c.queue[0] = datagram{}
-	c.queue = c.queue[1:]
-	c.queued -= len(d.data)
-	more := len(c.queue) > 0
-	c.mu.Unlock()
-	if more {
-		signal(c.ready) // let another reader in
-	}
-	return copy(b, d.data), d.from, nil, nil
+	c.setSoftErr(e.Errno)
 }
 
 // WriteTo sends b as one datagram to addr, fragmented when larger than the
 // MTU. It fails with net.ErrClosed after Close, with a connected socket's
 // pending soft error, and with EMSGSIZE beyond udp.MaxPayload.
 func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
-	c.mu.Lock()
-	closed := c.closed
-	softErr := c.softErr
-	if softErr != nil && c.raddr.IsValid() {
-		c.softErr = nil
-	}
-	c.mu.Unlock()
+	closed, softErr := c.writeState(c.raddr.IsValid())
 	switch {
 	case closed:
 		return net.ErrClosed
-	case softErr != nil && c.raddr.IsValid():
+	case softErr != nil:
 		return softErr
 	case !addr.Addr().Is4() || addr.Port() == 0:
 		return &net.AddrError{Err: "invalid IPv4 address or port", Addr: addr.String()}
@@ -230,14 +161,9 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 // Close closes the socket and wakes its readers. A second Close returns
 // net.ErrClosed.
 func (c *UDPEndpoint) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.close() {
 		return net.ErrClosed
 	}
-	c.closed = true
-	c.queue, c.queued = nil, 0
-	c.mu.Unlock()
 	t := &c.s.udp
 	t.mu.Lock()
 	if c.flow {
@@ -250,15 +176,7 @@ func (c *UDPEndpoint) Close() error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
-	signal(c.ready)
 	return nil
-}
-
-// SetReadBuffer sets how many bytes of payload the socket queues.
-func (c *UDPEndpoint) SetReadBuffer(n int) {
-	c.mu.Lock()
-	c.rcvBuf = n
-	c.mu.Unlock()
 }
 
 // FlowCount returns the number of forwarded UDP flows.

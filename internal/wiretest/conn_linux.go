@@ -39,8 +39,9 @@ type Conn struct {
 	// TSRecent is the last TSval read from the DUT, echoed as TSecr.
 	TSRecent uint32
 
-	tsBase uint32
-	start  time.Time
+	tsBase  uint32
+	start   time.Time
+	lastAck uint32
 }
 
 // NewConn returns a connection to the DUT's port from a random port of the
@@ -108,6 +109,9 @@ func (c *Conn) Send(t testing.TB, s Seg) *TCP {
 		seg.Ack = *s.Ack
 	} else if s.Flags&ACK != 0 {
 		seg.Ack = c.RcvNxt
+	}
+	if s.Flags&ACK != 0 {
+		c.lastAck = seg.Ack
 	}
 	if s.Window != nil {
 		seg.Window = *s.Window
@@ -281,3 +285,25 @@ func SeqLT(a, b uint32) bool { return int32(a-b) < 0 }
 
 // SeqLE reports a <= b in sequence space.
 func SeqLE(a, b uint32) bool { return int32(a-b) <= 0 }
+
+// ReadData reads n bytes of data from the DUT in order, acknowledging each
+// segment as it arrives, and returns them. check, if not nil, sees every
+// data segment first.
+func (c *Conn) ReadData(t testing.TB, n int, check func(*TCP)) []byte {
+	t.Helper()
+	var got []byte
+	for len(got) < n {
+		want := c.RcvNxt
+		s := c.Expect(t, "data from the DUT", func(s *TCP) bool { return Data(s) && s.Seq == want })
+		if check != nil {
+			check(s)
+		}
+		got = append(got, s.Payload...)
+		c.Send(t, Seg{Flags: ACK})
+	}
+	return got
+}
+
+// SndAckSent is the acknowledgment number of the last ACK the testbench
+// sent: the left edge of the window it offered.
+func (c *Conn) SndAckSent() uint32 { return c.lastAck }

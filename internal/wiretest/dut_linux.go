@@ -3,12 +3,14 @@ package wiretest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gotcpip/netstack"
 	"github.com/gotcpip/netstack/internal/netnstest"
@@ -185,4 +187,67 @@ func (d *linuxDUT) ListenUDP(t testing.TB, port uint16) net.PacketConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Accept waits up to Timeout for l to accept a connection and returns it,
+// closed when the test ends. It fails t if none comes.
+func Accept(t testing.TB, l net.Listener) net.Conn {
+	t.Helper()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := l.Accept()
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("wiretest: accept: %v", r.err)
+		}
+		t.Cleanup(func() { r.c.Close() })
+		return r.c
+	case <-time.After(Timeout):
+		l.Close() // ends the Accept
+		<-ch
+		t.Fatalf("wiretest: no connection accepted within %v", Timeout)
+		return nil
+	}
+}
+
+// Establish listens on the DUT's port, connects the testbench to it
+// (Conn.Connect) and accepts the connection on the DUT.
+func (h *Harness) Establish(t testing.TB, port uint16) (*Conn, net.Conn) {
+	t.Helper()
+	l := h.DUT.Listen(t, port)
+	c := h.NewConn(port)
+	c.Connect(t)
+	return c, Accept(t, l)
+}
+
+// Write writes p on the DUT's connection from a goroutine, since a write
+// may block until the testbench acknowledges, and returns a channel that
+// delivers Write's error.
+func Write(dc net.Conn, p []byte) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := dc.Write(p)
+		ch <- err
+	}()
+	return ch
+}
+
+// ReadFull reads exactly n bytes from the DUT's connection within Timeout
+// and returns them, failing t otherwise.
+func ReadFull(t testing.TB, dc net.Conn, n int) []byte {
+	t.Helper()
+	dc.SetReadDeadline(time.Now().Add(Timeout))
+	defer dc.SetReadDeadline(time.Time{})
+	b := make([]byte, n)
+	if _, err := io.ReadFull(dc, b); err != nil {
+		t.Fatalf("wiretest: DUT read of %d bytes: %v", n, err)
+	}
+	return b
 }

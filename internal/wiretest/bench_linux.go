@@ -279,8 +279,8 @@ func (b *Bench) Expect(t testing.TB, timeout time.Duration, what string, want fu
 	return b.ExpectBefore(t, timeout, what, want, nil)
 }
 
-// ExpectBefore is Expect that also fails t if a frame satisfying bad
-// arrives before the one satisfying want. A test that must see nothing of
+// ExpectBefore is Expect that also fails t if a frame satisfying bad (and
+// not want) arrives before the one satisfying want. A test that must see nothing of
 // one kind uses it with a sentinel: it provokes the frame it must not get,
 // then one it must get (an echo reply, a RST), which arrives after the
 // forbidden one would have, since one link carries both in order.
@@ -292,11 +292,11 @@ func (b *Bench) ExpectBefore(t testing.TB, timeout time.Duration, what string, w
 	for {
 		select {
 		case f := <-b.frames:
-			if bad != nil && bad(f) {
-				t.Fatalf("wiretest: while waiting for %s, got a forbidden frame: %v", what, f)
-			}
 			if want(f) {
 				return f
+			}
+			if bad != nil && bad(f) {
+				t.Fatalf("wiretest: while waiting for %s, got a forbidden frame: %v", what, f)
 			}
 			if f.ARP == nil {
 				skipped = append(skipped, f.String())

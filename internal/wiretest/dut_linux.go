@@ -251,3 +251,15 @@ func ReadFull(t testing.TB, dc net.Conn, n int) []byte {
 	}
 	return b
 }
+
+func netipAddrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+func deadline() time.Time { return time.Now().Add(Timeout) }
+
+// lastAddr returns the last address of p, the subnet's broadcast address.
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= 1<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

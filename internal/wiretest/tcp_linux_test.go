@@ -334,4 +334,3 @@ func checkAlive(t testing.TB, c *Conn, dc net.Conn) {
 		t.Fatalf("testbench read %q", got)
 	}
 }
-

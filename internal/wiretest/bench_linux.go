@@ -67,9 +67,10 @@ type Bench struct {
 	close   sync.Once
 }
 
-// openBench opens the testbench's socket on interface dev inside ns and
-// starts its reader. Close (registered with t.Cleanup) stops it.
-func openBench(t testing.TB, ns *netnstest.NS, dev string) *Bench {
+// openBench opens the testbench's socket on interface dev inside ns, with
+// address addr, facing a DUT at dut, and starts its reader. Close
+// (registered with t.Cleanup) stops it.
+func openBench(t testing.TB, ns *netnstest.NS, dev string, addr netip.Addr, dut netip.Prefix) *Bench {
 	t.Helper()
 	var fd int
 	err := ns.Run(func() error {
@@ -103,9 +104,12 @@ func openBench(t testing.TB, ns *netnstest.NS, dev string) *Bench {
 		t.Fatalf("wiretest: %v", err)
 	}
 	b := &Bench{
-		MAC:    BenchMAC,
-		f:      os.NewFile(uintptr(fd), "packet:"+dev),
-		frames: make(chan *Frame, 16384),
+		Addr:    addr,
+		DUTAddr: dut.Addr(),
+		Prefix:  dut.Masked(),
+		MAC:     BenchMAC,
+		f:       os.NewFile(uintptr(fd), "packet:"+dev),
+		frames:  make(chan *Frame, 16384),
 	}
 	b.wg.Add(1)
 	go b.readLoop()

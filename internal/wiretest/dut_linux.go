@@ -52,9 +52,7 @@ func NewNetstack(t testing.TB) *Harness {
 	// only the testbench answers for it.
 	mustIP(t, "-n", ns.Name, "addr", "flush", "dev", ns.DevName)
 	quietKernel(t, ns)
-	b := openBench(t, ns, ns.DevName)
-	b.Addr, b.Prefix = ns.KernelAddr, ns.StackPrefix.Masked()
-	b.DUTAddr = ns.StackPrefix.Addr()
+	b := openBench(t, ns, ns.DevName, ns.KernelAddr, ns.StackPrefix)
 	s, err := netstack.New(netstack.Config{Link: ns.Dev, Addr: ns.StackPrefix})
 	if err != nil {
 		t.Fatalf("wiretest: netstack.New: %v", err)
@@ -78,9 +76,7 @@ func NewLinux(t testing.TB) *Harness {
 	mustIP(t, "-n", tb.Name, "link", "set", "dev", "tb0", "up")
 	mustIP(t, "-n", dut.Name, "neigh", "replace", tb.KernelAddr.String(), "lladdr", BenchMAC.String(), "dev", "dut0", "nud", "permanent")
 	quietKernel(t, tb)
-	b := openBench(t, tb, "tb0")
-	b.Addr, b.Prefix = tb.KernelAddr, tb.StackPrefix.Masked()
-	b.DUTAddr = tb.StackPrefix.Addr()
+	b := openBench(t, tb, "tb0", tb.KernelAddr, tb.StackPrefix)
 	err := dut.Run(func() error {
 		ifi, err := net.InterfaceByName("dut0")
 		if err != nil {

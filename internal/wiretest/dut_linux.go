@@ -57,7 +57,17 @@ func NewNetstack(t testing.TB) *Harness {
 	if err != nil {
 		t.Fatalf("wiretest: netstack.New: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		s.Close() // closes the TAP
+		// The kernel removes the interface once its last descriptor is
+		// closed, a moment later; wait for that, so that ns.Close does not
+		// see it, try to delete it and find it gone.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if exec.Command("ip", "-n", ns.Name, "link", "show", "dev", ns.DevName).Run() != nil {
+				return
+			}
+		}
+	})
 	b.DUTMAC = MAC(s.HardwareAddr())
 	return &Harness{Bench: b, DUT: &netstackDUT{s: s}}
 }

@@ -332,6 +332,33 @@ func (b *Bench) ExpectNone(t testing.TB, window time.Duration, what string, bad 
 	}
 }
 
+// waitReady returns once the DUT answers an echo request, sending one
+// every 100 ms for up to Timeout, and then discards what was read. A new
+// interface passes traffic only after the kernel has noticed its carrier
+// and given it a queueing discipline (linkwatch), a moment after it came
+// up; until then frames are dropped.
+func (b *Bench) waitReady(t testing.TB) {
+	t.Helper()
+	for seq := uint16(0); seq < uint16(Timeout/(100*time.Millisecond)); seq++ {
+		b.SendIP(t, &IPv4{Proto: ProtoICMP, Payload: BuildEcho(0xfffe, seq, []byte("ready?"))})
+		timer := time.NewTimer(100 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case f := <-b.frames:
+				if b.FromDUT(f) && f.ICMP != nil && f.ICMP.Type == ICMPEchoReply && f.ICMP.ID == 0xfffe {
+					timer.Stop()
+					b.Drain()
+					return
+				}
+			case <-timer.C:
+				break wait
+			}
+		}
+	}
+	t.Fatalf("wiretest: the DUT answered no echo request within %v", Timeout)
+}
+
 // Drain discards the frames queued so far.
 func (b *Bench) Drain() {
 	for {

@@ -69,6 +69,7 @@ func NewNetstack(t testing.TB) *Harness {
 		}
 	})
 	b.DUTMAC = MAC(s.HardwareAddr())
+	b.waitReady(t)
 	return &Harness{Bench: b, DUT: &netstackDUT{s: s}}
 }
 
@@ -98,6 +99,7 @@ func NewLinux(t testing.TB) *Harness {
 	if err != nil {
 		t.Fatalf("wiretest: %v", err)
 	}
+	b.waitReady(t)
 	return &Harness{Bench: b, DUT: &linuxDUT{ns: dut, addr: b.DUTAddr}}
 }
 

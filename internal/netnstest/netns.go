@@ -3,7 +3,6 @@ package netnstest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -133,17 +132,7 @@ func New(t testing.TB, opts ...Option) *NS {
 	if !o.ipv6 {
 		// An interface moving in takes its IPv6 settings from "default", so
 		// set it before the move (Documentation/networking/ip-sysctl.rst).
-		err := ns.Run(func() error {
-			for _, p := range []string{"all", "default"} {
-				if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, os.ErrNotExist) { // no IPv6 in the kernel: nothing to disable
-			t.Fatalf("netnstest: disabling IPv6 in %s: %v", ns.Name, err)
-		}
+		ns.disableIPv6()
 	}
 	ns.mustIP("link", "set", "dev", ns.DevName, "netns", ns.Name)
 	ns.mustIP("-n", ns.Name, "addr", "add", netip.PrefixFrom(ns.KernelAddr, 24).String(), "dev", ns.DevName)

@@ -74,6 +74,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	case "udp", "udp4":
 		proto = "udp"
 	default:
+		if _, isIP := icmpNetwork(network); isIP {
+			return s.dialICMP(ctx, network, address)
+		}
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	targets, err := s.resolveTargets(ctx, network, address)
@@ -145,4 +148,22 @@ func (s *Stack) resolveTargets(ctx context.Context, network, address string) ([]
 		out = append(out, netip.AddrPortFrom(a.Unmap(), ap.Port()))
 	}
 	return out, nil
+}
+
+// dialICMP makes an ICMP socket connected to address, an IP literal or a
+// name resolved through the stack's Resolver.
+func (s *Stack) dialICMP(ctx context.Context, network, address string) (net.Conn, error) {
+	raddr, err := netip.ParseAddr(address)
+	if err != nil {
+		addrs, lerr := s.Resolver().LookupNetIP(ctx, "ip4", address)
+		if lerr != nil {
+			return nil, opError("dial", network, nil, nil, lerr)
+		}
+		raddr = addrs[0]
+	}
+	c, err := s.listenICMP("dial", network, "", raddr.Unmap())
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -18,10 +18,19 @@ type UDPConn struct {
 	rd, wd deadline
 }
 
-// ListenPacket announces on the local address. network must be "udp" or
-// "udp4"; address is "host:port" where host is empty, 0.0.0.0 or the
-// stack's address, and port 0 picks an ephemeral port.
+// ListenPacket announces on the local address. For network "udp" or
+// "udp4", address is "host:port" where host is empty, 0.0.0.0 or the
+// stack's address, and port 0 picks an ephemeral port; the result is a
+// *UDPConn. For "ip4:icmp" (or "ip4:1"), address is a host alone and the
+// result is an ICMP socket, an *IPConn.
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
+	if _, isIP := icmpNetwork(network); isIP {
+		c, err := s.listenICMP("listen", network, address, netip.Addr{})
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	c, err := s.ListenUDP(network, address)
 	if err != nil {
 		return nil, err

@@ -112,6 +112,7 @@ type Stack struct {
 
 	udp     udpTable
 	tcp     tcpTable
+	icmp    icmpTable
 	bufSize int         // Headroom + MTU: one frame
 	bufs    sync.Pool   // *[]byte of bufSize
 	bigBufs sync.Pool   // *[]byte of bigBufSize, for TCP super-segments

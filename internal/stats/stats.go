@@ -98,6 +98,7 @@ type ICMP struct {
 	DropMalformed   uint64
 	DropBadChecksum uint64
 	DropUnhandled   uint64 // types we do not handle
+	DropSocketFull  uint64 // copies for an ICMP socket whose queue was full
 }
 
 // TCP counts segments and connections.

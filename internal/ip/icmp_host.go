@@ -30,11 +30,20 @@ func (h *Host) inputICMP(now time.Time, frame []byte, off int, hdr IPv4Header, p
 			return
 		}
 		// RFC 792: the reply carries the request's data; build it in place.
-		// The ICMP message must sit right behind Headroom bytes.
-		start := off + hdr.HeaderLen() - Headroom
+		// The ICMP message must sit right behind Headroom bytes and the
+		// reply's options.
+		optLen := 0
+		if hdr.HeaderLen() > IPv4MinHeaderLen {
+			var ok bool
+			if optLen, ok = h.echoOptions(now, frame, off, hdr); !ok {
+				stats.Inc(&h.st.IPv4.DropBadOptions)
+				return
+			}
+		}
+		start := off + hdr.HeaderLen() - optLen - Headroom
 		msg[0] = ICMPEchoReply
 		binary.BigEndian.PutUint16(msg[2:4], checksum.Update16(binary.BigEndian.Uint16(msg[2:4]), uint16(ICMPEchoRequest)<<8|uint16(msg[1]), uint16(ICMPEchoReply)<<8|uint16(msg[1])))
-		if err := h.Output(now, frame[start:off+len(pkt)], ProtoICMP, hdr.Dst(), hdr.Src(), false); err == nil {
+		if err := h.output(now, frame[start:off+len(pkt)], optLen, ProtoICMP, hdr.Dst(), hdr.Src(), false); err == nil {
 			stats.Inc(&h.st.ICMP.EchoRepliesOut)
 		}
 	case ICMPEchoReply:
@@ -47,6 +56,30 @@ func (h *Host) inputICMP(now time.Time, frame []byte, off int, hdr IPv4Header, p
 	default:
 		stats.Inc(&h.st.ICMP.DropUnhandled)
 	}
+}
+
+// echoOptions writes the options of the echo reply to the request whose
+// header hdr is at frame[off:] right in front of its ICMP message, where
+// the reply's header will end (RFC 1122 §3.2.2.6: record route and
+// timestamp returned, updated; see echoIPv4Options), and returns their
+// length, never more than the request's. ok is false when Linux would not
+// reply.
+func (h *Host) echoOptions(now time.Time, frame []byte, off int, hdr IPv4Header) (n int, ok bool) {
+	o, bad := parseIPv4Options(hdr)
+	if bad != 0 {
+		return 0, false // cannot happen: checked on input
+	}
+	hop := optionHop{addr: hdr.Dst().As4(), stamp: ipv4Timestamp(now)}
+	if h.bcast.IsValid() {
+		hop.bcast = h.bcast.As4()
+	}
+	var opts [maxOptionsLen]byte
+	if n, ok = echoIPv4Options(&opts, hdr, o, &hop); !ok {
+		return 0, false
+	}
+	end := off + hdr.HeaderLen()
+	copy(frame[end-n:end], opts[:n])
+	return n, true
 }
 
 // inputICMPError delivers an error about a packet we sent (RFC 1122
@@ -119,11 +152,23 @@ func (h *Host) SendEcho(now time.Time, dst netip.Addr, id, seq uint16, data []by
 // fragment, or a broadcast or multicast packet. Errors are rate limited
 // with a token bucket as Linux's icmp_msgs_per_sec and icmp_msgs_burst.
 func (h *Host) SendUnreachable(now time.Time, code uint8, orig []byte) {
+	h.sendICMPError(now, ICMPDestUnreach, code, 0, orig)
+}
+
+// sendICMPError answers orig with an ICMP error of type typ (destination
+// unreachable or parameter problem), info holding bytes 4 to 7 of the
+// message (a parameter problem's pointer in its top byte), under the rules
+// and the rate limit of SendUnreachable.
+func (h *Host) sendICMPError(now time.Time, typ, code uint8, info uint32, orig []byte) {
 	hdr, pkt, err := ParseIPv4(orig)
 	if err != nil {
 		return
 	}
-	if hdr.FragOffset() != 0 || hdr.Src().IsMulticast() || hdr.Dst().IsMulticast() || hdr.Src().IsUnspecified() {
+	// RFC 1122 §3.2.2: nothing about a datagram to a broadcast or
+	// multicast address (0.0.0.0 being the old broadcast), or from one
+	// that does not name a single host.
+	src, dst := hdr.Src(), hdr.Dst()
+	if hdr.FragOffset() != 0 || h.notUnicast(src) || src.IsUnspecified() || h.notUnicast(dst) || dst.IsUnspecified() {
 		return
 	}
 	if hdr.Protocol() == ProtoICMP {
@@ -140,12 +185,17 @@ func (h *Host) SendUnreachable(now time.Time, code uint8, orig []byte) {
 	defer h.pool.Put(bp)
 	out := (*bp)[:Headroom+ICMPHeaderLen+quote]
 	m := out[Headroom:]
-	m[0], m[1] = ICMPDestUnreach, code
-	clear(m[2:8])
+	m[0], m[1] = typ, code
+	clear(m[2:4])
+	binary.BigEndian.PutUint32(m[4:8], info)
 	copy(m[ICMPHeaderLen:], pkt[:quote])
 	binary.BigEndian.PutUint16(m[2:4], checksum.Checksum(m, 0))
-	stats.Inc(&h.st.ICMP.UnreachOut)
-	h.Output(now, out, ProtoICMP, hdr.Dst(), hdr.Src(), false)
+	if typ == ICMPParamProblem {
+		stats.Inc(&h.st.ICMP.ParamProblemOut)
+	} else {
+		stats.Inc(&h.st.ICMP.UnreachOut)
+	}
+	h.Output(now, out, ProtoICMP, dst, src, false)
 }
 
 // SendUnreachableFor answers a transport message that arrived from src to

@@ -35,8 +35,11 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 	}
 	// RFC 1122 §3.2.1.3: discard datagrams from broadcast or multicast
 	// sources.
-	if src.IsMulticast() || src == h.bcast || src.As4() == [4]byte{255, 255, 255, 255} {
+	if h.notUnicast(src) {
 		stats.Inc(&h.st.IPv4.DropBadSource)
+		return
+	}
+	if len(hdr) > IPv4MinHeaderLen && !h.checkOptions(now, hdr, pkt, bcast) {
 		return
 	}
 	if hdr.IsFragment() {
@@ -53,6 +56,28 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 	h.deliver(now, frame, off, hdr, pkt, bcast)
 }
 
+// checkOptions validates the option list of a header longer than 20
+// bytes (RFC 1122 §3.2.1.8) and reports whether the datagram goes on. A
+// malformed list drops it with a parameter problem pointing at the
+// offending octet, as Linux's ip_options_compile sends; a source route
+// drops it silently, as Linux does with accept_source_route=0 (its
+// default): we neither forward nor reverse source routes.
+func (h *Host) checkOptions(now time.Time, hdr IPv4Header, pkt []byte, bcast bool) bool {
+	o, bad := parseIPv4Options(hdr)
+	if bad != 0 {
+		stats.Inc(&h.st.IPv4.DropBadOptions)
+		if !bcast {
+			h.sendICMPError(now, ICMPParamProblem, 0, uint32(bad)<<24, pkt)
+		}
+		return false
+	}
+	if o.srr != 0 {
+		stats.Inc(&h.st.IPv4.DropSourceRoute)
+		return false
+	}
+	return true
+}
+
 func (h *Host) deliver(now time.Time, frame []byte, off int, hdr IPv4Header, pkt []byte, bcast bool) {
 	payload := pkt[hdr.HeaderLen():]
 	var handler Handler
@@ -62,6 +87,15 @@ func (h *Host) deliver(now time.Time, frame []byte, off int, hdr IPv4Header, pkt
 		h.inputICMP(now, frame, off, hdr, pkt, bcast)
 		return
 	case ProtoTCP:
+		if bcast {
+			// RFC 1122 §4.2.3.10: a SYN to a broadcast or multicast
+			// address is discarded silently, and §3.2.1.3 forbids a
+			// reply (a RST) from one; Linux drops every such segment
+			// (tcp_v4_conn_request, tcp_v4_send_reset). Multicast never
+			// gets this far: we join no group.
+			stats.Inc(&h.st.IPv4.DropBroadcastTCP)
+			return
+		}
 		handler = h.h.TCP
 	case ProtoUDP:
 		handler = h.h.UDP
@@ -92,9 +126,21 @@ var (
 // Larger than the MTU, the packet is fragmented, or refused with EMSGSIZE
 // when df is set. When the next hop is still being resolved the packet is
 // queued (a copy) and Output returns nil; if resolution fails, the
-// transport hears of it through Handlers.Error with EHOSTUNREACH.
+// transport hears of it through Handlers.Error with EHOSTUNREACH. A
+// broadcast or multicast src is refused with EINVAL.
 func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, df bool) error {
-	if len(pkt) < Headroom {
+	return h.output(now, pkt, 0, proto, src, dst, df)
+}
+
+// errBadSource refuses a send from a broadcast or multicast address, with
+// the errno Linux's ip_route_output_key gives for one.
+var errBadSource = syscall.EINVAL
+
+// output is Output for a header carrying optLen bytes of options (a
+// multiple of 4), already in pkt[Headroom:Headroom+optLen] with the
+// message behind them.
+func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, dst netip.Addr, df bool) error {
+	if len(pkt) < Headroom+optLen {
 		return ErrNoBuffer
 	}
 	ipLen := len(pkt) - EthernetHeaderLen
@@ -102,17 +148,25 @@ func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Add
 		stats.Inc(&h.st.IPv4.DropTooBig)
 		return ErrTooBig
 	}
+	if !src.IsValid() {
+		src = h.Addr()
+	} else if h.notUnicast(src) {
+		// RFC 1122 §3.2.1.3: a broadcast or multicast address is never a
+		// source. Callers check first; this is the last line.
+		stats.Inc(&h.st.IPv4.DropSendBadSource)
+		return errBadSource
+	}
 	nexthop, err := h.route(dst)
 	if err != nil {
 		stats.Inc(&h.st.IPv4.DropNoRoute)
 		return err
 	}
-	if !src.IsValid() {
-		src = h.Addr()
-	}
 	id := uint16(h.ipID.Add(1))
 	if ipLen <= h.cfg.MTU {
 		encodeIPv4(pkt[EthernetHeaderLen:], ipLen, id, df, 0, false, DefaultTTL, proto, src, dst)
+		if optLen > 0 {
+			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
+		}
 		stats.Inc(&h.st.IPv4.Sent)
 		if dst == h.Addr() {
 			// To ourselves: deliver without the link, as the loopback
@@ -126,7 +180,7 @@ func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Add
 		stats.Inc(&h.st.IPv4.DropTooBig)
 		return ErrTooBig
 	}
-	return h.fragment(now, pkt[Headroom:], id, proto, src, dst, nexthop)
+	return h.fragment(now, pkt[Headroom+optLen:], pkt[Headroom:Headroom+optLen], id, proto, src, dst, nexthop)
 }
 
 // OutputGSO sends the TCP super-segment at pkt[Headroom:] (its header
@@ -139,6 +193,10 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 	ipLen := len(pkt) - EthernetHeaderLen
 	if h.cfg.GSO == nil || ipLen > IPv4MaxLen || len(pkt) < Headroom+l4Len {
 		return ErrTooBig
+	}
+	if h.notUnicast(src) {
+		stats.Inc(&h.st.IPv4.DropSendBadSource)
+		return errBadSource
 	}
 	nexthop, err := h.route(dst)
 	if err != nil {
@@ -168,18 +226,27 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 }
 
 // fragment sends payload as IPv4 fragments (RFC 791 §3.2, "An Example
-// Fragmentation Procedure"), each carrying a multiple of 8 bytes but the last.
-func (h *Host) fragment(now time.Time, payload []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr) error {
-	chunk := (h.cfg.MTU - IPv4MinHeaderLen) &^ 7
+// Fragmentation Procedure"), each carrying a multiple of 8 bytes but the
+// last. Only the first carries opts: the options we send (record route,
+// timestamp) are not copied into fragments (RFC 791 §3.1).
+func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr) error {
 	bp := h.pool.Get().(*[]byte)
 	defer h.pool.Put(bp)
 	stats.Inc(&h.st.IPv4.FragmentedPackets)
-	for off := 0; off < len(payload); off += chunk {
-		n := min(chunk, len(payload)-off)
-		f := (*bp)[:Headroom+n]
-		copy(f[Headroom:], payload[off:off+n])
+	for off, n := 0, 0; off < len(payload); off += n {
+		hl := IPv4MinHeaderLen
+		if off == 0 {
+			hl += len(opts)
+		}
+		n = min((h.cfg.MTU-hl)&^7, len(payload)-off)
+		f := (*bp)[:EthernetHeaderLen+hl+n]
+		copy(f[EthernetHeaderLen+hl:], payload[off:off+n])
 		more := off+n < len(payload)
-		encodeIPv4(f[EthernetHeaderLen:], IPv4MinHeaderLen+n, id, false, off, more, DefaultTTL, proto, src, dst)
+		encodeIPv4(f[EthernetHeaderLen:], hl+n, id, false, off, more, DefaultTTL, proto, src, dst)
+		if hl > IPv4MinHeaderLen {
+			copy(f[Headroom:], opts)
+			setIPv4Options(f[EthernetHeaderLen:], len(opts))
+		}
 		stats.Inc(&h.st.IPv4.FragmentsOut)
 		stats.Inc(&h.st.IPv4.Sent)
 		if dst == h.Addr() {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 )
 
+// broadcastOf returns the subnet-directed broadcast address of p, or the
+// zero Addr when p has none (/31 and /32, RFC 3021).
 func broadcastOf(p netip.Prefix) netip.Addr {
 	if !p.Addr().Is4() || p.Bits() >= 31 {
 		return netip.Addr{}
@@ -30,4 +32,17 @@ func (h *Host) route(dst netip.Addr) (netip.Addr, error) {
 		return h.cfg.Gateway, nil
 	}
 	return netip.Addr{}, ErrNoRoute
+}
+
+// isBroadcast reports whether a is the limited broadcast address or our
+// subnet's broadcast address (RFC 1122 §3.2.1.3).
+func (h *Host) isBroadcast(a netip.Addr) bool {
+	return a == h.bcast || a.As4() == [4]byte{255, 255, 255, 255}
+}
+
+// notUnicast reports whether a is a broadcast or multicast address: never
+// a source, and a destination no error is sent about (RFC 1122 §3.2.1.3,
+// §3.2.2).
+func (h *Host) notUnicast(a netip.Addr) bool {
+	return a.IsMulticast() || h.isBroadcast(a)
 }

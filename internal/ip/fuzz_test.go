@@ -17,7 +17,12 @@ func seedFrames() [][]byte {
 	frag0 := rawIPv4(ProtoUDP, 7, 0, true, make([]byte, 16))
 	frag1 := rawIPv4(ProtoUDP, 7, 16, false, make([]byte, 8))
 	unreach := rawIPv4(ProtoICMP, 2, 0, false, append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, rawIPv4(ProtoUDP, 3, 0, false, make([]byte, 8))[EthernetHeaderLen:]...))
-	return [][]byte{arp[:], echo, frag0, frag1, unreach, rawIPv4(ProtoUDP, 1, 0, false, []byte("12345678data"))}
+	b4 := addrB.As4()
+	echoRR := ipFrame(addrA, ProtoICMP, append([]byte{optNOP, optRR, 39, 8, b4[0], b4[1], b4[2], b4[3]}, make([]byte, 32)...), echo[Headroom:])
+	udpTS := ipFrame(addrA, ProtoUDP, []byte{optTS, 12, 5, tsAddr, 0, 0, 0, 0, 0, 0, 0, 0}, []byte("12345678"))
+	badOpt := ipFrame(addrA, ProtoICMP, []byte{optNOP, 0x88, 9, 0}, echo[Headroom:])
+	lsrr := ipFrame(addrA, ProtoUDP, []byte{optLSRR, 7, 4, b4[0], b4[1], b4[2], b4[3], optEOL}, []byte("12345678"))
+	return [][]byte{arp[:], echo, frag0, frag1, unreach, rawIPv4(ProtoUDP, 1, 0, false, []byte("12345678data")), echoRR, udpTS, badOpt, lsrr}
 }
 
 // FuzzParseIPv4 checks the IPv4 parser: it never panics, and what it
@@ -37,6 +42,20 @@ func FuzzParseIPv4(f *testing.F) {
 		_ = h.Src()
 		_ = h.Dst()
 		_ = h.FragOffset()
+		o, bad := parseIPv4Options(h)
+		if bad != 0 {
+			if bad < IPv4MinHeaderLen || bad >= h.HeaderLen() {
+				t.Fatalf("bad option pointer %d outside the options of a %d-byte header", bad, h.HeaderLen())
+			}
+			return
+		}
+		// What an echo reply returns fits where the request's options
+		// were, whole words of it.
+		hop := optionHop{addr: addrA.As4(), stamp: ipv4Timestamp(t0)}
+		var out [maxOptionsLen]byte
+		if n, ok := echoIPv4Options(&out, h, o, &hop); ok && (n > h.HeaderLen()-IPv4MinHeaderLen || n%4 != 0) {
+			t.Fatalf("%d bytes of echoed options from a %d-byte header", n, h.HeaderLen())
+		}
 	})
 }
 

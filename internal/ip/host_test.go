@@ -30,8 +30,12 @@ type testHost struct {
 	out    [][]byte
 	errs   []ErrorInfo
 	udp    [][]byte
+	tcp    [][]byte
 	echoes []uint16
 	noPort bool
+	// onTCP, if set, runs for each TCP payload delivered, as the
+	// transport would (to answer a SYN, say).
+	onTCP func(now time.Time, src, dst netip.Addr, p []byte)
 }
 
 func newTestHost(t testing.TB, prefix netip.Prefix, mac MAC, mutate func(*Config)) *testHost {
@@ -47,6 +51,13 @@ func newTestHost(t testing.TB, prefix netip.Prefix, mac MAC, mutate func(*Config
 		UDP: func(now time.Time, src, dst netip.Addr, p []byte) bool {
 			th.udp = append(th.udp, bytes.Clone(p))
 			return th.noPort
+		},
+		TCP: func(now time.Time, src, dst netip.Addr, p []byte) bool {
+			th.tcp = append(th.tcp, bytes.Clone(p))
+			if th.onTCP != nil {
+				th.onTCP(now, src, dst, p)
+			}
+			return false
 		},
 		Error: func(now time.Time, e *ErrorInfo) {
 			c := *e

@@ -69,6 +69,9 @@ type IPv4 struct {
 	DropBadChecksum    uint64
 	DropNotForUs       uint64
 	DropBadSource      uint64 // broadcast, multicast or zero source
+	DropBadOptions     uint64 // malformed option list (RFC 1122 §3.2.1.8): answered with parameter problem
+	DropSourceRoute    uint64 // source-routed (LSRR, SSRR): dropped as Linux does with accept_source_route=0
+	DropBroadcastTCP   uint64 // TCP to a broadcast address (RFC 1122 §4.2.3.10)
 	DropUnknownProto   uint64 // answered with protocol unreachable
 	DropNoRoute        uint64 // sends with no on-link or gateway route
 	DropTooBig         uint64 // sends over the MTU with DF set
@@ -83,6 +86,7 @@ type IPv4 struct {
 	SendErrors         uint64
 	DropHostUnreach    uint64 // sends whose next hop never resolved
 	DropNoBufferToSend uint64
+	DropSendBadSource  uint64 // sends refused: broadcast or multicast source (RFC 1122 §3.2.1.3)
 }
 
 // ICMP counts RFC 792 messages.
@@ -94,6 +98,7 @@ type ICMP struct {
 	EchoRequestsOut uint64
 	ErrorsIn        uint64 // destination unreachable, time exceeded, ... delivered up
 	UnreachOut      uint64
+	ParamProblemOut uint64 // parameter problems sent about malformed IP options
 	RateLimited     uint64 // errors not sent because of the rate limit
 	DropMalformed   uint64
 	DropBadChecksum uint64

@@ -1,0 +1,83 @@
+package ip
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/stats"
+)
+
+func (h *Host) inputARP(now time.Time, frame []byte) {
+	stats.Inc(&h.st.ARP.Received)
+	p := ARPPacket(frame[EthernetHeaderLen:])
+	if !p.Valid() {
+		stats.Inc(&h.st.ARP.DropMalformed)
+		return
+	}
+	sender := p.SenderIP()
+	smac := p.SenderMAC()
+	if smac.IsMulticast() || !sender.IsValid() {
+		stats.Inc(&h.st.ARP.DropMalformed)
+		return
+	}
+	forUs := p.TargetIP() == h.Addr()
+	if p.Op() == ARPOpRequest {
+		stats.Inc(&h.st.ARP.RequestsIn)
+	} else {
+		stats.Inc(&h.st.ARP.RepliesIn)
+	}
+	// RFC 826 "packet reception": update a known sender; add it when the
+	// packet is addressed to us. A gratuitous ARP (sender == target) updates
+	// only. Addresses off our subnet are never learned.
+	var flush [][]byte
+	if sender != h.Addr() && !sender.IsUnspecified() && h.cfg.Addr.Contains(sender) {
+		flush = h.neigh.learn(sender, smac, now, forUs)
+	}
+	for _, f := range flush {
+		stats.Inc(&h.st.ARP.PendingFlushed)
+		EthernetHeader(f).Encode(smac, h.cfg.MAC, EtherTypeIPv4)
+		h.writeFrame(f)
+	}
+	if !forUs {
+		if p.Op() == ARPOpRequest {
+			stats.Inc(&h.st.ARP.DropNotForUs)
+		}
+		return
+	}
+	if p.Op() == ARPOpRequest {
+		// Answer in place: swap the roles and send back to the asker.
+		ARPPacket(frame[EthernetHeaderLen:]).Encode(ARPOpReply, h.cfg.MAC, h.Addr(), smac, sender)
+		EthernetHeader(frame).Encode(smac, h.cfg.MAC, EtherTypeARP)
+		stats.Inc(&h.st.ARP.RepliesOut)
+		h.writeFrame(frame[:EthernetHeaderLen+ARPLen])
+	}
+}
+
+// minFrame is the shortest Ethernet frame without its FCS; ARP packets are
+// padded to it as a real NIC would.
+const minFrame = 60
+
+func (h *Host) sendARPRequest(target netip.Addr, mac MAC, unicast bool) {
+	var f [minFrame]byte
+	dst := BroadcastMAC
+	if unicast {
+		dst = mac
+	}
+	EthernetHeader(f[:]).Encode(dst, h.cfg.MAC, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, h.Addr(), MAC{}, target)
+	stats.Inc(&h.st.ARP.RequestsOut)
+	h.writeFrame(f[:])
+}
+
+// Announce sends a gratuitous ARP request for our address (RFC 5227 §3),
+// so neighbours update their caches when a stack starts.
+func (h *Host) Announce() {
+	if !h.cfg.Ethernet {
+		return
+	}
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, h.cfg.MAC, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, h.Addr(), MAC{}, h.Addr())
+	stats.Inc(&h.st.ARP.Gratuitous)
+	h.writeFrame(f[:])
+}

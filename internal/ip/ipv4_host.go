@@ -1,0 +1,292 @@
+package ip
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/gotcpip/netstack/internal/stats"
+)
+
+// inputIPv4 handles the IP packet at frame[off:]; off ≥ EthernetHeaderLen.
+func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
+	stats.Inc(&h.st.IPv4.Received)
+	hdr, pkt, err := ParseIPv4(frame[off:])
+	if err != nil {
+		switch err {
+		case errBadVersion:
+			stats.Inc(&h.st.IPv4.DropBadVersion)
+		case errBadIHL:
+			stats.Inc(&h.st.IPv4.DropBadIHL)
+		case errBadLength:
+			stats.Inc(&h.st.IPv4.DropBadLength)
+		case errBadChecksum:
+			stats.Inc(&h.st.IPv4.DropBadChecksum)
+		default:
+			stats.Inc(&h.st.IPv4.DropTruncated)
+		}
+		return
+	}
+	dst, src := hdr.Dst(), hdr.Src()
+	bcast := dst == h.bcast || dst == netip.IPv4Unspecified() || dst.As4() == [4]byte{255, 255, 255, 255}
+	if dst != h.Addr() && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
+		stats.Inc(&h.st.IPv4.DropNotForUs)
+		return
+	}
+	// RFC 1122 §3.2.1.3: discard datagrams from broadcast or multicast
+	// sources.
+	if h.notUnicast(src) {
+		stats.Inc(&h.st.IPv4.DropBadSource)
+		return
+	}
+	if len(hdr) > IPv4MinHeaderLen && !h.checkOptions(now, hdr, pkt, bcast) {
+		return
+	}
+	if hdr.IsFragment() {
+		buf, boff := h.reasm.add(now, hdr, pkt)
+		h.wake()
+		if buf == nil {
+			return
+		}
+		frame, off = buf, boff
+		if hdr, pkt, err = ParseIPv4(frame[off:]); err != nil {
+			return // cannot happen: the header was rebuilt from a valid one
+		}
+	}
+	h.deliver(now, frame, off, hdr, pkt, bcast)
+}
+
+// checkOptions validates the option list of a header longer than 20
+// bytes (RFC 1122 §3.2.1.8) and reports whether the datagram goes on. A
+// malformed list drops it with a parameter problem pointing at the
+// offending octet, as Linux's ip_options_compile sends; a source route
+// drops it silently, as Linux does with accept_source_route=0 (its
+// default): we neither forward nor reverse source routes.
+func (h *Host) checkOptions(now time.Time, hdr IPv4Header, pkt []byte, bcast bool) bool {
+	o, bad := parseIPv4Options(hdr)
+	if bad != 0 {
+		stats.Inc(&h.st.IPv4.DropBadOptions)
+		if !bcast {
+			h.sendICMPError(now, ICMPParamProblem, 0, uint32(bad)<<24, pkt)
+		}
+		return false
+	}
+	if o.srr != 0 {
+		stats.Inc(&h.st.IPv4.DropSourceRoute)
+		return false
+	}
+	return true
+}
+
+func (h *Host) deliver(now time.Time, frame []byte, off int, hdr IPv4Header, pkt []byte, bcast bool) {
+	payload := pkt[hdr.HeaderLen():]
+	var handler Handler
+	switch hdr.Protocol() {
+	case ProtoICMP:
+		stats.Inc(&h.st.IPv4.Delivered)
+		h.inputICMP(now, frame, off, hdr, pkt, bcast)
+		return
+	case ProtoTCP:
+		if bcast {
+			// RFC 1122 §4.2.3.10: a SYN to a broadcast or multicast
+			// address is discarded silently, and §3.2.1.3 forbids a
+			// reply (a RST) from one; Linux drops every such segment
+			// (tcp_v4_conn_request, tcp_v4_send_reset). Multicast never
+			// gets this far: we join no group.
+			stats.Inc(&h.st.IPv4.DropBroadcastTCP)
+			return
+		}
+		handler = h.h.TCP
+	case ProtoUDP:
+		handler = h.h.UDP
+	}
+	if handler == nil {
+		stats.Inc(&h.st.IPv4.DropUnknownProto)
+		if !bcast {
+			h.SendUnreachable(now, CodeProtoUnreach, pkt)
+		}
+		return
+	}
+	stats.Inc(&h.st.IPv4.Delivered)
+	if handler(now, hdr.Src(), hdr.Dst(), payload) && !bcast {
+		h.SendUnreachable(now, CodePortUnreach, pkt)
+	}
+}
+
+// ErrNoRoute, ErrTooBig and ErrNoBuffer are returned by Output; each wraps
+// the errno Linux reports in the same case.
+var (
+	ErrNoRoute  = syscall.ENETUNREACH
+	ErrTooBig   = syscall.EMSGSIZE
+	ErrNoBuffer = syscall.ENOBUFS
+)
+
+// Output sends the transport message at pkt[Headroom:] from src to dst.
+// The Host fills the IPv4 and Ethernet headers into pkt[:Headroom] in place.
+// Larger than the MTU, the packet is fragmented, or refused with EMSGSIZE
+// when df is set. When the next hop is still being resolved the packet is
+// queued (a copy) and Output returns nil; if resolution fails, the
+// transport hears of it through Handlers.Error with EHOSTUNREACH. A
+// broadcast or multicast src is refused with EINVAL.
+func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, df bool) error {
+	return h.output(now, pkt, 0, proto, src, dst, df)
+}
+
+// errBadSource refuses a send from a broadcast or multicast address, with
+// the errno Linux's ip_route_output_key gives for one.
+var errBadSource = syscall.EINVAL
+
+// output is Output for a header carrying optLen bytes of options (a
+// multiple of 4), already in pkt[Headroom:Headroom+optLen] with the
+// message behind them.
+func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, dst netip.Addr, df bool) error {
+	if len(pkt) < Headroom+optLen {
+		return ErrNoBuffer
+	}
+	ipLen := len(pkt) - EthernetHeaderLen
+	if ipLen > IPv4MaxLen {
+		stats.Inc(&h.st.IPv4.DropTooBig)
+		return ErrTooBig
+	}
+	if !src.IsValid() {
+		src = h.Addr()
+	} else if h.notUnicast(src) {
+		// RFC 1122 §3.2.1.3: a broadcast or multicast address is never a
+		// source. Callers check first; this is the last line.
+		stats.Inc(&h.st.IPv4.DropSendBadSource)
+		return errBadSource
+	}
+	nexthop, err := h.route(dst)
+	if err != nil {
+		stats.Inc(&h.st.IPv4.DropNoRoute)
+		return err
+	}
+	id := uint16(h.ipID.Add(1))
+	if ipLen <= h.cfg.MTU {
+		encodeIPv4(pkt[EthernetHeaderLen:], ipLen, id, df, 0, false, DefaultTTL, proto, src, dst)
+		if optLen > 0 {
+			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
+		}
+		stats.Inc(&h.st.IPv4.Sent)
+		if dst == h.Addr() {
+			// To ourselves: deliver without the link, as the loopback
+			// route does on Linux.
+			h.inputIPv4(now, pkt, EthernetHeaderLen)
+			return nil
+		}
+		return h.sendFrame(now, pkt, nexthop, dst)
+	}
+	if df {
+		stats.Inc(&h.st.IPv4.DropTooBig)
+		return ErrTooBig
+	}
+	return h.fragment(now, pkt[Headroom+optLen:], pkt[Headroom:Headroom+optLen], id, proto, src, dst, nexthop)
+}
+
+// OutputGSO sends the TCP super-segment at pkt[Headroom:] (its header
+// l4Len bytes long, its checksum field holding the folded pseudo-header
+// sum) for the link to cut into gsoSize-byte segments. The next hop must
+// be resolved already (a connection sending data has resolved it); if it
+// is not, the packet is dropped and the transport's retransmission
+// recovers.
+func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize, l4Len int) error {
+	ipLen := len(pkt) - EthernetHeaderLen
+	if h.cfg.GSO == nil || ipLen > IPv4MaxLen || len(pkt) < Headroom+l4Len {
+		return ErrTooBig
+	}
+	if h.notUnicast(src) {
+		stats.Inc(&h.st.IPv4.DropSendBadSource)
+		return errBadSource
+	}
+	nexthop, err := h.route(dst)
+	if err != nil {
+		stats.Inc(&h.st.IPv4.DropNoRoute)
+		return err
+	}
+	encodeIPv4(pkt[EthernetHeaderLen:], ipLen, uint16(h.ipID.Add(1)), true, 0, false, DefaultTTL, ProtoTCP, src, dst)
+	frame, off := pkt, 0
+	if h.cfg.Ethernet {
+		mac, ok := h.neigh.lookupFast(nexthop, now)
+		if !ok {
+			stats.Inc(&h.st.IPv4.DropHostUnreach)
+			return ErrNoBuffer
+		}
+		EthernetHeader(pkt).Encode(mac, h.cfg.MAC, EtherTypeIPv4)
+	} else {
+		frame, off = pkt[EthernetHeaderLen:], EthernetHeaderLen
+	}
+	stats.Inc(&h.st.IPv4.Sent)
+	stats.Inc(&h.st.Link.FramesOut)
+	stats.Add(&h.st.Link.BytesOut, uint64(len(frame)))
+	if err := h.cfg.GSO(frame, gsoSize, Headroom-off, Headroom-off+l4Len); err != nil {
+		stats.Inc(&h.st.Link.WriteErrors)
+		return err
+	}
+	return nil
+}
+
+// fragment sends payload as IPv4 fragments (RFC 791 §3.2, "An Example
+// Fragmentation Procedure"), each carrying a multiple of 8 bytes but the
+// last. Only the first carries opts: the options we send (record route,
+// timestamp) are not copied into fragments (RFC 791 §3.1).
+func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr) error {
+	bp := h.pool.Get().(*[]byte)
+	defer h.pool.Put(bp)
+	stats.Inc(&h.st.IPv4.FragmentedPackets)
+	for off, n := 0, 0; off < len(payload); off += n {
+		hl := IPv4MinHeaderLen
+		if off == 0 {
+			hl += len(opts)
+		}
+		n = min((h.cfg.MTU-hl)&^7, len(payload)-off)
+		f := (*bp)[:EthernetHeaderLen+hl+n]
+		copy(f[EthernetHeaderLen+hl:], payload[off:off+n])
+		more := off+n < len(payload)
+		encodeIPv4(f[EthernetHeaderLen:], hl+n, id, false, off, more, DefaultTTL, proto, src, dst)
+		if hl > IPv4MinHeaderLen {
+			copy(f[Headroom:], opts)
+			setIPv4Options(f[EthernetHeaderLen:], len(opts))
+		}
+		stats.Inc(&h.st.IPv4.FragmentsOut)
+		stats.Inc(&h.st.IPv4.Sent)
+		if dst == h.Addr() {
+			h.inputIPv4(now, f, EthernetHeaderLen)
+			continue
+		}
+		if err := h.sendFrame(now, f, nexthop, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendFrame writes an IP packet at frame[14:] towards nexthop, resolving
+// its MAC first on an Ethernet link.
+func (h *Host) sendFrame(now time.Time, frame []byte, nexthop, dst netip.Addr) error {
+	if !h.cfg.Ethernet {
+		return h.writeFrame(frame)
+	}
+	if dst == h.bcast || dst.As4() == [4]byte{255, 255, 255, 255} {
+		EthernetHeader(frame).Encode(BroadcastMAC, h.cfg.MAC, EtherTypeIPv4)
+		return h.writeFrame(frame)
+	}
+	if mac, ok := h.neigh.lookupFast(nexthop, now); ok {
+		EthernetHeader(frame).Encode(mac, h.cfg.MAC, EtherTypeIPv4)
+		return h.writeFrame(frame)
+	}
+	a := h.neigh.resolve(nexthop, frame, now)
+	if a.scheduled {
+		h.wake()
+	}
+	if a.request {
+		h.sendARPRequest(nexthop, a.mac, a.unicast)
+	}
+	switch {
+	case a.send:
+		EthernetHeader(frame).Encode(a.mac, h.cfg.MAC, EtherTypeIPv4)
+		return h.writeFrame(frame)
+	case a.noRoom:
+		return ErrNoBuffer
+	}
+	return nil // queued, or dropped from a full queue as Linux does
+}

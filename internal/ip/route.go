@@ -1,0 +1,48 @@
+package ip
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// broadcastOf returns the subnet-directed broadcast address of p, or the
+// zero Addr when p has none (/31 and /32, RFC 3021).
+func broadcastOf(p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() || p.Bits() >= 31 {
+		return netip.Addr{}
+	}
+	a := p.Addr().As4()
+	v := binary.BigEndian.Uint32(a[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(a[:], v)
+	return netip.AddrFrom4(a)
+}
+
+// route picks the next hop: on-link destinations directly, the rest via the
+// gateway; ENETUNREACH when neither fits, as Linux reports with no route.
+func (h *Host) route(dst netip.Addr) (netip.Addr, error) {
+	switch {
+	case !dst.Is4():
+		return netip.Addr{}, ErrNoRoute
+	case !h.cfg.Ethernet:
+		// A point-to-point IP link (TUN): everything goes out of it.
+		return dst, nil
+	case h.cfg.Addr.Contains(dst) || dst.As4() == [4]byte{255, 255, 255, 255}:
+		return dst, nil
+	case h.cfg.Gateway.IsValid():
+		return h.cfg.Gateway, nil
+	}
+	return netip.Addr{}, ErrNoRoute
+}
+
+// isBroadcast reports whether a is the limited broadcast address or our
+// subnet's broadcast address (RFC 1122 §3.2.1.3).
+func (h *Host) isBroadcast(a netip.Addr) bool {
+	return a == h.bcast || a.As4() == [4]byte{255, 255, 255, 255}
+}
+
+// notUnicast reports whether a is a broadcast or multicast address: never
+// a source, and a destination no error is sent about (RFC 1122 §3.2.1.3,
+// §3.2.2).
+func (h *Host) notUnicast(a netip.Addr) bool {
+	return a.IsMulticast() || h.isBroadcast(a)
+}

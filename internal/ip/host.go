@@ -64,6 +64,9 @@ type Handlers struct {
 	TCP, UDP  Handler
 	Error     func(now time.Time, e *ErrorInfo)
 	EchoReply func(now time.Time, src netip.Addr, id, seq uint16, data []byte)
+	// ICMP, if set, sees every valid ICMP message to us, as a raw socket
+	// would, before the Host handles it; msg is valid only during the call.
+	ICMP func(now time.Time, src, dst netip.Addr, msg []byte)
 }
 
 // Host is the network layer of one stack. Input is called by one goroutine

@@ -21,6 +21,9 @@ func (h *Host) inputICMP(now time.Time, frame []byte, off int, hdr IPv4Header, p
 		stats.Inc(&h.st.ICMP.DropBadChecksum)
 		return
 	}
+	if h.h.ICMP != nil {
+		h.h.ICMP(now, hdr.Src(), hdr.Dst(), msg) // before an echo request becomes its reply in place
+	}
 	switch msg.Type() {
 	case ICMPEchoRequest:
 		stats.Inc(&h.st.ICMP.EchoRequestsIn)

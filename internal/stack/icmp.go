@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ type ICMPEndpoint struct {
 
 // icmpTable holds the ICMP sockets; each gets every message.
 type icmpTable struct {
+	n     atomic.Int32 // len(socks), read without the lock on every message
 	mu    sync.RWMutex
 	socks map[*ICMPEndpoint]struct{}
 }
@@ -40,6 +42,7 @@ func (s *Stack) ListenICMP(raddr netip.Addr) (*ICMPEndpoint, error) {
 		s.icmp.socks = make(map[*ICMPEndpoint]struct{})
 	}
 	s.icmp.socks[c] = struct{}{}
+	s.icmp.n.Store(int32(len(s.icmp.socks)))
 	s.icmp.mu.Unlock()
 	return c, nil
 }
@@ -56,6 +59,9 @@ func (c *ICMPEndpoint) Done() <-chan struct{} { return c.s.done }
 // inputICMP gives every ICMP socket a copy of msg, an ICMP message from
 // src; the IP layer has checked it and goes on to handle it itself.
 func (s *Stack) inputICMP(now time.Time, src, dst netip.Addr, msg []byte) {
+	if s.icmp.n.Load() == 0 {
+		return
+	}
 	s.icmp.mu.RLock()
 	defer s.icmp.mu.RUnlock()
 	for c := range s.icmp.socks {
@@ -99,6 +105,7 @@ func (c *ICMPEndpoint) Close() error {
 	}
 	c.s.icmp.mu.Lock()
 	delete(c.s.icmp.socks, c)
+	c.s.icmp.n.Store(int32(len(c.s.icmp.socks)))
 	c.s.icmp.mu.Unlock()
 	return nil
 }

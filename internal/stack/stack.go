@@ -194,6 +194,7 @@ func New(cfg Config) (*Stack, error) {
 		TCP:       s.inputTCP,
 		EchoReply: s.echoReply,
 		Error:     s.icmpError,
+		ICMP:      s.inputICMP,
 	}, s.kick)
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()

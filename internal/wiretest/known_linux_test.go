@@ -6,8 +6,4 @@ package wiretest
 // fails it is skipped with its reason, so the package stays green; when it
 // passes it says so in the log. Delete a line when its fix lands, and the
 // subtest must then pass.
-var knownNetstackFailures = map[string]string{
-	"TestTCPToBroadcast":    "issue 22 item 3",
-	"TestIPOptionBadLength": "issue 22 item 4",
-	"TestRecordRoute":       "issue 22 item 5",
-}
+var knownNetstackFailures = map[string]string{}

@@ -119,4 +119,3 @@ func TestICMPSocketDial(t *testing.T) {
 		}
 	}
 }
-

@@ -18,6 +18,11 @@ test: deps vet
 	# The bulk transfers (1 GiB each way) and the soak (20,000 cycles) again
 	# at full size, without the race detector, which slows them tenfold.
 	$(GO) test -count=1 -timeout 15m -run 'Bulk|Soak' -v .
+	# The WireGuard drop-in is a module of its own (wireguard-go and, in its
+	# tests, gVisor stay out of the core module): vet it, test it under the
+	# race detector, then its bulk transfers at full size without it.
+	cd wireguard && $(GO) vet ./... && $(GO) test -race -timeout 10m ./...
+	cd wireguard && $(GO) test -count=1 -timeout 10m -run Bulk -v .
 
 # deps installs the tools the privileged tests run, when it can (root with
 # apt-get) and they are missing; elsewhere those tests skip with a reason.
@@ -34,6 +39,7 @@ deps:
 		fi; \
 	fi
 	$(GO) mod download
+	cd wireguard && $(GO) mod download
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"sync"
@@ -67,25 +66,13 @@ func (c *TCPEndpoint) Done() <-chan struct{} { return c.s.done }
 
 // outFrame is a frame built under mu and sent after it. On a link with
 // segmentation offload, consecutive full-sized data segments of one call
-// are coalesced into one super-segment (segs > 1) for the link to cut
+// are coalesced into one super-segment (gso.Segs > 1) for the link to cut
 // again into the same segments.
 type outFrame struct {
-	bp   *[]byte
-	n    int // bytes used, from the start of *bp
-	segs int // segments coalesced
-	gso  int // payload of each segment but the last
-	last int // payload of the last segment
-	hdr  int // TCP header length
-	next tcp.Seq
-	// Header fields of the first segment, which the rest must share.
-	ack          tcp.Seq
-	tsVal, tsEcr uint32
-	wnd          uint16
-	flags        tcp.Flags
+	bp  *[]byte
+	n   int // bytes used, from the start of *bp
+	gso tcp.SuperSegment
 }
-
-// maxSuperSegs caps a super-segment, as the kernel's gso_max_segs would.
-const maxSuperSegs = 64
 
 // emit is the core's output: it encodes seg into a frame at once (its
 // payload aliases the send ring) and queues the frame for unlockAndSend.
@@ -97,59 +84,42 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 	if seg.Retrans {
 		stats.Inc(&c.s.st.TCP.Retransmits)
 	}
-	data := len(seg.Payload)
 	if c.out == nil {
 		c.out = c.s.outPool.Get().(*[]outFrame)
 	}
 	out := *c.out
-	superOK := c.s.gsoOK && data > 0 && seg.Flags&(tcp.FlagSYN|tcp.FlagFIN|tcp.FlagRST) == 0 &&
-		seg.Opts.NumSACK == 0 && !seg.Opts.HasWScale && seg.Opts.MSS == 0 && c.raddr.Addr() != c.s.Addr()
-	if superOK && len(out) > 0 {
-		f := &out[len(out)-1]
-		if f.gso > 0 && f.segs < maxSuperSegs && f.last == f.gso && seg.Seq == f.next && data <= f.gso &&
-			f.n+data <= len(*f.bp) && seg.Ack == f.ack && seg.Wnd == f.wnd &&
-			seg.Flags&^tcp.FlagPSH == f.flags&^tcp.FlagPSH && seg.Opts.TSVal == f.tsVal && seg.Opts.TSEcr == f.tsEcr {
-			copy((*f.bp)[f.n:], seg.Payload)
-			f.n += data
-			f.segs++
-			f.last = data
-			f.next = seg.End()
-			f.flags |= seg.Flags & tcp.FlagPSH
+	super := c.s.gsoOK && tcp.Coalescible(seg) && c.raddr.Addr() != c.s.Addr()
+	if super && len(out) > 0 {
+		if f := &out[len(out)-1]; f.gso.Add(seg, len(*f.bp)-f.n) {
+			f.n += copy((*f.bp)[f.n:], seg.Payload)
 			return
 		}
 	}
-	n := seg.HeaderLen() + data
+	n := seg.HeaderLen() + len(seg.Payload)
 	var bp *[]byte
-	if superOK {
+	if super {
 		bp = c.s.getBigBuf()
 	} else {
 		bp = c.s.getBuf(ip.Headroom + n)
 	}
 	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
-	f := outFrame{bp: bp, n: ip.Headroom + n, segs: 1}
-	if superOK {
-		f.gso, f.last, f.hdr, f.next = data, data, seg.HeaderLen(), seg.End()
-		f.ack, f.wnd, f.flags, f.tsVal, f.tsEcr = seg.Ack, seg.Wnd, seg.Flags, seg.Opts.TSVal, seg.Opts.TSEcr
+	f := outFrame{bp: bp, n: ip.Headroom + n}
+	if super {
+		f.gso.Start(seg)
 	}
 	*c.out = append(out, f)
 }
 
 // send hands one frame to the IP layer.
 func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
-	if f.segs == 1 {
+	if f.gso.Segs <= 1 {
 		stats.Inc(&c.s.st.TCP.SegmentsOut)
 		c.s.host.Output(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
 		return
 	}
-	// A super-segment: PSH as the segments had it, and the checksum left as
-	// the folded pseudo-header sum for the link to finish per segment.
-	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.segs))
-	th := (*f.bp)[ip.Headroom:f.n]
-	th[13] = byte(f.flags)
-	sum := c.pseudoBase + uint32(len(th))
-	th[16], th[17] = 0, 0
-	binary.BigEndian.PutUint16(th[16:], ^checksum.Fold(sum))
-	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso, f.hdr)
+	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.gso.Segs))
+	f.gso.Finish(tcp.Header((*f.bp)[ip.Headroom:f.n]), c.pseudoBase)
+	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen)
 }
 
 // afterLocked acts on the events of the last core call: it wakes readers,

@@ -25,6 +25,9 @@ type Config struct {
 	// link to cut into gsoSize-byte segments (TSO), csumStart and hdrLen
 	// counted from the start of frame.
 	GSO func(frame []byte, gsoSize, csumStart, hdrLen int) error
+	// Frames, if set, is the stack's pool of frame buffers, which the Host
+	// shares; nil: a pool of its own.
+	Frames *FramePool
 
 	ReassemblyMemory  int           // bytes held for reassembly; 0: 4 MiB (Linux ipfrag_high_thresh)
 	ReassemblyTimeout time.Duration // 0: 30 s (Linux ipfrag_time)
@@ -83,7 +86,7 @@ type Host struct {
 	reasm   *reassembler
 	ipID    atomic.Uint32
 	bcast   netip.Addr // subnet broadcast
-	pool    sync.Pool  // *[]byte of EthernetHeaderLen+MTU, for fragments and replies
+	pool    *FramePool // frames for fragments and replies, shared with the layers above
 	limitMu sync.Mutex
 	tokens  float64
 	lastTok time.Time
@@ -146,8 +149,10 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 		seed = rand.Uint64()
 	}
 	hst.ipID.Store(uint32(seed))
-	size := EthernetHeaderLen + cfg.MTU
-	hst.pool.New = func() any { b := make([]byte, size); return &b }
+	hst.pool = cfg.Frames
+	if hst.pool == nil {
+		hst.pool = NewFramePool(cfg.MTU)
+	}
 	return hst
 }
 

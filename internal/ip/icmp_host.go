@@ -129,7 +129,7 @@ func (h *Host) inputICMPError(now time.Time, hdr IPv4Header, msg ICMPHeader) {
 
 // SendEcho sends an ICMP echo request (RFC 792) to dst.
 func (h *Host) SendEcho(now time.Time, dst netip.Addr, id, seq uint16, data []byte) error {
-	bp := h.pool.Get().(*[]byte)
+	bp := h.pool.Get(0)
 	defer h.pool.Put(bp)
 	n := Headroom + ICMPHeaderLen + len(data)
 	var pkt []byte
@@ -184,7 +184,7 @@ func (h *Host) sendICMPError(now time.Time, typ, code uint8, info uint32, orig [
 		return
 	}
 	quote := min(len(pkt), 576-IPv4MinHeaderLen-ICMPHeaderLen)
-	bp := h.pool.Get().(*[]byte)
+	bp := h.pool.Get(0)
 	defer h.pool.Put(bp)
 	out := (*bp)[:Headroom+ICMPHeaderLen+quote]
 	m := out[Headroom:]

@@ -230,7 +230,7 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 // last. Only the first carries opts: the options we send (record route,
 // timestamp) are not copied into fragments (RFC 791 §3.1).
 func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr) error {
-	bp := h.pool.Get().(*[]byte)
+	bp := h.pool.Get(0)
 	defer h.pool.Put(bp)
 	stats.Inc(&h.st.IPv4.FragmentedPackets)
 	for off, n := 0, 0; off < len(payload); off += n {

@@ -89,11 +89,11 @@ func (c *ICMPEndpoint) WriteTo(msg []byte, addr netip.Addr) error {
 	case len(msg) > ip.IPv4MaxLen-ip.IPv4MinHeaderLen:
 		return syscall.EMSGSIZE
 	}
-	buf := c.s.getBuf(ip.Headroom + len(msg))
+	buf := c.s.frames.Get(ip.Headroom + len(msg))
 	pkt := (*buf)[:ip.Headroom+len(msg)]
 	copy(pkt[ip.Headroom:], msg)
 	err := c.s.host.Output(time.Now(), pkt, ip.ProtoICMP, c.s.Addr(), addr, false)
-	c.s.putBuf(buf)
+	c.s.frames.Put(buf)
 	return err
 }
 

@@ -113,12 +113,10 @@ type Stack struct {
 	udp     udpTable
 	tcp     tcpTable
 	icmp    icmpTable
-	bufSize int         // Headroom + MTU: one frame
-	bufs    sync.Pool   // *[]byte of bufSize
-	bigBufs sync.Pool   // *[]byte of bigBufSize, for TCP super-segments
-	gsoOK   bool        // the link cuts TCP super-segments itself (TSO)
-	lender  link.Lender // the link lends received frames; nil if it does not
-	outPool sync.Pool   // *[]outFrame: connections' send queues, lent per call
+	frames  *ip.FramePool // shared with the IP layer
+	gsoOK   bool          // the link cuts TCP super-segments itself (TSO)
+	lender  link.Lender   // the link lends received frames; nil if it does not
+	outPool sync.Pool     // *[]outFrame: connections' send queues, lent per call
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
@@ -174,9 +172,7 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.pingID = uint16(rnd[6])<<8 | uint16(rnd[7])
 	s.tcpMem = tcp.NewBudget(cfg.Limits.TCPBufferMemory)
-	s.bufSize = ip.EthernetHeaderLen + cfg.MTU
-	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
-	s.bigBufs.New = func() any { b := make([]byte, bigBufSize); return &b }
+	s.frames = ip.NewFramePool(cfg.MTU)
 	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
 	s.host = ip.New(ip.Config{
 		Addr:             cfg.Addr,
@@ -189,6 +185,7 @@ func New(cfg Config) (*Stack, error) {
 		NeighCacheSize:   cfg.Limits.NeighborCache,
 		NeighQueueLen:    cfg.Limits.NeighborQueue,
 		GSO:              gso,
+		Frames:           s.frames,
 	}, s.link.WriteFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,
@@ -287,31 +284,6 @@ func (s *Stack) rand32() uint32 {
 type randSource struct{ s *Stack }
 
 func (r randSource) Uint32() uint32 { return r.s.rand32() }
-
-// getBuf returns a buffer of at least n bytes: a pooled frame buffer when
-// n fits one, else a new one. Return it with putBuf.
-func (s *Stack) getBuf(n int) *[]byte {
-	if n <= s.bufSize {
-		return s.bufs.Get().(*[]byte)
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-func (s *Stack) putBuf(b *[]byte) {
-	switch len(*b) {
-	case s.bufSize:
-		s.bufs.Put(b)
-	case bigBufSize:
-		s.bigBufs.Put(b)
-	}
-}
-
-// bigBufSize holds the largest IPv4 packet behind an Ethernet header.
-const bigBufSize = ip.EthernetHeaderLen + ip.IPv4MaxLen
-
-// getBigBuf returns a buffer for a TCP super-segment.
-func (s *Stack) getBigBuf() *[]byte { return s.bigBufs.Get().(*[]byte) }
 
 // kick wakes the timer goroutine to look at the deadlines again.
 func (s *Stack) kick() {

@@ -99,7 +99,7 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 // for a closed port).
 func (s *Stack) sendSegment(now time.Time, seg *tcp.Segment, local, remote netip.AddrPort) {
 	n := ip.Headroom + seg.HeaderLen() + len(seg.Payload)
-	bp := s.getBuf(n)
+	bp := s.frames.Get(n)
 	pkt := (*bp)[:n]
 	seg.Encode(pkt[ip.Headroom:], checksum.Pseudo(local.Addr(), remote.Addr(), ip.ProtoTCP, n-ip.Headroom))
 	if seg.Flags&tcp.FlagRST != 0 {
@@ -107,7 +107,7 @@ func (s *Stack) sendSegment(now time.Time, seg *tcp.Segment, local, remote netip
 	}
 	stats.Inc(&s.st.TCP.SegmentsOut)
 	s.host.Output(now, pkt, ip.ProtoTCP, local.Addr(), remote.Addr(), true)
-	s.putBuf(bp)
+	s.frames.Put(bp)
 }
 
 // tcpError handles an ICMP error, or a local failure to resolve the next

@@ -98,9 +98,9 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 	n := seg.HeaderLen() + len(seg.Payload)
 	var bp *[]byte
 	if super {
-		bp = c.s.getBigBuf()
+		bp = c.s.frames.GetBig()
 	} else {
-		bp = c.s.getBuf(ip.Headroom + n)
+		bp = c.s.frames.Get(ip.Headroom + n)
 	}
 	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
 	f := outFrame{bp: bp, n: ip.Headroom + n}
@@ -183,7 +183,7 @@ func (c *TCPEndpoint) unlockAndSend(now time.Time) {
 	for i := range *out {
 		f := &(*out)[i]
 		c.send(now, f)
-		c.s.putBuf(f.bp)
+		c.s.frames.Put(f.bp)
 		*f = outFrame{}
 	}
 	c.sendMu.Unlock()

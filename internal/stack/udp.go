@@ -143,13 +143,13 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 	case len(b) > udp.MaxPayload:
 		return syscall.EMSGSIZE
 	}
-	buf := c.s.getBuf(ip.Headroom + udp.HeaderLen + len(b))
+	buf := c.s.frames.Get(ip.Headroom + udp.HeaderLen + len(b))
 	pkt := (*buf)[:ip.Headroom+udp.HeaderLen+len(b)]
 	copy(pkt[ip.Headroom+udp.HeaderLen:], b)
 	dg := pkt[ip.Headroom:]
 	udp.Encode(dg, c.laddr.Port(), addr.Port(), checksum.Pseudo(c.laddr.Addr(), addr.Addr(), ip.ProtoUDP, len(dg)))
 	err := c.s.host.Output(time.Now(), pkt, ip.ProtoUDP, c.laddr.Addr(), addr.Addr(), false)
-	c.s.putBuf(buf)
+	c.s.frames.Put(buf)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@ import (
 // netstack.Net and are safe for concurrent use. Connections are
 // *netstack.TCPConn, *netstack.TCPListener and *netstack.UDPConn of
 // package github.com/gotcpip/netstack, where wireguard-go's are gVisor's
-// gonet types; they behave as package net's, errors included.
+// gonet types, and ping sockets this package's *PingConn; they behave as
+// package net's, errors included.
 type Net struct {
 	stack      *ns.Stack
 	dev        *Device
@@ -166,12 +167,13 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 
 // DialContext connects to address on network, as net.Dialer's DialContext
 // does, and suits http.Transport.DialContext. network is "tcp", "tcp4",
-// "udp", "udp4", "ping" or "ping4" ("tcp6", "udp6" and "ping6" find no
-// address, IPv6 being unsupported yet). address is "host:port" with a
-// numeric port, or for "ping" networks a host alone, which gives a
-// connected *PingConn (DialPingAddr); a host name is resolved with
-// LookupContextHost, and each address found is tried in turn, each with an
-// equal share of the time left before ctx's deadline (at least 2 s).
+// "udp", "udp4", "ping" or "ping4" (IPv6 is not supported yet: an IPv6
+// address fails, so "tcp6", "udp6" and "ping6" reach nothing). address is
+// "host:port" with a numeric port, or for "ping" networks a host alone,
+// which gives a connected *PingConn (DialPingAddr). A host name is
+// resolved with LookupContextHost, and each address found is tried in
+// turn, each with an equal share of the time left before ctx's deadline
+// (at least 2 s).
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	proto, want4, want6 := splitNetwork(network)
 	if proto == "" {

@@ -56,7 +56,11 @@ func (a PingAddr) Addr() netip.Addr { return a.addr }
 //
 // Deadlines and errors are package net's: a Read past its deadline fails
 // with an error wrapping os.ErrDeadlineExceeded, one after Close with
-// net.ErrClosed, each a *net.OpError.
+// net.ErrClosed, each a *net.OpError. There wireguard-go's differs:
+// its errors are strings, SetWriteDeadline is not implemented, a Read
+// after Close reports the deadline, a second Close returns nil, and a
+// reply queued before ReadFrom is called waits there for the next one.
+// WriteTo here also takes the PingAddr value RemoteAddr returns.
 type PingConn struct {
 	ipc          *ns.IPConn
 	n            *Net

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -175,6 +176,42 @@ func testPingFromOurs(t *testing.T, bOurs bool) {
 		t.Fatal(err)
 	}
 	pingListening(t, "ListenPing", lc, addrB)
+
+	// Writers and a reader at once on one socket (for the race detector):
+	// every reply comes back once.
+	c, err = a.ours.DialPingAddr(netip.Addr{}, addrB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const writers, each = 4, 16
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				seq := uint16(w*each + i)
+				if _, err := c.Write(echoRequest(seq, []byte{byte(seq)})); err != nil {
+					t.Errorf("concurrent Write: %v", err)
+				}
+			}
+		})
+	}
+	seen := make(map[uint16]bool)
+	buf := make([]byte, 100)
+	for len(seen) < writers*each {
+		c.SetReadDeadline(time.Now().Add(readDeadline))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("concurrent pings: %d of %d replies, then %v", len(seen), writers*each, err)
+		}
+		seq := binary.BigEndian.Uint16(buf[6:])
+		echoReply(t, "concurrent ping", buf[:n], seq, []byte{byte(seq)})
+		if seen[seq] || seq >= writers*each {
+			t.Fatalf("concurrent pings: reply %d again or unasked", seq)
+		}
+		seen[seq] = true
+	}
+	wg.Wait()
 }
 
 // TestPingFromGVisor pings our stack, which answers, from wireguard-go's

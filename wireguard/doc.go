@@ -13,18 +13,19 @@
 // device.NewDevice and a *Net whose methods have the names and parameters
 // of wireguard-go's: Dial, DialContext, DialTCP, DialTCPAddrPort,
 // DialContextTCP, DialContextTCPAddrPort, ListenTCP, ListenTCPAddrPort,
-// DialUDP, DialUDPAddrPort, ListenUDP, ListenUDPAddrPort, LookupHost and
+// DialUDP, DialUDPAddrPort, ListenUDP, ListenUDPAddrPort, DialPing,
+// DialPingAddr, ListenPing, ListenPingAddr, LookupHost and
 // LookupContextHost. They return *netstack.TCPConn, *netstack.TCPListener
 // and *netstack.UDPConn of package github.com/gotcpip/netstack where
 // wireguard-go returns gVisor's gonet types; these implement net.Conn,
 // net.Listener and net.PacketConn with package net's semantics, so code that
 // uses them through those interfaces (http.Transport.DialContext,
-// http.Serve, ...) compiles unchanged.
+// http.Serve, ...) compiles unchanged. The ping sockets are this package's
+// PingConn, with wireguard-go's behaviour (see PingConn) but package net's
+// errors and deadlines.
 //
-// Not yet: IPv6 (CreateNetTUN takes one IPv4 address), and the ping
-// sockets of wireguard-go's DialPing, DialPingAddr, ListenPing and
-// ListenPingAddr ("ping" networks in Dial); Net.Stack().Ping sends an echo
-// request meanwhile.
+// Not yet: IPv6. CreateNetTUN takes one IPv4 address, and a ping socket
+// for an IPv6 address fails saying so.
 //
 // The Device batches: Read returns up to BatchSize (128) packets, each
 // copied once, from the stack straight into wireguard-go's buffers; neither

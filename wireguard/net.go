@@ -20,12 +20,14 @@ import (
 // netstack.Net and are safe for concurrent use. Connections are
 // *netstack.TCPConn, *netstack.TCPListener and *netstack.UDPConn of
 // package github.com/gotcpip/netstack, where wireguard-go's are gVisor's
-// gonet types; they behave as package net's, errors included.
+// gonet types, and ping sockets this package's *PingConn; they behave as
+// package net's, errors included.
 type Net struct {
 	stack      *ns.Stack
 	dev        *Device
 	addr       netip.Addr
 	dnsServers []netip.Addr
+	pingIDs    echoIDs
 }
 
 // CreateNetTUN returns a tun.Device for wireguard-go's device.NewDevice and
@@ -165,24 +167,30 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 
 // DialContext connects to address on network, as net.Dialer's DialContext
 // does, and suits http.Transport.DialContext. network is "tcp", "tcp4",
-// "udp" or "udp4" ("tcp6" and "udp6" find no address; "ping" networks need
-// ICMP sockets the stack does not offer yet and fail with
-// net.UnknownNetworkError). address is "host:port" with a numeric port; a
-// host name is resolved with LookupContextHost, and each address found is
-// tried in turn, each with an equal share of the time left before ctx's
-// deadline (at least 2 s).
+// "udp", "udp4", "ping" or "ping4" (IPv6 is not supported yet: an IPv6
+// address fails, so "tcp6", "udp6" and "ping6" reach nothing). address is
+// "host:port" with a numeric port, or for "ping" networks a host alone,
+// which gives a connected *PingConn (DialPingAddr). A host name is
+// resolved with LookupContextHost, and each address found is tried in
+// turn, each with an equal share of the time left before ctx's deadline
+// (at least 2 s).
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	proto, want4, want6 := splitNetwork(network)
 	if proto == "" {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	host, sport, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-	}
-	port, err := strconv.ParseUint(sport, 10, 16)
-	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errNumericPort}
+	host, port := address, uint64(0) // a ping address is a host alone
+	if proto != "ping" {
+		var sport string
+		var err error
+		host, sport, err = net.SplitHostPort(address)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		port, err = strconv.ParseUint(sport, 10, 16)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: errNumericPort}
+		}
 	}
 	hosts, err := n.LookupContextHost(ctx, host)
 	if err != nil {
@@ -217,8 +225,11 @@ func (n *Net) DialContext(ctx context.Context, network, address string) (net.Con
 // dialOne dials one address with its share of ctx's time left (as package
 // net splits a deadline among a name's addresses).
 func (n *Net) dialOne(ctx context.Context, proto string, a netip.AddrPort, remaining int) (net.Conn, error) {
-	if proto == "udp" {
+	switch proto {
+	case "udp":
 		return n.DialUDPAddrPort(netip.AddrPort{}, a)
+	case "ping":
+		return n.DialPingAddr(netip.Addr{}, a.Addr())
 	}
 	if dl, ok := ctx.Deadline(); ok && remaining > 1 {
 		const minShare = 2 * time.Second
@@ -231,9 +242,9 @@ func (n *Net) dialOne(ctx context.Context, proto string, a netip.AddrPort, remai
 	return n.DialContextTCPAddrPort(ctx, a)
 }
 
-// splitNetwork parses "tcp", "udp" with an optional "4" or "6".
+// splitNetwork parses "tcp", "udp" or "ping" with an optional "4" or "6".
 func splitNetwork(network string) (proto string, want4, want6 bool) {
-	for _, p := range []string{"tcp", "udp"} {
+	for _, p := range []string{"tcp", "udp", "ping"} {
 		switch network {
 		case p:
 			return p, true, true

@@ -305,8 +305,8 @@ func TestCreateNetTUNErrors(t *testing.T) {
 func TestDialErrors(t *testing.T) {
 	_, n := newTestTUN(t, testAddr)
 	for _, tc := range []struct{ network, address, want string }{
-		{"ping", "198.18.0.2", "unknown network ping"},
-		{"ping4", "198.18.0.2", "unknown network ping4"},
+		{"ping6", "198.18.0.2", errNoSuitableAddress.Error()},
+		{"ping", "fd00::1", errPingIPv6.Error()},
 		{"ip4:icmp", "198.18.0.2", "unknown network ip4:icmp"},
 		{"tcp6", "198.18.0.2:80", errNoSuitableAddress.Error()},
 		{"tcp", "198.18.0.2:http", errNumericPort.Error()},

@@ -98,6 +98,11 @@ type Limits struct {
 	// datagram that would open one more is dropped and counted in
 	// Stats.UDP.DropFlowLimit. 0 means 65536.
 	ForwardedUDPFlows int
+	// PathMTUCache bounds the destinations whose path MTU, lowered by an
+	// ICMP fragmentation-needed message, is remembered (for 10 minutes
+	// each, as Linux); past it the entry expiring first is dropped and
+	// counted in Stats.IPv4.PathMTUEvicted. 0 means 4096.
+	PathMTUCache int
 }
 
 func (l Limits) engine() stack.Limits {
@@ -110,6 +115,7 @@ func (l Limits) engine() stack.Limits {
 		UDPReceiveBuffer:  l.UDPReceiveBuffer,
 		TCPBufferMemory:   l.TCPBufferMemory,
 		ForwardedUDPFlows: l.ForwardedUDPFlows,
+		PathMTUCache:      l.PathMTUCache,
 	}.WithDefaults()
 }
 

@@ -32,6 +32,7 @@ type Config struct {
 	ReassemblyMemory  int           // bytes held for reassembly; 0: 4 MiB (Linux ipfrag_high_thresh)
 	ReassemblyTimeout time.Duration // 0: 30 s (Linux ipfrag_time)
 	NeighCacheSize    int           // 0: 512 entries
+	PathMTUCache      int           // destinations with a learned path MTU; 0: 4096
 	NeighQueueLen     int           // frames queued per unresolved next hop; 0: 16
 	ARPRetries        int           // requests per resolution; 0: 3 (Linux mcast_solicit)
 	ARPRetryInterval  time.Duration // 0: 1 s (Linux retrans_time)
@@ -86,6 +87,7 @@ type Host struct {
 	reasm   *reassembler
 	ipID    atomic.Uint32
 	bcast   netip.Addr // subnet broadcast
+	pmtu    pathMTUs
 	pool    *FramePool // frames for fragments and replies, shared with the layers above
 	limitMu sync.Mutex
 	tokens  float64
@@ -101,6 +103,9 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 	}
 	if cfg.ReassemblyTimeout == 0 {
 		cfg.ReassemblyTimeout = 30 * time.Second
+	}
+	if cfg.PathMTUCache <= 0 {
+		cfg.PathMTUCache = 4096
 	}
 	if cfg.NeighCacheSize == 0 {
 		cfg.NeighCacheSize = 512
@@ -149,6 +154,7 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 		seed = rand.Uint64()
 	}
 	hst.ipID.Store(uint32(seed))
+	hst.pmtu.max = cfg.PathMTUCache
 	hst.pool = cfg.Frames
 	if hst.pool == nil {
 		hst.pool = NewFramePool(cfg.MTU)

@@ -162,7 +162,13 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		return err
 	}
 	id := uint16(h.ipID.Add(1))
-	if ipLen <= h.cfg.MTU {
+	mtu := h.cfg.MTU
+	if !df {
+		// RFC 1191 §3: fragment to the path MTU when it is known, so that
+		// no router has to.
+		mtu = h.PathMTU(now, dst)
+	}
+	if ipLen <= mtu {
 		encodeIPv4(pkt[EthernetHeaderLen:], ipLen, id, df, 0, false, DefaultTTL, proto, src, dst)
 		if optLen > 0 {
 			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
@@ -180,7 +186,7 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		stats.Inc(&h.st.IPv4.DropTooBig)
 		return ErrTooBig
 	}
-	return h.fragment(now, pkt[Headroom+optLen:], pkt[Headroom:Headroom+optLen], id, proto, src, dst, nexthop)
+	return h.fragment(now, pkt[Headroom+optLen:], pkt[Headroom:Headroom+optLen], id, proto, src, dst, nexthop, mtu)
 }
 
 // OutputGSO sends the TCP super-segment at pkt[Headroom:] (its header
@@ -229,7 +235,7 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 // Fragmentation Procedure"), each carrying a multiple of 8 bytes but the
 // last. Only the first carries opts: the options we send (record route,
 // timestamp) are not copied into fragments (RFC 791 §3.1).
-func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr) error {
+func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto uint8, src, dst, nexthop netip.Addr, mtu int) error {
 	bp := h.pool.Get(0)
 	defer h.pool.Put(bp)
 	stats.Inc(&h.st.IPv4.FragmentedPackets)
@@ -238,7 +244,7 @@ func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto ui
 		if off == 0 {
 			hl += len(opts)
 		}
-		n = min((h.cfg.MTU-hl)&^7, len(payload)-off)
+		n = min((mtu-hl)&^7, len(payload)-off)
 		f := (*bp)[:EthernetHeaderLen+hl+n]
 		copy(f[EthernetHeaderLen+hl:], payload[off:off+n])
 		more := off+n < len(payload)

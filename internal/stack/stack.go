@@ -68,6 +68,7 @@ type Limits struct {
 	UDPReceiveBuffer  int
 	TCPBufferMemory   int
 	ForwardedUDPFlows int // forwarded UDP flows at once
+	PathMTUCache      int // destinations with a learned path MTU
 }
 
 // DefaultBacklog is Linux's net.core.somaxconn since 5.4, which Go's
@@ -94,6 +95,7 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.UDPReceiveBuffer, DefaultUDPReadBuffer)
 	def(&l.TCPBufferMemory, 256<<20)
 	def(&l.ForwardedUDPFlows, 65536)
+	def(&l.PathMTUCache, 4096)
 	return l
 }
 
@@ -184,6 +186,7 @@ func New(cfg Config) (*Stack, error) {
 		ReassemblyMemory: cfg.Limits.ReassemblyMemory,
 		NeighCacheSize:   cfg.Limits.NeighborCache,
 		NeighQueueLen:    cfg.Limits.NeighborQueue,
+		PathMTUCache:     cfg.Limits.PathMTUCache,
 		GSO:              gso,
 		Frames:           s.frames,
 	}, s.link.WriteFrame, &s.st, ip.Handlers{

@@ -87,6 +87,7 @@ type IPv4 struct {
 	DropHostUnreach    uint64 // sends whose next hop never resolved
 	DropNoBufferToSend uint64
 	DropSendBadSource  uint64 // sends refused: broadcast or multicast source (RFC 1122 §3.2.1.3)
+	PathMTUEvicted     uint64 // learned path MTUs dropped to make room (Limits.PathMTUCache)
 }
 
 // ICMP counts RFC 792 messages.

@@ -48,6 +48,39 @@ func (r *rawSender) sendTCP(src, dst netip.AddrPort, seg *tcp.Segment) error {
 	return syscall.Sendto(r.fd, pkt, 0, &syscall.SockaddrInet4{Addr: d4})
 }
 
+// sendFragNeeded sends, as the router at dst's end would, an ICMP
+// fragmentation-needed with next-hop MTU mtu about a TCP segment from
+// local (the stack) to remote with sequence number seq.
+func (r *rawSender) sendFragNeeded(local, remote netip.AddrPort, seq tcp.Seq, mtu int) error {
+	// The quoted packet: an IPv4 header and the first 8 bytes of TCP.
+	q := make([]byte, 28)
+	q[0] = 0x45
+	binary.BigEndian.PutUint16(q[2:], 1500)
+	q[6] = 0x40 // DF
+	q[8], q[9] = 64, 6
+	l4, r4 := local.Addr().As4(), remote.Addr().As4()
+	copy(q[12:16], l4[:])
+	copy(q[16:20], r4[:])
+	binary.BigEndian.PutUint16(q[10:], checksum.Checksum(q[:20], 0))
+	binary.BigEndian.PutUint16(q[20:], local.Port())
+	binary.BigEndian.PutUint16(q[22:], remote.Port())
+	binary.BigEndian.PutUint32(q[24:], uint32(seq))
+	msg := make([]byte, 8+len(q))
+	msg[0], msg[1] = 3, 4 // destination unreachable, fragmentation needed
+	binary.BigEndian.PutUint16(msg[6:], uint16(mtu))
+	copy(msg[8:], q)
+	binary.BigEndian.PutUint16(msg[2:], checksum.Checksum(msg, 0))
+	pkt := make([]byte, 20+len(msg))
+	pkt[0] = 0x45
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	pkt[8], pkt[9] = 64, 1
+	copy(pkt[12:16], r4[:])
+	copy(pkt[16:20], l4[:])
+	binary.BigEndian.PutUint16(pkt[10:], checksum.Checksum(pkt[:20], 0))
+	copy(pkt[20:], msg)
+	return syscall.Sendto(r.fd, pkt, 0, &syscall.SockaddrInet4{Addr: l4})
+}
+
 // TestKernelBlindAttacksDoNotBreakTransfer: while the kernel sends a stream
 // to the stack, an off-path attacker sprays RSTs, SYNs and data with
 // unacceptable ACKs across the whole sequence space, spoofing the kernel's

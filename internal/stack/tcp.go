@@ -287,3 +287,18 @@ func (s *Stack) closeTCP() {
 		c.Abort()
 	}
 }
+
+// ConnSeqs returns SND.UNA and SND.NXT of the connection local→remote;
+// false if there is none.
+func (s *Stack) ConnSeqs(local, remote netip.AddrPort) (una, nxt tcp.Seq, ok bool) {
+	s.tcp.mu.RLock()
+	c := s.tcp.conns[keyOf(local, remote)]
+	s.tcp.mu.RUnlock()
+	if c == nil {
+		return 0, 0, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	una, nxt = c.core.SendSeqs()
+	return una, nxt, true
+}

@@ -95,3 +95,7 @@ func (c *Conn) Info() Info {
 	}
 	return i
 }
+
+// SendSeqs returns SND.UNA and SND.NXT, for a shell validating an ICMP
+// message against the data in flight (RFC 5927) and for tests.
+func (c *Conn) SendSeqs() (una, nxt Seq) { return c.sndUna, c.sndNxt }

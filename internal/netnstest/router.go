@@ -1,0 +1,43 @@
+package netnstest
+
+import (
+	"net/netip"
+	"os"
+	"strconv"
+)
+
+// Behind makes ns a router to a second namespace behind it, and returns
+// that namespace and its address. The kernel side of ns forwards
+// (ip_forward=1) between its device, toward the stack, and a veth pair
+// whose two ends, in ns and in the new namespace, both have MTU mtu: a
+// narrower next hop, so the kernel's real forwarding path answers larger
+// packets that may not be fragmented with ICMP fragmentation-needed.
+//
+// The far side is 198.19.N.0/24 (the router at .1, the peer at .2, N as
+// for ns), routed back to the stack's subnet through the router. A stack
+// on ns.Dev reaches it with ns.KernelAddr as its gateway. Close of the
+// returned NS removes the namespace and the veth with it.
+func (ns *NS) Behind(mtu int) (*NS, netip.Addr) {
+	ns.t.Helper()
+	peer := Empty(ns.t)
+	third := ns.KernelAddr.As4()[2]
+	router := netip.AddrFrom4([4]byte{198, 19, third, 1})
+	addr := netip.AddrFrom4([4]byte{198, 19, third, 2})
+	vr, vp := "r"+ns.DevName, "p"+ns.DevName
+	if len(vr) >= ifNameSize {
+		vr, vp = vr[:ifNameSize-1], vp[:ifNameSize-1]
+	}
+	m := strconv.Itoa(mtu)
+	ns.mustIP("-n", ns.Name, "link", "add", vr, "mtu", m, "type", "veth", "peer", "name", vp, "mtu", m, "netns", peer.Name)
+	ns.mustIP("-n", ns.Name, "addr", "add", netip.PrefixFrom(router, 24).String(), "dev", vr)
+	ns.mustIP("-n", ns.Name, "link", "set", "dev", vr, "up")
+	ns.mustIP("-n", peer.Name, "addr", "add", netip.PrefixFrom(addr, 24).String(), "dev", vp)
+	ns.mustIP("-n", peer.Name, "link", "set", "dev", vp, "up")
+	ns.mustIP("-n", peer.Name, "route", "add", ns.StackPrefix.Masked().String(), "via", router.String())
+	if err := ns.Run(func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
+	}); err != nil {
+		ns.t.Fatalf("netnstest: forwarding in %s: %v", ns.Name, err)
+	}
+	return peer, addr
+}

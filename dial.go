@@ -55,7 +55,7 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	s := d.Stack
 	if s == nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError("nil Stack in Dialer")}
+		return nil, opError("dial", network, nil, nil, net.UnknownNetworkError("nil Stack in Dialer"))
 	}
 	if d.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -77,11 +77,11 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 		if _, isIP := icmpNetwork(network); isIP {
 			return s.dialICMP(ctx, network, address)
 		}
-		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+		return nil, opError("dial", network, nil, nil, net.UnknownNetworkError(network))
 	}
 	targets, err := s.resolveTargets(ctx, network, address)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nil, opError("dial", network, nil, nil, err)
 	}
 	var laddr netip.AddrPort
 	switch la := d.LocalAddr.(type) {
@@ -91,7 +91,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	case *net.UDPAddr:
 		laddr = la.AddrPort()
 	default:
-		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.AddrError{Err: "unexpected local address type", Addr: la.String()}}
+		return nil, opError("dial", network, nil, nil, &net.AddrError{Err: "unexpected local address type", Addr: la.String()})
 	}
 	laddr = netip.AddrPortFrom(laddr.Addr().Unmap(), laddr.Port())
 	if !laddr.Addr().IsValid() {

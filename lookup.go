@@ -47,7 +47,7 @@ func (s *Stack) GoResolver() *net.Resolver {
 // does not stall every lookup.
 func (s *Stack) dialDNS(ctx context.Context, network, _ string) (net.Conn, error) {
 	if len(s.cfg.DNS) == 0 {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: errNoDNS}
+		return nil, opError("dial", network, nil, nil, errNoDNS)
 	}
 	i := int(s.dnsNext.Add(1)-1) % len(s.cfg.DNS)
 	return s.DialContext(ctx, network, s.cfg.DNS[i].String())

@@ -288,17 +288,17 @@ func (s *Stack) closeTCP() {
 	}
 }
 
-// ConnSeqs returns SND.UNA and SND.NXT of the connection local→remote;
-// false if there is none.
-func (s *Stack) ConnSeqs(local, remote netip.AddrPort) (una, nxt tcp.Seq, ok bool) {
+// ConnSeqs returns SND.UNA, SND.NXT and RCV.NXT of the connection
+// local→remote; false if there is none.
+func (s *Stack) ConnSeqs(local, remote netip.AddrPort) (sndUna, sndNxt, rcvNxt tcp.Seq, ok bool) {
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[keyOf(local, remote)]
 	s.tcp.mu.RUnlock()
 	if c == nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	una, nxt = c.core.SendSeqs()
-	return una, nxt, true
+	sndUna, sndNxt, rcvNxt = c.core.Seqs()
+	return sndUna, sndNxt, rcvNxt, true
 }

@@ -96,6 +96,6 @@ func (c *Conn) Info() Info {
 	return i
 }
 
-// SendSeqs returns SND.UNA and SND.NXT, for a shell validating an ICMP
-// message against the data in flight (RFC 5927) and for tests.
-func (c *Conn) SendSeqs() (una, nxt Seq) { return c.sndUna, c.sndNxt }
+// Seqs returns SND.UNA, SND.NXT and RCV.NXT, for a shell validating an
+// ICMP message against the data in flight (RFC 5927) and for tests.
+func (c *Conn) Seqs() (sndUna, sndNxt, rcvNxt Seq) { return c.sndUna, c.sndNxt, c.rcvNxt }

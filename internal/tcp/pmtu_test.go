@@ -155,3 +155,61 @@ func (tt *transcript) pathMTUError(ms float64, mtu int, seq Seq) (ok bool) {
 	tt.do(ms, func(now time.Time) { ok = tt.c.PathMTUError(now, mtu, seq) })
 	return ok
 }
+
+// RFC 4821 through the simulator: a hop that silently drops every frame
+// above hole octets (ICMP filtered: a black hole), both ways. Without
+// PLPMTUD nothing full-sized arrives and the transfer stalls; with it
+// (the default) the timeouts make each end fall back, probes search
+// upwards, and the transfer completes, each end's MSS ending within the
+// search threshold (tcp_probe_threshold, 8 octets of MTU) of the largest
+// that fits. On the same link without the hole nothing falls back.
+func TestSimBlackHole(t *testing.T) {
+	const hole = 1000 // the largest IP datagram the hop carries
+	imp := simImpair{Delay: 5 * time.Millisecond, Rate: 12.5e6}
+	run := func(t *testing.T, cfg *Config, withHole bool, size int64, limit time.Duration) (*sim, error) {
+		s := newSim(t, simSeed(1600), imp, cfg, 0xFFFFF000, 7)
+		if withHole {
+			s.drop = func(_ int, seg *Segment) bool { return 20+seg.HeaderLen()+len(seg.Payload) > hole }
+		}
+		s.ends[0].total, s.ends[1].total = size, size
+		err := s.run(limit)
+		return s, err
+	}
+	t.Run("hole", func(t *testing.T) {
+		const size = 4 << 20
+		s, err := run(t, nil, true, size, 10*time.Minute)
+		if err != nil || s.ends[0].recvd != size || s.ends[1].recvd != size {
+			t.Fatalf("through the black hole: %v (received %d, %d of %d)", err, s.ends[0].recvd, s.ends[1].recvd, size)
+		}
+		for i, e := range s.ends {
+			c := e.conn
+			st := c.Stats()
+			fit := c.mtuToMSS(hole) // 948 with timestamps
+			if c.mss > fit || c.mss < c.mtuToMSS(hole-probeThreshold) || st.PLPMTUDFallbacks == 0 || st.PLPMTUDProbesAcked == 0 {
+				t.Errorf("end %d: MSS %d (fits %d), fallbacks %d, probes %d (acked %d, lost %d)",
+					i, c.mss, fit, st.PLPMTUDFallbacks, st.PLPMTUDProbes, st.PLPMTUDProbesAcked, st.PLPMTUDProbesLost)
+			}
+			t.Logf("end %d: MSS %d (fits %d), PMTU %d, fallbacks %d, probes %d (acked %d, lost %d), timeouts %d",
+				i, c.mss, fit, c.PathMTU(), st.PLPMTUDFallbacks, st.PLPMTUDProbes, st.PLPMTUDProbesAcked, st.PLPMTUDProbesLost, st.Timeouts)
+		}
+		t.Logf("virtual %v, last data at %v", s.now.Sub(s.start), s.lastData.Sub(s.start))
+	})
+	t.Run("hole/NoMTUProbing", func(t *testing.T) {
+		s, err := run(t, &Config{NoMTUProbing: true}, true, 256<<10, 2*time.Minute)
+		if err == nil || s.ends[0].recvd != 0 || s.ends[1].recvd != 0 {
+			t.Fatalf("without PLPMTUD: %v, received %d, %d; want a stall with nothing received", err, s.ends[0].recvd, s.ends[1].recvd)
+		}
+	})
+	t.Run("no hole", func(t *testing.T) {
+		const size = 4 << 20
+		s, err := run(t, nil, false, size, 10*time.Minute)
+		if err != nil || s.ends[0].recvd != size || s.ends[1].recvd != size {
+			t.Fatalf("%v (received %d, %d of %d)", err, s.ends[0].recvd, s.ends[1].recvd, size)
+		}
+		for i, e := range s.ends {
+			if st := e.conn.Stats(); st.PLPMTUDFallbacks != 0 || st.PLPMTUDProbes != 0 || e.conn.mss != 1448 || e.conn.probing {
+				t.Errorf("end %d: MSS %d, fallbacks %d, probes %d; want 1448 and none", i, e.conn.mss, st.PLPMTUDFallbacks, st.PLPMTUDProbes)
+			}
+		}
+	})
+}

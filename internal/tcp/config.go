@@ -43,6 +43,17 @@ type Config struct {
 	// RFC 6675 with RACK-TLP. SACK is on by default, as on Linux.
 	NoSACK bool
 
+	// IPHeaderLen is the length of the IP header on the connection's path:
+	// 20 for IPv4 (0 selects it), 40 for IPv6. With it MSS gives the link
+	// MTU (MSS + IPHeaderLen + 20), and a path MTU gives the MSS.
+	IPHeaderLen int
+
+	// NoMTUProbing turns packetization-layer path MTU discovery (RFC
+	// 4821, as Linux's tcp_mtu_probing=1; pmtu.go) off: by default
+	// repeated timeouts of full-sized segments lower the MSS and probes
+	// then search for the largest size the path carries.
+	NoMTUProbing bool
+
 	KeepAlive KeepAlive
 
 	TimeWait        time.Duration // 2·MSL; 0: 60 s as Linux
@@ -92,6 +103,9 @@ func (c *Config) withDefaults() Config {
 		d.MSS = DefaultMSS
 	}
 	d.MSS = max(min(d.MSS, 65495), 64)
+	if d.IPHeaderLen <= 0 {
+		d.IPHeaderLen = 20
+	}
 	d.RecvBuf, d.RecvBufMax = bufDefaults(d.RecvBuf, d.RecvBufMax, DefaultRecvBuf, DefaultRecvBufMax)
 	d.SendBuf, d.SendBufMax = bufDefaults(d.SendBuf, d.SendBufMax, DefaultSendBuf, DefaultSendBufMax)
 	d.RecvBufMax = min(max(d.RecvBufMax, 2*d.MSS), 65535<<MaxWScale)

@@ -153,6 +153,7 @@ type Conn struct {
 	rackDSACK   bool  // a D-SACK arrived since the last RACK adjustment
 	rackMult    uint8 // RACK.reo_wnd_mult (at most 8)
 	rackPersist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
+	probing     bool  // PLPMTUD searches (Linux's icsk_mtup.enabled); its state is in rare (pmtu.go)
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose

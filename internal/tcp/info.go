@@ -12,6 +12,7 @@ type Info struct {
 	RTO      time.Duration // retransmission timeout, with backoff
 	SndMSS   int           // largest payload we send
 	RcvMSS   int           // largest payload we expect
+	PMTU     int           // path MTU (RFC 1191, RFC 4821) we send by
 	Cwnd     int           // congestion window, bytes
 	Ssthresh int           // slow-start threshold, bytes (1<<30: none yet)
 	SndWnd   int           // the peer's window
@@ -56,6 +57,7 @@ func (c *Conn) Info() Info {
 		RTO:        c.rto(),
 		SndMSS:     c.mss,
 		RcvMSS:     c.rcvMSS,
+		PMTU:       c.PathMTU(),
 		SndWnd:     int(c.sndWnd),
 		RcvWnd:     int(max(c.rcvAdv.Sub(c.rcvNxt), 0)),
 		SendBuf:    int(c.sndBuf),

@@ -248,6 +248,12 @@ func (c *Conn) negotiate(seg *Segment) {
 		opt = 12
 	}
 	c.mss = max(min(mss, c.cfg.MSS)-opt, 64)
+	if c.rare != nil {
+		// A path MTU set before the SYN (SetPathMTU, or ICMP about it)
+		// lowers the MSS now that the peer's is known.
+		c.rare.pm.clamp = uint16(min(mss, c.cfg.MSS))
+		c.syncMSS()
+	}
 	c.rcvMSS = max(c.cfg.MSS-opt, 64)
 	// The peer's sending MSS grows from 536 with what arrives (processData).
 	c.ackMSS = uint16(min(c.rcvMSS, 536))
@@ -379,6 +385,9 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 			c.rtt.sample(rtt, c.cfg.MinRTO, c.cfg.MaxRTO)
 		}
 		c.backoff, c.retries = 0, 0
+		if c.probing {
+			c.probeAcked(ack)
+		}
 		if c.sndUna == c.sndMax {
 			c.rtoAt = 0
 		} else {

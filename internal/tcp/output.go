@@ -184,6 +184,14 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 func (c *Conn) retransmit(now time.Time, r *txSeg) {
 	dataEnd := c.sndBase.Add(c.snd.n)
 	n := int(MinSeq(r.end, dataEnd).Sub(r.start))
+	if n > c.mss {
+		// Sent before the MSS dropped (pmtu.go), or a PLPMTUD probe:
+		// it goes again cut to the MSS.
+		start := r.start
+		c.resegment(c.mss)
+		r = c.txq.at(c.txq.find(start))
+		n = int(MinSeq(r.end, dataEnd).Sub(r.start))
+	}
 	fin := r.end.GreaterThan(dataEnd)
 	c.sendData(now, r.start, max(n, 0), fin)
 	if r.flags&txLost != 0 {
@@ -317,8 +325,9 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 		c.cc = c.makeCC()
 	}
 	avail := int(c.sndUna.Add(int(c.sndWnd)).Sub(c.sndNxt))
+	wndRoom, room := avail, c.cc.Cwnd()-c.pipe()
 	if mode != sendProbe {
-		if room := c.cc.Cwnd() - c.pipe(); room < avail {
+		if room < avail {
 			avail = room
 			c.cwndLimited = left > 0 && room < c.mss
 		} else {
@@ -330,6 +339,15 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	// blocks carries that much less data.
 	mss := c.mss - c.sackOptLen()
 	n := min(left, mss)
+	probe := false
+	if c.probing && mode == sendNormal {
+		switch p := c.probeMSS(now, left, wndRoom, room); {
+		case p < 0:
+			return false // hold the data for the probe until an ACK makes room
+		case p > 0:
+			n, probe = p, true // RFC 4821 §7.3: a probe larger than the MSS
+		}
+	}
 	if n > avail {
 		n = max(avail, 0)
 		if mode == sendForce && n == 0 && avail <= 0 && c.sndWnd > 0 {
@@ -351,6 +369,9 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 		}
 	}
 	c.sendData(now, c.sndNxt, n, fin)
+	if probe {
+		c.probeSent(c.sndNxt, n)
+	}
 	end := c.sndNxt.Add(n)
 	if fin {
 		end = end.Add(1)

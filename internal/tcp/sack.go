@@ -122,6 +122,9 @@ func (c *Conn) markLost(s *txSeg) {
 	s.flags |= txLost
 	c.lostBytes += s.len()
 	c.rareStats().Lost++
+	if c.probing {
+		c.probeLost(s)
+	}
 }
 
 // markSacked records that the peer holds a record.

@@ -31,6 +31,14 @@ type Stats struct {
 	// Memory pressure: refusals of Config.Budget (budget.go).
 	BufferBudgetHits uint64 // a ring not grown for Write or arriving data, a buffer not raised by autotuning
 	DropMemory       uint64 // segments trimmed within the window: no ring room for them
+
+	// Path MTU discovery (pmtu.go).
+	PMTUAccepted       uint64 // ICMP fragmentation-needed accepted by PathMTUError (RFC 5927: sequence in the window)
+	PMTURejected       uint64 // ICMP fragmentation-needed rejected: sequence outside SND.UNA..SND.NXT
+	PLPMTUDFallbacks   uint64 // black hole suspected: the MSS fell back (RFC 4821)
+	PLPMTUDProbes      uint64 // PLPMTUD probe segments sent
+	PLPMTUDProbesAcked uint64 // of those, acknowledged: the MSS grew
+	PLPMTUDProbesLost  uint64 // of those, lost: the search range shrank
 }
 
 // hotStats are the counters every connection moves; the others (losses,
@@ -48,6 +56,7 @@ type connRare struct {
 	stats Stats
 	newCC func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
 	dsack SACKBlock                       // a duplicate to report (RFC 2883)
+	pm    pmtuState                       // path MTU and PLPMTUD (pmtu.go)
 }
 
 func (c *Conn) rareState() *connRare {

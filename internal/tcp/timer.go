@@ -115,6 +115,7 @@ func (c *Conn) onRTO(now time.Time) {
 		c.terminate(ErrTimedOut)
 		return
 	}
+	c.onBlackHole(now) // RFC 4821 §7.7 (pmtu.go), before the retransmission as Linux's tcp_write_timeout
 	c.retries++
 	c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
 	c.rareStats().Timeouts++

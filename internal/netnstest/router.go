@@ -13,7 +13,9 @@ import (
 // narrower next hop, so the kernel's real forwarding path answers larger
 // packets that may not be fragmented with ICMP fragmentation-needed.
 //
-// The far side is 198.19.N.0/24 (the router at .1, the peer at .2, N as
+// The peer announces the MSS of ns's own MTU, not its link's, so the
+// narrow hop is found only by path MTU discovery. The far side is
+// 198.19.N.0/24 (the router at .1, the peer at .2, N as
 // for ns), routed back to the stack's subnet through the router. A stack
 // on ns.Dev reaches it with ns.KernelAddr as its gateway. Close of the
 // returned NS removes the namespace and the veth with it.
@@ -33,7 +35,11 @@ func (ns *NS) Behind(mtu int) (*NS, netip.Addr) {
 	ns.mustIP("-n", ns.Name, "link", "set", "dev", vr, "up")
 	ns.mustIP("-n", peer.Name, "addr", "add", netip.PrefixFrom(addr, 24).String(), "dev", vp)
 	ns.mustIP("-n", peer.Name, "link", "set", "dev", vp, "up")
-	ns.mustIP("-n", peer.Name, "route", "add", ns.StackPrefix.Masked().String(), "via", router.String())
+	// advmss: the peer announces the MSS of ns's side of the path (as a
+	// host with a wide link of its own would), so that the handshake does
+	// not reveal the narrow hop and the path MTU must be discovered.
+	ns.mustIP("-n", peer.Name, "route", "add", ns.StackPrefix.Masked().String(), "via", router.String(),
+		"advmss", strconv.Itoa(ns.MTU-40))
 	if err := ns.Run(func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	}); err != nil {

@@ -69,7 +69,7 @@ func (s *Stack) icmpError(now time.Time, e *ip.ErrorInfo) {
 	case ip.ProtoUDP:
 		s.udpError(e)
 	case ip.ProtoTCP:
-		s.tcpError(e)
+		s.tcpError(now, e)
 	case ip.ProtoICMP:
 		m := ip.ICMPHeader(e.Transport)
 		if len(m) >= ip.ICMPHeaderLen && m.Type() == ip.ICMPEchoRequest {

@@ -113,8 +113,9 @@ func (s *Stack) sendSegment(now time.Time, seg *tcp.Segment, local, remote netip
 // tcpError handles an ICMP error, or a local failure to resolve the next
 // hop, for a segment we sent. As Linux (tcp_v4_err): during the handshake
 // a hard error fails the connect with its errno; later it is ignored and
-// retransmission decides.
-func (s *Stack) tcpError(e *ip.ErrorInfo) {
+// retransmission decides. A fragmentation-needed goes to path MTU
+// discovery.
+func (s *Stack) tcpError(now time.Time, e *ip.ErrorInfo) {
 	if len(e.Transport) < 8 {
 		return
 	}
@@ -123,10 +124,54 @@ func (s *Stack) tcpError(e *ip.ErrorInfo) {
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[key]
 	s.tcp.mu.RUnlock()
-	if c == nil || e.Errno == syscall.EMSGSIZE {
+	if e.Errno == syscall.EMSGSIZE {
+		s.fragNeeded(now, c, e.Dst, e.MTU, h.SeqNum())
 		return
 	}
-	c.hardError(e.Errno)
+	if c != nil {
+		c.hardError(e.Errno)
+	}
+}
+
+// fragNeeded handles an ICMP fragmentation-needed about a segment of c
+// (nil: of no connection) to dst with sequence number seq. RFC 5927: only
+// a message naming data in flight is believed; then the path MTU to dst
+// falls, in the cache and for every connection to dst.
+func (s *Stack) fragNeeded(now time.Time, c *TCPEndpoint, dst netip.Addr, mtu int, seq tcp.Seq) {
+	stats.Inc(&s.st.TCP.FragNeeded)
+	accepted := false
+	if c != nil {
+		c.mu.Lock()
+		accepted = c.core.PathMTUError(now, mtu, seq)
+		c.finish(now) // the retransmissions at the new size
+	}
+	if !accepted {
+		stats.Inc(&s.st.TCP.FragNeededRejected)
+		return
+	}
+	stats.Inc(&s.st.TCP.FragNeededAccepted)
+	pmtu := s.host.SetPathMTU(now, dst, mtu)
+	s.tcp.mu.RLock()
+	var others []*TCPEndpoint
+	for _, o := range s.tcp.conns {
+		if o != c && o.raddr.Addr() == dst {
+			others = append(others, o)
+		}
+	}
+	s.tcp.mu.RUnlock()
+	for _, o := range others {
+		o.mu.Lock()
+		o.core.SetPathMTU(now, pmtu)
+		o.finish(now)
+	}
+}
+
+// applyPathMTU gives a new connection the path MTU known for its peer.
+// c.mu is held, or c is not yet visible.
+func (s *Stack) applyPathMTU(now time.Time, c *TCPEndpoint) {
+	if pmtu := s.host.PathMTU(now, c.raddr.Addr()); pmtu < s.host.MTU() {
+		c.core.SetPathMTU(now, pmtu)
+	}
 }
 
 // Connect opens a connection from port (0: an ephemeral port whose 4-tuple
@@ -139,6 +184,7 @@ func (s *Stack) Connect(port uint16, raddr netip.AddrPort, ka tcp.KeepAlive) (*T
 		return nil, err
 	}
 	c.mu.Lock()
+	s.applyPathMTU(now, c)
 	c.core.SetKeepAlive(now, ka)
 	c.handshake = make(chan struct{})
 	c.core.Connect(now)
@@ -232,6 +278,10 @@ func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
 	dst.DropPAWS += st.DropPAWS
 	dst.DropWindow += st.DropWindow
 	dst.DropOOOFull += st.DropOOOFull
+	dst.PLPMTUDFallbacks += st.PLPMTUDFallbacks
+	dst.PLPMTUDProbes += st.PLPMTUDProbes
+	dst.PLPMTUDProbesAcked += st.PLPMTUDProbesAcked
+	dst.PLPMTUDProbesLost += st.PLPMTUDProbesLost
 }
 
 // connStats returns the counters of the stack's connections: those

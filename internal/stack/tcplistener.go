@@ -104,6 +104,7 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPort)
 	}
 	if core != nil {
 		c.core = core
+		l.s.applyPathMTU(now, c)
 		// Accepted connections keep alive with package net's defaults.
 		c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
 		if l.s.registerConn(c) {

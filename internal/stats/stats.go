@@ -120,6 +120,9 @@ type TCP struct {
 	DropNoPort              uint64 // answered with RST
 	DropListenOverflow      uint64 // SYNs dropped: half-open or accept queue full
 	DropSynFin              uint64 // SYNs that also carried FIN, discarded as Linux does
+	FragNeeded              uint64 // ICMP fragmentation-needed about our segments (RFC 1191)
+	FragNeededAccepted      uint64 // of those, naming data in flight of a connection (RFC 5927): its path MTU fell
+	FragNeededRejected      uint64 // of those, for no connection or a sequence outside SND.UNA..SND.NXT: ignored
 	DropAcceptOverflow      uint64 // established connections reset: accept queue full
 	DropConnLimit           uint64 // dials refused and SYNs dropped at Limits.MaxConnections
 	SynCookiesSent          uint64 // SYNs answered statelessly, the half-open queue being full (RFC 4987)
@@ -142,6 +145,11 @@ type TCPConns struct {
 	DropPAWS        uint64 // old duplicates dropped by PAWS (RFC 7323)
 	DropWindow      uint64 // segments trimmed at the right window edge: the receive buffer was full
 	DropOOOFull     uint64 // out-of-order segments dropped: too many holes
+	// Packetization-layer path MTU discovery (RFC 4821).
+	PLPMTUDFallbacks   uint64 // black holes suspected: the MSS fell back
+	PLPMTUDProbes      uint64 // probe segments sent
+	PLPMTUDProbesAcked uint64 // of those, acknowledged: the MSS grew
+	PLPMTUDProbesLost  uint64 // of those, lost: the search narrowed
 }
 
 // UDP counts datagrams.

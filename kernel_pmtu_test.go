@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/netip"
@@ -14,10 +15,10 @@ import (
 // narrowPath is a stack on a TAP whose kernel side routes, through a
 // 1000-byte hop, to a peer namespace; c and k are the two ends of a TCP
 // connection from the stack to the peer, through the router.
-func narrowPath(t *testing.T, port int) (ns *netnstest.NS, s *Stack, c, k net.Conn) {
+func narrowPath(t testing.TB, port int, opts ...netnstest.Option) (ns *netnstest.NS, s *Stack, c, k net.Conn) {
 	t.Helper()
 	netnstest.Require(t)
-	ns = netnstest.New(t)
+	ns = netnstest.New(t, opts...)
 	peer, peerAddr := ns.Behind(1000)
 	s, err := New(Config{Link: ns.Dev, Addr: ns.StackPrefix, Gateway: ns.KernelAddr})
 	if err != nil {
@@ -155,4 +156,40 @@ func TestKernelPathMTUSpoofed(t *testing.T) {
 	if after.SndMSS != before.SndMSS || after.PMTU != before.PMTU || s.Stats().TCP.FragNeededAccepted != 0 {
 		t.Fatalf("MSS %d → %d, path MTU %d → %d after a forged message", before.SndMSS, after.SndMSS, before.PMTU, after.PMTU)
 	}
+}
+
+// BenchmarkKernelNarrowHop: 64 MiB from the stack to the peer behind a
+// router whose next hop has MTU 1000, the stack's own link 1500 (so its
+// MSS falls by path MTU discovery), against the same transfer with every
+// link at MTU 1000 from the start. The ratio of the two times, in one
+// run, is the cost of discovering the path:
+//
+//	go test -run '^$' -bench NarrowHop -benchtime 3x .
+func BenchmarkKernelNarrowHop(b *testing.B) {
+	const size = 64 << 20
+	run := func(opts ...netnstest.Option) time.Duration {
+		_, _, c, k := narrowPath(b, 9330, opts...)
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, k)
+			done <- err
+		}()
+		start := time.Now()
+		if _, err := c.Write(make([]byte, size)); err != nil {
+			b.Fatal(err)
+		}
+		c.(*TCPConn).CloseWrite()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var narrow, uniform time.Duration
+	for b.Loop() {
+		narrow += run()
+		uniform += run(netnstest.MTU(1000))
+	}
+	b.ReportMetric(narrow.Seconds()/float64(b.N), "s-narrow-hop")
+	b.ReportMetric(uniform.Seconds()/float64(b.N), "s-all-1000")
+	b.ReportMetric(narrow.Seconds()/uniform.Seconds(), "ratio")
 }

@@ -124,8 +124,10 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// WriteToUDPAddrPort sends b as one datagram to addr. Datagrams larger than
-// the MTU are fragmented; larger than 65507 bytes they fail with EMSGSIZE.
+// WriteToUDPAddrPort sends b as one datagram to addr. Datagrams go without
+// DF, as Go's own UDP sockets send them: one larger than the MTU (or than
+// the path MTU, once an ICMP message has taught it) is fragmented; larger
+// than 65507 bytes it fails with EMSGSIZE.
 // It does not block. On a connected socket it fails with EISCONN, as
 // package net's does.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {

@@ -1,6 +1,5 @@
 // Package tcp is netstack's TCP: the segment codec, sequence arithmetic and
-// the connection state machine of RFC 9293, with the extensions DESIGN.md
-// lists: window scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
+// the connection state machine of RFC 9293, with these extensions: window scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
 // SACK (RFC 2018, D-SACK of RFC 2883) with RFC 6675 loss recovery and
 // RACK-TLP (RFC 8985) on a per-segment scoreboard, CUBIC (RFC 9438, the
 // default) or NewReno (RFC 5681/6582), congestion window validation after
@@ -76,7 +75,8 @@ type Conn struct {
 	tsRecentAt tick // when tsRecent was set (RFC 7323 §5.5)
 	lastRcv    tick // for keepalive
 
-	// Deadlines; zero when not armed (STYLE.md §4).
+	// Deadlines, one per timer, the earliest armed by the shell; zero when
+	// not armed.
 	rtoAt       tick
 	ptoAt       tick // tail loss probe (RFC 8985 §7)
 	rackAt      tick // RACK reordering timer (RFC 8985 §6.3)

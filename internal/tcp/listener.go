@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Rand is the source of randomness injected into the core (STYLE.md §5):
+// Rand is the source of randomness injected into the core, as time is:
 // the ISN secret and, later, jitter. *math/rand/v2.Rand satisfies it.
 type Rand interface{ Uint32() uint32 }
 

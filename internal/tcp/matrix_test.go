@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The state × segment matrix (STYLE.md §14): every state of RFC 9293
+// The state × segment matrix: every state of RFC 9293
 // §3.3.2 (set up by fuzzSetup: ISS 1000, peer ISS 5000, 3000 bytes queued
 // where the state allows) against each kind of segment, at RCV.NXT and
 // acking SND.NXT. Each cell is "reply → next state"; "-" means no reply.

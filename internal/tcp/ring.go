@@ -79,7 +79,7 @@ func (r *ring) rewind() {
 }
 
 // minRing is the smallest ring allocated; rings start small and double as
-// data needs (STYLE.md §16 keeps them fixed per connection in steady state).
+// data needs, and stay fixed per connection in steady state.
 const minRing = 4 << 10
 
 // reserve makes room for need bytes counted from head, growing the ring

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The transcript harness (STYLE.md §14): segments in at time t, expected
+// The transcript harness: segments in at time t, expected
 // segments out, on a virtual clock. Segments are written as
 //
 //	"SYN|ACK seq=5000 ack=1001 wnd=65535 len=100 mss=1460 ws=7 ts=1/2"

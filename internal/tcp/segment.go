@@ -8,7 +8,7 @@ import (
 )
 
 // Segment is the decoded form of a TCP segment that the state machine works
-// with (STYLE.md §2). Payload aliases the bytes it was parsed from, or, for
+// with. Payload aliases the bytes it was parsed from, or, for
 // segments the machine emits, the connection's send ring.
 type Segment struct {
 	SrcPort, DstPort uint16

@@ -3,7 +3,7 @@ package tcp
 import "sync"
 
 // Stats counts what a connection did, for the shell's statistics and for
-// tests (STYLE.md §16: a named counter for every drop).
+// tests: a named counter for every drop.
 type Stats struct {
 	SegsIn          uint64 // segments given to Input
 	SegsOut         uint64 // segments emitted

@@ -1,5 +1,6 @@
 // Package tcp is netstack's TCP: the segment codec, sequence arithmetic and
-// the connection state machine of RFC 9293, with these extensions: window scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
+// the connection state machine of RFC 9293, with these extensions: window
+// scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
 // SACK (RFC 2018, D-SACK of RFC 2883) with RFC 6675 loss recovery and
 // RACK-TLP (RFC 8985) on a per-segment scoreboard, CUBIC (RFC 9438, the
 // default) or NewReno (RFC 5681/6582), congestion window validation after

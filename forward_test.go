@@ -55,6 +55,8 @@ func TestPacketLinkLentPackets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// b counts a reply once it has sent it, which may be after a read it.
+	waitFor(t, "b's replies counted", func() bool { return b.Stats().ICMP.EchoRepliesOut == 3 })
 	if st := b.Stats().ICMP; st.EchoRequestsIn != 3 || st.EchoRepliesOut != 3 {
 		t.Fatalf("echo: %+v", st)
 	}

@@ -51,6 +51,9 @@ func TestPingOverPipe(t *testing.T) {
 			t.Fatalf("rtt %v", rtt)
 		}
 	}
+	// b counts a reply once it has sent it, which may be after a has read
+	// it: wait for the count rather than race it.
+	waitFor(t, "b's five replies counted", func() bool { return b.Stats().ICMP.EchoRepliesOut == 5 })
 	sa, sb := a.Stats(), b.Stats()
 	if sa.ICMP.EchoRepliesIn != 5 || sb.ICMP.EchoRepliesOut != 5 || sb.ICMP.EchoRequestsIn != 5 {
 		t.Fatalf("stats a %+v b %+v", sa.ICMP, sb.ICMP)

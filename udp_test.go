@@ -76,6 +76,9 @@ func TestUDPConnectedRefused(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &oe) || oe.Op != "read" {
 		t.Fatalf("got %v, want read: ECONNREFUSED", err)
 	}
+	// b counts the unreachable once it has sent it, which may be after a
+	// read it.
+	waitFor(t, "b's unreachable counted", func() bool { return b.Stats().ICMP.UnreachOut == 1 })
 	if st := b.Stats(); st.UDP.DropNoPort != 1 || st.ICMP.UnreachOut != 1 {
 		t.Fatalf("stats %+v %+v", st.UDP, st.ICMP)
 	}

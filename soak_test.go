@@ -165,6 +165,17 @@ func TestSoakConnectionChurn(t *testing.T) {
 		t.Fatalf("goroutines %d → %d: more than 10 %% growth", g0, g1)
 	}
 	if h1 > h0+h0/10 {
-		t.Fatalf("heap %d → %d bytes: more than 10 %% growth", h0, h1)
+		// Maps and link buffers keep what the busiest moment of a run
+		// needed, so one run may end above the baseline without leaking
+		// (seen: 1464 → 1664 KiB at 20,000 cycles, 1352 → 1368 KiB at
+		// 60,000). A leak grows with the cycles: run as many again and fail
+		// only if the heap keeps growing.
+		run(n, 16)
+		settle()
+		h2 := heapInUse()
+		t.Logf("heap %d KiB after a second run of %d cycles", h2>>10, n)
+		if h2 > h1+(h1-h0)/2 {
+			t.Fatalf("heap %d → %d → %d bytes: it grows with the cycles", h0, h1, h2)
+		}
 	}
 }

@@ -121,10 +121,13 @@ func exhaust(t *testing.T, b *Budget) *ring {
 	return r
 }
 
-// Receive side under memory pressure: the window already advertised is
-// not withdrawn; what arrives within it and does not fit the ring is
-// dropped and counted, and the sender's retransmission is taken once
-// memory is back. The window never opens past the ring meanwhile.
+// Receive side under memory pressure: what arrives within the window and
+// does not fit the ring is dropped and counted; from then on ACKs announce
+// only what the ring has free (a zero window when it is full), reading
+// sends the window update, the sender's retransmission is taken, and the
+// window opens to the whole buffer again once memory is back. The edge
+// promised before still bounds what is acceptable: a pure ACK beyond the
+// announced window draws no ACK in reply.
 func TestBudgetReceiveWindow(t *testing.T) {
 	b := NewBudget(32 << 10)
 	tt := newTranscript(t, &Config{RecvBuf: 32 << 10, Budget: b})
@@ -138,21 +141,24 @@ func TestBudgetReceiveWindow(t *testing.T) {
 	tt.in(21, "ACK seq=6461 ack=1001 len=1460")
 	tt.want(21, "ACK seq=1001 ack=7921 wnd=29848")
 	tt.in(22, "ACK seq=7921 ack=1001 len=1460")
-	// 4096-2920 bytes of it fit: the rest is dropped, the window stands.
-	tt.want(22, "ACK seq=1001 ack=9097 wnd=28672")
+	// 4096-2920 bytes of it fit: the rest is dropped, the window closes.
+	tt.want(22, "ACK seq=1001 ack=9097 wnd=0")
 	if st := tt.c.Stats(); st.DropMemory != 1 || b.Drops() != 1 || st.BufferBudgetHits != 1 || b.Hits() != 1 {
 		t.Fatalf("DropMemory %d, BufferBudgetHits %d, budget hits %d; want 1 each", st.DropMemory, st.BufferBudgetHits, b.Hits())
 	}
+	// A pure ACK beyond the announced edge, within the promised one, is
+	// taken silently.
+	tt.in(25, "ACK seq=9381 ack=1001")
+	tt.wantNothing(25)
 	if got, _ := tt.read(30); len(got) != 4096 {
 		t.Fatalf("read %d bytes, want 4096", len(got))
 	}
-	// No window update: the ring is all there is.
-	tt.wantNothing(30)
-	tt.in(40, "ACK seq=9097 ack=1001 len=284") // the retransmission
-	tt.want(80, "ACK seq=1001 ack=9381 wnd=28388")
+	tt.want(30, "ACK seq=1001 ack=9097 wnd=4096") // the window update
+	tt.in(40, "ACK seq=9097 ack=1001 len=284")   // the retransmission
+	tt.want(80, "ACK seq=1001 ack=9381 wnd=3812")
 	tt.read(81)
-	if got := tt.c.advertise(); got != 28388 {
-		t.Fatalf("window %d while under pressure, want the one advertised, 28388", got)
+	if got := tt.c.advertise(); got != 4096 {
+		t.Fatalf("window %d while short of memory, want the ring, 4096", got)
 	}
 	// Memory comes back: the window opens to the whole buffer again.
 	other.release(b)
@@ -166,6 +172,36 @@ func TestBudgetReceiveWindow(t *testing.T) {
 	tt.c.Abort(tt.now)
 	if b.Used() != 0 {
 		t.Fatalf("after Abort the budget holds %d bytes", b.Used())
+	}
+}
+
+// Send side of a window that shrinks below the data in flight (RFC 1122
+// §4.2.2.16), as a receiver out of memory closes it: when the window opens
+// again, what lay beyond the edge goes again at once, not at the
+// retransmission timeout, which restarts from its base.
+func TestShrunkWindowResent(t *testing.T) {
+	tt := established(t, nil)
+	p := make([]byte, 4*1460)
+	tt.do(20, func(now time.Time) { tt.c.Write(now, p) })
+	for _, w := range []string{"1001", "2461", "3921"} {
+		tt.want(20, "ACK seq="+w+" ack=5001 len=1460")
+	}
+	tt.want(20, "ACK|PSH seq=5381 ack=5001 len=1460")
+	// The peer keeps the first segment and closes its window.
+	tt.in(21, "ACK seq=5001 ack=2461 wnd=0")
+	tt.wantNothing(21)
+	// Reading, it opens the window: the three segments it dropped go again.
+	tt.in(30, "ACK seq=5001 ack=2461 wnd=65535")
+	for _, w := range []string{"2461", "3921"} {
+		tt.want(30, "ACK seq="+w+" ack=5001 len=1460")
+	}
+	tt.want(30, "ACK|PSH seq=5381 ack=5001 len=1460")
+	if st := tt.c.Stats(); st.Timeouts != 0 {
+		t.Fatalf("%d timeouts: the resend waited for the timer", st.Timeouts)
+	}
+	tt.in(31, "ACK seq=5001 ack=6841 wnd=65535")
+	if i := tt.c.Info(); i.Unacked != 0 || i.Cwnd < 4*1460 {
+		t.Fatalf("after the ACK: %d unacked, cwnd %d; want 0 and no reduction", i.Unacked, i.Cwnd)
 	}
 }
 

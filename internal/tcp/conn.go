@@ -101,6 +101,7 @@ type Conn struct {
 	irs        Seq
 	rcvNxt     Seq
 	rcvAdv     Seq // right edge of the window we last advertised
+	rcvAnn     Seq // right edge announced while short of memory (rcvNoMem), below rcvAdv
 	rcvFinSeq  Seq // sequence number of a FIN seen out of order
 	rcvAckSent Seq // Last.ACK.sent (RFC 7323 §4.3): RCV.NXT in our last ACK, Linux's rcv_wup
 	tsRecent   uint32
@@ -134,6 +135,8 @@ type Conn struct {
 	nagle      bool
 	rcvFinWait bool // a FIN waits at rcvFinSeq
 	hasDSACK   bool
+	rcvNoMem   bool // in-window data was dropped for want of memory: ACKs announce only the ring's free space
+	sndShrunk  bool // the peer's window shrank below data in flight (RFC 1122 §4.2.2.16)
 
 	// Close bookkeeping.
 	finQueued  bool // CloseWrite called: FIN follows the queued data
@@ -456,6 +459,16 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 // 9293 §3.8.6.2.2 and Linux's __tcp_cleanup_rbuf).
 func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if !c.state.synchronized() || c.rcvFin {
+		return
+	}
+	if c.rcvNoMem {
+		// Short of memory (advertise): the update follows the ring's
+		// free space, from the edge announced last.
+		grow := c.rcvNxt.Add(len(c.rcv.buf) - c.rcv.n).Sub(c.rcvAnn)
+		if int(grow) >= min(len(c.rcv.buf)/2, c.rcvMSS) {
+			c.ackNow = true
+			c.output(now)
+		}
 		return
 	}
 	room := c.rcvRoom()

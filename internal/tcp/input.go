@@ -164,6 +164,34 @@ func (c *Conn) acceptable(seg *Segment) bool {
 	return seg.Seq.InWindow(c.rcvNxt, uint32(wnd)) || seg.Seq.Add(n-1).InWindow(c.rcvNxt, uint32(wnd))
 }
 
+// windowMoved follows the right edge of the peer's window from from to to.
+// RFC 1122 §4.2.2.16: a sender must be robust against a window that shrinks
+// below data already in flight, as Linux's receiver closes its window when
+// it runs out of memory and discards what it cannot hold. What was sent
+// beyond the edge is taken as discarded; when the window opens again it
+// is resent at once, the ACK that opened it showing the peer alive, and
+// the retransmission timer starts again from its base, not from the
+// backoff that retransmissions into the full buffer ran up. The
+// congestion window is left alone: no congestion dropped the data.
+func (c *Conn) windowMoved(now time.Time, from, to Seq) {
+	switch {
+	case c.sndUna == c.sndNxt:
+		c.sndShrunk = false
+	case to.LessThan(from) && to.LessThan(c.sndNxt):
+		c.sndShrunk = true
+	case c.sndShrunk && to.GreaterThan(from):
+		c.sndShrunk = false
+		for i := 0; i < c.txq.n; i++ {
+			if s := c.txq.at(i); s.start.LessThan(to) {
+				c.markLost(s)
+			}
+		}
+		c.lostFrom = c.sndUna
+		c.backoff, c.retries = 0, 0
+		c.rtoAt = c.at(now) + tick(c.rto())
+	}
+}
+
 // inputSynSent handles a segment in SYN-SENT (RFC 9293 §3.10.7.3).
 func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	f := seg.Flags
@@ -312,6 +340,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 	}
 	// Window update (RFC 9293 §3.10.7.4 fifth, SND.WL1/SND.WL2 rule).
 	if c.sndWl1.LessThan(seg.Seq) || (c.sndWl1 == seg.Seq && c.sndWl2.LessEq(ack)) {
+		edge := c.sndWl2.Add(int(c.sndWnd))
 		c.sndWnd = wnd
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
 		c.maxWnd = max(c.maxWnd, wnd)
@@ -319,6 +348,7 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 			c.persistAt = 0
 			c.backoff = 0
 		}
+		c.windowMoved(now, edge, ack.Add(int(wnd)))
 	}
 	if c.sndUna == c.sndMax {
 		c.retries = 0 // the peer is alive (answers probes, even with a zero window)
@@ -544,7 +574,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 			// retransmits it.
 			payload = payload[:max(room-off, 0)]
 			fin = false
-			c.ackNow = true
+			c.ackNow, c.rcvNoMem = true, true
 			c.rareStats().DropMemory++
 			c.cfg.Budget.drops.Add(1) // only a budget makes room short
 		}

@@ -64,7 +64,29 @@ func (c *Conn) tsVal(now time.Time) uint32 {
 // syndrome, and never shrunk (RFC 9293 §3.8.6: "strongly discouraged").
 // Under memory pressure the buffer is what the ring holds (rcvRoom), so
 // the window opens no further than the memory we have.
+//
+//
+// The one exception is memory: once data within the window had to be
+// dropped because the budget could not hold it, the window announced is
+// what the ring has free, below the edge promised before (Linux closes its
+// window then too, since 6.4: ICSK_ACK_NOMEM), so the sender stops and
+// waits for the window update that reading sends (maybeWindowUpdate)
+// rather than retransmitting into a full buffer with its retransmission
+// timer backing off. The promised edge (rcvAdv) still bounds what is
+// acceptable, so the peer's ACKs and probes beyond the announced edge are
+// taken, not answered with an ACK (two such peers would otherwise trade
+// ACKs for ever). Announcing returns to normal when the ring, or the
+// budget, can hold the promise again.
 func (c *Conn) advertise() uint16 {
+	if c.rcvNoMem {
+		need := c.rcv.n + int(max(c.rcvAdv.Sub(c.rcvNxt), 0))
+		if len(c.rcv.buf) < need && c.cfg.Budget.room(len(c.rcv.buf), need) < need {
+			w := min(uint32(len(c.rcv.buf)-c.rcv.n)>>c.rcvWScale, 65535)
+			c.rcvAnn = c.rcvNxt.Add(int(w << c.rcvWScale))
+			return uint16(w)
+		}
+		c.rcvNoMem = false // the ring holds the promise, or the budget has it again
+	}
 	room := c.rcvRoom()
 	edge := c.rcvNxt.Add(room - c.rcv.n)
 	if c.rcvAdv.GreaterEq(c.rcvNxt) {

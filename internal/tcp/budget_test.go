@@ -154,7 +154,7 @@ func TestBudgetReceiveWindow(t *testing.T) {
 		t.Fatalf("read %d bytes, want 4096", len(got))
 	}
 	tt.want(30, "ACK seq=1001 ack=9097 wnd=4096") // the window update
-	tt.in(40, "ACK seq=9097 ack=1001 len=284")   // the retransmission
+	tt.in(40, "ACK seq=9097 ack=1001 len=284")    // the retransmission
 	tt.want(80, "ACK seq=1001 ack=9381 wnd=3812")
 	tt.read(81)
 	if got := tt.c.advertise(); got != 4096 {

@@ -22,9 +22,22 @@ import (
 // as Linux does. A cookie is valid during the counter it was made in and
 // the next (64-128 s).
 
-// msstab holds the MSS values a cookie can encode (Linux's msstab for
-// IPv4); a peer's MSS is rounded down to one of them.
-var msstab = [4]uint16{536, 1300, 1440, 1460}
+// msstab holds the MSS values a cookie can encode for a peer of each
+// family, Linux's msstab and msstab6: IPv4's, and IPv6's, the payloads of
+// 1280-, 1480-, 1500- and 9000-byte packets under 60 bytes of headers. A
+// peer's MSS is rounded down to one of them.
+var msstab = [2][4]uint16{
+	{536, 1300, 1440, 1460},
+	{1220, 1420, 1440, 8940},
+}
+
+// msstabFor returns the table for a peer at remote.
+func msstabFor(remote netip.AddrPort) *[4]uint16 {
+	if remote.Addr().Unmap().Is4() {
+		return &msstab[0]
+	}
+	return &msstab[1]
+}
 
 const (
 	cookiePeriod = 64 // seconds per cookie time counter
@@ -76,11 +89,12 @@ func (l *Listener) cookieHash(remote netip.AddrPort, count uint32, irs Seq, opts
 	return uint32(sipHash24(k0, k1, buf[:]) >> 32)
 }
 
-// mssIndex returns the index of the largest msstab entry not above the
-// peer's MSS (536 when the SYN carried none, RFC 9293 §3.7.1).
-func mssIndex(peer uint16) uint32 {
-	i := len(msstab) - 1
-	for i > 0 && peer < msstab[i] {
+// mssIndex returns the index of the largest entry of tab not above the
+// peer's MSS (536 when the SYN carried none, RFC 9293 §3.7.1, which an
+// IPv6 peer cannot mean: its smallest is taken then, RFC 8200 §5).
+func mssIndex(tab *[4]uint16, peer uint16) uint32 {
+	i := len(tab) - 1
+	for i > 0 && peer < tab[i] {
 		i--
 	}
 	return uint32(i)
@@ -102,7 +116,7 @@ func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort
 		}
 	}
 	irs := syn.Seq
-	idx := mssIndex(o.MSS)
+	idx := mssIndex(msstabFor(remote), o.MSS)
 	cookie := Seq(l.cookieHash(remote, cookieCount(now), irs, opts)&^3 | idx)
 
 	s := newSegment()
@@ -151,7 +165,7 @@ func (l *Listener) checkCookie(now time.Time, ack *Segment, remote netip.AddrPor
 	}
 	for age := uint32(0); age < 2; age++ {
 		if Seq(l.cookieHash(remote, count-age, irs, opts)&^3) == cookie&^3 {
-			return opts, msstab[uint32(cookie)&3], true
+			return opts, msstabFor(remote)[uint32(cookie)&3], true
 		}
 	}
 	l.cookiesRejected.Add(1)

@@ -113,11 +113,28 @@ func TestSynCookieNoTimestamps(t *testing.T) {
 		mss  uint16
 		want uint32
 	}{{0, 0}, {100, 0}, {536, 0}, {1299, 0}, {1300, 1}, {1459, 2}, {1460, 3}, {9000, 3}} {
-		if got := mssIndex(c.mss); got != c.want {
-			t.Errorf("mssIndex(%d) = %d, want %d", c.mss, got, c.want)
+		if got := mssIndex(msstabFor(v4peer), c.mss); got != c.want {
+			t.Errorf("IPv4: mssIndex(%d) = %d, want %d", c.mss, got, c.want)
 		}
 	}
+	// An IPv6 peer's table is IPv6's (an IPv4-mapped peer is IPv4).
+	for _, c := range []struct {
+		mss  uint16
+		want uint32
+	}{{0, 0}, {1220, 0}, {1419, 0}, {1420, 1}, {1440, 2}, {1460, 2}, {8940, 3}, {65495, 3}} {
+		if got := mssIndex(msstabFor(v6peer), c.mss); got != c.want {
+			t.Errorf("IPv6: mssIndex(%d) = %d, want %d", c.mss, got, c.want)
+		}
+	}
+	if msstabFor(netip.AddrPortFrom(netip.AddrFrom16(v4peer.Addr().As16()), 1)) != &msstab[0] {
+		t.Error("an IPv4-mapped peer takes the IPv6 table")
+	}
 }
+
+var (
+	v4peer = netip.MustParseAddrPort("198.18.0.2:40000")
+	v6peer = netip.MustParseAddrPort("[fd00::2]:40000")
+)
 
 // A forged ACK (a wrong cookie, or the right cookie with other options in
 // its timestamp echo) draws a RST, as for any ACK without a connection.

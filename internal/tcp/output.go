@@ -65,7 +65,6 @@ func (c *Conn) tsVal(now time.Time) uint32 {
 // Under memory pressure the buffer is what the ring holds (rcvRoom), so
 // the window opens no further than the memory we have.
 //
-//
 // The one exception is memory: once data within the window had to be
 // dropped because the budget could not hold it, the window announced is
 // what the ring has free, below the edge promised before (Linux closes its

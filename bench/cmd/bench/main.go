@@ -49,14 +49,15 @@ type kind struct {
 	name        string
 	mem, tapped pair.Factory
 	lossy       func(loss int) pair.Factory
+	wg          pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 }
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP},
-	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth},
+	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true)},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP, pair.WireGuard(false)},
+	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth, nil},
 }
 
 type runResult struct {
@@ -141,6 +142,27 @@ func main() {
 				metric{name: "dropped stack → kernel", unit: "% of frames", noRatio: true}),
 			1500, true, 1, "tap-duplex-0", duplex},
 	)
+	// Through a WireGuard tunnel on loopback UDP (issue 19): wireguard-go
+	// devices on netstack's drop-in against wireguard-go's own gVisor
+	// tun/netstack. Each stream run also reports the CPU seconds it used
+	// per GiB moved (both ends and both wireguard-go devices together).
+	perGiB := func(n int) func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+		return func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+			cpu0 := cpuSeconds()
+			v, err := work.Stream(ctx, p, size, n, false)
+			if err != nil {
+				return nil, err
+			}
+			return append(v, (cpuSeconds()-cpu0)/(float64(size)/(1<<30))), nil
+		}
+	}
+	wgStream := []metric{{"throughput", "Gbit/s", true, false}, {"CPU per GiB", "s", false, false}}
+	wls = append(wls,
+		workload{"wg-stream", "WireGuard, loopback UDP: 1 stream, " + gib + ", tunnel MTU 1420", wgStream, 0, false, -1, "", perGiB(1)},
+		workload{"wg-stream8", "WireGuard, loopback UDP: 8 streams, " + gib + " total", wgStream, 0, false, -1, "", perGiB(8)},
+		workload{"wg-connclose", "WireGuard, loopback UDP: connect+close", []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.ConnClose(ctx, p, *ccN, *dur) }},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -175,6 +197,11 @@ func main() {
 				}
 				if w.loss >= 0 {
 					f = k.lossy(w.loss)
+				}
+				if strings.HasPrefix(w.id, "wg-") {
+					if f = k.wg; f == nil {
+						continue
+					}
 				}
 				res := runOnce(w, f, *timeout)
 				results[w.id][k.name] = append(results[w.id][k.name], res)

@@ -49,14 +49,15 @@ type kind struct {
 	name        string
 	mem, tapped pair.Factory
 	lossy       func(loss int) pair.Factory
+	wg          pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 }
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP},
-	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth},
+	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true)},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP, pair.WireGuard(false)},
+	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth, nil},
 }
 
 type runResult struct {
@@ -141,6 +142,35 @@ func main() {
 				metric{name: "dropped stack → kernel", unit: "% of frames", noRatio: true}),
 			1500, true, 1, "tap-duplex-0", duplex},
 	)
+	// Through a WireGuard tunnel on loopback UDP (issue 19): wireguard-go
+	// devices on netstack's drop-in against wireguard-go's own gVisor
+	// tun/netstack. Each stream run also reports the CPU seconds it used
+	// per GiB moved (both ends and both wireguard-go devices together).
+	perGiB := func(n int) func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+		return func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+			cpu0 := cpuSeconds()
+			v, err := work.Stream(ctx, p, size, n, false)
+			if err != nil {
+				return nil, err
+			}
+			return append(v, (cpuSeconds()-cpu0)/(float64(size)/(1<<30))), nil
+		}
+	}
+	// One client address and one server port: netstack, like Linux to a
+	// non-loopback peer, keeps each closed connection's 4-tuple in
+	// TIME-WAIT for 60 s, so a run fails with EADDRNOTAVAIL once the
+	// 28,232 ephemeral ports (32768–60999) are used. Both stacks make the
+	// same number of connections, fewer than that.
+	wgConns := min(*ccN, 25000)
+	wgStream := []metric{{"throughput", "Gbit/s", true, false}, {"CPU per GiB", "s", false, false}}
+	wls = append(wls,
+		workload{"wg-stream", "WireGuard, loopback UDP: 1 stream, " + gib + ", tunnel MTU 1420", wgStream, 0, false, -1, "", perGiB(1)},
+		workload{"wg-stream8", "WireGuard, loopback UDP: 8 streams, " + gib + " total", wgStream, 0, false, -1, "", perGiB(8)},
+		workload{"wg-connclose", fmt.Sprintf("WireGuard, loopback UDP: connect+close, %d conns at most", wgConns), []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+				return work.ConnClose(ctx, p, wgConns, *dur)
+			}},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -175,6 +205,11 @@ func main() {
 				}
 				if w.loss >= 0 {
 					f = k.lossy(w.loss)
+				}
+				if strings.HasPrefix(w.id, "wg-") {
+					if f = k.wg; f == nil {
+						continue
+					}
 				}
 				res := runOnce(w, f, *timeout)
 				results[w.id][k.name] = append(results[w.id][k.name], res)
@@ -493,6 +528,15 @@ const method = `## How it is measured
   The kernel → stack direction never carried a super-segment through the bridge with its offloads off.
   The kernel column: namespace A (the server, in the stack's place) with 198.18.N.2/24 on a veth end
   (offloads off), its peer a port of the same lossy bridge in namespace B, where the client runs.
+- **WireGuard, loopback UDP** (wg-stream, wg-stream8, wg-connclose): two wireguard-go devices
+  (golang.zx2c4.com/wireguard) in this process joined by UDP on 127.0.0.1, tunnel 198.18.0.1 (client) to
+  198.18.0.2 (server), MTU 1420; the netstack column runs both devices on netstack's drop-in
+  (` + "`github.com/gotcpip/netstack/wireguard`" + `), the gVisor column on wireguard-go's own ` + "`tun/netstack`" + ` (gVisor
+  through gonet). The same stream and connect+close loops as above, through the tunnel; CPU per GiB is
+  the run's CPU seconds (both stacks, both devices, the kernel's UDP loopback) over the GiB moved.
+  connect+close makes at most 25,000 connections: netstack keeps each closed 4-tuple in TIME-WAIT for
+  60 s, as Linux does to a non-loopback peer, so one client address to one server port runs out of
+  the 28,232 ephemeral ports after that many.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

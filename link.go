@@ -122,8 +122,9 @@ func NewPipe(cfg PipeConfig) (*PipeEnd, *PipeEnd) {
 // PcapLink wraps l so that every frame it reads or writes is also written
 // to w in libpcap format (Ethernet or raw-IP link type, per l.Ethernet();
 // raw IP holds IPv4 and IPv6 packets alike), for Wireshark or tshark. It
-// reports and passes on l's capabilities, so a stack on PcapLink(tap) still sends super-segments,
-// which the capture records whole as tcpdump does on a NIC with TSO.
+// reports and passes on l's capabilities, so a stack on PcapLink(tap)
+// still sends super-segments, which the capture records whole as tcpdump
+// does on a NIC with TSO.
 // Closing the returned Link closes l, not w.
 func PcapLink(l Link, w io.Writer) (Link, error) {
 	p, err := link.NewPcap(l, w)

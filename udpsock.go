@@ -131,7 +131,7 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 // WriteToUDPAddrPort sends b as one datagram to addr. Datagrams go without
 // DF, as Go's own UDP sockets send them: one larger than the MTU (or than
 // the path MTU, once an ICMP message has taught it) is fragmented; larger
-// than 65507 bytes it fails with EMSGSIZE.
+// than 65507 bytes to IPv4 (65527 to IPv6) it fails with EMSGSIZE.
 // It does not block. On a connected socket it fails with EISCONN, as
 // package net's does.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {

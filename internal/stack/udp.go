@@ -15,6 +15,10 @@ import (
 	"github.com/gotcpip/netstack/internal/udp"
 )
 
+// maxUDPPayload6 is the largest UDP payload over IPv6 without a
+// jumbogram: a 65535-byte IPv6 payload less the 8-byte UDP header.
+const maxUDPPayload6 = 0xffff - udp.HeaderLen
+
 // udpTable demultiplexes datagrams to sockets by local port and address,
 // and to forwarded flows by both ends.
 type udpTable struct {
@@ -180,7 +184,9 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 // MTU, from the socket's address (from a wildcard, the one SourceAddr
 // picks). It fails with net.ErrClosed after Close, with a connected
 // socket's pending soft error, with EAFNOSUPPORT to a family the socket
-// does not take, and with EMSGSIZE beyond udp.MaxPayload.
+// does not take, and with EMSGSIZE beyond the largest payload of addr's
+// family: udp.MaxPayload for IPv4, 65527 for IPv6, whose payload length
+// does not count its 40-byte header (RFC 8200 §3; no jumbograms).
 func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 	closed, softErr := c.writeState(c.raddr.IsValid())
 	switch {
@@ -192,7 +198,7 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 		return &net.AddrError{Err: "invalid address or port", Addr: addr.String()}
 	case !c.flow && c.bind.Addr.Is4() != addr.Addr().Is4() && !(c.bind.Dual && addr.Addr().Is4()):
 		return syscall.EAFNOSUPPORT
-	case len(b) > udp.MaxPayload:
+	case len(b) > udp.MaxPayload && addr.Addr().Is4() || len(b) > maxUDPPayload6:
 		return syscall.EMSGSIZE
 	}
 	src := c.laddr.Addr()

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/gotcpip/netstack"
@@ -30,7 +31,7 @@ import (
 
 func main() {
 	tap := flag.String("tap", "", "serve on this TAP device instead of the in-memory demo")
-	addr := flag.String("addr", "198.18.0.2/24", "the stack's address and subnet on the TAP device")
+	addr := flag.String("addr", "198.18.0.2/24", "the stack's addresses and subnets on the TAP device, comma-separated (198.18.0.2/24,fd00::2/64)")
 	flag.Parse()
 	if *tap != "" {
 		if err := serveTAP(*tap, *addr); err != nil {
@@ -101,17 +102,22 @@ func demo(out io.Writer) error {
 	return nil
 }
 
-// serveTAP serves the site on a TAP device until SIGINT.
-func serveTAP(name, cidr string) error {
-	prefix, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return err
+// serveTAP serves the site on a TAP device until SIGINT, on every
+// address of cidrs (comma-separated prefixes of either family).
+func serveTAP(name, cidrs string) error {
+	var prefixes []netip.Prefix
+	for _, c := range strings.Split(cidrs, ",") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return err
+		}
+		prefixes = append(prefixes, p)
 	}
 	dev, err := netstack.OpenTAP(name)
 	if err != nil {
 		return err
 	}
-	s, err := netstack.New(netstack.Config{Link: dev, Addr: prefix})
+	s, err := netstack.New(netstack.Config{Link: dev, Addrs: prefixes})
 	if err != nil {
 		return err
 	}
@@ -127,7 +133,9 @@ func serveTAP(name, cidr string) error {
 		<-sig
 		srv.Shutdown(context.Background())
 	}()
-	log.Printf("serving http://%v/ on %s (%v)", prefix.Addr(), name, s.HardwareAddr())
+	for _, p := range s.Addrs() {
+		log.Printf("serving http://%v/ on %s (%v)", netip.AddrPortFrom(p.Addr(), 80), name, s.HardwareAddr())
+	}
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -64,7 +64,8 @@ type ifreqFlags struct {
 }
 
 // openOffload opens a TAP (tap) or TUN device with IFF_VNET_HDR and asks
-// for checksum and TCP segmentation offload over IPv4 and IPv6. It fails when the kernel
+// for checksum and TCP segmentation offload over IPv4 and IPv6 (TSO4,
+// TSO6: what the device may hand us, and we it). It fails when the kernel
 // refuses any of it; the caller then falls back to the plain device.
 func openOffload(name string, tap bool) (*Device, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)

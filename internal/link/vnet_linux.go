@@ -111,6 +111,20 @@ func openOffload(name string, tap bool) (*Device, error) {
 	return d, nil
 }
 
+// gsoTypeOf returns the GSO type of a TCP super-segment: GSO_TCPV6 when
+// its IP header (behind the Ethernet header on a TAP) is version 6, else
+// GSO_TCPV4.
+func gsoTypeOf(frame []byte, tap bool) uint8 {
+	ipAt := 0
+	if tap {
+		ipAt = 14
+	}
+	if ipAt < len(frame) && frame[ipAt]>>4 == 6 {
+		return vnetGSOTCPv6
+	}
+	return vnetGSOTCPv4
+}
+
 // readVnet reads one frame behind its virtio-net header, completes a
 // partial checksum the kernel left for us, and returns the frame's length.
 func (d *Device) readVnet(buf []byte) (int, error) {
@@ -156,15 +170,7 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	var hb [vnetHdrLen]byte
 	var h vnetHdr
 	if gsoSize > 0 {
-		typ := uint8(vnetGSOTCPv4)
-		ipAt := 0
-		if d.tap {
-			ipAt = 14 // behind the Ethernet header
-		}
-		if ipAt < len(frame) && frame[ipAt]>>4 == 6 {
-			typ = vnetGSOTCPv6
-		}
-		h = vnetHdr{flags: vnetFlagNeedsCsum, gsoType: typ, hdrLen: uint16(hdrLen),
+		h = vnetHdr{flags: vnetFlagNeedsCsum, gsoType: gsoTypeOf(frame, d.tap), hdrLen: uint16(hdrLen),
 			gsoSize: uint16(gsoSize), csumStart: uint16(csumStart), csumOffset: 16}
 	}
 	h.encode(hb[:])

@@ -23,10 +23,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/gotcpip/netstack"
+	"github.com/gotcpip/netstack/examples/internal/addrflag"
 )
 
 func main() {
@@ -105,13 +105,9 @@ func demo(out io.Writer) error {
 // serveTAP serves the site on a TAP device until SIGINT, on every
 // address of cidrs (comma-separated prefixes of either family).
 func serveTAP(name, cidrs string) error {
-	var prefixes []netip.Prefix
-	for _, c := range strings.Split(cidrs, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(c))
-		if err != nil {
-			return err
-		}
-		prefixes = append(prefixes, p)
+	prefixes, err := addrflag.Parse(cidrs)
+	if err != nil {
+		return err
 	}
 	dev, err := netstack.OpenTAP(name)
 	if err != nil {

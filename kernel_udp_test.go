@@ -28,6 +28,18 @@ func TestKernelUDPLargeDatagrams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
+	udpBothWays(t, kc, sc, netip.AddrPortFrom(ns.KernelAddr, 7000), netip.AddrPortFrom(s.Addr(), 7001))
+	st := s.Stats().IPv4
+	if st.FragmentedPackets < 1 || st.Reassembled < 1 {
+		t.Fatalf("16 KiB did not fragment both ways: %+v", st)
+	}
+}
+
+// udpBothWays sends a 16 KiB datagram from the stack's socket sc (at
+// saddr) to the kernel's kc (at kaddr) and one back, and checks each
+// arrives whole from the other's address.
+func udpBothWays(t *testing.T, kc *net.UDPConn, sc *UDPConn, kaddr, saddr netip.AddrPort) {
+	t.Helper()
 	msg := make([]byte, 16<<10)
 	for i := range msg {
 		msg[i] = byte(i * 31)
@@ -36,26 +48,19 @@ func TestKernelUDPLargeDatagrams(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	kc.SetDeadline(deadline)
 	sc.SetDeadline(deadline)
-
-	// Stack → kernel.
-	if _, err := sc.WriteToUDPAddrPort(msg, netip.AddrPortFrom(ns.KernelAddr, 7000)); err != nil {
+	if _, err := sc.WriteToUDPAddrPort(msg, kaddr); err != nil {
 		t.Fatal(err)
 	}
 	n, from, err := kc.ReadFromUDPAddrPort(buf)
-	if err != nil || !bytes.Equal(buf[:n], msg) || from != netip.AddrPortFrom(s.Addr(), 7001) {
+	if err != nil || !bytes.Equal(buf[:n], msg) || from != saddr {
 		t.Fatalf("kernel got %d bytes from %v: %v", n, from, err)
 	}
-	// Kernel → stack.
-	if _, err := kc.WriteToUDPAddrPort(msg, netip.AddrPortFrom(s.Addr(), 7001)); err != nil {
+	if _, err := kc.WriteToUDPAddrPort(msg, saddr); err != nil {
 		t.Fatal(err)
 	}
 	n, from, err = sc.ReadFromUDPAddrPort(buf)
-	if err != nil || !bytes.Equal(buf[:n], msg) || from != netip.AddrPortFrom(ns.KernelAddr, 7000) {
+	if err != nil || !bytes.Equal(buf[:n], msg) || from.Addr().Unmap() != kaddr.Addr() || from.Port() != kaddr.Port() {
 		t.Fatalf("stack got %d bytes from %v: %v", n, from, err)
-	}
-	st := s.Stats().IPv4
-	if st.FragmentedPackets < 1 || st.Reassembled < 1 {
-		t.Fatalf("16 KiB did not fragment both ways: %+v", st)
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 // ProtoICMPv6 is the IP protocol number of ICMPv6 (RFC 4443).
 const ProtoICMPv6 = 58
 
+// icmpv6EchoRequest is ICMPv6's Echo Request type (RFC 4443 §4.1).
+const icmpv6EchoRequest = 128
+
 // ipAddrConfig puts the stack's static addresses and gateways into the IP
 // layer's configuration.
 func ipAddrConfig(c *ip.Config, addrs []netip.Prefix, gws []netip.Addr) error {

@@ -294,7 +294,7 @@ func (s *Stack) resolveTargets(ctx context.Context, network string, fam family, 
 			return nil, errNoSuitableAddress(host)
 		}
 		if a.IsUnspecified() {
-			f := fam
+			f := family(6)
 			if a.Is4() {
 				f = 4
 			}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gotcpip/netstack/internal/netnstest"
 )
 
 // TestKernelUDPLargeDatagrams sends 16 KiB datagrams each way across the
@@ -69,18 +71,26 @@ func udpBothWays(t *testing.T, kc *net.UDPConn, sc *UDPConn, kaddr, saddr netip.
 func TestKernelUDPRefused(t *testing.T) {
 	checkGoroutines(t)
 	ns, s := newKernelPeer(t)
-	// Kernel → stack's closed port.
+	refusedBothWays(t, ns, s, "udp4", netip.AddrPortFrom(s.Addr(), 9999), netip.AddrPortFrom(ns.KernelAddr, 9998))
+}
+
+// refusedBothWays sends a datagram from the kernel to the stack's closed
+// port at closedHere and from the stack to the kernel's at closedThere,
+// each from a connected socket of network, which must then read
+// ECONNREFUSED.
+func refusedBothWays(t *testing.T, ns *netnstest.NS, s *Stack, network string, closedHere, closedThere netip.AddrPort) {
+	t.Helper()
 	var kc net.Conn
 	if err := ns.Run(func() (err error) {
-		kc, err = net.Dial("udp4", netip.AddrPortFrom(s.Addr(), 9999).String())
+		kc, err = net.Dial(network, closedHere.String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer kc.Close()
-	kc.SetDeadline(time.Now().Add(10 * time.Second))
 	var err error
-	// The first datagram may wait on ARP; resend until the error arrives.
+	// The first datagram may wait on ARP or neighbor discovery; resend
+	// until the error arrives.
 	for range 5 {
 		kc.Write([]byte("knock"))
 		kc.SetReadDeadline(time.Now().Add(time.Second))
@@ -91,8 +101,7 @@ func TestKernelUDPRefused(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("kernel read: %v, want ECONNREFUSED", err)
 	}
-	// Stack → kernel's closed port.
-	sc, err := s.Dial("udp", netip.AddrPortFrom(ns.KernelAddr, 9998).String())
+	sc, err := s.Dial(network, closedThere.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,19 +72,8 @@ func FuzzIngress6(f *testing.F) {
 			c.NoLinkLocal, c.NoRS, c.DADTransmits = false, false, 1
 			c.MaxPrefixes, c.MaxRDNSS, c.MaxRouters, c.NeighCacheSize = 4, 4, 4, 16
 		})
-		now := t0
-		a.Timer(now)
-		for _, fr := range bytes.Split(b, []byte("||")) {
-			if !eth {
-				fr = append(make([]byte, EthernetHeaderLen), fr...)
-			}
-			a.Input(now, fr)
-			now = now.Add(time.Second)
-			a.Timer(now)
-			if m, _ := a.ReassemblyMemory(); m > 32<<10 {
-				t.Fatalf("reassembly memory %d over its cap", m)
-			}
-		}
+		a.Timer(t0)
+		feedSequence(t, a, b, eth, 32<<10)
 		if n := len(a.Addrs()); n > 2+1+4 {
 			t.Fatalf("%d addresses: the bound is 4 SLAAC ones", n)
 		}

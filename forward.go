@@ -36,23 +36,26 @@ type Forwarder struct {
 
 // engine returns the engine's form of f: its handlers get the public
 // request types.
-func (f *Forwarder) engine() *stack.Forward {
+func (f *Forwarder) engine(zone string) *stack.Forward {
 	if f == nil {
 		return nil
 	}
 	e := &stack.Forward{MaxPending: f.MaxPending, UDPIdleTimeout: f.UDPIdleTimeout}
 	if h := f.TCP; h != nil {
-		e.TCP = func(r *stack.TCPRequest) { h(&TCPRequest{r: r}) }
+		e.TCP = func(r *stack.TCPRequest) { h(&TCPRequest{r: r, zone: zone}) }
 	}
 	if h := f.UDP; h != nil {
-		e.UDP = func(r *stack.UDPRequest) { h(&UDPRequest{r: r}) }
+		e.UDP = func(r *stack.UDPRequest) { h(&UDPRequest{r: r, zone: zone}) }
 	}
 	return e
 }
 
 // TCPRequest is a connection attempt seen by a Forwarder: a SYN not yet
 // answered.
-type TCPRequest struct{ r *stack.TCPRequest }
+type TCPRequest struct {
+	r    *stack.TCPRequest
+	zone string
+}
 
 // Source returns the address the connection comes from.
 func (r *TCPRequest) Source() netip.AddrPort { return r.r.Source() }
@@ -68,14 +71,17 @@ func (r *TCPRequest) Accept(ctx context.Context) (*TCPConn, error) {
 	if err != nil {
 		return nil, opError("accept", "tcp", tcpAddr(r.Destination()), tcpAddr(r.Source()), err)
 	}
-	return newTCPConn(ep), nil
+	return newTCPConn(ep, addrView{zone: r.zone}), nil
 }
 
 // Refuse answers the SYN with a RST, as a closed port does.
 func (r *TCPRequest) Refuse() { r.r.Refuse() }
 
 // UDPRequest is the first datagram of a new flow seen by a Forwarder.
-type UDPRequest struct{ r *stack.UDPRequest }
+type UDPRequest struct {
+	r    *stack.UDPRequest
+	zone string
+}
 
 // Source returns the address the flow comes from.
 func (r *UDPRequest) Source() netip.AddrPort { return r.r.Source() }
@@ -92,7 +98,7 @@ func (r *UDPRequest) Accept() (*UDPConn, error) {
 	if err != nil {
 		return nil, opError("accept", "udp", udpAddr(r.Destination()), udpAddr(r.Source()), err)
 	}
-	return &UDPConn{ep: ep}, nil
+	return &UDPConn{ep: ep, v: addrView{zone: r.zone}, net: "udp"}, nil
 }
 
 // Refuse closes the flow and answers its first datagram with ICMP port

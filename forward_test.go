@@ -97,7 +97,7 @@ func TestPacketLinkNettest(t *testing.T) {
 		}
 		acc := make(chan net.Conn, 1)
 		go func() { c, _ := ln.Accept(); acc <- c }()
-		c1, err = a.Dial("tcp", ln.Addr().String())
+		c1, err = a.Dial("tcp", netip.AddrPortFrom(b.Addr(), uint16(ln.Addr().(*net.TCPAddr).Port)).String())
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -11,56 +11,77 @@ import (
 )
 
 // IPConn is an ICMP socket on a Stack, what ListenPacket("ip4:icmp", ...)
-// returns: a net.PacketConn as package net's *net.IPConn is for that
-// network, so golang.org/x/net/icmp works over it. ReadFrom returns each
-// ICMP message addressed to the stack (a copy: the stack still answers
-// echo requests itself), without its IP header; WriteTo sends an ICMP
-// message, checksum included, to a *net.IPAddr. Made by Dial, it is a
-// net.Conn that takes and sends only its peer's messages. Its methods are
-// safe for concurrent use.
+// or ListenPacket("ip6:ipv6-icmp", ...) returns: a net.PacketConn as
+// package net's *net.IPConn is for that network, so golang.org/x/net/icmp
+// works over it. ReadFrom returns each ICMP message of the socket's family
+// addressed to the stack (a copy: the stack still answers echo requests
+// itself), without its IP header; WriteTo sends an ICMP message to a
+// *net.IPAddr: for IPv4 checksum included, for ICMPv6 with the checksum
+// computed by the stack, as Linux does (x/net/icmp leaves it zero). Made
+// by Dial, it is a net.Conn that takes and sends only its peer's
+// messages. Its methods are safe for concurrent use.
 type IPConn struct {
 	ep     *stack.ICMPEndpoint
+	v      addrView
+	net    string
 	rd, wd deadline
 }
 
-// icmpNetwork reports whether network names ICMP over IPv4 as package
-// net spells it ("ip4:icmp", "ip4:1", and "ip:" for either family), and
-// whether it is an IP network at all.
-func icmpNetwork(network string) (icmp, isIP bool) {
-	proto, ok := strings.CutPrefix(network, "ip4:")
-	if !ok {
-		proto, ok = strings.CutPrefix(network, "ip:")
+// icmpNetwork reports whether network names ICMP as package net spells
+// it ("ip4:icmp" and "ip4:1" for IPv4, "ip6:ipv6-icmp" and "ip6:58" for
+// ICMPv6, with "ip:" for the family the protocol implies), which family
+// (v6), and whether it is an IP network at all.
+func icmpNetwork(network string) (icmp, v6, isIP bool) {
+	fam, proto, ok := strings.Cut(network, ":")
+	if !ok || fam != "ip" && fam != "ip4" && fam != "ip6" {
+		return false, false, false
 	}
-	return ok && (proto == "icmp" || proto == "1"), ok
+	switch proto {
+	case "icmp", "1":
+		return fam != "ip6", false, true
+	case "ipv6-icmp", "58":
+		return fam != "ip4", true, true
+	}
+	return false, false, true
 }
 
-// listenICMP opens an ICMP socket bound to address (empty, 0.0.0.0 or the
-// stack's address), connected to raddr if it is valid.
+// listenICMP opens an ICMP socket bound to address (empty, unspecified or
+// one of the stack's addresses), connected to raddr if it is valid.
 func (s *Stack) listenICMP(op, network, address string, raddr netip.Addr) (*IPConn, error) {
+	v := s.view()
 	fail := func(err error) (*IPConn, error) {
 		var to net.Addr
 		if raddr.IsValid() {
-			to = &net.IPAddr{IP: raddr.AsSlice()}
+			to = v.ip(raddr)
 		}
 		return nil, opError(op, network, nil, to, err)
 	}
-	if icmp, _ := icmpNetwork(network); !icmp {
+	icmp, v6, _ := icmpNetwork(network)
+	if !icmp {
 		return fail(net.UnknownNetworkError(network))
 	}
+	var laddr netip.Addr
 	if address != "" {
-		a, err := netip.ParseAddr(address)
+		a, err := s.parseAddr(address)
 		if err != nil {
-			return fail(&net.AddrError{Err: "not an IP address", Addr: address})
-		}
-		if err := s.e.BindAddr(a.Unmap()); err != nil {
 			return fail(err)
 		}
+		if !a.IsUnspecified() && a.Is6() != v6 {
+			return fail(errNoSuitableAddress(address))
+		}
+		if err := s.e.BindAddr(a); err != nil {
+			return fail(err)
+		}
+		laddr = a
 	}
-	ep, err := s.e.ListenICMP(raddr)
+	if raddr.IsValid() && raddr.Is6() != v6 {
+		return fail(errNoSuitableAddress(raddr.String()))
+	}
+	ep, err := s.e.ListenICMP(v6, laddr, raddr)
 	if err != nil {
 		return fail(err)
 	}
-	return &IPConn{ep: ep}, nil
+	return &IPConn{ep: ep, v: v, net: network}, nil
 }
 
 // ReadFrom reads one ICMP message into b, truncated if longer, and returns
@@ -90,7 +111,7 @@ func (c *IPConn) read(b []byte) (int, *net.IPAddr, error) {
 		case err != nil:
 			return 0, nil, c.opErr("read", err)
 		case ready == nil:
-			return n, &net.IPAddr{IP: from.Addr().AsSlice()}, nil
+			return n, c.v.ip(from.Addr()), nil
 		}
 		select {
 		case <-ready:
@@ -112,10 +133,14 @@ func (c *IPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return 0, c.opErr("write", &net.AddrError{Err: "invalid IP address", Addr: ia.String()})
 	}
+	a, err := c.v.unzone(a.WithZone(ia.Zone))
+	if err != nil {
+		return 0, c.opErr("write", err)
+	}
 	if c.ep.RemoteAddr().IsValid() {
 		return 0, c.opErr("write", syscall.EISCONN)
 	}
-	return c.writeTo(b, a.Unmap())
+	return c.writeTo(b, a)
 }
 
 // Write sends b, a whole ICMP message, to the peer of a connected socket.
@@ -133,7 +158,7 @@ func (c *IPConn) writeTo(b []byte, addr netip.Addr) (int, error) {
 		err = c.ep.WriteTo(b, addr)
 	}
 	if err != nil {
-		return 0, opError("write", "ip4:icmp", c.LocalAddr(), &net.IPAddr{IP: addr.AsSlice()}, err)
+		return 0, opError("write", c.net, c.LocalAddr(), c.v.ip(addr), err)
 	}
 	return len(b), nil
 }
@@ -148,13 +173,14 @@ func (c *IPConn) Close() error {
 	return nil
 }
 
-// LocalAddr returns the stack's address, a *net.IPAddr.
-func (c *IPConn) LocalAddr() net.Addr { return &net.IPAddr{IP: c.ep.LocalAddr().AsSlice()} }
+// LocalAddr returns the socket's address, a *net.IPAddr: the bound one,
+// else the stack's first of the family.
+func (c *IPConn) LocalAddr() net.Addr { return c.v.ip(c.ep.LocalAddr()) }
 
 // RemoteAddr returns the peer of a connected socket, or nil.
 func (c *IPConn) RemoteAddr() net.Addr {
 	if raddr := c.ep.RemoteAddr(); raddr.IsValid() {
-		return &net.IPAddr{IP: raddr.AsSlice()}
+		return c.v.ip(raddr)
 	}
 	return nil
 }
@@ -185,5 +211,5 @@ func (c *IPConn) SetReadBuffer(n int) error {
 }
 
 func (c *IPConn) opErr(op string, err error) error {
-	return opError(op, "ip4:icmp", c.LocalAddr(), c.RemoteAddr(), err)
+	return opError(op, c.net, c.LocalAddr(), c.RemoteAddr(), err)
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gotcpip/netstack/internal/netnstest"
 )
 
 // TestKernelUDPLargeDatagrams sends 16 KiB datagrams each way across the
@@ -28,6 +30,18 @@ func TestKernelUDPLargeDatagrams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sc.Close()
+	udpBothWays(t, kc, sc, netip.AddrPortFrom(ns.KernelAddr, 7000), netip.AddrPortFrom(s.Addr(), 7001))
+	st := s.Stats().IPv4
+	if st.FragmentedPackets < 1 || st.Reassembled < 1 {
+		t.Fatalf("16 KiB did not fragment both ways: %+v", st)
+	}
+}
+
+// udpBothWays sends a 16 KiB datagram from the stack's socket sc (at
+// saddr) to the kernel's kc (at kaddr) and one back, and checks each
+// arrives whole from the other's address.
+func udpBothWays(t *testing.T, kc *net.UDPConn, sc *UDPConn, kaddr, saddr netip.AddrPort) {
+	t.Helper()
 	msg := make([]byte, 16<<10)
 	for i := range msg {
 		msg[i] = byte(i * 31)
@@ -36,26 +50,19 @@ func TestKernelUDPLargeDatagrams(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	kc.SetDeadline(deadline)
 	sc.SetDeadline(deadline)
-
-	// Stack → kernel.
-	if _, err := sc.WriteToUDPAddrPort(msg, netip.AddrPortFrom(ns.KernelAddr, 7000)); err != nil {
+	if _, err := sc.WriteToUDPAddrPort(msg, kaddr); err != nil {
 		t.Fatal(err)
 	}
 	n, from, err := kc.ReadFromUDPAddrPort(buf)
-	if err != nil || !bytes.Equal(buf[:n], msg) || from != netip.AddrPortFrom(s.Addr(), 7001) {
+	if err != nil || !bytes.Equal(buf[:n], msg) || from != saddr {
 		t.Fatalf("kernel got %d bytes from %v: %v", n, from, err)
 	}
-	// Kernel → stack.
-	if _, err := kc.WriteToUDPAddrPort(msg, netip.AddrPortFrom(s.Addr(), 7001)); err != nil {
+	if _, err := kc.WriteToUDPAddrPort(msg, saddr); err != nil {
 		t.Fatal(err)
 	}
 	n, from, err = sc.ReadFromUDPAddrPort(buf)
-	if err != nil || !bytes.Equal(buf[:n], msg) || from != netip.AddrPortFrom(ns.KernelAddr, 7000) {
+	if err != nil || !bytes.Equal(buf[:n], msg) || from.Addr().Unmap() != kaddr.Addr() || from.Port() != kaddr.Port() {
 		t.Fatalf("stack got %d bytes from %v: %v", n, from, err)
-	}
-	st := s.Stats().IPv4
-	if st.FragmentedPackets < 1 || st.Reassembled < 1 {
-		t.Fatalf("16 KiB did not fragment both ways: %+v", st)
 	}
 }
 
@@ -64,18 +71,26 @@ func TestKernelUDPLargeDatagrams(t *testing.T) {
 func TestKernelUDPRefused(t *testing.T) {
 	checkGoroutines(t)
 	ns, s := newKernelPeer(t)
-	// Kernel → stack's closed port.
+	refusedBothWays(t, ns, s, "udp4", netip.AddrPortFrom(s.Addr(), 9999), netip.AddrPortFrom(ns.KernelAddr, 9998))
+}
+
+// refusedBothWays sends a datagram from the kernel to the stack's closed
+// port at closedHere and from the stack to the kernel's at closedThere,
+// each from a connected socket of network, which must then read
+// ECONNREFUSED.
+func refusedBothWays(t *testing.T, ns *netnstest.NS, s *Stack, network string, closedHere, closedThere netip.AddrPort) {
+	t.Helper()
 	var kc net.Conn
 	if err := ns.Run(func() (err error) {
-		kc, err = net.Dial("udp4", netip.AddrPortFrom(s.Addr(), 9999).String())
+		kc, err = net.Dial(network, closedHere.String())
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	defer kc.Close()
-	kc.SetDeadline(time.Now().Add(10 * time.Second))
 	var err error
-	// The first datagram may wait on ARP; resend until the error arrives.
+	// The first datagram may wait on ARP or neighbor discovery; resend
+	// until the error arrives.
 	for range 5 {
 		kc.Write([]byte("knock"))
 		kc.SetReadDeadline(time.Now().Add(time.Second))
@@ -86,8 +101,7 @@ func TestKernelUDPRefused(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("kernel read: %v, want ECONNREFUSED", err)
 	}
-	// Stack → kernel's closed port.
-	sc, err := s.Dial("udp", netip.AddrPortFrom(ns.KernelAddr, 9998).String())
+	sc, err := s.Dial(network, closedThere.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,8 +73,9 @@ func OpenTAP(name string) (*Device, error) {
 }
 
 // OpenTUN attaches to the Linux TUN device name, creating it if needed.
-// Frames are bare IPv4 packets: no Ethernet header and no ARP. Offloads are
-// used as OpenTAP describes.
+// Frames are bare IP packets, IPv4 or IPv6 as the version in their first
+// nibble says: no Ethernet header, no ARP and no neighbor discovery.
+// Offloads are used as OpenTAP describes, for TCP over either family.
 func OpenTUN(name string) (*Device, error) {
 	d, err := link.OpenTUNOffload(name)
 	if err != nil {
@@ -119,10 +120,11 @@ func NewPipe(cfg PipeConfig) (*PipeEnd, *PipeEnd) {
 }
 
 // PcapLink wraps l so that every frame it reads or writes is also written
-// to w in libpcap format (Ethernet or raw-IPv4 link type, per
-// l.Ethernet()), for Wireshark or tshark. It reports and passes on l's
-// capabilities, so a stack on PcapLink(tap) still sends super-segments,
-// which the capture records whole as tcpdump does on a NIC with TSO.
+// to w in libpcap format (Ethernet or raw-IP link type, per l.Ethernet();
+// raw IP holds IPv4 and IPv6 packets alike), for Wireshark or tshark. It
+// reports and passes on l's capabilities, so a stack on PcapLink(tap)
+// still sends super-segments, which the capture records whole as tcpdump
+// does on a NIC with TSO.
 // Closing the returned Link closes l, not w.
 func PcapLink(l Link, w io.Writer) (Link, error) {
 	p, err := link.NewPcap(l, w)
@@ -136,8 +138,9 @@ func PcapLink(l Link, w io.Writer) (Link, error) {
 type PacketLinkConfig struct {
 	// MTU is the largest IP packet; 0 means 1500.
 	MTU int
-	// Ethernet makes packets Ethernet frames; false means bare IPv4
-	// packets, as a TUN device or a VPN transport carries.
+	// Ethernet makes packets Ethernet frames; false means bare IP
+	// packets, IPv4 or IPv6 by the version in their first nibble, as a TUN
+	// device or a VPN transport carries.
 	Ethernet bool
 	// Depth bounds each direction's queue in packets; 0 means 1024.
 	Depth int

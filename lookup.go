@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/gotcpip/netstack/internal/resolve"
 )
@@ -29,7 +30,25 @@ type Resolver struct{ r resolve.Resolver }
 // Resolver returns the stack's resolver; Dial and Dialer resolve names
 // through it.
 func (s *Stack) Resolver() *Resolver {
-	return &Resolver{resolve.Resolver{Dial: s.DialContext, Servers: s.cfg.DNS, Next: &s.dnsNext, Timeout: errTimeout}}
+	return &Resolver{resolve.Resolver{Dial: s.DialContext, Servers: s.dnsServers(), Next: &s.dnsNext, Timeout: errTimeout}}
+}
+
+// dnsServers returns the servers of Config.DNS, then those router
+// advertisements announced (RFC 8106 RDNSS, port 53), a link-local one
+// with the link's zone.
+func (s *Stack) dnsServers() []netip.AddrPort {
+	learnt := s.e.DNSServers()
+	if len(learnt) == 0 {
+		return s.cfg.DNS
+	}
+	out := append([]netip.AddrPort(nil), s.cfg.DNS...)
+	for _, a := range learnt {
+		ap := netip.AddrPortFrom(s.zoned(a), 53)
+		if !slices.Contains(out, ap) {
+			out = append(out, ap)
+		}
+	}
+	return out
 }
 
 // GoResolver returns Go's resolver (PreferGo) with its DNS traffic going
@@ -46,11 +65,12 @@ func (s *Stack) GoResolver() *net.Resolver {
 // and dials one of ours instead, rotating on each call so a dead server
 // does not stall every lookup.
 func (s *Stack) dialDNS(ctx context.Context, network, _ string) (net.Conn, error) {
-	if len(s.cfg.DNS) == 0 {
+	servers := s.dnsServers()
+	if len(servers) == 0 {
 		return nil, opError("dial", network, nil, nil, errNoDNS)
 	}
-	i := int(s.dnsNext.Add(1)-1) % len(s.cfg.DNS)
-	return s.DialContext(ctx, network, s.cfg.DNS[i].String())
+	i := int(s.dnsNext.Add(1)-1) % len(servers)
+	return s.DialContext(ctx, network, servers[i].String())
 }
 
 var errNoDNS = resolve.ErrNoServers

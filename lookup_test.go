@@ -34,6 +34,17 @@ func dnsPair(t *testing.T) (client, server *Stack) {
 // serveZone runs a miekg/dns server on s's UDP port 53 that knows
 // web.test (A 198.18.0.80, a CNAME www.test → web.test) and nothing else,
 // and records the names it was asked.
+// startDNS serves DNS queries on pc with h until the test ends.
+func startDNS(t testing.TB, pc net.PacketConn, h dns.HandlerFunc) {
+	t.Helper()
+	srv := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+}
+
 func serveZone(t *testing.T, s *Stack) (asked func() []string) {
 	t.Helper()
 	pc, err := s.ListenPacket("udp", ":53")
@@ -42,7 +53,7 @@ func serveZone(t *testing.T, s *Stack) (asked func() []string) {
 	}
 	var mu sync.Mutex
 	var names []string
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	startDNS(t, pc, func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		name := q.Question[0].Name
@@ -61,12 +72,7 @@ func serveZone(t *testing.T, s *Stack) (asked func() []string) {
 			m.Rcode = dns.RcodeNameError
 		}
 		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
+	})
 	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()

@@ -1,8 +1,29 @@
 // Package netstack is a userspace TCP/IP stack. A Stack owns one Link (a
-// TAP or TUN device, an in-memory Pipe, or a link you implement) and an IPv4
-// address, answers ARP and ping, and hands out connections that behave like
-// package net's, so code written for the kernel's sockets runs over it
-// unmodified.
+// TAP or TUN device, an in-memory Pipe, or a link you implement) and IPv4
+// and IPv6 addresses, answers ARP, neighbor discovery and ping, and hands
+// out connections that behave like package net's, so code written for the
+// kernel's sockets runs over it unmodified.
+//
+// # Dual stack
+//
+// Networks are package net's: "tcp", "udp" and "ip" take either family,
+// "tcp4", "udp4", "ip4" IPv4 only and "tcp6", "udp6", "ip6" IPv6 only.
+// As Go's sockets on Linux, Listen("tcp", ":80") (also with host 0.0.0.0
+// or [::]) is one dual-stack listener: its Addr is [::]:80 and it accepts
+// connections to the stack's IPv4 and IPv6 addresses, those from IPv4
+// peers with addresses in their IPv4-mapped form (::ffff:198.18.0.1),
+// which print as IPv4 but compare as 16-byte IPs, as Go presents them.
+// "tcp4" with ":80" listens on 0.0.0.0:80 only and "tcp6" on [::]:80
+// only. Dial of a name resolves A and AAAA records and races the two
+// families per RFC 8305 (see Dialer.FallbackDelay).
+//
+// A stack has one link, so the zone of a link-local address
+// (fe80::1%zone) can name only it: a zone is accepted when it is the
+// link's name (Stack.Zone: the device's name for a TAP or TUN, "link"
+// otherwise), "1", its index, as a one-interface host numbers it, or
+// empty, and any other zone fails with an error. Addresses the stack
+// returns (LocalAddr, RemoteAddr, ReadFrom) carry the link's name as the
+// zone when they are link-local, as Go's do the interface's name.
 //
 // This package is the public surface: Stack, Config, the net.Conn,
 // net.Listener and net.PacketConn adapters, Dialer, Resolver and the link
@@ -31,13 +52,25 @@ import (
 type Config struct {
 	// Link is the device the stack sends and receives on. Required.
 	Link Link
-	// Addr is the stack's IPv4 address and on-link subnet, e.g.
-	// 198.18.0.2/24. Required.
+	// Addrs are the stack's static addresses with their on-link prefixes,
+	// any number of IPv4 (198.18.0.2/24) and IPv6 (fd00::2/64) ones. On an
+	// Ethernet link the stack also has an IPv6 link-local address and
+	// those it configures from router advertisements (SLAAC); Stack.Addrs
+	// lists them all. At least one address is required.
+	Addrs []netip.Prefix
+	// Addr is a shorthand for one more address in Addrs, listed first.
 	Addr netip.Prefix
-	// Gateway is the next hop for destinations off the subnet. The zero
-	// value means on-link destinations only.
+	// Gateways are the next hops for destinations off the on-link
+	// prefixes, at most one per family counts: an IPv4 one on an IPv4
+	// subnet of Addrs, an IPv6 one link-local or on an IPv6 prefix of
+	// Addrs. Routers learnt from router advertisements are added to them.
+	// None means on-link destinations only.
+	Gateways []netip.Addr
+	// Gateway is a shorthand for one more gateway in Gateways, listed
+	// first.
 	Gateway netip.Addr
-	// DNS lists the servers Resolver queries.
+	// DNS lists the servers Resolver queries, of either family; the
+	// servers router advertisements announce (RDNSS) follow them.
 	DNS []netip.AddrPort
 	// MTU caps the size of IP packets sent; 0 means the link's MTU. It
 	// may not exceed the link's MTU: New fails if it does.
@@ -148,6 +181,7 @@ type Stats = stats.Stats
 type Stack struct {
 	e       *stack.Stack
 	cfg     Config
+	zone    string        // the link's name, the zone of link-local addresses
 	dnsNext atomic.Uint32 // the next server of Config.DNS to ask
 }
 
@@ -158,11 +192,9 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Link == nil {
 		return nil, errors.New("netstack: Config.Link is nil")
 	}
-	if !cfg.Addr.IsValid() || !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("netstack: Config.Addr %v is not an IPv4 prefix", cfg.Addr)
-	}
-	if cfg.Gateway.IsValid() && !cfg.Addr.Contains(cfg.Gateway) {
-		return nil, fmt.Errorf("netstack: gateway %v is not on subnet %v", cfg.Gateway, cfg.Addr.Masked())
+	addrs, gws, err := checkAddrs(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	mtu := cfg.Link.MTU()
 	if cfg.MTU > mtu {
@@ -177,6 +209,11 @@ func New(cfg Config) (*Stack, error) {
 	if mtu < 68 { // RFC 791: every host must take a 68-byte datagram
 		return nil, fmt.Errorf("netstack: MTU %d below the IPv4 minimum of 68", mtu)
 	}
+	for _, p := range addrs {
+		if p.Addr().Is6() && mtu < ipv6MinMTU {
+			return nil, fmt.Errorf("netstack: MTU %d below the IPv6 minimum of %d, with IPv6 address %v", mtu, ipv6MinMTU, p)
+		}
+	}
 	cc, err := stack.CCByName(cfg.TCP.CongestionControl)
 	if err != nil {
 		return nil, err
@@ -189,13 +226,13 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("netstack: MAC %v is not 6 bytes", cfg.MAC)
 	}
 	e, err := stack.New(stack.Config{
-		Link:    cfg.Link,
-		Addr:    cfg.Addr,
-		Gateway: cfg.Gateway,
-		MTU:     mtu,
-		MAC:     mac,
-		Logger:  cfg.Logger,
-		Limits:  cfg.Limits.engine(),
+		Link:     cfg.Link,
+		Addrs:    addrs,
+		Gateways: gws,
+		MTU:      mtu,
+		MAC:      mac,
+		Logger:   cfg.Logger,
+		Limits:   cfg.Limits.engine(),
 		TCP: stack.TCPConfig{
 			RecvBuf:  cfg.TCP.ReceiveBuffer,
 			SendBuf:  cfg.TCP.SendBuffer,
@@ -203,16 +240,29 @@ func New(cfg Config) (*Stack, error) {
 			NoSACK:   cfg.TCP.NoSACK,
 			NewCC:    cc,
 		},
-		Forward: cfg.Forwarder.engine(),
+		Forward: cfg.Forwarder.engine(linkZone(cfg.Link)),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{e: e, cfg: cfg}, nil
+	return &Stack{e: e, cfg: cfg, zone: linkZone(cfg.Link)}, nil
 }
 
-// Addr returns the stack's address.
-func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
+// Addr returns the stack's first IPv4 address (its only one, as most
+// stacks have), or, on a stack without IPv4, its first address.
+func (s *Stack) Addr() netip.Addr { return s.e.Addr() }
+
+// Addrs returns the stack's usable addresses now, each with its on-link
+// prefix: the static ones of Config, and on an Ethernet link the IPv6
+// link-local address and those configured from router advertisements
+// (SLAAC) once duplicate address detection has passed. A prefix holds no
+// zone: a link-local one's is Zone.
+func (s *Stack) Addrs() []netip.Prefix { return s.e.Addrs() }
+
+// Zone returns the name the stack gives its link as the zone of link-local
+// IPv6 addresses (fe80::1%zone): the device's name for a TAP or TUN
+// device, "link" for other links.
+func (s *Stack) Zone() string { return s.zone }
 
 // HardwareAddr returns the stack's Ethernet address.
 func (s *Stack) HardwareAddr() net.HardwareAddr {

@@ -120,7 +120,7 @@ func TestNettestConn(t *testing.T) {
 			c, _ := ln.Accept()
 			acc <- c
 		}()
-		c1, err = a.Dial("tcp", ln.Addr().String())
+		c1, err = a.Dial("tcp", netip.AddrPortFrom(b.Addr(), uint16(ln.Addr().(*net.TCPAddr).Port)).String())
 		if err != nil {
 			return nil, nil, nil, err
 		}

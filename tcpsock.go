@@ -26,10 +26,11 @@ import (
 // passes; Read returns io.EOF, unwrapped, after the peer's FIN.
 type TCPConn struct {
 	ep     *stack.TCPEndpoint
+	v      addrView // how LocalAddr and RemoteAddr show the ends
 	rd, wd deadline
 }
 
-func newTCPConn(ep *stack.TCPEndpoint) *TCPConn { return &TCPConn{ep: ep} }
+func newTCPConn(ep *stack.TCPEndpoint, v addrView) *TCPConn { return &TCPConn{ep: ep, v: v} }
 
 // Read reads data into b. It blocks until data arrives, the peer closes
 // (io.EOF), the connection fails, or the read deadline passes.
@@ -128,10 +129,10 @@ func (c *TCPConn) CloseRead() error { return c.opErr("close", c.ep.CloseRead()) 
 func (c *TCPConn) CloseWrite() error { return c.opErr("close", c.ep.CloseWrite()) }
 
 // LocalAddr returns the local address, a *net.TCPAddr.
-func (c *TCPConn) LocalAddr() net.Addr { return tcpAddr(c.ep.LocalAddr()) }
+func (c *TCPConn) LocalAddr() net.Addr { return c.v.tcp(c.ep.LocalAddr()) }
 
 // RemoteAddr returns the peer's address, a *net.TCPAddr.
-func (c *TCPConn) RemoteAddr() net.Addr { return tcpAddr(c.ep.RemoteAddr()) }
+func (c *TCPConn) RemoteAddr() net.Addr { return c.v.tcp(c.ep.RemoteAddr()) }
 
 // SetDeadline sets the read and write deadlines. A zero t means none.
 // After Close it fails with net.ErrClosed.
@@ -233,21 +234,19 @@ func failure(err error) error {
 
 // opErr wraps err, if any, for op.
 func (c *TCPConn) opErr(op string, err error) error {
-	return opError(op, "tcp", tcpAddr(c.ep.LocalAddr()), tcpAddr(c.ep.RemoteAddr()), err)
+	return opError(op, "tcp", c.LocalAddr(), c.RemoteAddr(), err)
 }
 
 // dialTCP opens a connection from laddr (port 0: ephemeral) to raddr and
 // waits for the handshake, ctx, or failure.
 func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, raddr netip.AddrPort) (net.Conn, error) {
+	v := s.view()
 	fail := func(src netip.AddrPort, err error) (net.Conn, error) {
 		var sa net.Addr
 		if src.IsValid() && src.Port() != 0 {
-			sa = tcpAddr(src)
+			sa = v.tcp(src)
 		}
-		return nil, opError("dial", network, sa, tcpAddr(raddr), err)
-	}
-	if raddr.Addr().IsUnspecified() {
-		raddr = netip.AddrPortFrom(s.Addr(), raddr.Port())
+		return nil, opError("dial", network, sa, v.tcp(raddr), err)
 	}
 	if err := s.e.BindAddr(laddr.Addr()); err != nil {
 		return fail(laddr, err)
@@ -255,7 +254,7 @@ func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, r
 	if raddr.Port() == 0 {
 		return fail(laddr, &net.AddrError{Err: "missing port", Addr: raddr.String()})
 	}
-	ep, err := s.e.Connect(laddr.Port(), raddr, dialKeepAlive(d.KeepAlive, d.KeepAliveConfig))
+	ep, err := s.e.Connect(laddr, raddr, dialKeepAlive(d.KeepAlive, d.KeepAliveConfig))
 	if err != nil {
 		return fail(laddr, err)
 	}
@@ -271,20 +270,28 @@ func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, r
 	if err := ep.HandshakeErr(); err != nil {
 		return fail(ep.LocalAddr(), err)
 	}
-	return newTCPConn(ep), nil
+	return newTCPConn(ep, v), nil
 }
 
 // TCPListener is a TCP listener on a Stack; it implements net.Listener.
 // Its methods are safe for concurrent use. Accepted connections have
 // keep-alive on with package net's defaults.
 type TCPListener struct {
-	l  *stack.Listener
-	dl deadline
+	l   *stack.Listener
+	v   addrView
+	net string
+	dl  deadline
 }
 
-// Listen announces on the local address. network must be "tcp" or
-// "tcp4"; address is "host:port" where host is empty, 0.0.0.0 or the
-// stack's address, and port 0 picks an ephemeral port.
+// Listen announces on the local address, as net.Listen does. network is
+// "tcp", "tcp4" or "tcp6"; address is "host:port" where host is empty, an
+// unspecified address (0.0.0.0 or [::]) or one of the stack's addresses
+// (a link-local one with or without a zone naming the link), and port 0
+// picks an ephemeral port. With "tcp" an unspecified host listens on
+// both families at once and Addr is [::]:port; "tcp4" listens on IPv4
+// only (0.0.0.0:port), "tcp6" on IPv6 only. Connections from IPv4 peers
+// to a dual-stack listener have IPv4-mapped local and remote addresses,
+// as package net's do.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	l, err := s.ListenTCP(network, address)
 	if err != nil {
@@ -295,15 +302,15 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 
 // ListenTCP is Listen returning the concrete type.
 func (s *Stack) ListenTCP(network, address string) (*TCPListener, error) {
-	ap, err := s.listenAddr(network, "tcp", address)
+	b, port, err := s.listenBinding(network, "tcp", address)
 	if err != nil {
 		return nil, opError("listen", network, nil, nil, err)
 	}
-	l, err := s.e.Listen(ap.Port())
+	l, err := s.e.Listen(b, port)
 	if err != nil {
-		return nil, opError("listen", network, nil, nil, err)
+		return nil, opError("listen", network, nil, s.view().tcp(netip.AddrPortFrom(b.Addr, port)), err)
 	}
-	return &TCPListener{l: l}, nil
+	return &TCPListener{l: l, v: addrView{zone: s.zone, mapped: b.Dual}, net: network}, nil
 }
 
 // Accept waits for and returns the next connection.
@@ -330,7 +337,7 @@ func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 		select {
 		case ep := <-l.l.Queue():
 			if l.l.Accept(ep) {
-				return newTCPConn(ep), nil
+				return newTCPConn(ep, l.v), nil
 			}
 		case <-l.l.Done():
 		case <-l.dl.wait(): // the loop tells a Close from the deadline
@@ -349,8 +356,15 @@ func (l *TCPListener) Close() error {
 	return nil
 }
 
-// Addr returns the listener's address, a *net.TCPAddr.
-func (l *TCPListener) Addr() net.Addr { return tcpAddr(l.l.Addr()) }
+// Addr returns the listener's address, a *net.TCPAddr: [::]:port for a
+// dual-stack listener, 0.0.0.0:port for "tcp4" on any address.
+func (l *TCPListener) Addr() net.Addr {
+	ap := l.l.Addr()
+	if ap.Addr().Is4() {
+		return addrView{zone: l.v.zone}.tcp(ap)
+	}
+	return l.v.tcp(ap)
+}
 
 // SetDeadline sets the deadline for Accept. A zero t means none. After
 // Close it fails with net.ErrClosed.
@@ -359,7 +373,7 @@ func (l *TCPListener) SetDeadline(t time.Time) error {
 }
 
 func (l *TCPListener) opErr(op string, err error) error {
-	return opError(op, "tcp", nil, tcpAddr(l.l.Addr()), err)
+	return opError(op, l.net, nil, l.Addr(), err)
 }
 
 func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }

@@ -15,16 +15,22 @@ import (
 // of received payload and drops, and counts, what does not fit.
 type UDPConn struct {
 	ep     *stack.UDPEndpoint
+	v      addrView // how addresses show: mapped on a dual-stack socket
+	net    string
 	rd, wd deadline
 }
 
-// ListenPacket announces on the local address. For network "udp" or
-// "udp4", address is "host:port" where host is empty, 0.0.0.0 or the
-// stack's address, and port 0 picks an ephemeral port; the result is a
-// *UDPConn. For "ip4:icmp" (or "ip4:1"), address is a host alone and the
-// result is an ICMP socket, an *IPConn.
+// ListenPacket announces on the local address, as net.ListenPacket does.
+// For network "udp", "udp4" or "udp6", address is "host:port" where host
+// is empty, an unspecified address or one of the stack's addresses, and
+// port 0 picks an ephemeral port; the result is a *UDPConn. As with
+// Listen, "udp" with an unspecified host is a dual-stack socket
+// (LocalAddr [::]:port) that receives from and sends to both families,
+// IPv4 peers' addresses in their IPv4-mapped form. For "ip4:icmp" (or
+// "ip4:1") and "ip6:ipv6-icmp" (or "ip6:58"), address is a host alone
+// and the result is an ICMP or ICMPv6 socket, an *IPConn.
 func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
-	if _, isIP := icmpNetwork(network); isIP {
+	if _, _, isIP := icmpNetwork(network); isIP {
 		c, err := s.listenICMP("listen", network, address, netip.Addr{})
 		if err != nil {
 			return nil, err
@@ -40,25 +46,23 @@ func (s *Stack) ListenPacket(network, address string) (net.PacketConn, error) {
 
 // ListenUDP is ListenPacket returning the concrete type.
 func (s *Stack) ListenUDP(network, address string) (*UDPConn, error) {
-	ap, err := s.listenAddr(network, "udp", address)
+	b, port, err := s.listenBinding(network, "udp", address)
 	if err != nil {
 		return nil, opError("listen", network, nil, nil, err)
 	}
-	ep, err := s.e.ListenUDP(ap.Port(), netip.AddrPort{})
+	ep, err := s.e.ListenUDP(b, port, netip.AddrPort{})
 	if err != nil {
-		return nil, opError("listen", network, nil, nil, err)
+		return nil, opError("listen", network, nil, s.view().udp(netip.AddrPortFrom(b.Addr, port)), err)
 	}
-	return &UDPConn{ep: ep}, nil
+	return &UDPConn{ep: ep, v: addrView{zone: s.zone, mapped: b.Dual}, net: network}, nil
 }
 
-// dialUDP makes a connected socket to raddr.
+// dialUDP makes a connected socket from laddr (unspecified: the source
+// address for raddr) to raddr.
 func (s *Stack) dialUDP(network string, laddr, raddr netip.AddrPort) (*UDPConn, error) {
-	if raddr.Addr().IsUnspecified() {
-		// As Linux, a zero destination means this host.
-		raddr = netip.AddrPortFrom(s.Addr(), raddr.Port())
-	}
+	v := s.view()
 	fail := func(err error) (*UDPConn, error) {
-		return nil, opError("dial", network, nil, udpAddr(raddr), err)
+		return nil, opError("dial", network, nil, v.udp(raddr), err)
 	}
 	if raddr.Port() == 0 {
 		return fail(&net.AddrError{Err: "missing port", Addr: raddr.String()})
@@ -66,11 +70,11 @@ func (s *Stack) dialUDP(network string, laddr, raddr netip.AddrPort) (*UDPConn, 
 	if err := s.e.BindAddr(laddr.Addr()); err != nil {
 		return fail(err)
 	}
-	ep, err := s.e.ListenUDP(laddr.Port(), raddr)
+	ep, err := s.e.ListenUDP(stack.Binding{Addr: laddr.Addr()}, laddr.Port(), raddr)
 	if err != nil {
 		return fail(err)
 	}
-	return &UDPConn{ep: ep}, nil
+	return &UDPConn{ep: ep, v: v, net: network}, nil
 }
 
 // ReadFromUDPAddrPort reads one datagram into b, returning its size and
@@ -89,7 +93,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 		case err != nil:
 			return 0, netip.AddrPort{}, c.opErr("read", err)
 		case ready == nil:
-			return n, from, nil
+			return n, c.v.addrPort(from), nil
 		}
 		select {
 		case <-ready:
@@ -127,18 +131,21 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 // WriteToUDPAddrPort sends b as one datagram to addr. Datagrams go without
 // DF, as Go's own UDP sockets send them: one larger than the MTU (or than
 // the path MTU, once an ICMP message has taught it) is fragmented; larger
-// than 65507 bytes it fails with EMSGSIZE.
+// than 65507 bytes to IPv4 (65527 to IPv6) it fails with EMSGSIZE.
 // It does not block. On a connected socket it fails with EISCONN, as
 // package net's does.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	if raddr := c.ep.RemoteAddr(); raddr.IsValid() && addr != raddr {
+	a, err := c.v.unzonePort(addr)
+	if err != nil {
+		return 0, c.opErrTo("write", addr, err)
+	}
+	if raddr := c.ep.RemoteAddr(); raddr.IsValid() && a != raddr {
 		return 0, c.opErrTo("write", addr, syscall.EISCONN)
 	}
-	return c.writeTo(b, addr)
+	return c.writeTo(b, a)
 }
 
 func (c *UDPConn) writeTo(b []byte, addr netip.AddrPort) (int, error) {
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 	err := unusable(c.ep.Closed(), &c.wd)
 	if err == nil {
 		err = c.ep.WriteTo(b, addr)
@@ -183,7 +190,13 @@ func (c *UDPConn) Close() error {
 }
 
 // LocalAddr returns the local address, a *net.UDPAddr.
-func (c *UDPConn) LocalAddr() net.Addr { return udpAddr(c.ep.LocalAddr()) }
+func (c *UDPConn) LocalAddr() net.Addr {
+	ap := c.ep.LocalAddr()
+	if ap.Addr().IsUnspecified() {
+		return addrView{}.udp(ap) // 0.0.0.0 or [::], never mapped
+	}
+	return c.v.udp(ap)
+}
 
 // RemoteAddr returns the peer of a connected socket, or nil.
 func (c *UDPConn) RemoteAddr() net.Addr {
@@ -191,7 +204,7 @@ func (c *UDPConn) RemoteAddr() net.Addr {
 	if !raddr.IsValid() {
 		return nil
 	}
-	return udpAddr(raddr)
+	return c.v.udp(raddr)
 }
 
 // SetDeadline sets the read and write deadlines. After Close it fails with
@@ -235,9 +248,9 @@ func (c *UDPConn) opErr(op string, err error) error {
 func (c *UDPConn) opErrTo(op string, to netip.AddrPort, err error) error {
 	var addr net.Addr
 	if to.IsValid() {
-		addr = udpAddr(to)
+		addr = c.v.udp(to)
 	}
-	return opError(op, "udp", udpAddr(c.ep.LocalAddr()), addr, err)
+	return opError(op, c.net, c.LocalAddr(), addr, err)
 }
 
 func udpAddr(ap netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(ap) }

@@ -26,11 +26,12 @@ import (
 	"time"
 
 	"github.com/gotcpip/netstack"
+	"github.com/gotcpip/netstack/examples/internal/addrflag"
 )
 
 func main() {
 	tap := flag.String("tap", "", "serve on this TAP device instead of the in-memory demo")
-	addr := flag.String("addr", "198.18.0.2/24", "the stack's address and subnet on the TAP device")
+	addr := flag.String("addr", "198.18.0.2/24", "the stack's addresses and subnets on the TAP device, comma-separated (198.18.0.2/24,fd00::2/64)")
 	flag.Parse()
 	if *tap != "" {
 		if err := serveTAP(*tap, *addr); err != nil {
@@ -101,9 +102,10 @@ func demo(out io.Writer) error {
 	return nil
 }
 
-// serveTAP serves the site on a TAP device until SIGINT.
-func serveTAP(name, cidr string) error {
-	prefix, err := netip.ParsePrefix(cidr)
+// serveTAP serves the site on a TAP device until SIGINT, on every
+// address of cidrs (comma-separated prefixes of either family).
+func serveTAP(name, cidrs string) error {
+	prefixes, err := addrflag.Parse(cidrs)
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,7 @@ func serveTAP(name, cidr string) error {
 	if err != nil {
 		return err
 	}
-	s, err := netstack.New(netstack.Config{Link: dev, Addr: prefix})
+	s, err := netstack.New(netstack.Config{Link: dev, Addrs: prefixes})
 	if err != nil {
 		return err
 	}
@@ -127,7 +129,9 @@ func serveTAP(name, cidr string) error {
 		<-sig
 		srv.Shutdown(context.Background())
 	}()
-	log.Printf("serving http://%v/ on %s (%v)", prefix.Addr(), name, s.HardwareAddr())
+	for _, p := range s.Addrs() {
+		log.Printf("serving http://%v/ on %s (%v)", netip.AddrPortFrom(p.Addr(), 80), name, s.HardwareAddr())
+	}
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -49,11 +49,12 @@ import (
 	"time"
 
 	"github.com/gotcpip/netstack"
+	"github.com/gotcpip/netstack/examples/internal/addrflag"
 )
 
 func main() {
 	tun := flag.String("tun", "tun0", "the TUN device to take packets from (created if missing)")
-	addr := flag.String("addr", "198.18.0.2/24", "the stack's own address and subnet on the device")
+	addr := flag.String("addr", "198.18.0.2/24", "the stack's own addresses and subnets on the device, comma-separated, of either family")
 	to := flag.String("to", "", "relay every flow to this host:port instead of its original destination")
 	mark := flag.Int("mark", 0, "set SO_MARK on upstream sockets (Linux), for policy routing around the tunnel")
 	idle := flag.Duration("udp-idle", time.Minute, "close a UDP flow after this long without a datagram")
@@ -75,9 +76,10 @@ func main() {
 	}
 }
 
-// run relays the traffic of TUN device name until SIGINT or SIGTERM.
-func run(name, cidr string, r *Relay, logger *slog.Logger) error {
-	prefix, err := netip.ParsePrefix(cidr)
+// run relays the traffic of TUN device name until SIGINT or SIGTERM. cidrs
+// are the stack's own addresses, comma-separated, of either family.
+func run(name, cidrs string, r *Relay, logger *slog.Logger) error {
+	prefixes, err := addrflag.Parse(cidrs)
 	if err != nil {
 		return err
 	}
@@ -85,12 +87,12 @@ func run(name, cidr string, r *Relay, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s, err := netstack.New(netstack.Config{Link: dev, Addr: prefix, Logger: logger, Forwarder: r.Forwarder()})
+	s, err := netstack.New(netstack.Config{Link: dev, Addrs: prefixes, Logger: logger, Forwarder: r.Forwarder()})
 	if err != nil {
 		dev.Close()
 		return err
 	}
-	logger.Info("relaying", "tun", name, "addr", prefix, "to", r.To)
+	logger.Info("relaying", "tun", name, "addrs", prefixes, "to", r.To)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig

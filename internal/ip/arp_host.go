@@ -20,7 +20,8 @@ func (h *Host) inputARP(now time.Time, frame []byte) {
 		stats.Inc(&h.st.ARP.DropMalformed)
 		return
 	}
-	forUs := p.TargetIP() == h.Addr()
+	target := p.TargetIP()
+	forUs := target.Is4() && h.HasAddr(target)
 	if p.Op() == ARPOpRequest {
 		stats.Inc(&h.st.ARP.RequestsIn)
 	} else {
@@ -30,14 +31,10 @@ func (h *Host) inputARP(now time.Time, frame []byte) {
 	// packet is addressed to us. A gratuitous ARP (sender == target) updates
 	// only. Addresses off our subnet are never learned.
 	var flush [][]byte
-	if sender != h.Addr() && !sender.IsUnspecified() && h.cfg.Addr.Contains(sender) {
+	if !h.HasAddr(sender) && !sender.IsUnspecified() && h.onLink4(sender) {
 		flush = h.neigh.learn(sender, smac, now, forUs)
 	}
-	for _, f := range flush {
-		stats.Inc(&h.st.ARP.PendingFlushed)
-		EthernetHeader(f).Encode(smac, h.cfg.MAC, EtherTypeIPv4)
-		h.writeFrame(f)
-	}
+	h.flush(sender, smac, flush)
 	if !forUs {
 		if p.Op() == ARPOpRequest {
 			stats.Inc(&h.st.ARP.DropNotForUs)
@@ -46,7 +43,7 @@ func (h *Host) inputARP(now time.Time, frame []byte) {
 	}
 	if p.Op() == ARPOpRequest {
 		// Answer in place: swap the roles and send back to the asker.
-		ARPPacket(frame[EthernetHeaderLen:]).Encode(ARPOpReply, h.cfg.MAC, h.Addr(), smac, sender)
+		ARPPacket(frame[EthernetHeaderLen:]).Encode(ARPOpReply, h.cfg.MAC, target, smac, sender)
 		EthernetHeader(frame).Encode(smac, h.cfg.MAC, EtherTypeARP)
 		stats.Inc(&h.st.ARP.RepliesOut)
 		h.writeFrame(frame[:EthernetHeaderLen+ARPLen])
@@ -64,7 +61,8 @@ func (h *Host) sendARPRequest(target netip.Addr, mac MAC, unicast bool) {
 		dst = mac
 	}
 	EthernetHeader(f[:]).Encode(dst, h.cfg.MAC, EtherTypeARP)
-	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, h.Addr(), MAC{}, target)
+	from, _ := h.SourceAddr(target)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, from, MAC{}, target)
 	stats.Inc(&h.st.ARP.RequestsOut)
 	h.writeFrame(f[:])
 }

@@ -106,20 +106,26 @@ func FuzzIngress(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, eth bool) {
 		a := newTestHost(t, prefixA, macA, func(c *Config) { c.Ethernet = eth; c.ReassemblyMemory = 32 << 10 })
 		a.neigh.learn(addrB, macB, t0, true)
-		now := t0
-		for _, fr := range bytes.Split(b, []byte("||")) {
-			if !eth {
-				fr = append(make([]byte, EthernetHeaderLen), fr...)
-			}
-			a.Input(now, fr)
-			now = now.Add(time.Second)
-			a.Timer(now)
-			if m, _ := a.ReassemblyMemory(); m > 32<<10 {
-				t.Fatalf("reassembly memory %d over its cap", m)
-			}
-		}
+		feedSequence(t, a, b, eth, 32<<10)
 		checkCounters(t, &a.st)
 	})
+}
+
+// feedSequence feeds the frames of b, split on "||", to a a second
+// apart, running its timers, and checks the reassembly memory cap.
+func feedSequence(t *testing.T, a *testHost, b []byte, eth bool, memCap int) {
+	now := t0
+	for _, fr := range bytes.Split(b, []byte("||")) {
+		if !eth {
+			fr = append(make([]byte, EthernetHeaderLen), fr...)
+		}
+		a.Input(now, fr)
+		now = now.Add(time.Second)
+		a.Timer(now)
+		if m, _ := a.ReassemblyMemory(); m > memCap {
+			t.Fatalf("reassembly memory %d over its cap", m)
+		}
+	}
 }
 
 func fuzzIngress(t *testing.T, b []byte, eth bool) {

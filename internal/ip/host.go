@@ -3,6 +3,7 @@ package ip
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,11 +14,35 @@ import (
 
 // Config describes a Host.
 type Config struct {
-	Addr     netip.Prefix // our address and the on-link subnet
+	// Addrs are our addresses of either family, each with its on-link
+	// prefix. Addr, if valid, is one more, listed first.
+	Addrs []netip.Prefix
+	// Gateways are default routers of either family; Gateway, if valid,
+	// is one more. IPv6 also learns routers from router advertisements.
+	Gateways []netip.Addr
+	Addr     netip.Prefix // our (first IPv4) address and the on-link subnet
 	Gateway  netip.Addr   // default route; invalid: on-link only
-	MAC      MAC          // our hardware address (Ethernet links)
-	MTU      int          // largest IP packet the link carries
-	Ethernet bool         // frames carry Ethernet headers; false: bare IP (TUN)
+	// NoLinkLocal: no fe80::/64 address on an Ethernet link (made by
+	// default, RFC 4291 §2.1).
+	NoLinkLocal bool
+	// NoSLAAC: ignore the prefix information of router advertisements
+	// (no addresses formed, RFC 4862 §5.5.3).
+	NoSLAAC bool
+	// NoRS: send no router solicitation at start (RFC 4861 §6.3.7).
+	NoRS bool
+	// DADTransmits is the number of neighbour solicitations duplicate
+	// address detection sends (RFC 4862 §5.1); 0: 1, as Linux's
+	// dad_transmits; negative: no DAD, addresses are usable at once.
+	DADTransmits int
+	// StableSecret keys the RFC 7217 interface identifiers of the
+	// link-local and SLAAC addresses; zero: random per Host.
+	StableSecret [16]byte
+	MaxRouters   int  // default routers learnt from RAs; 0: 8
+	MaxPrefixes  int  // on-link prefixes and SLAAC addresses learnt from RAs; 0: 16 each
+	MaxRDNSS     int  // DNS servers learnt from RAs; 0: 8
+	MAC          MAC  // our hardware address (Ethernet links)
+	MTU          int  // largest IP packet the link carries
+	Ethernet     bool // frames carry Ethernet headers; false: bare IP (TUN)
 	// Promiscuous delivers TCP and UDP packets for any destination address
 	// (a forwarder's mode), not only ours and broadcasts.
 	Promiscuous bool
@@ -60,6 +85,9 @@ type ErrorInfo struct {
 	MTU       int // next-hop MTU of a fragmentation-needed message
 	Errno     syscall.Errno
 	Local     bool // generated here, not received from the network
+	// V6 reports an ICMPv6 message (RFC 4443): Type and Code are ICMPv6
+	// ones, and MTU is a Packet Too Big's.
+	V6 bool
 }
 
 // Handlers are the upper layers a Host delivers to. Nil handlers are
@@ -71,6 +99,13 @@ type Handlers struct {
 	// ICMP, if set, sees every valid ICMP message to us, as a raw socket
 	// would, before the Host handles it; msg is valid only during the call.
 	ICMP func(now time.Time, src, dst netip.Addr, msg []byte)
+	// DNSChanged, if set, is called when the DNS servers learnt from
+	// router advertisements (RFC 8106) change; see Host.DNSServers.
+	DNSChanged func()
+	// DADConflict, if set, is called when duplicate address detection
+	// finds a our address in use by another node (RFC 4862 §5.4.5); the
+	// address is never used.
+	DADConflict func(addr netip.Addr)
 }
 
 // Host is the network layer of one stack. Input is called by one goroutine
@@ -92,6 +127,8 @@ type Host struct {
 	limitMu sync.Mutex
 	tokens  float64
 	lastTok time.Time
+	v4      []netip.Prefix // our IPv4 addresses; v4[0] == cfg.Addr
+	v6      v6State
 }
 
 // New returns a Host that writes frames with write (on a non-Ethernet link,
@@ -134,6 +171,35 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 	if wake == nil {
 		wake = func() {}
 	}
+	if cfg.MaxRouters <= 0 {
+		cfg.MaxRouters = 8
+	}
+	if cfg.MaxPrefixes <= 0 {
+		cfg.MaxPrefixes = 16
+	}
+	if cfg.MaxRDNSS <= 0 {
+		cfg.MaxRDNSS = 8
+	}
+	if cfg.DADTransmits == 0 {
+		cfg.DADTransmits = 1
+	}
+	var v4 []netip.Prefix
+	for _, p := range append([]netip.Prefix{cfg.Addr}, cfg.Addrs...) {
+		if p.IsValid() && p.Addr().Is4() && !slices.ContainsFunc(v4, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			v4 = append(v4, p)
+		}
+	}
+	if len(v4) > 0 {
+		cfg.Addr = v4[0]
+	}
+	if !cfg.Gateway.Is4() {
+		for _, g := range cfg.Gateways {
+			if g.Is4() {
+				cfg.Gateway = g
+				break
+			}
+		}
+	}
 	hst := &Host{
 		cfg:   cfg,
 		ipHdr: EthernetHeaderLen,
@@ -145,15 +211,17 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 			size: cfg.NeighCacheSize, queueLen: cfg.NeighQueueLen, retries: cfg.ARPRetries,
 			retryInterval: cfg.ARPRetryInterval, reachable: cfg.NeighReachable,
 		}, &st.ARP),
-		reasm:  newReassembler(cfg.ReassemblyMemory, cfg.ReassemblyTimeout, &st.IPv4),
+		reasm:  newReassembler(cfg.ReassemblyMemory, cfg.ReassemblyTimeout, &st.IPv4, &st.IPv6),
 		bcast:  broadcastOf(cfg.Addr),
 		tokens: float64(cfg.ICMPBurst),
+		v4:     v4,
 	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	hst.ipID.Store(uint32(seed))
+	hst.initV6(seed)
 	hst.pmtu.max = cfg.PathMTUCache
 	hst.pool = cfg.Frames
 	if hst.pool == nil {
@@ -165,7 +233,7 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 // MTU returns the largest IP packet the link carries.
 func (h *Host) MTU() int { return h.cfg.MTU }
 
-// Addr returns our address.
+// Addr returns our first IPv4 address.
 func (h *Host) Addr() netip.Addr { return h.cfg.Addr.Addr() }
 
 // Input handles one frame from the link. frame starts with 14 bytes of
@@ -181,7 +249,7 @@ func (h *Host) Input(now time.Time, frame []byte) {
 	}
 	if !h.cfg.Ethernet {
 		if len(frame) > EthernetHeaderLen && frame[EthernetHeaderLen]>>4 == 6 {
-			stats.Inc(&h.st.Ethernet.DropIPv6)
+			h.inputIPv6(now, frame, EthernetHeaderLen)
 			return
 		}
 		h.inputIPv4(now, frame, EthernetHeaderLen)
@@ -190,7 +258,7 @@ func (h *Host) Input(now time.Time, frame []byte) {
 	stats.Inc(&h.st.Ethernet.Received)
 	eth := EthernetHeader(frame)
 	dst := eth.Dst()
-	if dst != h.cfg.MAC && dst != BroadcastMAC {
+	if dst != h.cfg.MAC && dst != BroadcastMAC && !h.joinedMAC(dst) {
 		if dst.IsMulticast() {
 			stats.Inc(&h.st.Ethernet.DropMulticast)
 		} else {
@@ -204,7 +272,7 @@ func (h *Host) Input(now time.Time, frame []byte) {
 	case EtherTypeARP:
 		h.inputARP(now, frame)
 	case EtherTypeIPv6:
-		stats.Inc(&h.st.Ethernet.DropIPv6)
+		h.inputIPv6(now, frame, EthernetHeaderLen)
 	default:
 		stats.Inc(&h.st.Ethernet.DropUnknownType)
 	}
@@ -232,17 +300,26 @@ func (h *Host) writeFrame(frame []byte) error {
 func (h *Host) Timer(now time.Time) {
 	reqs, failed := h.neigh.timer(now, nil)
 	for _, r := range reqs {
-		h.sendARPRequest(r.target, r.mac, r.unicast)
+		h.solicit(now, r.target, r.mac, r.unicast)
 	}
 	for _, f := range failed {
-		stats.Inc(&h.st.IPv4.DropHostUnreach)
+		if f[EthernetHeaderLen]>>4 == 6 {
+			stats.Inc(&h.st.IPv6.DropHostUnreach)
+		} else {
+			stats.Inc(&h.st.IPv4.DropHostUnreach)
+		}
 		h.reportLocal(now, f[EthernetHeaderLen:], syscall.EHOSTUNREACH)
 	}
 	h.reasm.expire(now)
+	h.timerV6(now)
 }
 
 // reportLocal tells the transport that a packet it sent could not leave.
 func (h *Host) reportLocal(now time.Time, pkt []byte, errno syscall.Errno) {
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		h.reportLocal6(now, pkt, errno)
+		return
+	}
 	hdr, p, err := ParseIPv4(pkt)
 	if err != nil || h.h.Error == nil || len(p)-hdr.HeaderLen() < 8 {
 		return
@@ -255,7 +332,12 @@ func (h *Host) reportLocal(now time.Time, pkt []byte, errno syscall.Errno) {
 
 // NextDeadline returns the earliest time Timer has work, or the zero time.
 func (h *Host) NextDeadline() time.Time {
-	a, b := h.neigh.nextDeadline(), h.reasm.nextDeadline()
+	return earliest(earliest(h.neigh.nextDeadline(), h.reasm.nextDeadline()), h.nextDeadlineV6())
+}
+
+// earliest returns the earlier of two deadlines, the zero time meaning
+// none.
+func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
 		return b
 	}

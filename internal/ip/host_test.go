@@ -40,7 +40,8 @@ type testHost struct {
 
 func newTestHost(t testing.TB, prefix netip.Prefix, mac MAC, mutate func(*Config)) *testHost {
 	th := &testHost{}
-	cfg := Config{Addr: prefix, MAC: mac, MTU: 1500, Ethernet: true, Seed: 1}
+	// The IPv4 tests see no IPv6 start traffic (link-local DAD, MLD, RS).
+	cfg := Config{Addr: prefix, MAC: mac, MTU: 1500, Ethernet: true, Seed: 1, NoLinkLocal: true, NoRS: true}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -361,7 +362,7 @@ func TestMalformedCounted(t *testing.T) {
 		{"bad checksum", func(f []byte) []byte { f[24] ^= 0xff; return f }, func(s *stats.Stats) uint64 { return s.IPv4.DropBadChecksum }},
 		{"not for us", func(f []byte) []byte { f[0] = 0x04; return f }, func(s *stats.Stats) uint64 { return s.Ethernet.DropNotForUs }},
 		{"multicast", func(f []byte) []byte { f[0] = 0x33; return f }, func(s *stats.Stats) uint64 { return s.Ethernet.DropMulticast }},
-		{"ipv6", func(f []byte) []byte { f[12], f[13] = 0x86, 0xdd; return f }, func(s *stats.Stats) uint64 { return s.Ethernet.DropIPv6 }},
+		{"ipv6", func(f []byte) []byte { f[12], f[13] = 0x86, 0xdd; return f }, func(s *stats.Stats) uint64 { return s.IPv6.DropTruncated }}, // a 28-byte IPv4 packet behind the IPv6 type
 		{"unknown ethertype", func(f []byte) []byte { f[12], f[13] = 0x88, 0xb5; return f }, func(s *stats.Stats) uint64 { return s.Ethernet.DropUnknownType }},
 		{"bad arp", func(f []byte) []byte { f[12], f[13] = 0x08, 0x06; return f[:30] }, func(s *stats.Stats) uint64 { return s.ARP.DropMalformed }},
 	}

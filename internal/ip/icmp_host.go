@@ -99,7 +99,7 @@ func (h *Host) inputICMPError(now time.Time, hdr IPv4Header, msg ICMPHeader) {
 		return
 	}
 	ih := IPv4Header(inner[:ihl])
-	if ih.Src() != h.Addr() {
+	if !h.HasAddr(ih.Src()) {
 		stats.Inc(&h.st.ICMP.DropMalformed)
 		return
 	}
@@ -128,7 +128,11 @@ func (h *Host) inputICMPError(now time.Time, hdr IPv4Header, msg ICMPHeader) {
 }
 
 // SendEcho sends an ICMP echo request (RFC 792) to dst.
+// To an IPv6 destination it is an ICMPv6 echo request (RFC 4443 §4.1).
 func (h *Host) SendEcho(now time.Time, dst netip.Addr, id, seq uint16, data []byte) error {
+	if dst.Is6() && !dst.Is4In6() {
+		return h.sendEcho6(now, dst, id, seq, data)
+	}
 	bp := h.pool.Get(0)
 	defer h.pool.Put(bp)
 	n := Headroom + ICMPHeaderLen + len(data)
@@ -205,7 +209,21 @@ func (h *Host) sendICMPError(now time.Time, typ, code uint8, info uint32, orig [
 // dst (transport holds its header and data) with ICMP destination
 // unreachable, rebuilding the IP header it quotes. A forwarder uses it to
 // refuse a flow after the packet itself is gone.
+// For IPv6 src and dst the answer is ICMPv6 port unreachable when code is
+// CodePortUnreach, else address unreachable.
 func (h *Host) SendUnreachableFor(now time.Time, code, proto uint8, src, dst netip.Addr, transport []byte) {
+	if src.Is6() && !src.Is4In6() {
+		n := min(len(transport), icmpv6MaxErrorPacket)
+		pkt := make([]byte, IPv6HeaderLen+n)
+		encodeIPv6(pkt, n, 0, proto, DefaultHopLimit, src, dst)
+		copy(pkt[IPv6HeaderLen:], transport[:n])
+		c := uint8(CodeV6AddrUnreach)
+		if code == CodePortUnreach {
+			c = CodeV6PortUnreach
+		}
+		h.sendICMPv6Error(now, ICMPv6DestUnreach, c, 0, pkt, false)
+		return
+	}
 	n := min(len(transport), 576)
 	pkt := make([]byte, IPv4MinHeaderLen+n)
 	encodeIPv4(pkt, len(pkt), 0, false, 0, false, DefaultTTL, proto, src, dst)

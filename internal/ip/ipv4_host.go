@@ -29,7 +29,7 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 	}
 	dst, src := hdr.Dst(), hdr.Src()
 	bcast := dst == h.bcast || dst == netip.IPv4Unspecified() || dst.As4() == [4]byte{255, 255, 255, 255}
-	if dst != h.Addr() && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
+	if !h.HasAddr(dst) && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
 		stats.Inc(&h.st.IPv4.DropNotForUs)
 		return
 	}
@@ -128,7 +128,14 @@ var (
 // queued (a copy) and Output returns nil; if resolution fails, the
 // transport hears of it through Handlers.Error with EHOSTUNREACH. A
 // broadcast or multicast src is refused with EINVAL.
+//
+// To an IPv6 destination the message is at pkt[Headroom6:] instead, df
+// is ignored (an IPv6 source fragments its own packets above the path MTU,
+// RFC 8200 §5), and an invalid src is chosen by SourceAddr.
 func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, df bool) error {
+	if dst.Is6() && !dst.Is4In6() {
+		return h.output6(now, pkt, proto, src, dst, 0)
+	}
 	return h.output(now, pkt, 0, proto, src, dst, df)
 }
 
@@ -174,7 +181,7 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
 		}
 		stats.Inc(&h.st.IPv4.Sent)
-		if dst == h.Addr() {
+		if h.HasAddr(dst) {
 			// To ourselves: deliver without the link, as the loopback
 			// route does on Linux.
 			h.inputIPv4(now, pkt, EthernetHeaderLen)
@@ -194,37 +201,60 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 // sum) for the link to cut into gsoSize-byte segments. The next hop must
 // be resolved already (a connection sending data has resolved it); if it
 // is not, the packet is dropped and the transport's retransmission
-// recovers.
+// recovers. To an IPv6 destination the segment is at pkt[Headroom6:]; the
+// link tells the GSO type (virtio TCPV4 or TCPV6) from the IP version.
 func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize, l4Len int) error {
 	ipLen := len(pkt) - EthernetHeaderLen
-	if h.cfg.GSO == nil || ipLen > IPv4MaxLen || len(pkt) < Headroom+l4Len {
+	v6 := dst.Is6() && !dst.Is4In6()
+	hr, typ, sent := Headroom, uint16(EtherTypeIPv4), &h.st.IPv4.Sent
+	if v6 {
+		hr, typ, sent = Headroom6, EtherTypeIPv6, &h.st.IPv6.Sent
+	}
+	if h.cfg.GSO == nil || ipLen-(hr-Headroom) > IPv4MaxLen || len(pkt) < hr+l4Len {
 		return ErrTooBig
 	}
-	if h.notUnicast(src) {
-		stats.Inc(&h.st.IPv4.DropSendBadSource)
-		return errBadSource
+	var nexthop netip.Addr
+	var err error
+	if v6 {
+		if src.IsMulticast() {
+			stats.Inc(&h.st.IPv6.DropSendBadSource)
+			return errBadSource
+		}
+		if nexthop, err = h.route6(dst); err != nil {
+			stats.Inc(&h.st.IPv6.DropNoRoute)
+			return err
+		}
+		encodeIPv6(pkt[EthernetHeaderLen:], ipLen-IPv6HeaderLen, flowLabel(src, dst, ProtoTCP, h.v6.flowKey), ProtoTCP, uint8(h.v6.hopLimit.Load()), src, dst)
+	} else {
+		if h.notUnicast(src) {
+			stats.Inc(&h.st.IPv4.DropSendBadSource)
+			return errBadSource
+		}
+		if nexthop, err = h.route(dst); err != nil {
+			stats.Inc(&h.st.IPv4.DropNoRoute)
+			return err
+		}
+		encodeIPv4(pkt[EthernetHeaderLen:], ipLen, uint16(h.ipID.Add(1)), true, 0, false, DefaultTTL, ProtoTCP, src, dst)
 	}
-	nexthop, err := h.route(dst)
-	if err != nil {
-		stats.Inc(&h.st.IPv4.DropNoRoute)
-		return err
-	}
-	encodeIPv4(pkt[EthernetHeaderLen:], ipLen, uint16(h.ipID.Add(1)), true, 0, false, DefaultTTL, ProtoTCP, src, dst)
 	frame, off := pkt, 0
 	if h.cfg.Ethernet {
 		mac, ok := h.neigh.lookupFast(nexthop, now)
 		if !ok {
-			stats.Inc(&h.st.IPv4.DropHostUnreach)
+			if v6 {
+				stats.Inc(&h.st.IPv6.DropHostUnreach)
+			} else {
+				stats.Inc(&h.st.IPv4.DropHostUnreach)
+			}
 			return ErrNoBuffer
 		}
-		EthernetHeader(pkt).Encode(mac, h.cfg.MAC, EtherTypeIPv4)
+		EthernetHeader(pkt).Encode(mac, h.cfg.MAC, typ)
 	} else {
 		frame, off = pkt[EthernetHeaderLen:], EthernetHeaderLen
 	}
-	stats.Inc(&h.st.IPv4.Sent)
+	stats.Inc(sent)
 	stats.Inc(&h.st.Link.FramesOut)
 	stats.Add(&h.st.Link.BytesOut, uint64(len(frame)))
-	if err := h.cfg.GSO(frame, gsoSize, Headroom-off, Headroom-off+l4Len); err != nil {
+	if err := h.cfg.GSO(frame, gsoSize, hr-off, hr-off+l4Len); err != nil {
 		stats.Inc(&h.st.Link.WriteErrors)
 		return err
 	}
@@ -255,7 +285,7 @@ func (h *Host) fragment(now time.Time, payload, opts []byte, id uint16, proto ui
 		}
 		stats.Inc(&h.st.IPv4.FragmentsOut)
 		stats.Inc(&h.st.IPv4.Sent)
-		if dst == h.Addr() {
+		if h.HasAddr(dst) {
 			h.inputIPv4(now, f, EthernetHeaderLen)
 			continue
 		}
@@ -272,12 +302,19 @@ func (h *Host) sendFrame(now time.Time, frame []byte, nexthop, dst netip.Addr) e
 	if !h.cfg.Ethernet {
 		return h.writeFrame(frame)
 	}
-	if dst == h.bcast || dst.As4() == [4]byte{255, 255, 255, 255} {
-		EthernetHeader(frame).Encode(BroadcastMAC, h.cfg.MAC, EtherTypeIPv4)
+	typ := uint16(EtherTypeIPv4)
+	if dst.Is6() {
+		typ = EtherTypeIPv6
+		if dst.IsMulticast() {
+			EthernetHeader(frame).Encode(multicastMAC(dst), h.cfg.MAC, typ)
+			return h.writeFrame(frame)
+		}
+	} else if dst == h.bcast || dst.As4() == [4]byte{255, 255, 255, 255} {
+		EthernetHeader(frame).Encode(BroadcastMAC, h.cfg.MAC, typ)
 		return h.writeFrame(frame)
 	}
 	if mac, ok := h.neigh.lookupFast(nexthop, now); ok {
-		EthernetHeader(frame).Encode(mac, h.cfg.MAC, EtherTypeIPv4)
+		EthernetHeader(frame).Encode(mac, h.cfg.MAC, typ)
 		return h.writeFrame(frame)
 	}
 	a := h.neigh.resolve(nexthop, frame, now)
@@ -285,11 +322,11 @@ func (h *Host) sendFrame(now time.Time, frame []byte, nexthop, dst netip.Addr) e
 		h.wake()
 	}
 	if a.request {
-		h.sendARPRequest(nexthop, a.mac, a.unicast)
+		h.solicit(now, nexthop, a.mac, a.unicast)
 	}
 	switch {
 	case a.send:
-		EthernetHeader(frame).Encode(a.mac, h.cfg.MAC, EtherTypeIPv4)
+		EthernetHeader(frame).Encode(a.mac, h.cfg.MAC, typ)
 		return h.writeFrame(frame)
 	case a.noRoom:
 		return ErrNoBuffer

@@ -39,9 +39,13 @@ type pmtuEntry struct {
 // PathMTU returns the MTU of the path to dst: the learned one while it
 // holds, else the link's.
 func (h *Host) PathMTU(now time.Time, dst netip.Addr) int {
+	link := h.cfg.MTU
+	if dst.Is6() {
+		link = int(h.v6.linkMTU.Load()) // lowered by an RA's MTU option
+	}
 	c := &h.pmtu
 	if c.n.Load() == 0 {
-		return h.cfg.MTU
+		return link
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -52,14 +56,19 @@ func (h *Host) PathMTU(now time.Time, dst netip.Addr) int {
 		delete(c.m, dst)
 		c.n.Store(int32(len(c.m)))
 	}
-	return h.cfg.MTU
+	return link
 }
 
 // SetPathMTU records that the path to dst carries packets of at most mtu
-// bytes, raised to MinPathMTU. It returns the path MTU now in force, which
+// bytes, raised to MinPathMTU (IPv6: to IPv6MinMTU, RFC 8201 §4). It
+// returns the path MTU now in force, which
 // is unchanged if mtu was not below it.
 func (h *Host) SetPathMTU(now time.Time, dst netip.Addr, mtu int) int {
-	mtu = max(mtu, MinPathMTU)
+	if dst.Is6() {
+		mtu = max(mtu, IPv6MinMTU)
+	} else {
+		mtu = max(mtu, MinPathMTU)
+	}
 	cur := h.PathMTU(now, dst)
 	if mtu >= cur {
 		return cur

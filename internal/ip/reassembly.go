@@ -2,6 +2,7 @@ package ip
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -30,16 +31,27 @@ const (
 	reasmOverhead = 256
 )
 
+// fragKey names a datagram: RFC 791 §3.2 (source, destination, protocol,
+// identification) for IPv4, RFC 8200 §4.5 (source, destination,
+// identification) for IPv6.
 type fragKey struct {
-	src, dst [4]byte
-	id       uint16
+	src, dst netip.Addr
+	id       uint32
 	proto    uint8
+}
+
+// fragCounters are the counters of one family's reassembly.
+type fragCounters struct {
+	in, done, overlap, timeout, memory, malformed *uint64
 }
 
 type span struct{ start, end int }
 
 type datagram struct {
 	key      fragKey
+	ctr      *fragCounters
+	nh       uint8  // IPv6: the next header of the first fragment
+	v6first  bool   // IPv6: the first fragment arrived
 	buf      []byte // reasmHeadroom bytes, then payload
 	hdr      [60]byte
 	hdrLen   int    // 0 until the first fragment (offset 0) arrives
@@ -59,11 +71,18 @@ type reassembler struct {
 	mem     int
 	maxMem  int
 	timeout time.Duration
-	st      *stats.IPv4
+	v4, v6  fragCounters
 }
 
-func newReassembler(maxMem int, timeout time.Duration, st *stats.IPv4) *reassembler {
-	return &reassembler{m: make(map[fragKey]*datagram), maxMem: maxMem, timeout: timeout, st: st}
+// newReassembler returns the reassembler of both families: one memory cap
+// and one timeout, as Linux's ipfrag_high_thresh and ipfrag_time have
+// IPv6 twins of the same defaults.
+func newReassembler(maxMem int, timeout time.Duration, st4 *stats.IPv4, st6 *stats.IPv6) *reassembler {
+	return &reassembler{
+		m: make(map[fragKey]*datagram), maxMem: maxMem, timeout: timeout,
+		v4: fragCounters{&st4.FragmentsIn, &st4.Reassembled, &st4.FragDropOverlap, &st4.FragDropTimeout, &st4.FragDropMemory, &st4.FragDropMalformed},
+		v6: fragCounters{&st6.FragmentsIn, &st6.Reassembled, &st6.FragDropOverlap, &st6.FragDropTimeout, &st6.FragDropMemory, &st6.FragDropMalformed},
+	}
 }
 
 // add takes one fragment (hdr validated, pkt cut to its total length). When
@@ -71,7 +90,7 @@ func newReassembler(maxMem int, timeout time.Duration, st *stats.IPv4) *reassemb
 // buf[off:] (a header with the fragment fields cleared, then the payload),
 // with at least EthernetHeaderLen bytes free before off.
 func (r *reassembler) add(now time.Time, hdr IPv4Header, pkt []byte) (buf []byte, off int) {
-	stats.Inc(&r.st.FragmentsIn)
+	stats.Inc(r.v4.in)
 	payload := pkt[hdr.HeaderLen():]
 	start := hdr.FragOffset()
 	end := start + len(payload)
@@ -79,81 +98,26 @@ func (r *reassembler) add(now time.Time, hdr IPv4Header, pkt []byte) (buf []byte
 	// RFC 791: every fragment but the last carries a multiple of 8 bytes,
 	// and no datagram exceeds 65535 bytes with its header.
 	if (!last && len(payload)%8 != 0) || end+hdr.HeaderLen() > IPv4MaxLen || (len(payload) == 0 && !last) {
-		stats.Inc(&r.st.FragDropMalformed)
+		stats.Inc(r.v4.malformed)
 		return nil, 0
 	}
-	k := fragKey{src: hdr.Src().As4(), dst: hdr.Dst().As4(), id: hdr.ID(), proto: hdr.Protocol()}
-
+	k := fragKey{src: hdr.Src(), dst: hdr.Dst(), id: uint32(hdr.ID()), proto: hdr.Protocol()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := r.m[k]
+	d := r.insert(now, k, &r.v4, start, payload, last)
 	if d == nil {
-		d = &datagram{key: k, total: -1, deadline: now.Add(r.timeout), cost: reasmOverhead}
-		if !r.reserve(d.cost) {
-			stats.Inc(&r.st.FragDropMemory)
-			return nil, 0
-		}
-		r.m[k] = d
-		r.pushNewest(d)
-	}
-	if last {
-		if (d.total >= 0 && d.total != end) || (len(d.spans) > 0 && d.spans[len(d.spans)-1].end > end) {
-			r.drop(d, &r.st.FragDropMalformed)
-			return nil, 0
-		}
-		d.total = end
-	} else if d.total >= 0 && end > d.total {
-		r.drop(d, &r.st.FragDropMalformed)
 		return nil, 0
 	}
-
-	// Place the span: find the first span ending after our start.
-	i, _ := slices.BinarySearchFunc(d.spans, start, func(s span, v int) int {
-		if s.end <= v {
-			return -1
-		}
-		return 1
-	})
-	if i < len(d.spans) && d.spans[i].start < end && len(payload) > 0 {
-		if d.spans[i].start <= start && end <= d.spans[i].end {
-			return nil, 0 // duplicate: already have every byte of it
-		}
-		r.drop(d, &r.st.FragDropOverlap)
-		return nil, 0
-	}
-	if need := reasmHeadroom + end; need > len(d.buf) {
-		size := max(need, min(2*len(d.buf), reasmHeadroom+IPv4MaxLen))
-		if !r.reserve(size - len(d.buf)) {
-			r.drop(d, &r.st.FragDropMemory)
-			return nil, 0
-		}
-		nb := make([]byte, size)
-		copy(nb, d.buf)
-		d.cost += size - len(d.buf)
-		d.buf = nb
-	}
-	copy(d.buf[reasmHeadroom+start:], payload)
 	if start == 0 {
 		d.hdrLen = copy(d.hdr[:], hdr)
 	}
-	d.spans = slices.Insert(d.spans, i, span{start, end})
-	// Merge with neighbours so the list stays short.
-	if i+1 < len(d.spans) && d.spans[i+1].start == end {
-		d.spans[i].end = d.spans[i+1].end
-		d.spans = slices.Delete(d.spans, i+1, i+2)
-	}
-	if i > 0 && d.spans[i-1].end == start {
-		d.spans[i-1].end = d.spans[i].end
-		d.spans = slices.Delete(d.spans, i, i+1)
-	}
-
-	if d.total < 0 || d.hdrLen == 0 || len(d.spans) != 1 || d.spans[0].start != 0 || d.spans[0].end != d.total {
+	if !d.complete(d.hdrLen != 0) {
 		return nil, 0
 	}
 	// Complete: put the first fragment's header in front, fragment fields
 	// cleared and the total length set (RFC 791 §3.2 reassembly step 3).
 	r.remove(d)
-	stats.Inc(&r.st.Reassembled)
+	stats.Inc(r.v4.done)
 	off = reasmHeadroom - d.hdrLen
 	h := d.buf[off:reasmHeadroom]
 	copy(h, d.hdr[:d.hdrLen])
@@ -165,6 +129,110 @@ func (r *reassembler) add(now time.Time, hdr IPv4Header, pkt []byte) (buf []byte
 	return d.buf[:reasmHeadroom+d.total], off
 }
 
+// add6 takes one IPv6 fragment (RFC 8200 §4.5): the fragmentable part
+// payload at byte offset start, its fragment header's next header nh, last
+// when M is clear. When it completes a datagram, add6 returns a buffer
+// holding at buf[off:] a fixed header (src, dst, the first fragment's next
+// header, hop limit 0) and the reassembled payload, with at least
+// EthernetHeaderLen bytes free before off. The caller has checked the
+// lengths RFC 8200 answers with parameter problem.
+func (r *reassembler) add6(now time.Time, src, dst netip.Addr, id uint32, nh uint8, start int, payload []byte, last bool) (buf []byte, off int) {
+	stats.Inc(r.v6.in)
+	if len(payload) == 0 && !last {
+		stats.Inc(r.v6.malformed)
+		return nil, 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.insert(now, fragKey{src: src, dst: dst, id: id}, &r.v6, start, payload, last)
+	if d == nil {
+		return nil, 0
+	}
+	if start == 0 {
+		d.v6first, d.nh = true, nh
+	}
+	if !d.complete(d.v6first) {
+		return nil, 0
+	}
+	r.remove(d)
+	stats.Inc(r.v6.done)
+	off = reasmHeadroom - IPv6HeaderLen
+	encodeIPv6(d.buf[off:], d.total, 0, d.nh, 0, src, dst)
+	return d.buf[:reasmHeadroom+d.total], off
+}
+
+// complete reports whether d holds every byte and its first fragment.
+func (d *datagram) complete(first bool) bool {
+	return d.total >= 0 && first && len(d.spans) == 1 && d.spans[0].start == 0 && d.spans[0].end == d.total
+}
+
+// insert places payload at start in the datagram k, made if new, and
+// returns it, or nil when the fragment was dropped (a duplicate, or the
+// datagram dropped for an overlap, a conflict or memory). r.mu is held.
+func (r *reassembler) insert(now time.Time, k fragKey, ctr *fragCounters, start int, payload []byte, last bool) *datagram {
+	end := start + len(payload)
+	d := r.m[k]
+	if d == nil {
+		d = &datagram{key: k, ctr: ctr, total: -1, deadline: now.Add(r.timeout), cost: reasmOverhead}
+		if !r.reserve(d.cost) {
+			stats.Inc(ctr.memory)
+			return nil
+		}
+		r.m[k] = d
+		r.pushNewest(d)
+	}
+	if last {
+		if (d.total >= 0 && d.total != end) || (len(d.spans) > 0 && d.spans[len(d.spans)-1].end > end) {
+			r.drop(d, ctr.malformed)
+			return nil
+		}
+		d.total = end
+	} else if d.total >= 0 && end > d.total {
+		r.drop(d, ctr.malformed)
+		return nil
+	}
+
+	// Place the span: find the first span ending after our start.
+	i, _ := slices.BinarySearchFunc(d.spans, start, func(s span, v int) int {
+		if s.end <= v {
+			return -1
+		}
+		return 1
+	})
+	if i < len(d.spans) && d.spans[i].start < end && len(payload) > 0 {
+		if d.spans[i].start <= start && end <= d.spans[i].end && !k.dst.Is6() {
+			return nil // duplicate: already have every byte of it
+		}
+		// RFC 5722 §4: for IPv6 any overlap, an exact duplicate
+		// included, drops the whole datagram.
+		r.drop(d, ctr.overlap)
+		return nil
+	}
+	if need := reasmHeadroom + end; need > len(d.buf) {
+		size := max(need, min(2*len(d.buf), reasmHeadroom+IPv4MaxLen))
+		if !r.reserve(size - len(d.buf)) {
+			r.drop(d, ctr.memory)
+			return nil
+		}
+		nb := make([]byte, size)
+		copy(nb, d.buf)
+		d.cost += size - len(d.buf)
+		d.buf = nb
+	}
+	copy(d.buf[reasmHeadroom+start:], payload)
+	d.spans = slices.Insert(d.spans, i, span{start, end})
+	// Merge with neighbours so the list stays short.
+	if i+1 < len(d.spans) && d.spans[i+1].start == end {
+		d.spans[i].end = d.spans[i+1].end
+		d.spans = slices.Delete(d.spans, i+1, i+2)
+	}
+	if i > 0 && d.spans[i-1].end == start {
+		d.spans[i-1].end = d.spans[i].end
+		d.spans = slices.Delete(d.spans, i, i+1)
+	}
+	return d
+}
+
 // reserve accounts n more bytes, evicting the oldest datagrams when the cap
 // would be passed (as Linux does past ipfrag_high_thresh). It reports false
 // when even an empty table could not hold n.
@@ -173,7 +241,7 @@ func (r *reassembler) reserve(n int) bool {
 		return false
 	}
 	for r.mem+n > r.maxMem && r.oldest != nil {
-		r.drop(r.oldest, &r.st.FragDropMemory)
+		r.drop(r.oldest, r.oldest.ctr.memory)
 	}
 	r.mem += n
 	return true
@@ -217,7 +285,7 @@ func (r *reassembler) expire(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.oldest != nil && !now.Before(r.oldest.deadline) {
-		r.drop(r.oldest, &r.st.FragDropTimeout)
+		r.drop(r.oldest, r.oldest.ctr.timeout)
 	}
 }
 

@@ -3,6 +3,7 @@ package ip
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 )
 
 // broadcastOf returns the subnet-directed broadcast address of p, or the
@@ -26,12 +27,20 @@ func (h *Host) route(dst netip.Addr) (netip.Addr, error) {
 	case !h.cfg.Ethernet:
 		// A point-to-point IP link (TUN): everything goes out of it.
 		return dst, nil
-	case h.cfg.Addr.Contains(dst) || dst.As4() == [4]byte{255, 255, 255, 255}:
+	case dst.As4() == [4]byte{255, 255, 255, 255}:
+		return dst, nil
+	case h.onLink4(dst):
 		return dst, nil
 	case h.cfg.Gateway.IsValid():
 		return h.cfg.Gateway, nil
 	}
 	return netip.Addr{}, ErrNoRoute
+}
+
+// onLink4 reports whether a is on the subnet of one of our IPv4
+// addresses.
+func (h *Host) onLink4(a netip.Addr) bool {
+	return slices.ContainsFunc(h.v4, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
 // isBroadcast reports whether a is the limited broadcast address or our

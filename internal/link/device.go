@@ -61,7 +61,8 @@ func (d *Device) WriteFrame(frame []byte) error {
 	return mapClosed(err)
 }
 
-// WriteGSO sends frame, a TCPv4 super-segment whose TCP checksum field
+// WriteGSO sends frame, a TCP super-segment over IPv4 or IPv6 (the IP
+// header's version picks GSO_TCPV4 or GSO_TCPV6) whose TCP checksum field
 // holds the folded pseudo-header sum, for the kernel to cut into
 // gsoSize-byte segments (TSO). csumStart is the offset of the TCP header in
 // frame and hdrLen the length of all headers. It needs Offload.

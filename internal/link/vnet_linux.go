@@ -27,6 +27,7 @@ const (
 
 	vnetGSONone  = 0 // VIRTIO_NET_HDR_GSO_NONE
 	vnetGSOTCPv4 = 1 // VIRTIO_NET_HDR_GSO_TCPV4
+	vnetGSOTCPv6 = 4 // VIRTIO_NET_HDR_GSO_TCPV6
 )
 
 // vnetHdr is struct virtio_net_hdr, little-endian fields on x86 and arm64
@@ -63,7 +64,8 @@ type ifreqFlags struct {
 }
 
 // openOffload opens a TAP (tap) or TUN device with IFF_VNET_HDR and asks
-// for checksum and TCPv4 segmentation offload. It fails when the kernel
+// for checksum and TCP segmentation offload over IPv4 and IPv6 (TSO4,
+// TSO6: what the device may hand us, and we it). It fails when the kernel
 // refuses any of it; the caller then falls back to the plain device.
 func openOffload(name string, tap bool) (*Device, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -86,7 +88,7 @@ func openOffload(name string, tap bool) (*Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
 	}
@@ -107,6 +109,20 @@ func openOffload(name string, tap bool) (*Device, error) {
 	d.mtu.Store(1500)
 	d.MTU()
 	return d, nil
+}
+
+// gsoTypeOf returns the GSO type of a TCP super-segment: GSO_TCPV6 when
+// its IP header (behind the Ethernet header on a TAP) is version 6, else
+// GSO_TCPV4.
+func gsoTypeOf(frame []byte, tap bool) uint8 {
+	ipAt := 0
+	if tap {
+		ipAt = 14
+	}
+	if ipAt < len(frame) && frame[ipAt]>>4 == 6 {
+		return vnetGSOTCPv6
+	}
+	return vnetGSOTCPv4
 }
 
 // readVnet reads one frame behind its virtio-net header, completes a
@@ -145,15 +161,16 @@ func (d *Device) readVnet(buf []byte) (int, error) {
 	return n, nil
 }
 
-// writeVnet sends frame with a header: plain, or, when gsoSize > 0, a TCPv4
-// super-segment for the kernel to cut into gsoSize-byte segments. A
-// super-segment's TCP checksum must hold the pseudo-header sum (not
-// complemented), with csumStart at the TCP header.
+// writeVnet sends frame with a header: plain, or, when gsoSize > 0, a TCP
+// super-segment for the kernel to cut into gsoSize-byte segments, over
+// IPv4 or IPv6 as the version of the IP header says (GSO_TCPV4 or
+// GSO_TCPV6). A super-segment's TCP checksum must hold the pseudo-header
+// sum (not complemented), with csumStart at the TCP header.
 func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	var hb [vnetHdrLen]byte
 	var h vnetHdr
 	if gsoSize > 0 {
-		h = vnetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv4, hdrLen: uint16(hdrLen),
+		h = vnetHdr{flags: vnetFlagNeedsCsum, gsoType: gsoTypeOf(frame, d.tap), hdrLen: uint16(hdrLen),
 			gsoSize: uint16(gsoSize), csumStart: uint16(csumStart), csumOffset: 16}
 	}
 	h.encode(hb[:])

@@ -56,7 +56,7 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
 	defer s.forgetPending(r)
 	now := time.Now()
 	c := s.newEndpoint(r.dst, r.src, nil)
-	c.core = tcp.AcceptSYN(s.tcpCfg, r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
+	c.core = tcp.AcceptSYN(s.tcpConfig(r.dst.Addr()), r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
 	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
 	s.applyPathMTU(now, c)
 	if !s.registerConn(c) {

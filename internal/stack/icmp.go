@@ -8,17 +8,23 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gotcpip/netstack/internal/checksum"
 	"github.com/gotcpip/netstack/internal/ip"
 	"github.com/gotcpip/netstack/internal/stats"
 )
 
-// An ICMPEndpoint is an ICMP socket, as a raw IPPROTO_ICMP socket is on
-// Linux: it receives a copy of every ICMP message addressed to the stack
-// (from its peer only, when connected), without the IP header, and sends
-// the ICMP messages it is given, checksum and all, as the payload of an
-// IPv4 packet. The stack still answers echo requests itself.
+// An ICMPEndpoint is an ICMP socket, as a raw IPPROTO_ICMP (or, for IPv6,
+// IPPROTO_ICMPV6) socket is on Linux: it receives a copy of every ICMP
+// message of its family addressed to the stack (from its peer only, when
+// connected), without the IP header, and sends the ICMP messages it is
+// given as the payload of an IP packet: ICMP for IPv4 checksum and all,
+// ICMPv6 with its checksum computed here over the pseudo-header, as Linux
+// does for every raw ICMPv6 socket (RFC 3542 §3.1). The stack still
+// answers echo requests itself.
 type ICMPEndpoint struct {
 	s     *Stack
+	v6    bool
+	laddr netip.Addr // the bound address, or the stack's address of the family
 	raddr netip.Addr // valid when connected
 	packetQueue
 }
@@ -30,13 +36,32 @@ type icmpTable struct {
 	socks map[*ICMPEndpoint]struct{}
 }
 
-// ListenICMP opens an ICMP socket; with raddr valid it takes only that
+// ListenICMP opens an ICMP socket of IPv6 (ICMPv6) or IPv4 bound to laddr
+// (unspecified or invalid: any); with raddr valid it takes only that
 // peer's messages and sends to it.
-func (s *Stack) ListenICMP(raddr netip.Addr) (*ICMPEndpoint, error) {
+func (s *Stack) ListenICMP(v6 bool, laddr, raddr netip.Addr) (*ICMPEndpoint, error) {
 	if s.isDone() {
 		return nil, net.ErrClosed
 	}
-	c := &ICMPEndpoint{s: s, raddr: raddr, packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
+	if !laddr.IsValid() || laddr.IsUnspecified() {
+		laddr = netip.IPv4Unspecified()
+		if v6 {
+			laddr = netip.IPv6Unspecified()
+		}
+		if raddr.IsValid() {
+			if src, err := s.SourceAddr(raddr); err == nil {
+				laddr = src
+			}
+		} else {
+			for _, p := range s.Addrs() {
+				if p.Addr().Is6() == v6 {
+					laddr = p.Addr()
+					break
+				}
+			}
+		}
+	}
+	c := &ICMPEndpoint{s: s, v6: v6, laddr: laddr, raddr: raddr, packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
 	s.icmp.mu.Lock()
 	if s.icmp.socks == nil {
 		s.icmp.socks = make(map[*ICMPEndpoint]struct{})
@@ -47,8 +72,8 @@ func (s *Stack) ListenICMP(raddr netip.Addr) (*ICMPEndpoint, error) {
 	return c, nil
 }
 
-// LocalAddr returns the stack's address.
-func (c *ICMPEndpoint) LocalAddr() netip.Addr { return c.s.Addr() }
+// LocalAddr returns the socket's address.
+func (c *ICMPEndpoint) LocalAddr() netip.Addr { return c.laddr }
 
 // RemoteAddr returns the peer of a connected socket; invalid otherwise.
 func (c *ICMPEndpoint) RemoteAddr() netip.Addr { return c.raddr }
@@ -65,7 +90,7 @@ func (s *Stack) inputICMP(now time.Time, src, dst netip.Addr, msg []byte) {
 	s.icmp.mu.RLock()
 	defer s.icmp.mu.RUnlock()
 	for c := range s.icmp.socks {
-		if c.raddr.IsValid() && c.raddr != src {
+		if c.v6 != src.Is6() || c.raddr.IsValid() && c.raddr != src {
 			continue
 		}
 		if !c.deliver(netip.AddrPortFrom(src, 0), msg) {
@@ -82,17 +107,32 @@ func (c *ICMPEndpoint) WriteTo(msg []byte, addr netip.Addr) error {
 		return net.ErrClosed
 	case softErr != nil:
 		return softErr
-	case !addr.Is4():
-		return &net.AddrError{Err: "invalid IPv4 address", Addr: addr.String()}
+	case !addr.IsValid() || addr.Is6() != c.v6:
+		return &net.AddrError{Err: "address of the wrong family", Addr: addr.String()}
 	case len(msg) < ip.ICMPHeaderLen:
 		return &net.AddrError{Err: "ICMP message shorter than its header", Addr: addr.String()}
 	case len(msg) > ip.IPv4MaxLen-ip.IPv4MinHeaderLen:
 		return syscall.EMSGSIZE
 	}
+	src, proto := c.laddr, uint8(ip.ProtoICMP)
+	if src.IsUnspecified() {
+		var err error
+		if src, err = c.s.SourceAddr(addr); err != nil {
+			return err
+		}
+	}
 	buf := c.s.frames.Get(ip.Headroom + len(msg))
 	pkt := (*buf)[:ip.Headroom+len(msg)]
-	copy(pkt[ip.Headroom:], msg)
-	err := c.s.host.Output(time.Now(), pkt, ip.ProtoICMP, c.s.Addr(), addr, false)
+	m := pkt[ip.Headroom:]
+	copy(m, msg)
+	if c.v6 {
+		// RFC 4443 §2.3: the checksum covers the IPv6 pseudo-header.
+		proto = ProtoICMPv6
+		m[2], m[3] = 0, 0
+		sum := checksum.Checksum(m, checksum.Pseudo(src, addr, ProtoICMPv6, len(m)))
+		m[2], m[3] = byte(sum>>8), byte(sum)
+	}
+	err := c.s.host.Output(time.Now(), pkt, proto, src, addr, false)
 	c.s.frames.Put(buf)
 	return err
 }

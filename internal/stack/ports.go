@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net/netip"
+	"slices"
 	"syscall"
 )
 
@@ -11,48 +12,108 @@ const (
 	EphemeralHigh = 60999
 )
 
-// portTable tracks the local ports in use by one protocol.
-type portTable struct {
-	used map[uint16]int // refcount
+// A Binding is the local address a socket is bound to, as bind(2) takes
+// it: one of the stack's addresses, or the unspecified address of a family
+// for all of that family's (a wildcard). An IPv6 wildcard with Dual set
+// takes IPv4 too, as a Linux AF_INET6 socket with IPV6_V6ONLY off does
+// (Go's Listen("tcp", ":80")).
+type Binding struct {
+	Addr netip.Addr // unmapped, without a zone
+	Dual bool       // an IPv6 wildcard that also takes IPv4
 }
 
-// take claims port, or a random free ephemeral port when port is 0, as
-// Linux picks them (a random start, then the next free one). It fails with
-// EADDRINUSE when port is taken and EADDRNOTAVAIL when the range is full.
-func (p *portTable) take(port uint16, rnd func() uint32) (uint16, error) {
+// Takes reports whether a packet to dst belongs to b.
+func (b Binding) Takes(dst netip.Addr) bool {
+	if !b.Addr.IsUnspecified() {
+		return b.Addr == dst
+	}
+	if dst.Is4() {
+		return b.Addr.Is4() || b.Dual
+	}
+	return b.Addr.Is6()
+}
+
+// covers reports whether b, a wildcard, takes o's family.
+func (b Binding) covers(o Binding) bool {
+	return b.Addr.IsUnspecified() && (b.Addr.Is4() == o.Addr.Is4() || b.Dual && o.Addr.Is4())
+}
+
+// overlaps reports whether b and o may not share a port: as Linux's
+// bind conflict check (inet_csk_bind_conflict, without SO_REUSEPORT), the
+// same address, or a wildcard that takes the other's family.
+func (b Binding) overlaps(o Binding) bool {
+	return b.Addr == o.Addr || b.covers(o) || o.covers(b)
+}
+
+// better reports whether b is a closer match than o for a packet both
+// take: a specific address beats a wildcard, and a single-family wildcard
+// a dual one, as Linux scores its listeners (compute_score).
+func (b Binding) better(o Binding) bool {
+	rank := func(x Binding) int {
+		switch {
+		case !x.Addr.IsUnspecified():
+			return 2
+		case !x.Dual:
+			return 1
+		}
+		return 0
+	}
+	return rank(b) > rank(o)
+}
+
+// portTable tracks the local ports in use by one protocol and the
+// bindings on each.
+type portTable struct {
+	used map[uint16][]Binding
+}
+
+// take claims port for b, or a random ephemeral port free of any binding
+// when port is 0, as Linux picks them (a random start, then the next free
+// one). It fails with EADDRINUSE when b overlaps a binding on port and
+// EADDRNOTAVAIL when the range is full.
+func (p *portTable) take(port uint16, b Binding, rnd func() uint32) (uint16, error) {
 	if p.used == nil {
-		p.used = make(map[uint16]int)
+		p.used = make(map[uint16][]Binding)
 	}
 	if port != 0 {
-		if p.used[port] > 0 {
+		if slices.ContainsFunc(p.used[port], b.overlaps) {
 			return 0, syscall.EADDRINUSE
 		}
-		p.used[port]++
+		p.used[port] = append(p.used[port], b)
 		return port, nil
 	}
 	n := uint32(EphemeralHigh - EphemeralLow + 1)
 	start := rnd() % n
 	for i := range n {
 		cand := uint16(EphemeralLow + (start+i)%n)
-		if p.used[cand] == 0 {
-			p.used[cand]++
+		if len(p.used[cand]) == 0 {
+			p.used[cand] = append(p.used[cand], b)
 			return cand, nil
 		}
 	}
 	return 0, syscall.EADDRNOTAVAIL
 }
 
-// release gives port back.
-func (p *portTable) release(port uint16) {
-	if p.used[port]--; p.used[port] <= 0 {
+// inUse reports whether any socket is bound to port.
+func (p *portTable) inUse(port uint16) bool { return len(p.used[port]) > 0 }
+
+// release gives b's claim on port back.
+func (p *portTable) release(port uint16, b Binding) {
+	bs := p.used[port]
+	if i := slices.Index(bs, b); i >= 0 {
+		bs = slices.Delete(bs, i, i+1)
+	}
+	if len(bs) == 0 {
 		delete(p.used, port)
+	} else {
+		p.used[port] = bs
 	}
 }
 
-// BindAddr checks a local address to bind: unspecified or ours, as
-// bind(2) fails with EADDRNOTAVAIL otherwise.
+// BindAddr checks a local address to bind: unspecified (or invalid: none
+// given) or ours, as bind(2) fails with EADDRNOTAVAIL otherwise.
 func (s *Stack) BindAddr(a netip.Addr) error {
-	if a.IsUnspecified() || a == s.Addr() {
+	if !a.IsValid() || a.IsUnspecified() || s.HasAddr(a.WithZone("")) {
 		return nil
 	}
 	return syscall.EADDRNOTAVAIL

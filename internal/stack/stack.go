@@ -39,15 +39,15 @@ import (
 
 // Config is what an engine is made of. The public package validates it.
 type Config struct {
-	Link    link.Link
-	Addr    netip.Prefix // the address and its on-link subnet
-	Gateway netip.Addr   // invalid: on-link destinations only
-	MTU     int          // the IP MTU, at most the link's
-	MAC     [6]byte      // zero: random, locally administered
-	Logger  *slog.Logger // nil: silent
-	Limits  Limits       // zero fields take defaults
-	TCP     TCPConfig
-	Forward *Forward // nil: only the stack's own address
+	Link     link.Link
+	Addrs    []netip.Prefix // the static addresses, either family, and their on-link prefixes
+	Gateways []netip.Addr   // default routers, either family; none: on-link destinations only
+	MTU      int            // the IP MTU, at most the link's
+	MAC      [6]byte        // zero: random, locally administered
+	Logger   *slog.Logger   // nil: silent
+	Limits   Limits         // zero fields take defaults
+	TCP      TCPConfig
+	Forward  *Forward // nil: only the stack's own address
 }
 
 // TCPConfig holds the defaults of new TCP connections.
@@ -122,8 +122,9 @@ type Stack struct {
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
 
-	tcpCfg *tcp.Config // shared by every connection
-	tcpMem *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
+	tcpCfg  *tcp.Config // shared by every IPv4 connection
+	tcpCfg6 *tcp.Config // shared by every IPv6 connection: 40-byte IP header
+	tcpMem  *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
 
 	pingMu  sync.Mutex
 	pingID  uint16
@@ -176,9 +177,7 @@ func New(cfg Config) (*Stack, error) {
 	s.tcpMem = tcp.NewBudget(cfg.Limits.TCPBufferMemory)
 	s.frames = ip.NewFramePool(cfg.MTU)
 	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
-	s.host = ip.New(ip.Config{
-		Addr:             cfg.Addr,
-		Gateway:          cfg.Gateway,
+	ipCfg := ip.Config{
 		MAC:              s.mac,
 		MTU:              cfg.MTU,
 		Ethernet:         cfg.Link.Ethernet(),
@@ -189,7 +188,11 @@ func New(cfg Config) (*Stack, error) {
 		PathMTUCache:     cfg.Limits.PathMTUCache,
 		GSO:              gso,
 		Frames:           s.frames,
-	}, s.link.WriteFrame, &s.st, ip.Handlers{
+	}
+	if err := ipAddrConfig(&ipCfg, cfg.Addrs, cfg.Gateways); err != nil {
+		return nil, err
+	}
+	s.host = ip.New(ipCfg, s.link.WriteFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,
 		EchoReply: s.echoReply,
@@ -205,7 +208,7 @@ func New(cfg Config) (*Stack, error) {
 	if newCC == nil {
 		newCC = tcp.NewCubic
 	}
-	s.tcpCfg = tcp.Prepare(&tcp.Config{
+	tc := tcp.Config{
 		MSS:      s.host.MTU() - ip.IPv4MinHeaderLen - tcp.HeaderMinLen,
 		RecvBuf:  cfg.TCP.RecvBuf,
 		SendBuf:  cfg.TCP.SendBuf,
@@ -213,7 +216,12 @@ func New(cfg Config) (*Stack, error) {
 		NoSACK:   cfg.TCP.NoSACK,
 		NewCC:    newCC,
 		Budget:   s.tcpMem,
-	})
+	}
+	s.tcpCfg = tcp.Prepare(&tc)
+	// RFC 8200 §4/RFC 9293 §3.7.1: the MSS leaves room for the 40-byte IPv6
+	// header.
+	tc.MSS, tc.IPHeaderLen = s.host.MTU()-ipv6HeaderLen-tcp.HeaderMinLen, ipv6HeaderLen
+	s.tcpCfg6 = tcp.Prepare(&tc)
 	s.host.Announce()
 	s.wg.Add(2)
 	go s.readLoop()
@@ -221,8 +229,27 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// Addr returns the stack's address.
-func (s *Stack) Addr() netip.Addr { return s.cfg.Addr.Addr() }
+// Addr returns the stack's first IPv4 address, else its first address.
+func (s *Stack) Addr() netip.Addr {
+	var first netip.Addr
+	for _, p := range s.cfg.Addrs {
+		if p.Addr().Is4() {
+			return p.Addr()
+		}
+		if !first.IsValid() {
+			first = p.Addr()
+		}
+	}
+	return first
+}
+
+// tcpConfig returns the TCP configuration of connections from local.
+func (s *Stack) tcpConfig(local netip.Addr) *tcp.Config {
+	if local.Is4() {
+		return s.tcpCfg
+	}
+	return s.tcpCfg6
+}
 
 // MAC returns the stack's Ethernet address.
 func (s *Stack) MAC() [6]byte { return s.mac }
@@ -316,7 +343,7 @@ func (s *Stack) readLoop() {
 	if !s.link.Ethernet() {
 		off = ip.EthernetHeaderLen
 	}
-	buf := make([]byte, ip.EthernetHeaderLen+ip.IPv4MaxLen+1)
+	buf := make([]byte, ip.EthernetHeaderLen+ipv6HeaderLen+0xffff+1) // the largest IPv6 packet without a jumbogram
 	for {
 		n, err := s.link.ReadFrame(buf[off:])
 		if err != nil {

@@ -21,8 +21,9 @@ import (
 
 // tcpKey names a connection by its two ends, compactly: fixed-size
 // arrays hash faster than netip.Addr (which holds a pointer) and take
-// less room in the map. IPv4 addresses are stored mapped into 16 bytes so
-// IPv6 fits later.
+// less room in the map. IPv4 addresses are stored mapped into 16 bytes
+// beside IPv6 ones, which cannot collide: the stack never has a v4-mapped
+// address of its own.
 type tcpKey struct {
 	localIP, remoteIP     [16]byte
 	localPort, remotePort uint16
@@ -35,7 +36,7 @@ func keyOf(local, remote netip.AddrPort) tcpKey {
 type tcpTable struct {
 	mu        sync.RWMutex
 	conns     map[tcpKey]*TCPEndpoint
-	listeners map[uint16]*Listener
+	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
 	secret    [16]byte               // RFC 6528 ISN key
@@ -74,15 +75,18 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	key := keyOf(local, remote)
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[key]
-	l := s.tcp.listeners[seg.DstPort]
+	var l *Listener
+	if len(s.tcp.listeners[seg.DstPort]) > 0 && s.HasAddr(dst) {
+		l = s.tcp.listenerFor(seg.DstPort, dst)
+	}
 	s.tcp.mu.RUnlock()
 	if c != nil && !c.input(now, &seg) {
 		return false
 	}
 	// No connection, or a TIME-WAIT connection ended by a new SYN that the
 	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191).
-	if l != nil && dst == s.Addr() {
-		l.input(now, &seg, remote)
+	if l != nil {
+		l.input(now, &seg, local, remote)
 		return false
 	}
 	if s.forwardTCP(&seg, key, local, remote) {
@@ -174,12 +178,13 @@ func (s *Stack) applyPathMTU(now time.Time, c *TCPEndpoint) {
 	}
 }
 
-// Connect opens a connection from port (0: an ephemeral port whose 4-tuple
-// is free, as Linux's connect picks) to raddr with keep-alive ka, and sends
-// its SYN. Wait on the endpoint's Handshake.
-func (s *Stack) Connect(port uint16, raddr netip.AddrPort, ka tcp.KeepAlive) (*TCPEndpoint, error) {
+// Connect opens a connection from laddr to raddr with keep-alive ka, and
+// sends its SYN. An unspecified address in laddr means the source address
+// SourceAddr picks for raddr, port 0 an ephemeral port whose 4-tuple is
+// free, as Linux's connect picks. Wait on the endpoint's Handshake.
+func (s *Stack) Connect(laddr, raddr netip.AddrPort, ka tcp.KeepAlive) (*TCPEndpoint, error) {
 	now := time.Now()
-	c, err := s.newActiveConn(port, raddr, now)
+	c, err := s.newActiveConn(laddr, raddr, now)
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +199,23 @@ func (s *Stack) Connect(port uint16, raddr netip.AddrPort, ka tcp.KeepAlive) (*T
 	return c, nil
 }
 
-// newActiveConn registers a connection to raddr from port (0: ephemeral).
-func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) (*TCPEndpoint, error) {
+// newActiveConn registers a connection to raddr from laddr (see Connect).
+func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPEndpoint, error) {
 	if s.isDone() {
 		return nil, net.ErrClosed
+	}
+	local, port := laddr.Addr(), laddr.Port()
+	switch {
+	case !local.IsValid() || local.IsUnspecified():
+		src, err := s.SourceAddr(raddr.Addr())
+		if err != nil {
+			return nil, err
+		}
+		local = src
+	case local.Is4() != raddr.Addr().Is4():
+		return nil, syscall.EAFNOSUPPORT
+	case !s.HasAddr(local):
+		return nil, syscall.EADDRNOTAVAIL
 	}
 	t := &s.tcp
 	t.mu.Lock()
@@ -206,10 +224,9 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 		stats.Inc(&s.st.TCP.DropConnLimit)
 		return nil, syscall.ENOBUFS
 	}
-	local := s.Addr()
 	free := func(p uint16) bool {
 		_, busy := t.conns[keyOf(netip.AddrPortFrom(local, p), raddr)]
-		return !busy && t.ports.used[p] == 0
+		return !busy && !t.ports.inUse(p)
 	}
 	if port != 0 {
 		if !free(port) {
@@ -230,7 +247,7 @@ func (s *Stack) newActiveConn(port uint16, raddr netip.AddrPort, now time.Time) 
 	}
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
-	c.core = tcp.NewConn(s.tcpCfg, c.laddr, raddr, isn, c.emit)
+	c.core = tcp.NewConn(s.tcpConfig(local), c.laddr, raddr, isn, c.emit)
 	t.conns[keyOf(c.laddr, raddr)] = c
 	return c, nil
 }
@@ -325,9 +342,9 @@ func (s *Stack) closeTCP() {
 	for _, c := range s.tcp.conns {
 		conns = append(conns, c)
 	}
-	ls := make([]*Listener, 0, len(s.tcp.listeners))
-	for _, l := range s.tcp.listeners {
-		ls = append(ls, l)
+	var ls []*Listener
+	for _, pl := range s.tcp.listeners {
+		ls = append(ls, pl...)
 	}
 	s.tcp.mu.RUnlock()
 	for _, l := range ls {

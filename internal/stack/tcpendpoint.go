@@ -88,7 +88,7 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 		c.out = c.s.outPool.Get().(*[]outFrame)
 	}
 	out := *c.out
-	super := c.s.gsoOK && tcp.Coalescible(seg) && c.raddr.Addr() != c.s.Addr()
+	super := c.s.gsoOK && tcp.Coalescible(seg) && c.raddr.Addr() != c.laddr.Addr()
 	if super && len(out) > 0 {
 		if f := &out[len(out)-1]; f.gso.Add(seg, len(*f.bp)-f.n) {
 			f.n += copy((*f.bp)[f.n:], seg.Payload)

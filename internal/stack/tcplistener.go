@@ -3,6 +3,7 @@ package stack
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,49 +11,81 @@ import (
 	"github.com/gotcpip/netstack/internal/tcp"
 )
 
-// A Listener is a listening TCP port: the core's listener (half-open
-// connections, SYN cookies, the backlog) and the queue of established
-// children waiting to be accepted.
+// A Listener is a listening TCP port on a Binding: the core's listeners
+// (half-open connections, SYN cookies, the backlog), one per local address
+// that SYNs arrive at, made at the first, and the queue of established
+// children waiting to be accepted. A wildcard listener takes connections
+// to any of the stack's addresses of its family (both, if dual), each
+// child's local address being the one its SYN was sent to.
 type Listener struct {
 	s     *Stack
-	laddr netip.AddrPort
+	bind  Binding
+	port  uint16
 	ready chan *TCPEndpoint // established, not yet accepted
 	done  chan struct{}     // closed by Close
 	once  sync.Once
 
-	mu     sync.Mutex // guards core and closed
-	core   *tcp.Listener
+	mu     sync.Mutex // guards cores and closed
+	cores  map[netip.Addr]*tcp.Listener
 	closed bool
 }
 
-// Listen listens on port (0: an ephemeral one) of the stack's address.
-func (s *Stack) Listen(port uint16) (*Listener, error) {
+// Listen listens on port (0: an ephemeral one) of b.
+func (s *Stack) Listen(b Binding, port uint16) (*Listener, error) {
 	if s.isDone() {
 		return nil, net.ErrClosed
 	}
 	t := &s.tcp
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	port, err := t.ports.take(port, s.rand32)
+	port, err := t.ports.take(port, b, s.rand32)
 	if err != nil {
 		return nil, err
 	}
 	l := &Listener{
 		s:     s,
-		laddr: netip.AddrPortFrom(s.Addr(), port),
+		bind:  b,
+		port:  port,
 		ready: make(chan *TCPEndpoint, s.cfg.Limits.Backlog),
 		done:  make(chan struct{}),
+		cores: make(map[netip.Addr]*tcp.Listener, 1),
 	}
-	l.core = tcp.NewListener(s.tcpCfg, l.laddr, s.cfg.Limits.Backlog, randSource{s})
 	if t.listeners == nil {
-		t.listeners = make(map[uint16]*Listener)
+		t.listeners = make(map[uint16][]*Listener)
 	}
-	t.listeners[port] = l
+	t.listeners[port] = append(t.listeners[port], l)
 	return l, nil
 }
 
-// Addr returns the listener's address.
-func (l *Listener) Addr() netip.AddrPort { return l.laddr }
+// listenerFor returns the listener on port that takes a SYN to dst, the
+// closest bound if several do; nil if none. t.mu is held.
+func (t *tcpTable) listenerFor(port uint16, dst netip.Addr) *Listener {
+	var best *Listener
+	for _, l := range t.listeners[port] {
+		if l.bind.Takes(dst) && (best == nil || l.bind.better(best.bind)) {
+			best = l
+		}
+	}
+	return best
+}
+
+// core returns the core listener for segments to local, made at the
+// first. l.mu is held.
+func (l *Listener) core(local netip.AddrPort) *tcp.Listener {
+	c := l.cores[local.Addr()]
+	if c == nil {
+		c = tcp.NewListener(l.s.tcpConfig(local.Addr()), local, l.s.cfg.Limits.Backlog, randSource{l.s})
+		l.cores[local.Addr()] = c
+	}
+	return c
+}
+
+// Addr returns the listener's address: the bound address (unspecified
+// for a wildcard) and port.
+func (l *Listener) Addr() netip.AddrPort { return netip.AddrPortFrom(l.bind.Addr, l.port) }
+
+// Binding returns what the listener is bound to.
+func (l *Listener) Binding() Binding { return l.bind }
 
 // Done is closed by Close.
 func (l *Listener) Done() <-chan struct{} { return l.done }
@@ -68,29 +101,31 @@ func (l *Listener) Queue() <-chan *TCPEndpoint { return l.ready }
 // c was reset meanwhile; take the next one then.
 func (l *Listener) Accept(c *TCPEndpoint) bool {
 	l.mu.Lock()
-	l.core.Accepted()
+	l.core(c.laddr).Accepted()
 	l.mu.Unlock()
 	return !c.Closed()
 }
 
-// input handles a segment for the listening port with no connection.
-func (l *Listener) input(now time.Time, seg *tcp.Segment, remote netip.AddrPort) {
-	c := l.s.newEndpoint(l.laddr, remote, l)
+// input handles a segment to local, on the listening port, with no
+// connection.
+func (l *Listener) input(now time.Time, seg *tcp.Segment, local, remote netip.AddrPort) {
+	c := l.s.newEndpoint(local, remote, l)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		if rst, ok := tcp.RstFor(seg); ok {
-			l.s.sendSegment(now, &rst, l.laddr, remote)
+			l.s.sendSegment(now, &rst, local, remote)
 		}
 		return
 	}
+	lc := l.core(local)
 	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) == tcp.FlagSYN && l.s.ConnCount() >= l.s.cfg.Limits.MaxConnections {
 		l.mu.Unlock()
 		stats.Inc(&l.s.st.TCP.DropConnLimit)
 		return
 	}
-	core := l.core.Input(now, seg, remote, c.emit)
-	switch l.core.LastOutcome() {
+	core := lc.Input(now, seg, remote, c.emit)
+	switch lc.LastOutcome() {
 	case tcp.CookieSent:
 		stats.Inc(&l.s.st.TCP.SynCookiesSent)
 	case tcp.CookieValid:
@@ -157,9 +192,14 @@ func (l *Listener) Close() error {
 		l.mu.Unlock()
 		t := &l.s.tcp
 		t.mu.Lock()
-		if t.listeners[l.laddr.Port()] == l {
-			delete(t.listeners, l.laddr.Port())
-			t.ports.release(l.laddr.Port())
+		ls := t.listeners[l.port]
+		if i := slices.Index(ls, l); i >= 0 {
+			if ls = slices.Delete(ls, i, i+1); len(ls) == 0 {
+				delete(t.listeners, l.port)
+			} else {
+				t.listeners[l.port] = ls
+			}
+			t.ports.release(l.port, l.bind)
 		}
 		t.mu.Unlock()
 		for {

@@ -3,6 +3,7 @@ package stack
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,20 +15,52 @@ import (
 	"github.com/gotcpip/netstack/internal/udp"
 )
 
-// udpTable demultiplexes datagrams to sockets by local port, and to
-// forwarded flows by both ends.
+// maxUDPPayload6 is the largest UDP payload over IPv6 without a
+// jumbogram: a 65535-byte IPv6 payload less the 8-byte UDP header.
+const maxUDPPayload6 = 0xffff - udp.HeaderLen
+
+// udpTable demultiplexes datagrams to sockets by local port and address,
+// and to forwarded flows by both ends.
 type udpTable struct {
 	mu    sync.RWMutex
 	ports portTable
-	socks map[uint16]*UDPEndpoint
-	flows map[tcpKey]*UDPEndpoint // forwarded flows (Config.Forward)
+	socks map[uint16][]*UDPEndpoint // a port's sockets, on different bindings
+	flows map[tcpKey]*UDPEndpoint   // forwarded flows (Config.Forward)
+}
+
+// sockFor returns the socket on port that takes a datagram from→dst: as
+// Linux scores them (udp4_lib_lookup2), one connected to from before one
+// that is not, a specific address before a wildcard; nil if none.
+// t.mu is held.
+func (t *udpTable) sockFor(port uint16, from netip.AddrPort, dst netip.Addr) *UDPEndpoint {
+	var best *UDPEndpoint
+	bestScore := -1
+	for _, c := range t.socks[port] {
+		if !c.bind.Takes(dst) || c.raddr.IsValid() && c.raddr != from {
+			continue
+		}
+		score := 0
+		if !c.bind.Addr.IsUnspecified() {
+			score += 2
+		} else if !c.bind.Dual {
+			score++
+		}
+		if c.raddr.IsValid() {
+			score += 4
+		}
+		if score > bestScore {
+			best, bestScore = c, score
+		}
+	}
+	return best
 }
 
 // A UDPEndpoint is a UDP socket: a bounded queue of received datagrams
 // and, when connected, the soft error an ICMP message left for it.
 type UDPEndpoint struct {
 	s     *Stack
-	laddr netip.AddrPort
+	bind  Binding
+	laddr netip.AddrPort // the bound address and port; for a connected socket, the source address to raddr
 	raddr netip.AddrPort // valid when connected
 	packetQueue
 
@@ -38,29 +71,43 @@ type UDPEndpoint struct {
 	lastActive atomic.Int64 // unix nanoseconds
 }
 
-// ListenUDP binds port (0: an ephemeral one) of the stack's address; with
-// raddr valid the socket is connected to it.
-func (s *Stack) ListenUDP(port uint16, raddr netip.AddrPort) (*UDPEndpoint, error) {
+// ListenUDP binds port (0: an ephemeral one) of b; with raddr valid the
+// socket is connected to it and, as connect(2) does, a wildcard b narrows
+// to the source address SourceAddr picks for raddr.
+func (s *Stack) ListenUDP(b Binding, port uint16, raddr netip.AddrPort) (*UDPEndpoint, error) {
 	if s.isDone() {
 		return nil, net.ErrClosed
+	}
+	if raddr.IsValid() {
+		switch {
+		case !b.Addr.IsValid() || b.Addr.IsUnspecified():
+			src, err := s.SourceAddr(raddr.Addr())
+			if err != nil {
+				return nil, err
+			}
+			b = Binding{Addr: src}
+		case b.Addr.Is4() != raddr.Addr().Is4():
+			return nil, syscall.EAFNOSUPPORT
+		}
 	}
 	t := &s.udp
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p, err := t.ports.take(port, s.rand32)
+	p, err := t.ports.take(port, b, s.rand32)
 	if err != nil {
 		return nil, err
 	}
 	c := &UDPEndpoint{
 		s:           s,
-		laddr:       netip.AddrPortFrom(s.Addr(), p),
+		bind:        b,
+		laddr:       netip.AddrPortFrom(b.Addr, p),
 		raddr:       raddr,
 		packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer),
 	}
 	if t.socks == nil {
-		t.socks = make(map[uint16]*UDPEndpoint)
+		t.socks = make(map[uint16][]*UDPEndpoint)
 	}
-	t.socks[p] = c
+	t.socks[p] = append(t.socks[p], c)
 	return c, nil
 }
 
@@ -88,17 +135,17 @@ func (s *Stack) inputUDP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	stats.Inc(&s.st.UDP.DatagramsIn)
 	from := netip.AddrPortFrom(src, h.SrcPort())
 	var c *UDPEndpoint
-	if dst == s.Addr() || !s.cfg.Forward.forwarding() {
+	if !s.cfg.Forward.forwarding() || s.HasAddr(dst) {
 		s.udp.mu.RLock()
-		c = s.udp.socks[h.DstPort()]
+		c = s.udp.sockFor(h.DstPort(), from, dst)
 		s.udp.mu.RUnlock()
 	}
-	if (c == nil || (c.raddr.IsValid() && c.raddr != from)) && s.cfg.Forward != nil {
+	if c == nil && s.cfg.Forward != nil {
 		if s.forwardUDP(from, netip.AddrPortFrom(dst, h.DstPort()), payload, b[:h.Length()]) {
 			return false
 		}
 	}
-	if c == nil || (c.raddr.IsValid() && c.raddr != from) {
+	if c == nil {
 		stats.Inc(&s.st.UDP.DropNoPort)
 		return true
 	}
@@ -119,18 +166,27 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 		return
 	}
 	h := udp.Header(e.Transport[:udp.HeaderLen])
+	to := netip.AddrPortFrom(e.Dst, h.DstPort())
 	s.udp.mu.RLock()
-	c := s.udp.socks[h.SrcPort()]
-	s.udp.mu.RUnlock()
-	if c == nil || c.raddr != netip.AddrPortFrom(e.Dst, h.DstPort()) {
-		return
+	var c *UDPEndpoint
+	for _, sc := range s.udp.socks[h.SrcPort()] {
+		if sc.raddr == to && sc.laddr.Addr() == e.Src {
+			c = sc
+		}
 	}
-	c.setSoftErr(e.Errno)
+	s.udp.mu.RUnlock()
+	if c != nil {
+		c.setSoftErr(e.Errno)
+	}
 }
 
 // WriteTo sends b as one datagram to addr, fragmented when larger than the
-// MTU. It fails with net.ErrClosed after Close, with a connected socket's
-// pending soft error, and with EMSGSIZE beyond udp.MaxPayload.
+// MTU, from the socket's address (from a wildcard, the one SourceAddr
+// picks). It fails with net.ErrClosed after Close, with a connected
+// socket's pending soft error, with EAFNOSUPPORT to a family the socket
+// does not take, and with EMSGSIZE beyond the largest payload of addr's
+// family: udp.MaxPayload for IPv4, 65527 for IPv6, whose payload length
+// does not count its 40-byte header (RFC 8200 §3; no jumbograms).
 func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 	closed, softErr := c.writeState(c.raddr.IsValid())
 	switch {
@@ -138,17 +194,26 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 		return net.ErrClosed
 	case softErr != nil:
 		return softErr
-	case !addr.Addr().Is4() || addr.Port() == 0:
-		return &net.AddrError{Err: "invalid IPv4 address or port", Addr: addr.String()}
-	case len(b) > udp.MaxPayload:
+	case !addr.Addr().IsValid() || addr.Port() == 0:
+		return &net.AddrError{Err: "invalid address or port", Addr: addr.String()}
+	case !c.flow && c.bind.Addr.Is4() != addr.Addr().Is4() && !(c.bind.Dual && addr.Addr().Is4()):
+		return syscall.EAFNOSUPPORT
+	case len(b) > udp.MaxPayload && addr.Addr().Is4() || len(b) > maxUDPPayload6:
 		return syscall.EMSGSIZE
+	}
+	src := c.laddr.Addr()
+	if src.IsUnspecified() {
+		var err error
+		if src, err = c.s.SourceAddr(addr.Addr()); err != nil {
+			return err
+		}
 	}
 	buf := c.s.frames.Get(ip.Headroom + udp.HeaderLen + len(b))
 	pkt := (*buf)[:ip.Headroom+udp.HeaderLen+len(b)]
 	copy(pkt[ip.Headroom+udp.HeaderLen:], b)
 	dg := pkt[ip.Headroom:]
-	udp.Encode(dg, c.laddr.Port(), addr.Port(), checksum.Pseudo(c.laddr.Addr(), addr.Addr(), ip.ProtoUDP, len(dg)))
-	err := c.s.host.Output(time.Now(), pkt, ip.ProtoUDP, c.laddr.Addr(), addr.Addr(), false)
+	udp.Encode(dg, c.laddr.Port(), addr.Port(), checksum.Pseudo(src, addr.Addr(), ip.ProtoUDP, len(dg)))
+	err := c.s.host.Output(time.Now(), pkt, ip.ProtoUDP, src, addr.Addr(), false)
 	c.s.frames.Put(buf)
 	if err != nil {
 		return err
@@ -169,8 +234,15 @@ func (c *UDPEndpoint) Close() error {
 	if c.flow {
 		delete(t.flows, keyOf(c.laddr, c.raddr))
 	} else {
-		delete(t.socks, c.laddr.Port())
-		t.ports.release(c.laddr.Port())
+		p := c.laddr.Port()
+		if ss := t.socks[p]; len(ss) > 0 {
+			if ss = slices.DeleteFunc(ss, func(o *UDPEndpoint) bool { return o == c }); len(ss) == 0 {
+				delete(t.socks, p)
+			} else {
+				t.socks[p] = ss
+			}
+		}
+		t.ports.release(p, c.bind)
 	}
 	t.mu.Unlock()
 	if c.idleTimer != nil {

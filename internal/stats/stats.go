@@ -17,7 +17,10 @@ type Stats struct {
 	Ethernet Ethernet
 	ARP      ARP
 	IPv4     IPv4
+	IPv6     IPv6
 	ICMP     ICMP
+	ICMPv6   ICMPv6
+	NDP      NDP
 	TCP      TCP
 	UDP      UDP
 }
@@ -35,7 +38,7 @@ type Ethernet struct {
 	DropTruncated   uint64 // shorter than a header
 	DropNotForUs    uint64 // unicast to another MAC
 	DropMulticast   uint64 // multicast other than broadcast (IPv6 ND/MLD, ...)
-	DropIPv6        uint64 // IPv6 frames: not handled yet
+	DropIPv6        uint64 // no longer counted: IPv6 frames go to the IPv6 counters
 	DropUnknownType uint64
 }
 
@@ -88,6 +91,81 @@ type IPv4 struct {
 	DropNoBufferToSend uint64
 	DropSendBadSource  uint64 // sends refused: broadcast or multicast source (RFC 1122 §3.2.1.3)
 	PathMTUEvicted     uint64 // learned path MTUs dropped to make room (Limits.PathMTUCache)
+}
+
+// IPv6 counts RFC 8200 packets.
+type IPv6 struct {
+	Received          uint64
+	Delivered         uint64 // handed to ICMPv6, TCP or UDP
+	Sent              uint64
+	DropTruncated     uint64 // shorter than the header or its payload length
+	DropBadVersion    uint64
+	DropJumbo         uint64 // payload length 0 (jumbograms, RFC 2675, are not supported)
+	DropBadSource     uint64 // multicast source
+	DropNotForUs      uint64 // to an address or group that is not ours
+	DropTentative     uint64 // to an address still under DAD (RFC 4862 §5.4)
+	DropBadExtension  uint64 // malformed extension header or option
+	DropHopByHopLate  uint64 // a hop-by-hop header not first (RFC 8200 §4.3)
+	DropOption        uint64 // an unrecognized option whose type says discard (RFC 8200 §4.2)
+	DropRoutingHeader uint64 // routing header with segments left (type 0: RFC 5095)
+	DropNoNextHeader  uint64 // next header 59
+	DropUnknownProto  uint64 // answered with parameter problem (RFC 8200 §4)
+	DropUDPZeroSum    uint64 // UDP without a checksum (RFC 8200 §8.1)
+	DropNoRoute       uint64 // sends with no on-link prefix or default router
+	DropTooBig        uint64 // sends over 65535 bytes of payload
+	DropSendBadSource uint64 // sends from an address that is not ours or usable
+	DropHostUnreach   uint64 // sends whose next hop never resolved
+	FragmentsIn       uint64
+	AtomicFragments   uint64 // offset 0, M clear: delivered at once (RFC 6946)
+	Reassembled       uint64
+	FragDropOverlap   uint64 // datagrams dropped for overlapping fragments (RFC 5722)
+	FragDropTimeout   uint64 // datagrams that never completed
+	FragDropMemory    uint64 // fragments refused or datagrams evicted at the memory cap
+	FragDropMalformed uint64 // bad lengths, offsets past 65535, conflicting ends
+	FragmentsOut      uint64
+	FragmentedPackets uint64 // packets split on output
+	PathMTUEvicted    uint64
+}
+
+// ICMPv6 counts RFC 4443 messages.
+type ICMPv6 struct {
+	Received        uint64
+	EchoRequestsIn  uint64
+	EchoRepliesIn   uint64
+	EchoRepliesOut  uint64
+	EchoRequestsOut uint64
+	ErrorsIn        uint64 // destination unreachable, packet too big, ... delivered up
+	PacketTooBigIn  uint64
+	UnreachOut      uint64
+	ParamProblemOut uint64
+	TimeExceededOut uint64
+	RateLimited     uint64
+	DropMalformed   uint64
+	DropBadChecksum uint64
+	DropUnhandled   uint64
+}
+
+// NDP counts RFC 4861 neighbour discovery, RFC 4862 autoconfiguration and
+// RFC 3810 MLD reports.
+type NDP struct {
+	NSIn, NSOut      uint64
+	NAIn, NAOut      uint64
+	RSOut            uint64
+	RAIn             uint64
+	MLDReportsOut    uint64
+	DropBadHopLimit  uint64 // not 255 (RFC 4861 §7.1.1)
+	DropBadCode      uint64
+	DropBadOption    uint64 // zero-length or overrunning option, or a forbidden one
+	DropMalformed    uint64 // short message, multicast target, bad source
+	DropNotForUs     uint64 // solicitations for another target
+	DADStarted       uint64
+	DADSucceeded     uint64
+	DADConflicts     uint64 // addresses found duplicate and never used
+	SLAACAddrs       uint64 // addresses formed from prefix information
+	RouterLimit      uint64 // routers not recorded: Config.MaxRouters reached
+	PrefixLimit      uint64 // prefixes or addresses not recorded: limit reached
+	RDNSSLimit       uint64 // DNS servers not recorded: limit reached
+	MTUOptionIgnored uint64 // MTU options out of range (below 1280 or above the link's)
 }
 
 // ICMP counts RFC 792 messages.

@@ -529,3 +529,69 @@ func TestEchoToAllNodes(t *testing.T) {
 		t.Fatalf("%d frames, %+v %+v", len(out), a.st.ICMPv6, a.st.Ethernet)
 	}
 }
+
+func TestNUDProbe6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	a.Timer(t0) // its MLD report
+	a.take()
+	a.SendEcho(t0, v6B, 1, 1, nil)
+	exchange(t0, a, b)
+	later := t0.Add(31 * time.Second) // STALE
+	a.SendEcho(later, v6B, 1, 2, nil)
+	if out := a.take(); len(out) != 1 {
+		t.Fatalf("%d frames from a STALE entry, want the echo only", len(out))
+	} else {
+		b.Input(later, out[0])
+	}
+	b.take()
+	a.Timer(later.Add(delayFirstProbe))
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames after DELAY, want a probe", len(out))
+	}
+	hdr, _, m := parse6(t, out[0])
+	if m[0] != ICMPv6NeighSolicit || hdr.Dst() != v6B || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatalf("probe %x to %v", m[:1], hdr.Dst())
+	}
+	b.Input(later, out[0])
+	deliverAll(later, b, a)
+	if _, st, _ := a.neigh.get(v6B); st != neighReachable {
+		t.Fatalf("state %d after the solicited NA, want REACHABLE", st)
+	}
+	if a.st.NDP.NAIn != 2 {
+		t.Fatalf("NAs in %d", a.st.NDP.NAIn)
+	}
+}
+
+func TestTUNLinkIPv6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.Ethernet = false; c.DADTransmits = 1 })
+	if !a.HasAddr(v6A) {
+		t.Fatal("no DAD on a bare-IP link: the address is usable at once")
+	}
+	req := icmp6(v6B, v6A, ICMPv6EchoRequest, 0, []byte{0, 3, 0, 4, 'p'})
+	f := frame6(MAC{}, MAC{}, v6B, v6A, 64, ProtoICMPv6, req)
+	a.Input(t0, f)
+	out := a.take()
+	if len(out) != 1 || out[0][0]>>4 != 6 {
+		t.Fatalf("%d packets", len(out))
+	}
+	hdr, pkt, err := ParseIPv6(out[0])
+	if err != nil || hdr.Dst() != v6B || pkt[IPv6HeaderLen] != ICMPv6EchoReply {
+		t.Fatalf("reply %x, %v", out[0], err)
+	}
+	if checksum.Checksum(pkt[IPv6HeaderLen:], checksum.Pseudo(v6A, v6B, ProtoICMPv6, len(pkt)-IPv6HeaderLen)) != 0 {
+		t.Fatal("bad reply checksum")
+	}
+}
+
+func TestTentativeAddressReceivesNothing(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.DADTransmits = 1 })
+	a.Input(t0, frame6(macA, macB, v6B, v6A, 64, ProtoUDP, udpPacket6(10)[Headroom6:]))
+	if len(a.udp) != 0 || a.st.IPv6.DropTentative != 1 {
+		t.Fatalf("delivered to a tentative address: %+v", a.st.IPv6)
+	}
+	if err := a.Output(t0, udpPacket6(10), ProtoUDP, netip.Addr{}, v6B, false); err == nil {
+		t.Fatal("sent from a tentative address")
+	}
+}

@@ -445,9 +445,26 @@ func TestReassembly6Overlaps(t *testing.T) {
 	// Timeout frees the memory: this one and the remnants of datagrams 1
 	// and 2 (their last fragments came after the overlap dropped the rest).
 	a.Input(t0, fragment6Frame(5, 0, true, data[:32]))
+	a.take()
 	a.Timer(t0.Add(31 * time.Second))
 	if n, d := a.ReassemblyMemory(); n != 0 || d != 0 || a.st.IPv6.FragDropTimeout != 3 {
 		t.Fatalf("held %d bytes in %d datagrams after the timeout; %+v", n, d, a.st.IPv6)
+	}
+	// Time exceeded (code 1) for the one that had its first fragment (5;
+	// the remnants of 1 and 2 did not), quoting it (RFC 8200 §4.5).
+	n := 0
+	for _, f := range a.take() {
+		hdr, _, m := parse6(t, f)
+		if m[0] == ICMPv6MLDv2Report {
+			continue // the first Timer's
+		}
+		n++
+		if hdr.Dst() != v6B || m[0] != ICMPv6TimeExceeded || m[1] != CodeV6FragReasmTime || m[8+6] != ProtoFragment {
+			t.Fatalf("answer %x", m[:16])
+		}
+	}
+	if n != 1 || a.st.ICMPv6.TimeExceededOut != 1 {
+		t.Fatalf("%d time exceeded sent, want 1", n)
 	}
 }
 

@@ -264,6 +264,9 @@ func TestSLAACFromRA(t *testing.T) {
 	if !slaac.IsValid() || a.st.NDP.SLAACAddrs != 1 {
 		t.Fatalf("no SLAAC address: %v", a.Addrs())
 	}
+	if slaac != a.stableAddr(pfx, 0) {
+		t.Fatalf("SLAAC address %v not the RFC 7217 one of counter 0", slaac)
+	}
 	if s, ok := a.SourceAddr(far); !ok || s != slaac {
 		t.Fatalf("source for a global destination: %v, want %v", s, slaac)
 	}
@@ -610,5 +613,71 @@ func TestTentativeAddressReceivesNothing(t *testing.T) {
 	}
 	if err := a.Output(t0, udpPacket6(10), ProtoUDP, netip.Addr{}, v6B, false); err == nil {
 		t.Fatal("sent from a tentative address")
+	}
+}
+
+func TestIPv6OnlyHost(t *testing.T) {
+	a := newHost6(t, netip.Prefix{}, v6A, macA, nil)
+	a.Announce()
+	if len(a.take()) != 0 {
+		t.Fatal("gratuitous ARP without an IPv4 address")
+	}
+	if err := a.SendEcho(t0, addrB, 1, 1, nil); err == nil {
+		t.Fatal("IPv4 echo sent without an IPv4 address")
+	}
+	if _, ok := a.SourceAddr(addrB); ok {
+		t.Fatal("IPv4 source without an IPv4 address")
+	}
+	if got := a.Addrs(); len(got) != 1 || got[0].Addr() != v6A {
+		t.Fatalf("addresses %v", got)
+	}
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, macB, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, macB, addrB, MAC{}, addrA)
+	a.Input(t0, f[:])
+	if len(a.take()) != 0 {
+		t.Fatal("answered ARP")
+	}
+}
+
+func TestMultipleIPv4Addrs(t *testing.T) {
+	second := netip.MustParsePrefix("198.19.0.1/24")
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.Addrs = []netip.Prefix{second} })
+	if !a.HasAddr(second.Addr()) || !a.HasAddr(addrA) || a.Addr() != addrA {
+		t.Fatalf("addresses %v", a.Addrs())
+	}
+	if s, _ := a.SourceAddr(netip.MustParseAddr("198.19.0.9")); s != second.Addr() {
+		t.Fatalf("source %v for the second subnet", s)
+	}
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, macB, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, macB, netip.MustParseAddr("198.19.0.2"), MAC{}, second.Addr())
+	a.Input(t0, f[:])
+	out := a.take()
+	if len(out) != 1 || ARPPacket(out[0][EthernetHeaderLen:]).SenderIP() != second.Addr() {
+		t.Fatal("ARP for the second address not answered from it")
+	}
+}
+
+func TestSLAACConflictRetries(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.DADTransmits = 1 })
+	pfx := netip.MustParsePrefix("2001:db8:1::/64")
+	a.Timer(t0)
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, ra(0, 0, prefixOpt(pfx, 0x40, 7200, 7200))))
+	first := a.stableAddr(pfx, 0)
+	if st, ok := a.addrState(first); !ok || st != addrTentative {
+		t.Fatalf("no tentative SLAAC address")
+	}
+	// Another node defends it: a NA for the tentative address.
+	na := icmp6(llR, allNodes, ICMPv6NeighAdvert, 0, append([]byte{0x20, 0, 0, 0}, append(first.AsSlice(), 2, 1, 2, 0, 0, 0, 0, 1)...))
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, na))
+	second := a.stableAddr(pfx, 1)
+	if !slices.Equal(a.DADFailed(), []netip.Addr{first}) || second == first {
+		t.Fatalf("DADFailed %v", a.DADFailed())
+	}
+	a.Timer(t0)
+	a.Timer(t0.Add(time.Second))
+	if !a.HasAddr(second) || a.HasAddr(first) {
+		t.Fatalf("after the retry: %v", a.Addrs())
 	}
 }

@@ -68,6 +68,7 @@ type v6State struct {
 	rdnss    []dns6
 	dup      []netip.Addr
 	started  bool
+	lastMLD  time.Time // last report answering a query
 	rsLeft   int
 	rsAt     time.Time
 	linkMTU  atomic.Int32 // the link MTU for IPv6: the link's, or lower by an RA MTU option

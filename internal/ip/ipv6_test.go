@@ -681,3 +681,24 @@ func TestSLAACConflictRetries(t *testing.T) {
 		t.Fatalf("after the retry: %v", a.Addrs())
 	}
 }
+
+func TestMLDQueryAnswered(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.NoLinkLocal = false })
+	a.Timer(t0)
+	a.take()
+	q := icmp6(llR, allNodes, ICMPv6MLDQuery, 0, make([]byte, 24))
+	query := frame6(allNodesMAC, macR, llR, allNodes, 1, ProtoICMPv6, q)
+	a.Input(t0, query)
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames, want one report", len(out))
+	}
+	if _, _, m := parse6(t, out[0]); m[0] != ICMPv6MLDv2Report || binary.BigEndian.Uint16(m[6:8]) != 2 {
+		t.Fatalf("answer %x", m)
+	}
+	a.Input(t0.Add(500*time.Millisecond), query) // within a second: ignored
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 64, ProtoICMPv6, q))
+	if len(a.take()) != 0 || a.st.NDP.MLDQueriesIgnored != 2 {
+		t.Fatalf("answered a query flood or a bad hop limit: %+v", a.st.NDP)
+	}
+}

@@ -38,7 +38,12 @@ type addr6 struct {
 	validUntil time.Time // zero: forever
 	prefUntil  time.Time
 	reported   bool // MLD report sent for its solicited-node group
+	dadCounter uint8
 }
+
+// idgenRetries is RFC 7217 §7's IDGEN_RETRIES: SLAAC addresses found
+// duplicate are made again with the next DAD counter this many times.
+const idgenRetries = 3
 
 type router6 struct {
 	addr  netip.Addr
@@ -63,6 +68,7 @@ type v6State struct {
 	rdnss    []dns6
 	dup      []netip.Addr
 	started  bool
+	lastMLD  time.Time // last report answering a query
 	rsLeft   int
 	rsAt     time.Time
 	linkMTU  atomic.Int32 // the link MTU for IPv6: the link's, or lower by an RA MTU option
@@ -504,11 +510,23 @@ func (h *Host) dadConflict(a netip.Addr) {
 	v := &h.v6
 	v.mu.Lock()
 	found := false
+	var retry *addr6
 	for _, x := range v.addrs {
 		if x.p.Addr() == a && x.state == addrTentative {
 			x.state = addrDuplicate
 			found = true
+			if x.slaac && x.dadCounter < idgenRetries {
+				// RFC 7217 §6: a new identifier from the next counter.
+				r := *x
+				r.dadCounter++
+				r.p = netip.PrefixFrom(h.stableAddr(x.p.Masked(), r.dadCounter), 64)
+				r.state, r.dadLeft, r.reported = addrTentative, h.cfg.DADTransmits, false
+				retry = &r
+			}
 		}
+	}
+	if retry != nil {
+		v.addrs = append(v.addrs, retry)
 	}
 	if found {
 		v.dup = append(v.dup, a)
@@ -517,6 +535,7 @@ func (h *Host) dadConflict(a netip.Addr) {
 	if !found {
 		return
 	}
+	h.wake() // a retry's DAD
 	stats.Inc(&h.st.NDP.DADConflicts)
 	if h.h.DADConflict != nil {
 		h.h.DADConflict(a)

@@ -61,7 +61,10 @@ func (h *Host) sendARPRequest(target netip.Addr, mac MAC, unicast bool) {
 		dst = mac
 	}
 	EthernetHeader(f[:]).Encode(dst, h.cfg.MAC, EtherTypeARP)
-	from, _ := h.SourceAddr(target)
+	from, ok := h.SourceAddr(target)
+	if !ok {
+		return
+	}
 	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, from, MAC{}, target)
 	stats.Inc(&h.st.ARP.RequestsOut)
 	h.writeFrame(f[:])
@@ -70,7 +73,7 @@ func (h *Host) sendARPRequest(target netip.Addr, mac MAC, unicast bool) {
 // Announce sends a gratuitous ARP request for our address (RFC 5227 §3),
 // so neighbours update their caches when a stack starts.
 func (h *Host) Announce() {
-	if !h.cfg.Ethernet {
+	if !h.cfg.Ethernet || len(h.v4) == 0 {
 		return
 	}
 	var f [minFrame]byte

@@ -1,6 +1,18 @@
 // Package ip is netstack's network layer: Ethernet II framing, ARP
 // (RFC 826), IPv4 (RFC 791) with fragmentation and reassembly, ICMP
-// (RFC 792), on-link/gateway routing and demultiplexing to the transports.
+// (RFC 792), on-link/gateway routing and demultiplexing to the transports;
+// and IPv6 (RFC 8200) with its extension headers, fragmentation and
+// reassembly, ICMPv6 (RFC 4443), neighbour discovery (RFC 4861), duplicate
+// address detection and SLAAC (RFC 4862), RDNSS (RFC 8106) and MLDv2
+// reports (RFC 3810) for the groups it joins.
+//
+// On an Ethernet link a Host makes a link-local fe80::/64 address unless
+// Config.NoLinkLocal is set. Its interface identifier, like those of SLAAC
+// addresses, is an RFC 7217 stable-privacy one (see stableAddr), not the
+// modified EUI-64 of the MAC: stable on one prefix, revealing nothing
+// about the hardware (RFC 7721). IPv6 on a bare-IP link (TUN) uses no
+// NDP: its addresses are usable at once and every packet goes out of the
+// link.
 //
 // A Host is driven from outside: the link reader calls Input with each frame,
 // transports call Output with a packet built behind Headroom bytes, and the

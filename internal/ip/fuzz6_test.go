@@ -136,7 +136,7 @@ func FuzzReassembly6(f *testing.F) {
 		}
 		for ; len(b) >= 4; b = b[4:] {
 			id, off, n, more := uint32(b[0]), int(b[1])*8, int(b[2]&0x7f)*8, b[2]&0x80 != 0
-			buf, boff := r.add6(now, v6B, v6A, id, ProtoUDP, off, payload[:n], !more)
+			buf, boff := r.add6(now, v6B, v6A, id, ProtoUDP, off, payload[:n], !more, payload[:n])
 			if m, _ := r.memory(); m > 16<<10 {
 				t.Fatalf("memory %d over the cap", m)
 			}

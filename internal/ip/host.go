@@ -310,7 +310,11 @@ func (h *Host) Timer(now time.Time) {
 		}
 		h.reportLocal(now, f[EthernetHeaderLen:], syscall.EHOSTUNREACH)
 	}
-	h.reasm.expire(now)
+	for _, first := range h.reasm.expire(now) {
+		// RFC 8200 §4.5: time exceeded, code 1, when the first fragment
+		// arrived but not all of the rest.
+		h.sendICMPv6Error(now, ICMPv6TimeExceeded, CodeV6FragReasmTime, 0, first, false)
+	}
 	h.timerV6(now)
 }
 

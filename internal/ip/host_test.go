@@ -231,12 +231,21 @@ func TestStaleEntryProbedThenDropped(t *testing.T) {
 	later := t0.Add(31 * time.Second)
 	a.Output(later, udpPacket(4), ProtoUDP, addrA, addrB, true)
 	out := a.take()
-	if len(out) != 2 || EthernetHeader(out[0]).Type() != EtherTypeARP || EthernetHeader(out[0]).Dst() != macB ||
-		EthernetHeader(out[1]).Type() != EtherTypeIPv4 {
-		t.Fatalf("want unicast probe then the packet, got %d frames", len(out))
+	if len(out) != 1 || EthernetHeader(out[0]).Type() != EtherTypeIPv4 || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatalf("want the packet (the entry enters DELAY), got %d frames", len(out))
+	}
+	// RFC 4861 §7.3.3: the first probe after DELAY_FIRST_PROBE_TIME.
+	a.Timer(later.Add(delayFirstProbe - time.Millisecond))
+	if len(a.take()) != 0 {
+		t.Fatal("probe during DELAY")
+	}
+	a.Timer(later.Add(delayFirstProbe))
+	out = a.take()
+	if len(out) != 1 || EthernetHeader(out[0]).Type() != EtherTypeARP || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatalf("want a unicast probe, got %d frames", len(out))
 	}
 	for i := 1; i <= 3; i++ {
-		a.Timer(later.Add(time.Duration(i) * time.Second))
+		a.Timer(later.Add(delayFirstProbe + time.Duration(i)*time.Second))
 	}
 	if _, ok := a.Neighbour(addrB); ok {
 		t.Fatal("unconfirmed entry kept")

@@ -149,7 +149,7 @@ func (h *Host) SendEcho(now time.Time, dst netip.Addr, id, seq uint16, data []by
 	copy(m[ICMPHeaderLen:], data)
 	binary.BigEndian.PutUint16(m[2:4], checksum.Checksum(m, 0))
 	stats.Inc(&h.st.ICMP.EchoRequestsOut)
-	return h.Output(now, pkt, ProtoICMP, h.Addr(), dst, false)
+	return h.Output(now, pkt, ProtoICMP, netip.Addr{}, dst, false)
 }
 
 // SendUnreachable answers the offending IPv4 packet orig with ICMP

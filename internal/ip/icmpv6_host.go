@@ -19,6 +19,7 @@ const (
 	ICMPv6ParamProblem  = 4
 	ICMPv6EchoRequest   = 128
 	ICMPv6EchoReply     = 129
+	ICMPv6MLDQuery      = 130
 	ICMPv6RouterSolicit = 133
 	ICMPv6RouterAdvert  = 134
 	ICMPv6NeighSolicit  = 135
@@ -95,9 +96,11 @@ func (h *Host) inputICMPv6(now time.Time, frame []byte, off int, pkt []byte, at 
 		h.inputICMPv6Error(now, msg)
 	case ICMPv6NeighSolicit, ICMPv6NeighAdvert, ICMPv6RouterAdvert:
 		h.inputNDP(now, hdr, msg, mcast)
+	case ICMPv6MLDQuery:
+		h.inputMLDQuery(now, hdr, msg)
 	default:
-		// Router solicitations (we are no router), redirects, MLD
-		// queries (we report our groups on joining only): ignored.
+		// Router solicitations (we are no router), redirects, other
+		// nodes' MLD reports: ignored.
 		stats.Inc(&h.st.ICMPv6.DropUnhandled)
 	}
 }

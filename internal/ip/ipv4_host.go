@@ -156,7 +156,11 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		return ErrTooBig
 	}
 	if !src.IsValid() {
-		src = h.Addr()
+		var ok bool
+		if src, ok = h.SourceAddr(dst); !ok {
+			stats.Inc(&h.st.IPv4.DropNoRoute)
+			return ErrNoRoute // no IPv4 address
+		}
 	} else if h.notUnicast(src) {
 		// RFC 1122 §3.2.1.3: a broadcast or multicast address is never a
 		// source. Callers check first; this is the last line.
@@ -210,7 +214,7 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 	if v6 {
 		hr, typ, sent = Headroom6, EtherTypeIPv6, &h.st.IPv6.Sent
 	}
-	if h.cfg.GSO == nil || ipLen-(hr-Headroom) > IPv4MaxLen || len(pkt) < hr+l4Len {
+	if h.cfg.GSO == nil || (v6 && ipLen-IPv6HeaderLen > ipv6MaxPayload) || (!v6 && ipLen > IPv4MaxLen) || len(pkt) < hr+l4Len {
 		return ErrTooBig
 	}
 	var nexthop netip.Addr

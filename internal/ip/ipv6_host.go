@@ -123,7 +123,7 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 				h.sendICMPv6Error(now, ICMPv6ParamProblem, CodeV6ErroneousHeader, uint32(at+2), pkt, false)
 				return
 			}
-			buf, boff := h.reasm.add6(now, src, dst, binary.BigEndian.Uint32(fh[4:8]), fh[0], fo, payload, !more)
+			buf, boff := h.reasm.add6(now, src, dst, binary.BigEndian.Uint32(fh[4:8]), fh[0], fo, payload, !more, pkt)
 			h.wake()
 			if buf == nil {
 				return

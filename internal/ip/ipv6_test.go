@@ -264,6 +264,9 @@ func TestSLAACFromRA(t *testing.T) {
 	if !slaac.IsValid() || a.st.NDP.SLAACAddrs != 1 {
 		t.Fatalf("no SLAAC address: %v", a.Addrs())
 	}
+	if slaac != a.stableAddr(pfx, 0) {
+		t.Fatalf("SLAAC address %v not the RFC 7217 one of counter 0", slaac)
+	}
 	if s, ok := a.SourceAddr(far); !ok || s != slaac {
 		t.Fatalf("source for a global destination: %v, want %v", s, slaac)
 	}
@@ -445,9 +448,26 @@ func TestReassembly6Overlaps(t *testing.T) {
 	// Timeout frees the memory: this one and the remnants of datagrams 1
 	// and 2 (their last fragments came after the overlap dropped the rest).
 	a.Input(t0, fragment6Frame(5, 0, true, data[:32]))
+	a.take()
 	a.Timer(t0.Add(31 * time.Second))
 	if n, d := a.ReassemblyMemory(); n != 0 || d != 0 || a.st.IPv6.FragDropTimeout != 3 {
 		t.Fatalf("held %d bytes in %d datagrams after the timeout; %+v", n, d, a.st.IPv6)
+	}
+	// Time exceeded (code 1) for the one that had its first fragment (5;
+	// the remnants of 1 and 2 did not), quoting it (RFC 8200 §4.5).
+	n := 0
+	for _, f := range a.take() {
+		hdr, _, m := parse6(t, f)
+		if m[0] == ICMPv6MLDv2Report {
+			continue // the first Timer's
+		}
+		n++
+		if hdr.Dst() != v6B || m[0] != ICMPv6TimeExceeded || m[1] != CodeV6FragReasmTime || m[8+6] != ProtoFragment {
+			t.Fatalf("answer %x", m[:16])
+		}
+	}
+	if n != 1 || a.st.ICMPv6.TimeExceededOut != 1 {
+		t.Fatalf("%d time exceeded sent, want 1", n)
 	}
 }
 
@@ -527,5 +547,158 @@ func TestEchoToAllNodes(t *testing.T) {
 	// The reply waits for B's resolution: an NS goes out.
 	if len(out) != 1 || a.st.ICMPv6.EchoRepliesOut != 1 || a.st.Ethernet.DropMulticast != 1 {
 		t.Fatalf("%d frames, %+v %+v", len(out), a.st.ICMPv6, a.st.Ethernet)
+	}
+}
+
+func TestNUDProbe6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	a.Timer(t0) // its MLD report
+	a.take()
+	a.SendEcho(t0, v6B, 1, 1, nil)
+	exchange(t0, a, b)
+	later := t0.Add(31 * time.Second) // STALE
+	a.SendEcho(later, v6B, 1, 2, nil)
+	if out := a.take(); len(out) != 1 {
+		t.Fatalf("%d frames from a STALE entry, want the echo only", len(out))
+	} else {
+		b.Input(later, out[0])
+	}
+	b.take()
+	a.Timer(later.Add(delayFirstProbe))
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames after DELAY, want a probe", len(out))
+	}
+	hdr, _, m := parse6(t, out[0])
+	if m[0] != ICMPv6NeighSolicit || hdr.Dst() != v6B || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatalf("probe %x to %v", m[:1], hdr.Dst())
+	}
+	b.Input(later, out[0])
+	deliverAll(later, b, a)
+	if _, st, _ := a.neigh.get(v6B); st != neighReachable {
+		t.Fatalf("state %d after the solicited NA, want REACHABLE", st)
+	}
+	if a.st.NDP.NAIn != 2 {
+		t.Fatalf("NAs in %d", a.st.NDP.NAIn)
+	}
+}
+
+func TestTUNLinkIPv6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.Ethernet = false; c.DADTransmits = 1 })
+	if !a.HasAddr(v6A) {
+		t.Fatal("no DAD on a bare-IP link: the address is usable at once")
+	}
+	req := icmp6(v6B, v6A, ICMPv6EchoRequest, 0, []byte{0, 3, 0, 4, 'p'})
+	f := frame6(MAC{}, MAC{}, v6B, v6A, 64, ProtoICMPv6, req)
+	a.Input(t0, f)
+	out := a.take()
+	if len(out) != 1 || out[0][0]>>4 != 6 {
+		t.Fatalf("%d packets", len(out))
+	}
+	hdr, pkt, err := ParseIPv6(out[0])
+	if err != nil || hdr.Dst() != v6B || pkt[IPv6HeaderLen] != ICMPv6EchoReply {
+		t.Fatalf("reply %x, %v", out[0], err)
+	}
+	if checksum.Checksum(pkt[IPv6HeaderLen:], checksum.Pseudo(v6A, v6B, ProtoICMPv6, len(pkt)-IPv6HeaderLen)) != 0 {
+		t.Fatal("bad reply checksum")
+	}
+}
+
+func TestTentativeAddressReceivesNothing(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.DADTransmits = 1 })
+	a.Input(t0, frame6(macA, macB, v6B, v6A, 64, ProtoUDP, udpPacket6(10)[Headroom6:]))
+	if len(a.udp) != 0 || a.st.IPv6.DropTentative != 1 {
+		t.Fatalf("delivered to a tentative address: %+v", a.st.IPv6)
+	}
+	if err := a.Output(t0, udpPacket6(10), ProtoUDP, netip.Addr{}, v6B, false); err == nil {
+		t.Fatal("sent from a tentative address")
+	}
+}
+
+func TestIPv6OnlyHost(t *testing.T) {
+	a := newHost6(t, netip.Prefix{}, v6A, macA, nil)
+	a.Announce()
+	if len(a.take()) != 0 {
+		t.Fatal("gratuitous ARP without an IPv4 address")
+	}
+	if err := a.SendEcho(t0, addrB, 1, 1, nil); err == nil {
+		t.Fatal("IPv4 echo sent without an IPv4 address")
+	}
+	if _, ok := a.SourceAddr(addrB); ok {
+		t.Fatal("IPv4 source without an IPv4 address")
+	}
+	if got := a.Addrs(); len(got) != 1 || got[0].Addr() != v6A {
+		t.Fatalf("addresses %v", got)
+	}
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, macB, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, macB, addrB, MAC{}, addrA)
+	a.Input(t0, f[:])
+	if len(a.take()) != 0 {
+		t.Fatal("answered ARP")
+	}
+}
+
+func TestMultipleIPv4Addrs(t *testing.T) {
+	second := netip.MustParsePrefix("198.19.0.1/24")
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.Addrs = []netip.Prefix{second} })
+	if !a.HasAddr(second.Addr()) || !a.HasAddr(addrA) || a.Addr() != addrA {
+		t.Fatalf("addresses %v", a.Addrs())
+	}
+	if s, _ := a.SourceAddr(netip.MustParseAddr("198.19.0.9")); s != second.Addr() {
+		t.Fatalf("source %v for the second subnet", s)
+	}
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, macB, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, macB, netip.MustParseAddr("198.19.0.2"), MAC{}, second.Addr())
+	a.Input(t0, f[:])
+	out := a.take()
+	if len(out) != 1 || ARPPacket(out[0][EthernetHeaderLen:]).SenderIP() != second.Addr() {
+		t.Fatal("ARP for the second address not answered from it")
+	}
+}
+
+func TestSLAACConflictRetries(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.DADTransmits = 1 })
+	pfx := netip.MustParsePrefix("2001:db8:1::/64")
+	a.Timer(t0)
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, ra(0, 0, prefixOpt(pfx, 0x40, 7200, 7200))))
+	first := a.stableAddr(pfx, 0)
+	if st, ok := a.addrState(first); !ok || st != addrTentative {
+		t.Fatalf("no tentative SLAAC address")
+	}
+	// Another node defends it: a NA for the tentative address.
+	na := icmp6(llR, allNodes, ICMPv6NeighAdvert, 0, append([]byte{0x20, 0, 0, 0}, append(first.AsSlice(), 2, 1, 2, 0, 0, 0, 0, 1)...))
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, na))
+	second := a.stableAddr(pfx, 1)
+	if !slices.Equal(a.DADFailed(), []netip.Addr{first}) || second == first {
+		t.Fatalf("DADFailed %v", a.DADFailed())
+	}
+	a.Timer(t0)
+	a.Timer(t0.Add(time.Second))
+	if !a.HasAddr(second) || a.HasAddr(first) {
+		t.Fatalf("after the retry: %v", a.Addrs())
+	}
+}
+
+func TestMLDQueryAnswered(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.NoLinkLocal = false })
+	a.Timer(t0)
+	a.take()
+	q := icmp6(llR, allNodes, ICMPv6MLDQuery, 0, make([]byte, 24))
+	query := frame6(allNodesMAC, macR, llR, allNodes, 1, ProtoICMPv6, q)
+	a.Input(t0, query)
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames, want one report", len(out))
+	}
+	if _, _, m := parse6(t, out[0]); m[0] != ICMPv6MLDv2Report || binary.BigEndian.Uint16(m[6:8]) != 2 {
+		t.Fatalf("answer %x", m)
+	}
+	a.Input(t0.Add(500*time.Millisecond), query) // within a second: ignored
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 64, ProtoICMPv6, q))
+	if len(a.take()) != 0 || a.st.NDP.MLDQueriesIgnored != 2 {
+		t.Fatalf("answered a query flood or a bad hop limit: %+v", a.st.NDP)
 	}
 }

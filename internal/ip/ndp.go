@@ -460,6 +460,38 @@ func (h *Host) sendNDP(now time.Time, pkt []byte, src, dst netip.Addr, mac MAC, 
 	h.writeFrame(pkt)
 }
 
+// inputMLDQuery answers an MLD query (RFC 3810 §6.2; an MLDv1 query,
+// RFC 2710, too) with a report of all our groups, so that snooping
+// bridges keep passing solicitations to us. Queries must come from a
+// link-local address with hop limit 1 (§5.1.14). We answer at once rather
+// than after a random delay up to the maximum response delay, and at most
+// once a second, so a flood of queries costs at most one report a second.
+func (h *Host) inputMLDQuery(now time.Time, hdr IPv6Header, msg []byte) {
+	if !h.cfg.Ethernet || !hdr.Src().IsLinkLocalUnicast() || hdr.HopLimit() != 1 || len(msg) < 24 {
+		stats.Inc(&h.st.NDP.MLDQueriesIgnored)
+		return
+	}
+	var groups []netip.Addr
+	v := &h.v6
+	v.mu.Lock()
+	if !v.lastMLD.IsZero() && now.Sub(v.lastMLD) < time.Second {
+		v.mu.Unlock()
+		stats.Inc(&h.st.NDP.MLDQueriesIgnored)
+		return
+	}
+	v.lastMLD = now
+	for _, a := range v.addrs {
+		if g := solicitedNode(a.p.Addr()); a.state != addrDuplicate && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	v.mu.Unlock()
+	stats.Inc(&h.st.NDP.MLDQueriesIn)
+	if len(groups) > 0 {
+		h.sendMLDReport(now, groups)
+	}
+}
+
 // sendMLDReport reports our membership of groups (RFC 3810 §5.2, state
 // change records CHANGE_TO_EXCLUDE_MODE with no sources) to ff02::16, hop
 // limit 1, behind a hop-by-hop header with the router alert option

@@ -8,22 +8,31 @@ import (
 	"github.com/gotcpip/netstack/internal/stats"
 )
 
-// The neighbour cache: IPv4 next hop → MAC, filled by ARP (RFC 826) and
-// resolved on demand with a few requests a retry interval apart (RFC 1122
+// The neighbour cache: next hop → MAC, filled by ARP (RFC 826) for IPv4
+// and by neighbour discovery (RFC 4861) for IPv6, and resolved on demand with a few requests a retry interval apart (RFC 1122
 // §2.3.2.1 asks for a rate limit of one request a second per address).
 //
-// States follow a simplified Linux neighbour table: INCOMPLETE while
-// resolving, with a bounded queue of packets waiting; REACHABLE for a while
-// after a reply; then STALE, still used, but the next use sends a unicast
-// probe, and if the probes go unanswered the entry is deleted.
+// States follow Linux's neighbour table and RFC 4861 §7.3.2: INCOMPLETE
+// while resolving, with a bounded queue of packets waiting; REACHABLE for
+// NeighReachable after a reply; then STALE (a REACHABLE entry past its
+// time), still used; its next use enters DELAY, and 5 s later
+// (delay_first_probe_time) PROBE sends unicast solicitations a retry
+// interval apart; if they go unanswered the entry is deleted. There is no
+// upper-layer reachability confirmation (RFC 4861 §7.3.1): every entry in
+// use is probed once per NeighReachable.
 
 type neighState uint8
 
 const (
 	neighIncomplete neighState = iota
 	neighReachable
-	neighProbing // stale, used, being confirmed
+	neighProbing // PROBE: stale, used, being confirmed by unicast probes
+	neighDelay   // DELAY: stale and used, first probe due in delayFirstProbe
 )
+
+// delayFirstProbe is RFC 4861 §10's DELAY_FIRST_PROBE_TIME, Linux's
+// delay_first_probe_time.
+const delayFirstProbe = 5 * time.Second
 
 type neighbour struct {
 	addr     netip.Addr
@@ -120,12 +129,13 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 		if now.Sub(n.updated) < t.cfg.reachable {
 			return resolveAction{mac: n.mac, send: true}
 		}
-		// Stale: keep using it, and confirm with a unicast request.
-		n.state = neighProbing
-		n.tries = 1
-		n.retryAt = now.Add(t.cfg.retryInterval)
-		return resolveAction{mac: n.mac, send: true, request: true, unicast: true, scheduled: true}
-	default: // probing
+		// Stale: keep using it; confirm with a unicast request after the
+		// DELAY state (RFC 4861 §7.3.3).
+		n.state = neighDelay
+		n.tries = 0
+		n.retryAt = now.Add(delayFirstProbe)
+		return resolveAction{mac: n.mac, send: true, scheduled: true}
+	default: // delay, probing
 		return resolveAction{mac: n.mac, send: true}
 	}
 }
@@ -232,6 +242,9 @@ func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]
 			}
 			t.removeLocked(n)
 			continue
+		}
+		if n.state == neighDelay {
+			n.state = neighProbing
 		}
 		n.tries++
 		n.retryAt = now.Add(t.cfg.retryInterval)

@@ -52,6 +52,7 @@ type datagram struct {
 	ctr      *fragCounters
 	nh       uint8  // IPv6: the next header of the first fragment
 	v6first  bool   // IPv6: the first fragment arrived
+	first    []byte // IPv6: the start of the first fragment, quoted by time exceeded
 	buf      []byte // reasmHeadroom bytes, then payload
 	hdr      [60]byte
 	hdrLen   int    // 0 until the first fragment (offset 0) arrives
@@ -136,7 +137,9 @@ func (r *reassembler) add(now time.Time, hdr IPv4Header, pkt []byte) (buf []byte
 // header, hop limit 0) and the reassembled payload, with at least
 // EthernetHeaderLen bytes free before off. The caller has checked the
 // lengths RFC 8200 answers with parameter problem.
-func (r *reassembler) add6(now time.Time, src, dst netip.Addr, id uint32, nh uint8, start int, payload []byte, last bool) (buf []byte, off int) {
+// orig is the whole fragment, kept (its first 1232 bytes) from the first
+// one for the time exceeded message a timeout sends (RFC 8200 §4.5).
+func (r *reassembler) add6(now time.Time, src, dst netip.Addr, id uint32, nh uint8, start int, payload []byte, last bool, orig []byte) (buf []byte, off int) {
 	stats.Inc(r.v6.in)
 	if len(payload) == 0 && !last {
 		stats.Inc(r.v6.malformed)
@@ -148,8 +151,12 @@ func (r *reassembler) add6(now time.Time, src, dst netip.Addr, id uint32, nh uin
 	if d == nil {
 		return nil, 0
 	}
-	if start == 0 {
+	if start == 0 && !d.v6first {
 		d.v6first, d.nh = true, nh
+		if n := min(len(orig), icmpv6MaxErrorPacket-IPv6HeaderLen-8); r.reserve(n) {
+			d.first = append([]byte(nil), orig[:n]...)
+			d.cost += n
+		}
 	}
 	if !d.complete(d.v6first) {
 		return nil, 0
@@ -280,13 +287,18 @@ func (r *reassembler) pushNewest(d *datagram) {
 
 // expire drops datagrams whose time ran out (RFC 791: the reassembly timer;
 // Linux's ipfrag_time is 30 s). Deadlines are arrival plus a constant, so
-// the list is in deadline order.
-func (r *reassembler) expire(now time.Time) {
+// the list is in deadline order. It returns the first fragments of the
+// IPv6 datagrams that timed out, to be answered with time exceeded.
+func (r *reassembler) expire(now time.Time) (firsts [][]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for r.oldest != nil && !now.Before(r.oldest.deadline) {
+		if r.oldest.first != nil {
+			firsts = append(firsts, r.oldest.first)
+		}
 		r.drop(r.oldest, r.oldest.ctr.timeout)
 	}
+	return firsts
 }
 
 // nextDeadline returns the earliest expiry, or the zero time.

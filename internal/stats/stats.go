@@ -148,24 +148,26 @@ type ICMPv6 struct {
 // NDP counts RFC 4861 neighbour discovery, RFC 4862 autoconfiguration and
 // RFC 3810 MLD reports.
 type NDP struct {
-	NSIn, NSOut      uint64
-	NAIn, NAOut      uint64
-	RSOut            uint64
-	RAIn             uint64
-	MLDReportsOut    uint64
-	DropBadHopLimit  uint64 // not 255 (RFC 4861 §7.1.1)
-	DropBadCode      uint64
-	DropBadOption    uint64 // zero-length or overrunning option, or a forbidden one
-	DropMalformed    uint64 // short message, multicast target, bad source
-	DropNotForUs     uint64 // solicitations for another target
-	DADStarted       uint64
-	DADSucceeded     uint64
-	DADConflicts     uint64 // addresses found duplicate and never used
-	SLAACAddrs       uint64 // addresses formed from prefix information
-	RouterLimit      uint64 // routers not recorded: Config.MaxRouters reached
-	PrefixLimit      uint64 // prefixes or addresses not recorded: limit reached
-	RDNSSLimit       uint64 // DNS servers not recorded: limit reached
-	MTUOptionIgnored uint64 // MTU options out of range (below 1280 or above the link's)
+	NSIn, NSOut       uint64
+	NAIn, NAOut       uint64
+	RSOut             uint64
+	RAIn              uint64
+	MLDReportsOut     uint64
+	MLDQueriesIn      uint64 // queries answered with a report of our groups
+	MLDQueriesIgnored uint64 // invalid, or within a second of the last answered
+	DropBadHopLimit   uint64 // not 255 (RFC 4861 §7.1.1)
+	DropBadCode       uint64
+	DropBadOption     uint64 // zero-length or overrunning option, or a forbidden one
+	DropMalformed     uint64 // short message, multicast target, bad source
+	DropNotForUs      uint64 // solicitations for another target
+	DADStarted        uint64
+	DADSucceeded      uint64
+	DADConflicts      uint64 // addresses found duplicate and never used
+	SLAACAddrs        uint64 // addresses formed from prefix information
+	RouterLimit       uint64 // routers not recorded: Config.MaxRouters reached
+	PrefixLimit       uint64 // prefixes or addresses not recorded: limit reached
+	RDNSSLimit        uint64 // DNS servers not recorded: limit reached
+	MTUOptionIgnored  uint64 // MTU options out of range (below 1280 or above the link's)
 }
 
 // ICMP counts RFC 792 messages.

@@ -69,6 +69,12 @@ type Config struct {
 	// Gateway is a shorthand for one more gateway in Gateways, listed
 	// first.
 	Gateway netip.Addr
+	// DADTransmits is how many neighbor solicitations duplicate address
+	// detection sends for each IPv6 address before using it (RFC 4862
+	// §5.1), about a second each: 0 means 1, as Linux's dad_transmits;
+	// negative means none, so addresses are usable at once (ip-address(8)'s
+	// nodad).
+	DADTransmits int
 	// DNS lists the servers Resolver queries, of either family; the
 	// servers router advertisements announce (RDNSS) follow them.
 	DNS []netip.AddrPort
@@ -226,13 +232,14 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("netstack: MAC %v is not 6 bytes", cfg.MAC)
 	}
 	e, err := stack.New(stack.Config{
-		Link:     cfg.Link,
-		Addrs:    addrs,
-		Gateways: gws,
-		MTU:      mtu,
-		MAC:      mac,
-		Logger:   cfg.Logger,
-		Limits:   cfg.Limits.engine(),
+		Link:         cfg.Link,
+		Addrs:        addrs,
+		Gateways:     gws,
+		DADTransmits: cfg.DADTransmits,
+		MTU:          mtu,
+		MAC:          mac,
+		Logger:       cfg.Logger,
+		Limits:       cfg.Limits.engine(),
 		TCP: stack.TCPConfig{
 			RecvBuf:  cfg.TCP.ReceiveBuffer,
 			SendBuf:  cfg.TCP.SendBuffer,
@@ -258,6 +265,11 @@ func (s *Stack) Addr() netip.Addr { return s.e.Addr() }
 // (SLAAC) once duplicate address detection has passed. A prefix holds no
 // zone: a link-local one's is Zone.
 func (s *Stack) Addrs() []netip.Prefix { return s.e.Addrs() }
+
+// DuplicateAddrs returns the IPv6 addresses duplicate address detection
+// found in use by another node on the link (RFC 4862 §5.4.5), which the
+// stack therefore does not use; Config.Logger also hears of each.
+func (s *Stack) DuplicateAddrs() []netip.Addr { return s.e.DADFailed() }
 
 // Zone returns the name the stack gives its link as the zone of link-local
 // IPv6 addresses (fe80::1%zone): the device's name for a TAP or TUN

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"errors"
 	"net/netip"
 	"slices"
 	"syscall"
@@ -13,81 +12,50 @@ import (
 // ones; the IP layer adds those it configures itself (IPv6 link-local and
 // SLAAC) and tells which are usable now.
 
-// ProtoICMPv6 is the IP protocol number of ICMPv6 (RFC 4443).
-const ProtoICMPv6 = 58
-
-// icmpv6EchoRequest is ICMPv6's Echo Request type (RFC 4443 §4.1).
-const icmpv6EchoRequest = 128
+// headroom returns where a transport message starts in a frame to dst:
+// behind the Ethernet header and the IPv4 or IPv6 header, which the IP
+// layer fills in place.
+func headroom(dst netip.Addr) int {
+	if dst.Is4() {
+		return ip.Headroom
+	}
+	return ip.Headroom6
+}
 
 // ipAddrConfig puts the stack's static addresses and gateways into the IP
 // layer's configuration.
 func ipAddrConfig(c *ip.Config, addrs []netip.Prefix, gws []netip.Addr) error {
-	for _, p := range addrs {
-		if p.Addr().Is4() {
-			c.Addr = p
-			break
-		}
-	}
-	if !c.Addr.IsValid() {
-		return errors.New("netstack: this IP layer needs an IPv4 address")
-	}
-	for _, g := range gws {
-		if g.Is4() {
-			c.Gateway = g
-			break
-		}
-	}
+	c.Addrs, c.Gateways = addrs, gws
 	return nil
 }
 
-// Addrs returns the stack's usable addresses and their on-link prefixes.
-func (s *Stack) Addrs() []netip.Prefix {
-	var out []netip.Prefix
-	if a := s.host.Addr(); a.IsValid() {
-		for _, p := range s.cfg.Addrs {
-			if p.Addr() == a {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
+// Addrs returns the stack's usable addresses and their on-link prefixes:
+// IPv4, then IPv6 past duplicate address detection (static, link-local,
+// SLAAC).
+func (s *Stack) Addrs() []netip.Prefix { return s.host.Addrs() }
 
 // HasAddr reports whether a (without a zone) is one of the stack's usable
 // addresses.
-func (s *Stack) HasAddr(a netip.Addr) bool {
-	return a.IsValid() && a == s.host.Addr()
-}
+func (s *Stack) HasAddr(a netip.Addr) bool { return s.host.HasAddr(a) }
 
 // SourceAddr returns the address to send from to dst, as connect(2)
-// picks it: for IPv6 by RFC 6724's rules, for IPv4 the address whose
+// picks it: for IPv6 by RFC 6724 §5's rules, for IPv4 the address whose
 // subnet holds dst, else the first. It fails with ENETUNREACH when the
-// stack has no address of dst's family.
+// stack has no usable address of dst's family.
 func (s *Stack) SourceAddr(dst netip.Addr) (netip.Addr, error) {
-	if s.HasAddr(dst) {
-		return dst, nil
+	if a, ok := s.host.SourceAddr(dst); ok {
+		return a, nil
 	}
-	var first netip.Addr
-	for _, p := range s.Addrs() {
-		if p.Addr().Is4() != dst.Is4() {
-			continue
-		}
-		if p.Contains(dst) {
-			return p.Addr(), nil
-		}
-		if !first.IsValid() {
-			first = p.Addr()
-		}
-	}
-	if !first.IsValid() {
-		return netip.Addr{}, syscall.ENETUNREACH
-	}
-	return first, nil
+	return netip.Addr{}, syscall.ENETUNREACH
 }
 
 // DNSServers returns the DNS servers the IP layer learnt from router
-// advertisements (RFC 8106 RDNSS), newest first.
-func (s *Stack) DNSServers() []netip.Addr { return nil }
+// advertisements (RFC 8106 RDNSS).
+func (s *Stack) DNSServers() []netip.Addr { return s.host.DNSServers() }
+
+// DADFailed returns the addresses duplicate address detection found in
+// use by another node (RFC 4862 §5.4.5), which the stack does not use.
+func (s *Stack) DADFailed() []netip.Addr { return s.host.DADFailed() }
 
 // hasFamily reports whether the stack has an address of a's family.
 func (s *Stack) hasFamily(v4 bool) bool {

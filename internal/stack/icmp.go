@@ -121,15 +121,16 @@ func (c *ICMPEndpoint) WriteTo(msg []byte, addr netip.Addr) error {
 			return err
 		}
 	}
-	buf := c.s.frames.Get(ip.Headroom + len(msg))
-	pkt := (*buf)[:ip.Headroom+len(msg)]
-	m := pkt[ip.Headroom:]
+	hr := headroom(addr)
+	buf := c.s.frames.Get(hr + len(msg))
+	pkt := (*buf)[:hr+len(msg)]
+	m := pkt[hr:]
 	copy(m, msg)
 	if c.v6 {
 		// RFC 4443 §2.3: the checksum covers the IPv6 pseudo-header.
-		proto = ProtoICMPv6
+		proto = ip.ProtoICMPv6
 		m[2], m[3] = 0, 0
-		sum := checksum.Checksum(m, checksum.Pseudo(src, addr, ProtoICMPv6, len(m)))
+		sum := checksum.Checksum(m, checksum.Pseudo(src, addr, ip.ProtoICMPv6, len(m)))
 		m[2], m[3] = byte(sum>>8), byte(sum)
 	}
 	err := c.s.host.Output(time.Now(), pkt, proto, src, addr, false)

@@ -75,10 +75,10 @@ func (s *Stack) icmpError(now time.Time, e *ip.ErrorInfo) {
 		if len(m) >= ip.ICMPHeaderLen && m.Type() == ip.ICMPEchoRequest {
 			s.finishPing(m.ID(), m.Seq(), e.Errno)
 		}
-	case ProtoICMPv6:
+	case ip.ProtoICMPv6:
 		// RFC 4443 §4.1: an echo request has the same layout as ICMP's.
 		m := ip.ICMPHeader(e.Transport)
-		if len(m) >= ip.ICMPHeaderLen && m.Type() == icmpv6EchoRequest {
+		if len(m) >= ip.ICMPHeaderLen && m.Type() == ip.ICMPv6EchoRequest {
 			s.finishPing(m.ID(), m.Seq(), e.Errno)
 		}
 	}

@@ -39,15 +39,16 @@ import (
 
 // Config is what an engine is made of. The public package validates it.
 type Config struct {
-	Link     link.Link
-	Addrs    []netip.Prefix // the static addresses, either family, and their on-link prefixes
-	Gateways []netip.Addr   // default routers, either family; none: on-link destinations only
-	MTU      int            // the IP MTU, at most the link's
-	MAC      [6]byte        // zero: random, locally administered
-	Logger   *slog.Logger   // nil: silent
-	Limits   Limits         // zero fields take defaults
-	TCP      TCPConfig
-	Forward  *Forward // nil: only the stack's own address
+	Link         link.Link
+	Addrs        []netip.Prefix // the static addresses, either family, and their on-link prefixes
+	Gateways     []netip.Addr   // default routers, either family; none: on-link destinations only
+	DADTransmits int            // RFC 4862 §5.1; 0: 1, negative: no DAD
+	MTU          int            // the IP MTU, at most the link's
+	MAC          [6]byte        // zero: random, locally administered
+	Logger       *slog.Logger   // nil: silent
+	Limits       Limits         // zero fields take defaults
+	TCP          TCPConfig
+	Forward      *Forward // nil: only the stack's own address
 }
 
 // TCPConfig holds the defaults of new TCP connections.
@@ -178,6 +179,7 @@ func New(cfg Config) (*Stack, error) {
 	s.frames = ip.NewFramePool(cfg.MTU)
 	s.outPool.New = func() any { q := make([]outFrame, 0, 8); return &q }
 	ipCfg := ip.Config{
+		DADTransmits:     cfg.DADTransmits,
 		MAC:              s.mac,
 		MTU:              cfg.MTU,
 		Ethernet:         cfg.Link.Ethernet(),
@@ -198,6 +200,9 @@ func New(cfg Config) (*Stack, error) {
 		EchoReply: s.echoReply,
 		Error:     s.icmpError,
 		ICMP:      s.inputICMP,
+		DADConflict: func(a netip.Addr) {
+			s.log.Warn("netstack: duplicate address detection failed; address not used", "addr", a)
+		},
 	}, s.kick)
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()
@@ -222,7 +227,11 @@ func New(cfg Config) (*Stack, error) {
 	// header.
 	tc.MSS, tc.IPHeaderLen = s.host.MTU()-ipv6HeaderLen-tcp.HeaderMinLen, ipv6HeaderLen
 	s.tcpCfg6 = tcp.Prepare(&tc)
-	s.host.Announce()
+	if s.host.Addr().IsValid() {
+		// A stack without IPv4 has nothing to announce over ARP (and
+		// ip.Host.Announce would encode the zero address).
+		s.host.Announce()
+	}
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.timerLoop()
@@ -361,6 +370,9 @@ func (s *Stack) linkFailed(err error) {
 	}
 }
 
+// minTimerWait is the shortest the timer loop waits between two runs.
+const minTimerWait = time.Millisecond
+
 // timerLoop runs the IP layer's deadlines (ARP retries, reassembly
 // expiry) with one timer re-armed for the earliest.
 func (s *Stack) timerLoop() {
@@ -373,7 +385,10 @@ func (s *Stack) timerLoop() {
 		next := s.host.NextDeadline()
 		d := time.Hour
 		if !next.IsZero() {
-			d = max(next.Sub(now), 0)
+			// A deadline still due right after Timer ran has work Timer
+			// could not do yet; look again a millisecond later rather than
+			// spin.
+			d = max(next.Sub(now), minTimerWait)
 		}
 		t.Reset(d)
 		select {

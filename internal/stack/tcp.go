@@ -102,10 +102,11 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 // sendSegment encodes and sends one segment outside any connection (a RST
 // for a closed port).
 func (s *Stack) sendSegment(now time.Time, seg *tcp.Segment, local, remote netip.AddrPort) {
-	n := ip.Headroom + seg.HeaderLen() + len(seg.Payload)
+	hr := headroom(remote.Addr())
+	n := hr + seg.HeaderLen() + len(seg.Payload)
 	bp := s.frames.Get(n)
 	pkt := (*bp)[:n]
-	seg.Encode(pkt[ip.Headroom:], checksum.Pseudo(local.Addr(), remote.Addr(), ip.ProtoTCP, n-ip.Headroom))
+	seg.Encode(pkt[hr:], checksum.Pseudo(local.Addr(), remote.Addr(), ip.ProtoTCP, n-hr))
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&s.st.TCP.ResetsOut)
 	}

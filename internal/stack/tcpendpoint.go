@@ -42,6 +42,7 @@ type TCPEndpoint struct {
 	linger     int        // SetLinger: < 0 default, 0 abort on Close
 	sendMu     sync.Mutex // held while frames go out, to keep their order
 	pseudoBase uint32     // pseudo-header sum without the length
+	hr         int        // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
 }
 
 func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoint {
@@ -52,6 +53,7 @@ func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoi
 		listener:   l,
 		linger:     -1,
 		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
+		hr:         headroom(raddr.Addr()),
 	}
 }
 
@@ -100,10 +102,10 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 	if super {
 		bp = c.s.frames.GetBig()
 	} else {
-		bp = c.s.frames.Get(ip.Headroom + n)
+		bp = c.s.frames.Get(c.hr + n)
 	}
-	seg.Encode((*bp)[ip.Headroom:ip.Headroom+n], c.pseudoBase+uint32(n))
-	f := outFrame{bp: bp, n: ip.Headroom + n}
+	seg.Encode((*bp)[c.hr:c.hr+n], c.pseudoBase+uint32(n))
+	f := outFrame{bp: bp, n: c.hr + n}
 	if super {
 		f.gso.Start(seg)
 	}
@@ -118,7 +120,7 @@ func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
 		return
 	}
 	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.gso.Segs))
-	f.gso.Finish(tcp.Header((*f.bp)[ip.Headroom:f.n]), c.pseudoBase)
+	f.gso.Finish(tcp.Header((*f.bp)[c.hr:f.n]), c.pseudoBase)
 	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen)
 }
 

@@ -208,10 +208,11 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 			return err
 		}
 	}
-	buf := c.s.frames.Get(ip.Headroom + udp.HeaderLen + len(b))
-	pkt := (*buf)[:ip.Headroom+udp.HeaderLen+len(b)]
-	copy(pkt[ip.Headroom+udp.HeaderLen:], b)
-	dg := pkt[ip.Headroom:]
+	hr := headroom(addr.Addr())
+	buf := c.s.frames.Get(hr + udp.HeaderLen + len(b))
+	pkt := (*buf)[:hr+udp.HeaderLen+len(b)]
+	copy(pkt[hr+udp.HeaderLen:], b)
+	dg := pkt[hr:]
 	udp.Encode(dg, c.laddr.Port(), addr.Port(), checksum.Pseudo(src, addr.Addr(), ip.ProtoUDP, len(dg)))
 	err := c.s.host.Output(time.Now(), pkt, ip.ProtoUDP, src, addr.Addr(), false)
 	c.s.frames.Put(buf)

@@ -702,3 +702,13 @@ func TestMLDQueryAnswered(t *testing.T) {
 		t.Fatalf("answered a query flood or a bad hop limit: %+v", a.st.NDP)
 	}
 }
+
+func TestPromiscuous6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.Promiscuous = true })
+	other := netip.MustParseAddr("2001:db8::77")
+	a.Input(t0, frame6(macA, macB, v6B, other, 64, ProtoUDP, udpPacket6(10)[Headroom6:]))
+	a.Input(t0, frame6(macA, macB, v6B, other, 64, ProtoICMPv6, icmp6(v6B, other, ICMPv6EchoRequest, 0, []byte{0, 1, 0, 1})))
+	if len(a.udp) != 1 || a.st.ICMPv6.EchoRequestsIn != 0 || a.st.IPv6.DropNotForUs != 1 {
+		t.Fatalf("udp %d, %+v", len(a.udp), a.st.IPv6)
+	}
+}

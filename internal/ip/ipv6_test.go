@@ -760,3 +760,21 @@ func TestIPv6HeaderGolden(t *testing.T) {
 		t.Fatalf("jumbogram: %v", err)
 	}
 }
+
+func TestLargeEcho6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	var got []byte
+	a.h.EchoReply = func(now time.Time, src netip.Addr, id, seq uint16, data []byte) { got = bytes.Clone(data) }
+	data := bytes.Repeat([]byte("0123456789abcdef"), 375) // 6000 bytes
+	if err := a.SendEcho(t0, v6B, 5, 6, data); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t0, a, b)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("reply of %d bytes, want %d", len(got), len(data))
+	}
+	if b.st.IPv6.Reassembled != 1 || b.st.IPv6.FragmentedPackets != 1 || a.st.IPv6.Reassembled != 1 {
+		t.Fatalf("A %+v\nB %+v", a.st.IPv6, b.st.IPv6)
+	}
+}

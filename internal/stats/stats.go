@@ -124,7 +124,7 @@ type IPv6 struct {
 	FragDropMalformed uint64 // bad lengths, offsets past 65535, conflicting ends
 	FragmentsOut      uint64
 	FragmentedPackets uint64 // packets split on output
-	PathMTUEvicted    uint64
+	PathMTUEvicted    uint64 // learned IPv6 path MTUs dropped to make room (Limits.PathMTUCache)
 }
 
 // ICMPv6 counts RFC 4443 messages.

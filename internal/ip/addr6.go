@@ -117,7 +117,9 @@ func (h *Host) initV6(seed uint64) {
 	}
 }
 
-// RFC 4861 §10 host constants.
+// RFC 4861 §10 host constants. We send RFC 4861's 3 solicitations; Linux
+// since 4.9 keeps soliciting with RFC 7559's backoff (up to an hour apart)
+// until a router answers.
 const (
 	maxRtrSolicitations   = 3
 	rtrSolicitationPeriod = 4 * time.Second

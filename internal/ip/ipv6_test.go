@@ -143,9 +143,11 @@ func TestDADThenUsable(t *testing.T) {
 		switch {
 		case proto == ProtoICMPv6 && m[0] == ICMPv6NeighSolicit:
 			ns++
-			if !hdr.Src().IsUnspecified() || len(m) != 24 {
-				t.Fatalf("DAD NS from %v, %d bytes (want ::, no option)", hdr.Src(), len(m))
+			if !hdr.Src().IsUnspecified() || len(m) != 32 || m[24] != ndOptNonce || m[25] != 1 {
+				t.Fatalf("DAD NS from %v, %x (want ::, a nonce option only)", hdr.Src(), m)
 			}
+			// Looped back by the link (RFC 7527): not a conflict.
+			a.Input(t0, f)
 		case proto == ProtoICMPv6 && m[0] == ICMPv6MLDv2Report:
 			mld++
 			if hdr.HopLimit() != 1 || hdr.NextHeader() != ProtoHopByHop || hdr.Dst() != allMLDv2 {
@@ -172,7 +174,7 @@ func TestDADThenUsable(t *testing.T) {
 	if s, _ := a.SourceAddr(v6B); s != v6A {
 		t.Fatalf("source for fd00::b: %v", s)
 	}
-	if len(conflicts) != 0 || a.st.NDP.DADSucceeded != 2 {
+	if len(conflicts) != 0 || a.st.NDP.DADSucceeded != 2 || a.st.NDP.DADStarted != 2 || a.st.NDP.DADLoopedBack != 2 {
 		t.Fatalf("conflicts %v, stats %+v", conflicts, a.st.NDP)
 	}
 }

@@ -163,6 +163,7 @@ type NDP struct {
 	DADStarted        uint64
 	DADSucceeded      uint64
 	DADConflicts      uint64 // addresses found duplicate and never used
+	DADLoopedBack     uint64 // our own DAD solicitations seen again (RFC 7527 nonce): ignored
 	SLAACAddrs        uint64 // addresses formed from prefix information
 	RouterLimit       uint64 // routers not recorded: Config.MaxRouters reached
 	PrefixLimit       uint64 // prefixes or addresses not recorded: limit reached

@@ -75,6 +75,7 @@ type v6State struct {
 	hopLimit atomic.Int32
 	flowKey  uint64
 	secret   [16]byte
+	nonce    [6]byte // of our DAD solicitations (RFC 7527)
 }
 
 func (h *Host) initV6(seed uint64) {
@@ -86,6 +87,7 @@ func (h *Host) initV6(seed uint64) {
 	if v.secret == ([16]byte{}) {
 		rand.Read(v.secret[:])
 	}
+	rand.Read(v.nonce[:])
 	dad := h.cfg.Ethernet && h.cfg.DADTransmits > 0
 	add := func(p netip.Prefix) {
 		if slices.ContainsFunc(v.addrs, func(a *addr6) bool { return a.p.Addr() == p.Addr() }) {
@@ -117,7 +119,9 @@ func (h *Host) initV6(seed uint64) {
 	}
 }
 
-// RFC 4861 §10 host constants.
+// RFC 4861 §10 host constants. We send RFC 4861's 3 solicitations; Linux
+// since 4.9 keeps soliciting with RFC 7559's backoff (up to an hour apart)
+// until a router answers.
 const (
 	maxRtrSolicitations   = 3
 	rtrSolicitationPeriod = 4 * time.Second
@@ -387,9 +391,6 @@ func (h *Host) timerV6(now time.Time) {
 		v.rsAt = now
 		for _, a := range v.addrs {
 			a.dadAt = now
-			if a.state == addrTentative {
-				stats.Inc(&h.st.NDP.DADStarted)
-			}
 		}
 	}
 	for _, a := range v.addrs {
@@ -401,6 +402,9 @@ func (h *Host) timerV6(now time.Time) {
 			continue
 		}
 		if a.dadLeft > 0 {
+			if a.dadLeft == h.cfg.DADTransmits {
+				stats.Inc(&h.st.NDP.DADStarted)
+			}
 			a.dadLeft--
 			a.dadAt = now.Add(retransTimer)
 			w.dad = append(w.dad, a.p.Addr())

@@ -32,7 +32,7 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 		stats.Inc(&h.st.IPv6.DropBadSource)
 		return
 	}
-	mcast := dst.IsMulticast()
+	mcast, foreign := dst.IsMulticast(), false
 	if mcast {
 		if !h.joined(dst) {
 			stats.Inc(&h.st.IPv6.DropNotForUs)
@@ -48,6 +48,8 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 	} else if !h.cfg.Promiscuous {
 		stats.Inc(&h.st.IPv6.DropNotForUs)
 		return
+	} else {
+		foreign = true // a forwarder's: TCP and UDP only, as for IPv4
 	}
 	// RFC 8200 §4.1: walk the extension headers in order.
 	nh, at, nhAt := hdr.NextHeader(), IPv6HeaderLen, 6
@@ -134,6 +136,10 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 			stats.Inc(&h.st.IPv6.DropNoNextHeader)
 			return
 		case ProtoICMPv6, ProtoTCP, ProtoUDP:
+			if foreign && nh == ProtoICMPv6 {
+				stats.Inc(&h.st.IPv6.DropNotForUs)
+				return
+			}
 			h.deliver6(now, frame, off, pkt, at, nh, nhAt, mcast)
 			return
 		default:

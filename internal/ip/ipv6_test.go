@@ -143,9 +143,11 @@ func TestDADThenUsable(t *testing.T) {
 		switch {
 		case proto == ProtoICMPv6 && m[0] == ICMPv6NeighSolicit:
 			ns++
-			if !hdr.Src().IsUnspecified() || len(m) != 24 {
-				t.Fatalf("DAD NS from %v, %d bytes (want ::, no option)", hdr.Src(), len(m))
+			if !hdr.Src().IsUnspecified() || len(m) != 32 || m[24] != ndOptNonce || m[25] != 1 {
+				t.Fatalf("DAD NS from %v, %x (want ::, a nonce option only)", hdr.Src(), m)
 			}
+			// Looped back by the link (RFC 7527): not a conflict.
+			a.Input(t0, f)
 		case proto == ProtoICMPv6 && m[0] == ICMPv6MLDv2Report:
 			mld++
 			if hdr.HopLimit() != 1 || hdr.NextHeader() != ProtoHopByHop || hdr.Dst() != allMLDv2 {
@@ -172,7 +174,7 @@ func TestDADThenUsable(t *testing.T) {
 	if s, _ := a.SourceAddr(v6B); s != v6A {
 		t.Fatalf("source for fd00::b: %v", s)
 	}
-	if len(conflicts) != 0 || a.st.NDP.DADSucceeded != 2 {
+	if len(conflicts) != 0 || a.st.NDP.DADSucceeded != 2 || a.st.NDP.DADStarted != 2 || a.st.NDP.DADLoopedBack != 2 {
 		t.Fatalf("conflicts %v, stats %+v", conflicts, a.st.NDP)
 	}
 }
@@ -700,5 +702,81 @@ func TestMLDQueryAnswered(t *testing.T) {
 	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 64, ProtoICMPv6, q))
 	if len(a.take()) != 0 || a.st.NDP.MLDQueriesIgnored != 2 {
 		t.Fatalf("answered a query flood or a bad hop limit: %+v", a.st.NDP)
+	}
+}
+
+func TestPromiscuous6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.Promiscuous = true })
+	other := netip.MustParseAddr("2001:db8::77")
+	a.Input(t0, frame6(macA, macB, v6B, other, 64, ProtoUDP, udpPacket6(10)[Headroom6:]))
+	a.Input(t0, frame6(macA, macB, v6B, other, 64, ProtoICMPv6, icmp6(v6B, other, ICMPv6EchoRequest, 0, []byte{0, 1, 0, 1})))
+	if len(a.udp) != 1 || a.st.ICMPv6.EchoRequestsIn != 0 || a.st.IPv6.DropNotForUs != 1 {
+		t.Fatalf("udp %d, %+v", len(a.udp), a.st.IPv6)
+	}
+}
+
+func TestSourceAddrAvoidsDeprecated(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.DADTransmits = -1 })
+	p1, p2 := netip.MustParsePrefix("2001:db8:1::/64"), netip.MustParsePrefix("2001:db8:2::/64")
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, ra(0, 600, prefixOpt(p1, 0x40, 7200, 0), prefixOpt(p2, 0x40, 7200, 7200))))
+	dst := netip.MustParseAddr("2001:db8:1::99") // longest match with p1, whose address is deprecated
+	if s, ok := a.SourceAddr(dst); !ok || !p2.Contains(s) {
+		t.Fatalf("source %v: RFC 6724 rule 3 prefers the preferred address", s)
+	}
+	if s, _ := a.SourceAddr(a.stableAddr(p1, 0)); s != a.stableAddr(p1, 0) {
+		t.Fatalf("source for our own deprecated address %v: rule 1 picks it", s)
+	}
+}
+
+func TestNSFloodBounded(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.NeighCacheSize = 8 })
+	dst := solicitedNode(v6A)
+	for i := range 200 {
+		src := netip.AddrFrom16([16]byte{0xfd, 14: byte(i >> 8), 15: byte(i)})
+		mac := MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)}
+		body := append(append(make([]byte, 4), v6A.AsSlice()...), 1, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+		a.Input(t0, frame6(multicastMAC(dst), mac, src, dst, 255, ProtoICMPv6, icmp6(src, dst, ICMPv6NeighSolicit, 0, body)))
+	}
+	if n := len(a.neigh.m); n > 8 {
+		t.Fatalf("%d neighbour entries, bound 8", n)
+	}
+	if a.st.NDP.NAOut != 200 {
+		t.Fatalf("answered %d of 200", a.st.NDP.NAOut)
+	}
+}
+
+func TestIPv6HeaderGolden(t *testing.T) {
+	b := make([]byte, IPv6HeaderLen)
+	encodeIPv6(b, 0x1234, 0xabcde, ProtoTCP, 64, v6A, v6B)
+	want := append([]byte{0x60, 0x0a, 0xbc, 0xde, 0x12, 0x34, 6, 64}, append(v6A.AsSlice(), v6B.AsSlice()...)...)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("header\n got %x\nwant %x", b, want)
+	}
+	f1, f2 := flowLabel(v6A, v6B, ProtoTCP, 1), flowLabel(v6A, v6B, ProtoUDP, 1)
+	if f1 == 0 || f1 > 0xfffff || f1 == f2 || f1 != flowLabel(v6A, v6B, ProtoTCP, 1) {
+		t.Fatalf("flow labels %#x %#x", f1, f2)
+	}
+	// A zero payload length with a hop-by-hop header is a jumbogram.
+	b[4], b[5], b[6] = 0, 0, ProtoHopByHop
+	if _, _, err := ParseIPv6(append(b, make([]byte, 8)...)); err != errJumbo {
+		t.Fatalf("jumbogram: %v", err)
+	}
+}
+
+func TestLargeEcho6(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	var got []byte
+	a.h.EchoReply = func(now time.Time, src netip.Addr, id, seq uint16, data []byte) { got = bytes.Clone(data) }
+	data := bytes.Repeat([]byte("0123456789abcdef"), 375) // 6000 bytes
+	if err := a.SendEcho(t0, v6B, 5, 6, data); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t0, a, b)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("reply of %d bytes, want %d", len(got), len(data))
+	}
+	if b.st.IPv6.Reassembled != 1 || b.st.IPv6.FragmentedPackets != 1 || a.st.IPv6.Reassembled != 1 {
+		t.Fatalf("A %+v\nB %+v", a.st.IPv6, b.st.IPv6)
 	}
 }

@@ -24,12 +24,14 @@ const (
 	ndOptPrefix   = 3
 	ndOptMTU      = 5
 	ndOptRDNSS    = 25
+	ndOptNonce    = 14 // RFC 3971 §5.3.2, used by RFC 7527 enhanced DAD
 )
 
 // ndOptions are the options of one NDP message that we use.
 type ndOptions struct {
 	sll, tll       MAC
 	hasSLL, hasTLL bool
+	nonce          []byte
 	mtu            uint32
 	prefixes       [][]byte // prefix information options, 32 bytes each
 	rdnss          [][]byte
@@ -53,6 +55,8 @@ func parseNDOptions(b []byte) (o ndOptions, ok bool) {
 			o.sll, o.hasSLL = MAC(opt[2:8]), true
 		case ndOptTargetLL:
 			o.tll, o.hasTLL = MAC(opt[2:8]), true
+		case ndOptNonce:
+			o.nonce = opt[2:]
 		case ndOptMTU:
 			o.mtu = binary.BigEndian.Uint32(opt[4:8])
 		case ndOptPrefix:
@@ -147,6 +151,10 @@ func (h *Host) inputNS(now time.Time, src, target netip.Addr, o ndOptions) {
 		// RFC 4862 §5.4.3: another node's DAD for the same address
 		// (from ::) means a duplicate; a unicast-sourced NS is ignored.
 		if src.IsUnspecified() {
+			if string(o.nonce) == string(h.v6.nonce[:]) {
+				stats.Inc(&h.st.NDP.DADLoopedBack) // RFC 7527 §4.2: our own
+				return
+			}
 			h.dadConflict(target)
 		}
 		return
@@ -393,10 +401,17 @@ func (h *Host) sendNS(now time.Time, target netip.Addr, mac MAC, unicast, dad bo
 			src = netip.IPv6Unspecified()
 		}
 	}
-	if !src.IsUnspecified() {
+	switch {
+	case !src.IsUnspecified():
 		m[24], m[25] = ndOptSourceLL, 1
 		copy(m[26:32], h.cfg.MAC[:])
-	} else {
+	case dad:
+		// RFC 7527 §4.1 (Linux's enhanced_dad, on by default): a nonce,
+		// so that our own solicitation looped back by the link is not
+		// taken for another node's.
+		m[24], m[25] = ndOptNonce, 1
+		copy(m[26:32], h.v6.nonce[:])
+	default:
 		m = m[:24]
 	}
 	dst := solicitedNode(target)
@@ -405,9 +420,6 @@ func (h *Host) sendNS(now time.Time, target netip.Addr, mac MAC, unicast, dad bo
 	}
 	checksum6(m, 2, ProtoICMPv6, src, dst)
 	stats.Inc(&h.st.NDP.NSOut)
-	if dad {
-		stats.Inc(&h.st.NDP.DADStarted)
-	}
 	h.sendNDP(now, b[:Headroom6+len(m)], src, dst, mac, unicast)
 }
 

@@ -89,7 +89,11 @@ func (h *Host) SetPathMTU(now time.Time, dst netip.Addr, mtu int) int {
 			}
 		}
 		delete(c.m, oldest)
-		stats.Inc(&h.st.IPv4.PathMTUEvicted)
+		if oldest.Is6() {
+			stats.Inc(&h.st.IPv6.PathMTUEvicted)
+		} else {
+			stats.Inc(&h.st.IPv4.PathMTUEvicted)
+		}
 	}
 	c.m[dst] = pmtuEntry{mtu: mtu, expires: now.Add(PathMTUExpiry)}
 	c.n.Store(int32(len(c.m)))

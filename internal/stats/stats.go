@@ -124,7 +124,7 @@ type IPv6 struct {
 	FragDropMalformed uint64 // bad lengths, offsets past 65535, conflicting ends
 	FragmentsOut      uint64
 	FragmentedPackets uint64 // packets split on output
-	PathMTUEvicted    uint64
+	PathMTUEvicted    uint64 // learned IPv6 path MTUs dropped to make room (Limits.PathMTUCache)
 }
 
 // ICMPv6 counts RFC 4443 messages.
@@ -163,6 +163,7 @@ type NDP struct {
 	DADStarted        uint64
 	DADSucceeded      uint64
 	DADConflicts      uint64 // addresses found duplicate and never used
+	DADLoopedBack     uint64 // our own DAD solicitations seen again (RFC 7527 nonce): ignored
 	SLAACAddrs        uint64 // addresses formed from prefix information
 	RouterLimit       uint64 // routers not recorded: Config.MaxRouters reached
 	PrefixLimit       uint64 // prefixes or addresses not recorded: limit reached

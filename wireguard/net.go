@@ -114,7 +114,8 @@ func (n *Net) DialTCP(addr *net.TCPAddr) (*ns.TCPConn, error) {
 // ListenTCPAddrPort listens for TCP connections on addr. Its address must
 // be unspecified, zero or the Net's; port 0 picks an ephemeral port.
 func (n *Net) ListenTCPAddrPort(addr netip.AddrPort) (*ns.TCPListener, error) {
-	return n.stack.ListenTCP("tcp", localAddr(addr).String())
+	a := localAddr(addr)
+	return n.stack.ListenTCP(family("tcp", a), a.String())
 }
 
 // ListenTCP is ListenTCPAddrPort with a *net.TCPAddr; nil listens on an
@@ -129,7 +130,8 @@ func (n *Net) ListenTCP(addr *net.TCPAddr) (*ns.TCPListener, error) {
 // ListenUDPAddrPort.
 func (n *Net) DialUDPAddrPort(laddr, raddr netip.AddrPort) (*ns.UDPConn, error) {
 	if !raddr.IsValid() {
-		return n.stack.ListenUDP("udp", localAddr(laddr).String())
+		a := localAddr(laddr)
+		return n.stack.ListenUDP(family("udp", a), a.String())
 	}
 	d := ns.Dialer{Stack: n.stack}
 	if laddr.IsValid() {
@@ -279,6 +281,17 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 
 // localAddr turns the zero address into the unspecified IPv4 address, as a
 // bind to no address means any.
+// family returns the network of a socket bound to a: "tcp4" or "udp4" for
+// an IPv4 address (the unspecified one included), "tcp6" or "udp6" for an
+// IPv6 one, so that peers appear as wireguard-go's netstack shows them, in
+// their own family, never IPv4-mapped as a dual-stack socket's would.
+func family(network string, a netip.AddrPort) string {
+	if a.Addr().Is4() {
+		return network + "4"
+	}
+	return network + "6"
+}
+
 func localAddr(a netip.AddrPort) netip.AddrPort {
 	if !a.Addr().IsValid() {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())

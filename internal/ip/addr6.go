@@ -493,7 +493,10 @@ func (h *Host) nextDeadlineV6() time.Time {
 			d = earliest(earliest(d, a.validUntil), a.prefUntil)
 		}
 	}
-	if v.rsLeft > 0 {
+	if v.rsLeft > 0 && h.linkLocalReadyLocked() {
+		// A solicitation waits for the link-local address: DAD's own
+		// deadline brings the Timer that sends it, and a due rsAt before
+		// then would have the caller's timer loop spin.
 		d = earliest(d, v.rsAt)
 	}
 	for _, r := range v.routers {

@@ -490,13 +490,15 @@ func (h *Host) nextDeadlineV6() time.Time {
 			d = earliest(d, a.dadAt)
 		}
 		if a.slaac {
-			d = earliest(earliest(d, a.validUntil), a.prefUntil)
+			d = earliest(d, a.validUntil)
+			if !a.deprecated {
+				d = earliest(d, a.prefUntil)
+			}
 		}
 	}
+	// A solicitation waiting for the link-local address's DAD is due when
+	// that ends, a deadline already counted: never a past one to spin on.
 	if v.rsLeft > 0 && h.linkLocalReadyLocked() {
-		// A solicitation waits for the link-local address: DAD's own
-		// deadline brings the Timer that sends it, and a due rsAt before
-		// then would have the caller's timer loop spin.
 		d = earliest(d, v.rsAt)
 	}
 	for _, r := range v.routers {

@@ -780,3 +780,31 @@ func TestLargeEcho6(t *testing.T) {
 		t.Fatalf("A %+v\nB %+v", a.st.IPv6, b.st.IPv6)
 	}
 }
+
+// TestNextDeadlineNeverPast runs a Host as the stack's timer loop does,
+// through start, DAD, router solicitation and an RA's lifetimes: after
+// each Timer the next deadline is in the future (or none), so the loop
+// never spins.
+func TestNextDeadlineNeverPast(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.NoLinkLocal = false; c.NoRS = false; c.DADTransmits = 2 })
+	now := t0
+	pfx := netip.MustParsePrefix("2001:db8:1::/64")
+	for i := 0; i < 200; i++ {
+		if i == 3 { // an RA arrives, and its wake runs the timer
+			a.Input(now, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, ra(0, 30, prefixOpt(pfx, 0xc0, 60, 20))))
+		}
+		a.Timer(now)
+		a.take()
+		d := a.NextDeadline()
+		if d.IsZero() {
+			break
+		}
+		if !d.After(now) {
+			t.Fatalf("step %d: deadline %v not after now %v", i, d, now)
+		}
+		now = d
+	}
+	if a.st.NDP.RSOut == 0 || a.st.NDP.SLAACAddrs != 1 || !a.NextDeadline().IsZero() {
+		t.Fatalf("RS %d, SLAAC %d, deadline %v", a.st.NDP.RSOut, a.st.NDP.SLAACAddrs, a.NextDeadline())
+	}
+}

@@ -131,8 +131,15 @@ func (h *Host) inputICMPv6Error(now time.Time, msg []byte) {
 	case ICMPv6PacketTooBig:
 		stats.Inc(&h.st.ICMPv6.PacketTooBigIn)
 		e.Errno = syscall.EMSGSIZE
-		e.MTU = int(min(binary.BigEndian.Uint32(msg[4:8]), 1<<20))
-		e.MTU = h.SetPathMTU(now, ih.Dst(), e.MTU)
+		e.MTU = max(int(min(binary.BigEndian.Uint32(msg[4:8]), 1<<20)), IPv6MinMTU)
+		// RFC 8201 §4 and RFC 5927: what TCP quotes is checked against
+		// the connection it names (the engine stores the path MTU only
+		// if the quoted sequence number is in flight), so a forged PTB
+		// cannot lower a flow's path; other protocols have no such
+		// check and lower it here, as Linux's udpv6_err does.
+		if proto != ProtoTCP {
+			e.MTU = h.SetPathMTU(now, ih.Dst(), e.MTU)
+		}
 	case ICMPv6TimeExceeded:
 		e.Errno = syscall.EHOSTUNREACH
 	case ICMPv6ParamProblem:

@@ -395,6 +395,26 @@ func TestFragments6RoundTrip(t *testing.T) {
 	}
 }
 
+// TestPTBAboutTCPLeftToTCP: a Packet Too Big quoting a TCP segment reaches
+// the error handler with its MTU (floored at 1280) but does not lower the
+// path MTU itself: only the engine, once the quoted sequence number proves
+// the message names data in flight (RFC 5927), stores it. A PTB quoting
+// UDP lowers it at once (TestFragments6RoundTrip).
+func TestPTBAboutTCPLeftToTCP(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	seg := make([]byte, 20)
+	seg[12] = 5 << 4
+	orig := frame6(macB, macA, v6A, v6B, 64, ProtoTCP, seg)[EthernetHeaderLen:]
+	body := binary.BigEndian.AppendUint32(nil, 1000)
+	a.Input(t0, frame6(macA, macB, v6B, v6A, 64, ProtoICMPv6, icmp6(v6B, v6A, ICMPv6PacketTooBig, 0, append(body, orig...))))
+	if len(a.errs) != 1 || a.errs[0].Proto != ProtoTCP || a.errs[0].Errno != syscall.EMSGSIZE || a.errs[0].MTU != IPv6MinMTU {
+		t.Fatalf("errors %+v", a.errs)
+	}
+	if got, link := a.PathMTU(t0, v6B), a.PathMTU(t0, v6A); got != link {
+		t.Fatalf("path MTU %d after a PTB about TCP, want the link's %d until TCP vouches for it", got, link)
+	}
+}
+
 // fragment6Frame builds one fragment of a UDP datagram from B to A.
 func fragment6Frame(id uint32, off int, more bool, data []byte) []byte {
 	fh := make([]byte, 8)

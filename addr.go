@@ -230,8 +230,10 @@ func checkAddrs(cfg *Config) ([]netip.Prefix, []netip.Addr, error) {
 			}
 		}
 	}
-	if len(addrs) == 0 {
-		return nil, nil, errors.New("netstack: Config.Addrs is empty")
+	if len(addrs) == 0 && !cfg.Link.Ethernet() {
+		// Without Ethernet there is no link-local address nor neighbor
+		// discovery, so nothing could give the stack an address.
+		return nil, nil, errors.New("netstack: Config.Addrs is empty on a link without Ethernet")
 	}
 	var gws []netip.Addr
 	if cfg.Gateway.IsValid() {

@@ -30,11 +30,12 @@ func packetPairLimits(t testing.TB, fwd *Forwarder, lim Limits) (a, b *Stack) {
 	la = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { lb.Inject(p) }})
 	lb = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { la.Inject(p) }})
 	var err error
-	a, err = New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	pp := netip.MustParsePrefix
+	a, err = New(Config{Link: la, Addrs: []netip.Prefix{pp("198.18.0.1/24"), pp("fd00:18::1/64")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Forwarder: fwd, Limits: lim})
+	b, err = New(Config{Link: lb, Addrs: []netip.Prefix{pp("198.18.0.2/24"), pp("fd00:18::2/64")}, Forwarder: fwd, Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestForwarderTCP(t *testing.T) {
 		io.Copy(c, c)
 		c.Close()
 	}})
-	for _, dst := range []string{"198.19.7.7:8080", "203.0.113.9:443"} {
+	for _, dst := range []string{"198.19.7.7:8080", "203.0.113.9:443", "[2001:db8::7]:8080", "[fd00:19::9]:443"} {
 		c, err := a.Dial("tcp", dst)
 		if err != nil {
 			t.Fatal(err)
@@ -141,8 +142,10 @@ func TestForwarderTCP(t *testing.T) {
 		}
 		c.Close()
 	}
-	if _, err := a.Dial("tcp", "198.19.7.7:81"); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("refused flow: %v", err)
+	for _, dst := range []string{"198.19.7.7:81", "[2001:db8::7]:81"} {
+		if _, err := a.Dial("tcp", dst); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("refused flow to %v: %v", dst, err)
+		}
 	}
 }
 
@@ -170,18 +173,20 @@ func TestForwarderUDP(t *testing.T) {
 			}
 		},
 	})
-	c, err := a.Dial("udp", "198.19.8.8:53")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	for _, m := range []string{"one", "two"} {
-		c.Write([]byte(m))
-		buf := make([]byte, 100)
-		n, err := c.Read(buf)
-		if err != nil || string(buf[:n]) != "198.19.8.8:53 "+m {
-			t.Fatalf("%q %v", buf[:n], err)
+	for _, dst := range []string{"198.19.8.8:53", "[2001:db8::8]:53"} {
+		c, err := a.Dial("udp", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		for _, m := range []string{"one", "two"} {
+			c.Write([]byte(m))
+			buf := make([]byte, 100)
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != dst+" "+m {
+				t.Fatalf("%q %v", buf[:n], err)
+			}
 		}
 	}
 	// Idle flows expire.
@@ -196,15 +201,17 @@ func TestForwarderUDP(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	r, err := a.Dial("udp", "198.19.8.8:54")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	r.Write([]byte("x"))
-	r.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("refused flow: %v", err)
+	for _, dst := range []string{"198.19.8.8:54", "[2001:db8::8]:54"} {
+		r, err := a.Dial("udp", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		r.Write([]byte("x"))
+		r.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := r.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("refused flow to %v: %v", dst, err)
+		}
 	}
 }
 

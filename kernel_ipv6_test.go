@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -36,6 +35,15 @@ type kernelPeer6 struct {
 // starts a stack with both families; cfg may set DNS.
 func newKernelPeer6(t *testing.T, cfg Config, opts ...netnstest.Option) *kernelPeer6 {
 	t.Helper()
+	return newKernelPeer6On(t, cfg, nil, opts...)
+}
+
+// newKernelPeer6On is newKernelPeer6 that, when setup is not nil, calls it
+// once the namespace and the kernel's address exist and before the stack
+// starts, to change the stack's configuration (its link, its gateways) or
+// build more of the network.
+func newKernelPeer6On(t *testing.T, cfg Config, setup func(p *kernelPeer6, cfg *Config), opts ...netnstest.Option) *kernelPeer6 {
+	t.Helper()
 	netnstest.Require(t)
 	ns := netnstest.New(t, append(opts, netnstest.IPv6())...)
 	n := ns.KernelAddr.As4()[2]
@@ -50,6 +58,9 @@ func newKernelPeer6(t *testing.T, cfg Config, opts ...netnstest.Option) *kernelP
 	}
 	cfg.Link = ns.Dev
 	cfg.Addrs = []netip.Prefix{ns.StackPrefix, netip.PrefixFrom(p.self, 64)}
+	if setup != nil {
+		setup(p, &cfg)
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -198,15 +209,6 @@ func TestKernelIPv6HTTPClient(t *testing.T) {
 	}
 }
 
-// bulkSize6 is the size of the IPv6 bulk exchange: 64 MiB, or
-// NETSTACK_BULK_MIB.
-func bulkSize6() int64 {
-	if os.Getenv("NETSTACK_BULK_MIB") != "" {
-		return bulkSize()
-	}
-	return 64 << 20
-}
-
 // TestKernelIPv6Bulk: data each way over IPv6 with SHA-256, over the
 // offload device: the stack sends TCPv6 super-segments (GSO_TCPV6) and
 // takes coalesced ones.
@@ -216,26 +218,14 @@ func TestKernelIPv6Bulk(t *testing.T) {
 	if !p.ns.Dev.Offload() {
 		t.Fatal("the kernel refused IFF_VNET_HDR offloads")
 	}
-	ln := kernelListen6(t, p.ns, 9000)
-	acc := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := p.s.Dial("tcp", netip.AddrPortFrom(p.kernel, 9000).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	k := <-acc
-	if k == nil {
-		t.Fatal("the kernel accepted nothing")
-	}
-	defer k.Close()
+	c, k := kernelPair6(t, p.ns, p.s, p.kernel, 9000)
 	if info := c.(*TCPConn).Info(); info.SndMSS > p.ns.MTU-60 {
 		t.Fatalf("MSS %d over IPv6 on a %d-byte link", info.SndMSS, p.ns.MTU)
 	}
 	start := time.Now()
-	exchange(t, c, k, bulkSize6())
+	exchange(t, c, k, bulkSize())
 	st := p.s.Stats()
-	t.Logf("%d MiB each way in %v; %d frames out carried %d segments", bulkSize6()>>20, time.Since(start), st.Link.FramesOut, st.TCP.SegmentsOut)
+	t.Logf("%d MiB each way in %v; %d frames out carried %d segments", bulkSize()>>20, time.Since(start), st.Link.FramesOut, st.TCP.SegmentsOut)
 	if st.TCP.SegmentsOut < 2*st.Link.FramesOut {
 		t.Fatalf("TSO over IPv6 did not coalesce: %d segments in %d frames", st.TCP.SegmentsOut, st.Link.FramesOut)
 	}

@@ -20,12 +20,19 @@ import (
 
 // TestKernelIPv6SLAAC: radvd on the kernel's side of the TAP advertises a
 // prefix, itself as default router and an RDNSS server. The stack, given
-// only an IPv4 address, configures an address in the prefix (SLAAC), learns
-// the DNS server, and reaches the kernel's ULA address, which is on none
-// of its prefixes, through the default router the advertisement named.
+// only an IPv4 address ("dual") or no address at all ("slaac-only"),
+// configures an address in the prefix (SLAAC), learns the DNS server, and
+// reaches the kernel's ULA address, which is on none of its prefixes,
+// through the default router the advertisement named; the SLAAC-only one
+// also serves curl -6 from the kernel on its SLAAC address.
 func TestKernelIPv6SLAAC(t *testing.T) {
 	checkGoroutines(t)
 	netnstest.Require(t)
+	t.Run("dual", func(t *testing.T) { testKernelSLAAC(t, true) })
+	t.Run("slaac-only", func(t *testing.T) { testKernelSLAAC(t, false) })
+}
+
+func testKernelSLAAC(t *testing.T, withIPv4 bool) {
 	radvd := netnstest.LookPath(t, "radvd")
 	ns := netnstest.New(t, netnstest.IPv6())
 	n := ns.KernelAddr.As4()[2]
@@ -69,7 +76,11 @@ func TestKernelIPv6SLAAC(t *testing.T) {
 		cmd.Wait()
 	}()
 
-	s, err := New(Config{Link: ns.Dev, Addrs: []netip.Prefix{ns.StackPrefix}})
+	cfg := Config{Link: ns.Dev}
+	if withIPv4 {
+		cfg.Addrs = []netip.Prefix{ns.StackPrefix}
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +130,28 @@ func TestKernelIPv6SLAAC(t *testing.T) {
 	}
 	if want := "from " + net.JoinHostPort(slaac.String(), ""); len(body) < len(want) || string(body[:len(want)]) != want {
 		t.Fatalf("kernel saw %q, want it from the SLAAC address %v", body, slaac)
+	}
+	if withIPv4 {
+		return
+	}
+	// With no address of its own choosing, the stack's Addr is the one
+	// SLAAC gave it, and it serves the kernel there.
+	if got := s.Addr(); got != slaac {
+		t.Errorf("Addr() = %v, want the SLAAC address %v", got, slaac)
+	}
+	sln, err := s.Listen("tcp", ":8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "stack on SLAAC")
+	})}
+	go ssrv.Serve(sln)
+	defer ssrv.Close()
+	out, err := runIn(t, ns, 20*time.Second, "curl", "-6", "-g", "-sS", "--max-time", "10",
+		"http://"+net.JoinHostPort(slaac.String(), "8081")+"/")
+	if err != nil || string(out) != "stack on SLAAC" {
+		t.Fatalf("curl -6 to the SLAAC address: %v: %q", err, out)
 	}
 }
 

@@ -41,10 +41,16 @@ func kernelListen(t *testing.T, ns *netnstest.NS, port int) net.Listener {
 // both ends, closed when the test ends.
 func kernelPair(t *testing.T, ns *netnstest.NS, s *Stack, port int) (stackSide, kernelSide net.Conn) {
 	t.Helper()
-	ln := kernelListen(t, ns, port)
+	return dialPair(t, kernelListen(t, ns, port), s, netip.AddrPortFrom(ns.KernelAddr, uint16(port)))
+}
+
+// dialPair dials addr from s and returns both ends of the connection, the
+// other accepted from the kernel's ln.
+func dialPair(t *testing.T, ln net.Listener, s *Stack, addr netip.AddrPort) (stackSide, kernelSide net.Conn) {
+	t.Helper()
 	acc := make(chan net.Conn, 1)
 	go func() { c, _ := ln.Accept(); acc <- c }()
-	c, err := s.Dial("tcp", fmt.Sprintf("%v:%d", ns.KernelAddr, port))
+	c, err := s.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,10 @@ type Config struct {
 	// any number of IPv4 (198.18.0.2/24) and IPv6 (fd00::2/64) ones. On an
 	// Ethernet link the stack also has an IPv6 link-local address and
 	// those it configures from router advertisements (SLAAC); Stack.Addrs
-	// lists them all. At least one address is required.
+	// lists them all. On an Ethernet link Addrs may be empty: the stack
+	// then lives on its link-local address and what routers advertise
+	// (an IPv6 host configured by SLAAC alone); on a link without
+	// Ethernet headers (TUN, PacketLink) at least one address is required.
 	Addrs []netip.Prefix
 	// Addr is a shorthand for one more address in Addrs, listed first.
 	Addr netip.Prefix
@@ -256,7 +259,10 @@ func New(cfg Config) (*Stack, error) {
 }
 
 // Addr returns the stack's first IPv4 address (its only one, as most
-// stacks have), or, on a stack without IPv4, its first address.
+// stacks have), or, on a stack without IPv4, its first address. A stack
+// configured with no address (SLAAC only) returns its first usable
+// address that is not link-local, else its link-local one, else (until
+// duplicate address detection has passed) the zero Addr.
 func (s *Stack) Addr() netip.Addr { return s.e.Addr() }
 
 // Addrs returns the stack's usable addresses now, each with its on-link

@@ -238,11 +238,26 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// Addr returns the stack's first IPv4 address, else its first address.
+// Addr returns the stack's first configured IPv4 address, else its first
+// configured address; a stack configured with none (SLAAC only) returns
+// the first of its usable addresses that is not link-local, else its
+// link-local one, else (before duplicate address detection has passed)
+// the zero Addr.
 func (s *Stack) Addr() netip.Addr {
 	var first netip.Addr
 	for _, p := range s.cfg.Addrs {
 		if p.Addr().Is4() {
+			return p.Addr()
+		}
+		if !first.IsValid() {
+			first = p.Addr()
+		}
+	}
+	if first.IsValid() {
+		return first
+	}
+	for _, p := range s.host.Addrs() {
+		if !p.Addr().IsLinkLocalUnicast() {
 			return p.Addr()
 		}
 		if !first.IsValid() {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
@@ -403,4 +404,55 @@ func TestIPv6Zones(t *testing.T) {
 	if _, err := a.Dial("tcp", "[fe80::2%eth7]:80"); !isAddrErr(err, "no such network interface") {
 		t.Fatalf("a zone naming another link: %v", err)
 	}
+}
+
+// TestNewSLAACOnly: on an Ethernet link a stack may be configured with no
+// address at all. Each then has only its link-local address, once
+// duplicate address detection has passed, and two such stacks talk TCP
+// over those addresses.
+func TestNewSLAACOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		la, lb := Pipe()
+		a, err := New(Config{Link: la})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := New(Config{Link: lb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if a.Addr().IsValid() {
+			t.Fatalf("Addr() = %v before duplicate address detection", a.Addr())
+		}
+		for _, s := range []*Stack{a, b} {
+			for deadline := time.Now().Add(10 * time.Second); !s.Addr().IsValid(); time.Sleep(100 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no link-local address after 10 s")
+				}
+			}
+			if !s.Addr().IsLinkLocalUnicast() || len(s.Addrs()) != 1 || s.Addrs()[0].Addr() != s.Addr() {
+				t.Fatalf("Addr() = %v, Addrs() = %v; want one link-local address", s.Addr(), s.Addrs())
+			}
+		}
+		ln, err := b.Listen("tcp", "[::]:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go serveEcho(ln, 10*time.Second)
+		c, err := a.Dial("tcp", netip.AddrPortFrom(b.Addr(), 80).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello" {
+			t.Fatalf("echo %q, %v", got, err)
+		}
+	})
 }

@@ -115,9 +115,14 @@ func TestPingAfterClose(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	la, _ := Pipe()
 	defer la.Close()
+	// A bare-IP link has no link-local address nor router discovery, so
+	// a stack on it needs a configured address. (On Ethernet, no address
+	// is a SLAAC-only stack: TestNewSLAACOnly.)
+	tun := NewPacketLink(PacketLinkConfig{})
+	defer tun.Close()
 	for _, cfg := range []Config{
 		{},
-		{Link: la},
+		{Link: tun},
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), Gateway: netip.MustParseAddr("198.19.0.1")},
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), MAC: net.HardwareAddr{1, 2}},
 		{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24"), MTU: 40},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gotcpip/netstack/internal/netnstest"
+	"github.com/miekg/dns"
 )
 
 // TestKernelIPv6SLAAC: radvd on the kernel's side of the TAP advertises a
@@ -85,6 +86,9 @@ func testKernelSLAAC(t *testing.T, withIPv4 bool) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// A resolver taken before any advertisement: its lookups still ask
+	// the server the advertisement names later.
+	resolver := s.Resolver()
 
 	// The stack solicits at start (RFC 4861 §6.3.7), so the answer comes
 	// without waiting for radvd's next periodic advertisement.
@@ -106,6 +110,33 @@ func testKernelSLAAC(t *testing.T, withIPv4 bool) {
 	}
 	if !slices.Contains(s.e.DNSServers(), ula) {
 		t.Errorf("DNS servers %v: want the advertised RDNSS %v", s.e.DNSServers(), ula)
+	}
+	var kpc net.PacketConn
+	if err := ns.Run(func() (err error) {
+		kpc, err = net.ListenPacket("udp6", netip.AddrPortFrom(ula, 53).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dnsSrv := &dns.Server{PacketConn: kpc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Qtype == dns.TypeAAAA {
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeAAAA,
+				Class: dns.ClassINET, Ttl: 60}, AAAA: net.ParseIP("2001:db8::66")})
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	dnsSrv.NotifyStartedFunc = func() { close(started) }
+	go dnsSrv.ActivateAndServe()
+	<-started
+	defer dnsSrv.Shutdown()
+	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	got, err := resolver.LookupNetIP(lctx, "ip6", "rdnss.test")
+	lcancel()
+	if err != nil || !slices.Equal(got, []netip.Addr{netip.MustParseAddr("2001:db8::66")}) {
+		t.Errorf("lookup through the advertised server: %v, %v", got, err)
 	}
 
 	// The kernel serves HTTP on its ULA address; the stack reaches it

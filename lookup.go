@@ -28,9 +28,10 @@ import (
 type Resolver struct{ r resolve.Resolver }
 
 // Resolver returns the stack's resolver; Dial and Dialer resolve names
-// through it.
+// through it. Each lookup asks the servers of the moment: Config.DNS, then
+// those router advertisements have announced so far.
 func (s *Stack) Resolver() *Resolver {
-	return &Resolver{resolve.Resolver{Dial: s.DialContext, Servers: s.dnsServers(), Next: &s.dnsNext, Timeout: errTimeout}}
+	return &Resolver{resolve.Resolver{Dial: s.DialContext, Servers: s.dnsServers, Next: &s.dnsNext, Timeout: errTimeout}}
 }
 
 // dnsServers returns the servers of Config.DNS, then those router

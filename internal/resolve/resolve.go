@@ -25,8 +25,9 @@ import (
 type Resolver struct {
 	// Dial connects to a server over "udp" or "tcp".
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
-	// Servers are asked in turn.
-	Servers []netip.AddrPort
+	// Servers returns the servers to ask, in turn; it is called for each
+	// lookup, so servers learnt later (router advertisements) are asked.
+	Servers func() []netip.AddrPort
 	// Next counts queries, to rotate through Servers; it may be shared.
 	Next *atomic.Uint32
 	// Timeout is the error a timed-out exchange unwraps to (the caller's
@@ -240,7 +241,7 @@ const errNoSuchHost = "no such host"
 // name, following CNAMEs within the answer. It returns the records and the
 // canonical name they are at.
 func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, string, error) {
-	servers := r.Servers
+	servers := r.Servers()
 	if len(servers) == 0 {
 		return nil, "", &net.DNSError{Err: ErrNoServers.Error(), Name: name, UnwrapErr: ErrNoServers}
 	}

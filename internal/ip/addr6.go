@@ -78,6 +78,15 @@ type v6State struct {
 	nonce    [6]byte // of our DAD solicitations (RFC 7527)
 }
 
+// dadInterval is RetransTimer for duplicate address detection: a router
+// advertisement's, else RETRANS_TIMER.
+func (h *Host) dadInterval() time.Duration {
+	if d := h.neigh.retrans6.Load(); d != 0 {
+		return time.Duration(d)
+	}
+	return retransTimer
+}
+
 func (h *Host) initV6(seed uint64) {
 	v := &h.v6
 	v.hopLimit.Store(DefaultHopLimit)
@@ -406,7 +415,7 @@ func (h *Host) timerV6(now time.Time) {
 				stats.Inc(&h.st.NDP.DADStarted)
 			}
 			a.dadLeft--
-			a.dadAt = now.Add(retransTimer)
+			a.dadAt = now.Add(h.dadInterval())
 			w.dad = append(w.dad, a.p.Addr())
 			continue
 		}

@@ -208,9 +208,16 @@ func TestDADConflict(t *testing.T) {
 
 // ra builds a router advertisement from fe80::1.
 func ra(hopLimit uint8, routerLife uint16, opts ...[]byte) []byte {
+	return raTimers(hopLimit, routerLife, 0, 0, opts...)
+}
+
+// raTimers is ra with a Reachable Time and a Retrans Timer, in ms.
+func raTimers(hopLimit uint8, routerLife uint16, reachable, retrans uint32, opts ...[]byte) []byte {
 	body := make([]byte, 12)
 	body[0] = hopLimit
 	binary.BigEndian.PutUint16(body[2:4], routerLife)
+	binary.BigEndian.PutUint32(body[4:8], reachable)
+	binary.BigEndian.PutUint32(body[8:12], retrans)
 	body = append(body, 1, 1, 0x02, 0, 0, 0, 0, 0x01) // source link-layer address
 	for _, o := range opts {
 		body = append(body, o...)
@@ -826,5 +833,62 @@ func TestNextDeadlineNeverPast(t *testing.T) {
 	}
 	if a.st.NDP.RSOut == 0 || a.st.NDP.SLAACAddrs != 1 || !a.NextDeadline().IsZero() {
 		t.Fatalf("RS %d, SLAAC %d, deadline %v", a.st.NDP.RSOut, a.st.NDP.SLAACAddrs, a.NextDeadline())
+	}
+}
+
+// TestRATimers: an RA's Reachable Time and Retrans Timer (RFC 4861
+// §6.3.4) set how long an IPv6 neighbour is trusted (drawn between half
+// and one and a half of the base) and how far apart solicitations go;
+// IPv4 neighbours keep the configured times; out-of-range values are
+// ignored and counted.
+func TestRATimers(t *testing.T) {
+	a := newHost6(t, prefixA, v6A, macA, nil)
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	a.Timer(t0) // its MLD report
+	a.take()
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, raTimers(0, 0, 4000, 250)))
+	reach := a.neigh.reachable(v6B)
+	if reach < 2*time.Second || reach >= 6*time.Second {
+		t.Fatalf("reachable time %v, want in [2 s, 6 s) for a base of 4 s", reach)
+	}
+	if got := a.neigh.reachable(addrB); got != 30*time.Second {
+		t.Fatalf("IPv4 reachable time %v, want the configured 30 s", got)
+	}
+	// The same base again keeps the time drawn; an hour and a day (too
+	// long) change nothing.
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, raTimers(0, 0, 4000, 250)))
+	a.Input(t0, frame6(allNodesMAC, macR, llR, allNodes, 255, ProtoICMPv6, raTimers(0, 0, 3_600_001, 86_400_000)))
+	if got := a.neigh.reachable(v6B); got != reach || a.st.NDP.TimerIgnored != 2 {
+		t.Fatalf("reachable time %v (was %v), %d ignored; want it kept and 2 ignored", got, reach, a.st.NDP.TimerIgnored)
+	}
+
+	// Solicitations go 250 ms apart.
+	a.SendEcho(t0, v6B, 1, 1, nil)
+	if out := a.take(); len(out) != 1 {
+		t.Fatalf("%d frames, want one NS", len(out))
+	}
+	a.Timer(t0.Add(249 * time.Millisecond))
+	if out := a.take(); len(out) != 0 {
+		t.Fatalf("%d frames before the Retrans Timer", len(out))
+	}
+	at := t0.Add(250 * time.Millisecond)
+	a.Timer(at)
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames at the Retrans Timer, want a second NS", len(out))
+	}
+	b.Input(at, out[0])
+	exchange(at, a, b)
+	if _, ok := a.neigh.lookupFast(v6B, at.Add(reach-time.Millisecond)); !ok {
+		t.Fatal("entry not REACHABLE within the reachable time")
+	}
+	// Past it, the next use keeps the entry and confirms it (DELAY).
+	stale := at.Add(reach)
+	a.SendEcho(stale, v6B, 1, 2, nil)
+	if out := a.take(); len(out) != 1 {
+		t.Fatalf("%d frames from a stale entry, want the echo only", len(out))
+	}
+	if _, st, _ := a.neigh.get(v6B); st != neighDelay {
+		t.Fatalf("state %d past the reachable time, want DELAY", st)
 	}
 }

@@ -223,6 +223,21 @@ func (h *Host) inputRA(now time.Time, src netip.Addr, msg []byte, o ndOptions) {
 	if msg[4] != 0 {
 		v.hopLimit.Store(int32(msg[4]))
 	}
+	// Reachable Time and Retrans Timer, in ms. One above RFC 4861 §10's
+	// MAX_REACHABLE_TIME (an hour), or a Retrans Timer above a minute, is
+	// a broken or hostile router's and ignored, so that one RA cannot
+	// make a neighbour trusted for days or a resolution take as long.
+	reach := time.Duration(binary.BigEndian.Uint32(msg[8:12])) * time.Millisecond
+	retrans := time.Duration(binary.BigEndian.Uint32(msg[12:16])) * time.Millisecond
+	if reach > time.Hour {
+		reach = 0
+		stats.Inc(&h.st.NDP.TimerIgnored)
+	}
+	if retrans > time.Minute {
+		retrans = 0
+		stats.Inc(&h.st.NDP.TimerIgnored)
+	}
+	h.neigh.setND6(reach, retrans)
 	// Default router list.
 	life := binary.BigEndian.Uint16(msg[6:8])
 	i := slices.IndexFunc(v.routers, func(r router6) bool { return r.addr == src })

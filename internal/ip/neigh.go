@@ -1,8 +1,10 @@
 package ip
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotcpip/netstack/internal/stats"
@@ -20,6 +22,13 @@ import (
 // interval apart; if they go unanswered the entry is deleted. There is no
 // upper-layer reachability confirmation (RFC 4861 §7.3.1): every entry in
 // use is probed once per NeighReachable.
+//
+// For IPv6 neighbours a router advertisement may set both times (RFC 4861
+// §6.3.4): its Reachable Time becomes the base of a reachable time drawn
+// at random between half and one and a half of it, and its Retrans Timer
+// the retry interval of solicitations (and of duplicate address
+// detection). IPv4 keeps the configured ones, as Linux's ARP and ND
+// tables keep their own parameters.
 
 type neighState uint8
 
@@ -57,6 +66,9 @@ type neighConfig struct {
 type neighTable struct {
 	mu         sync.RWMutex
 	cfg        neighConfig
+	reach6     atomic.Int64 // IPv6 reachable time from an RA, ns; 0: cfg.reachable
+	base6      atomic.Int64 // the RA's Reachable Time it was drawn from, ns
+	retrans6   atomic.Int64 // IPv6 retry interval from an RA, ns; 0: cfg.retryInterval
 	m          map[netip.Addr]*neighbour
 	incomplete int // entries in INCOMPLETE
 	st         *stats.ARP
@@ -66,13 +78,42 @@ func newNeighTable(cfg neighConfig, st *stats.ARP) *neighTable {
 	return &neighTable{cfg: cfg, m: make(map[netip.Addr]*neighbour), st: st}
 }
 
+// reachable returns how long a confirmation of addr is trusted.
+func (t *neighTable) reachable(addr netip.Addr) time.Duration {
+	if d := t.reach6.Load(); d != 0 && addr.Is6() {
+		return time.Duration(d)
+	}
+	return t.cfg.reachable
+}
+
+// retryInterval returns the time between solicitations of addr.
+func (t *neighTable) retryInterval(addr netip.Addr) time.Duration {
+	if d := t.retrans6.Load(); d != 0 && addr.Is6() {
+		return time.Duration(d)
+	}
+	return t.cfg.retryInterval
+}
+
+// setND6 takes the Reachable Time and Retrans Timer of a router
+// advertisement, where nonzero (RFC 4861 §6.3.4): a new base draws a new
+// reachable time, a base heard again keeps the one drawn.
+func (t *neighTable) setND6(reachable, retrans time.Duration) {
+	if reachable > 0 && int64(reachable) != t.base6.Load() {
+		t.base6.Store(int64(reachable))
+		t.reach6.Store(int64(reachable/2 + rand.N(reachable)))
+	}
+	if retrans > 0 {
+		t.retrans6.Store(int64(retrans))
+	}
+}
+
 // lookupFast returns the MAC of a usable entry under the read lock, the
 // path every established-flow packet takes. It reports false when the entry
 // is missing, incomplete, or due for confirmation (the slow path handles it).
 func (t *neighTable) lookupFast(addr netip.Addr, now time.Time) (MAC, bool) {
 	t.mu.RLock()
 	n := t.m[addr]
-	ok := n != nil && n.state == neighReachable && now.Sub(n.updated) < t.cfg.reachable
+	ok := n != nil && n.state == neighReachable && now.Sub(n.updated) < t.reachable(addr)
 	var mac MAC
 	if ok {
 		mac = n.mac
@@ -110,7 +151,7 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 			stats.Inc(&t.st.CacheSizeReject)
 			return resolveAction{noRoom: true}
 		}
-		n = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.cfg.retryInterval), created: now}
+		n = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.retryInterval(addr)), created: now}
 		t.m[addr] = n
 		t.incomplete++
 		n.pending = append(n.pending, clone(frame))
@@ -126,7 +167,7 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 		n.pending = append(n.pending, clone(frame))
 		return resolveAction{queued: true}
 	case neighReachable:
-		if now.Sub(n.updated) < t.cfg.reachable {
+		if now.Sub(n.updated) < t.reachable(addr) {
 			return resolveAction{mac: n.mac, send: true}
 		}
 		// Stale: keep using it; confirm with a unicast request after the
@@ -247,7 +288,7 @@ func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]
 			n.state = neighProbing
 		}
 		n.tries++
-		n.retryAt = now.Add(t.cfg.retryInterval)
+		n.retryAt = now.Add(t.retryInterval(addr))
 		reqs = append(reqs, arpRequest{target: addr, mac: n.mac, unicast: n.state == neighProbing})
 	}
 	return reqs, failed

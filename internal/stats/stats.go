@@ -169,6 +169,7 @@ type NDP struct {
 	PrefixLimit       uint64 // prefixes or addresses not recorded: limit reached
 	RDNSSLimit        uint64 // DNS servers not recorded: limit reached
 	MTUOptionIgnored  uint64 // MTU options out of range (below 1280 or above the link's)
+	TimerIgnored      uint64 // RA Reachable Times above an hour, Retrans Timers above a minute
 }
 
 // ICMP counts RFC 792 messages.

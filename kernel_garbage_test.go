@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,32 +48,9 @@ func TestKernelGarbageThenServices(t *testing.T) {
 	defer dnsSrv.Shutdown()
 
 	// A packet socket on the kernel's end of the TAP.
-	var fd int
-	var ifindex int
-	if err := ns.Run(func() error {
-		ifi, err := net.InterfaceByName(ns.DevName)
-		if err != nil {
-			return err
-		}
-		ifindex = ifi.Index
-		fd, err = syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, int(htons(syscall.ETH_P_ALL)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	sa := &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_ALL), Ifindex: ifindex}
+	fs := newFrameSender(t, ns, s)
 	mac := s.HardwareAddr()
 	r := rand.New(rand.NewPCG(21, 22))
-	send := func(f []byte) {
-		for {
-			err := syscall.Sendto(fd, f, 0, sa)
-			if err != syscall.ENOBUFS && err != syscall.EAGAIN {
-				return
-			}
-			time.Sleep(time.Millisecond) // the TAP queue is full: let the stack drain it
-		}
-	}
 	before := s.Stats()
 	for i := range 10000 {
 		f := make([]byte, 14+r.IntN(1500))
@@ -85,10 +60,7 @@ func TestKernelGarbageThenServices(t *testing.T) {
 		if i%2 == 0 {
 			copy(f, mac) // past the MAC filter, into the parsers
 		}
-		send(f)
-		if i%200 == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		fs.send(t, f)
 	}
 	for i := range 10000 {
 		proto := []uint8{6, 17, 1}[i%3]
@@ -126,10 +98,7 @@ func TestKernelGarbageThenServices(t *testing.T) {
 			binary.BigEndian.PutUint16(h[10:], 0)
 			binary.BigEndian.PutUint16(h[10:], checksum.Checksum(h, 0))
 		}
-		send(f)
-		if i%200 == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		fs.send(t, f)
 	}
 	// Let the stack drain the TAP.
 	deadline := time.Now().Add(10 * time.Second)

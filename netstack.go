@@ -114,7 +114,8 @@ type Limits struct {
 	// ReassemblyMemory bounds the bytes held for IP reassembly; 0 means
 	// 4 MiB (Linux's ipfrag_high_thresh).
 	ReassemblyMemory int
-	// NeighborCache bounds the ARP cache entries; 0 means 512.
+	// NeighborCache bounds the neighbour cache entries (ARP and NDP
+	// together); 0 means 512.
 	NeighborCache int
 	// NeighborQueue bounds the packets queued per next hop while it is
 	// resolved; 0 means 16.
@@ -145,6 +146,15 @@ type Limits struct {
 	// each, as Linux); past it the entry expiring first is dropped and
 	// counted in Stats.IPv4.PathMTUEvicted. 0 means 4096.
 	PathMTUCache int
+	// Routers bounds the default routers, and RDNSSServers the DNS
+	// servers, learnt from IPv6 router advertisements; past either, more
+	// are ignored and counted (Stats.NDP.RouterLimit, RDNSSLimit). 0
+	// means 8 each.
+	Routers, RDNSSServers int
+	// Prefixes bounds the on-link prefixes, and separately the SLAAC
+	// addresses, learnt from router advertisements; past it more are
+	// ignored and counted (Stats.NDP.PrefixLimit). 0 means 16.
+	Prefixes int
 }
 
 func (l Limits) engine() stack.Limits {
@@ -158,6 +168,9 @@ func (l Limits) engine() stack.Limits {
 		TCPBufferMemory:   l.TCPBufferMemory,
 		ForwardedUDPFlows: l.ForwardedUDPFlows,
 		PathMTUCache:      l.PathMTUCache,
+		Routers:           l.Routers,
+		RDNSSServers:      l.RDNSSServers,
+		Prefixes:          l.Prefixes,
 	}.WithDefaults()
 }
 

@@ -40,6 +40,13 @@ func newPipePairConfig(t testing.TB, cfg Config) (a, b *Stack) {
 func TestPingOverPipe(t *testing.T) {
 	checkGoroutines(t)
 	a, b := newPipePair(t)
+	// Each announces itself at start (gratuitous ARP). Should b's arrive
+	// while a resolves b, it completes the resolution and a's first echo
+	// overtakes its request, so that b must ask for a in turn: wait for
+	// the announcements, so that the exchange below is the one it checks.
+	waitFor(t, "the gratuitous ARPs", func() bool {
+		return a.Stats().ARP.Received >= 1 && b.Stats().ARP.Received >= 1
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for range 5 {

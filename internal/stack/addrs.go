@@ -53,6 +53,10 @@ func (s *Stack) SourceAddr(dst netip.Addr) (netip.Addr, error) {
 // advertisements (RFC 8106 RDNSS).
 func (s *Stack) DNSServers() []netip.Addr { return s.host.DNSServers() }
 
+// Routers returns the IPv6 default routers: the configured ones, then
+// those learnt from router advertisements.
+func (s *Stack) Routers() []netip.Addr { return s.host.Routers() }
+
 // DADFailed returns the addresses duplicate address detection found in
 // use by another node (RFC 4862 §5.4.5), which the stack does not use.
 func (s *Stack) DADFailed() []netip.Addr { return s.host.DADFailed() }

@@ -70,6 +70,9 @@ type Limits struct {
 	TCPBufferMemory   int
 	ForwardedUDPFlows int // forwarded UDP flows at once
 	PathMTUCache      int // destinations with a learned path MTU
+	Routers           int // default routers from RAs
+	RDNSSServers      int // DNS servers from RAs
+	Prefixes          int // on-link prefixes, and SLAAC addresses, from RAs
 }
 
 // DefaultBacklog is Linux's net.core.somaxconn since 5.4, which Go's
@@ -97,6 +100,9 @@ func (l Limits) WithDefaults() Limits {
 	def(&l.TCPBufferMemory, 256<<20)
 	def(&l.ForwardedUDPFlows, 65536)
 	def(&l.PathMTUCache, 4096)
+	def(&l.Routers, 8)
+	def(&l.RDNSSServers, 8)
+	def(&l.Prefixes, 16)
 	return l
 }
 
@@ -188,6 +194,9 @@ func New(cfg Config) (*Stack, error) {
 		NeighCacheSize:   cfg.Limits.NeighborCache,
 		NeighQueueLen:    cfg.Limits.NeighborQueue,
 		PathMTUCache:     cfg.Limits.PathMTUCache,
+		MaxRouters:       cfg.Limits.Routers,
+		MaxRDNSS:         cfg.Limits.RDNSSServers,
+		MaxPrefixes:      cfg.Limits.Prefixes,
 		GSO:              gso,
 		Frames:           s.frames,
 	}

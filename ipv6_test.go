@@ -287,20 +287,26 @@ func serveHE(t *testing.T, s *Stack, aaaa, a netip.Addr) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startDNS(t, pc, func(w dns.ResponseWriter, q *dns.Msg) {
+	startDNS(t, pc, answerHE(func(string) netip.Addr { return aaaa }, a))
+}
+
+// answerHE answers an AAAA query with aaaa of the name asked and an A
+// query with a.
+func answerHE(aaaa func(name string) netip.Addr, a netip.Addr) dns.HandlerFunc {
+	return func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		hdr := dns.RR_Header{Name: q.Question[0].Name, Class: dns.ClassINET, Ttl: 60}
 		switch q.Question[0].Qtype {
 		case dns.TypeAAAA:
 			hdr.Rrtype = dns.TypeAAAA
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: aaaa.AsSlice()})
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: aaaa(hdr.Name).AsSlice()})
 		case dns.TypeA:
 			hdr.Rrtype = dns.TypeA
 			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
 		}
 		w.WriteMsg(m)
-	})
+	}
 }
 
 // newHEPair is newV6Pair, dual, with a asking dns and b echoing on

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -72,4 +73,69 @@ func TestKernelIPv6PathMTU(t *testing.T) {
 func kernelPair6(t *testing.T, ns *netnstest.NS, s *Stack, addr netip.Addr, port int) (stackSide, kernelSide net.Conn) {
 	t.Helper()
 	return dialPair(t, kernelListen6(t, ns, port), s, netip.AddrPortFrom(addr, uint16(port)))
+}
+
+// TestKernelIPv6HappyEyeballs: a DNS server in the namespace gives a name
+// an AAAA record nobody answers for (an address on the link's prefix whose
+// neighbor solicitations go unanswered) and an A record where the kernel
+// listens, both of global scope. The stack's Dialer, resolving through that server, connects
+// over IPv4 once FallbackDelay has passed (RFC 8305); with the AAAA
+// record the kernel's own, over IPv6.
+func TestKernelIPv6HappyEyeballs(t *testing.T) {
+	checkGoroutines(t)
+	// Global-scope addresses (2001:db8::/32): RFC 6724's default policy
+	// puts IPv4 before ULAs (fd00::/8), so with those IPv4 would go first.
+	var live, self, dead netip.Addr
+	p := newKernelPeer6On(t, Config{}, func(p *kernelPeer6, cfg *Config) {
+		n := p.ns.KernelAddr.As4()[2]
+		live = netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", n))
+		self, dead = live.Next(), live.Next().Next().Next() // ::2 is ours, ::4 is on-link and nobody's
+		if out, err := runIn(t, p.ns, 10*time.Second, "ip", "-6", "addr", "add", netip.PrefixFrom(live, 64).String(),
+			"dev", p.ns.DevName, "nodad"); err != nil {
+			t.Fatalf("ip -6 addr add: %v\n%s", err, out)
+		}
+		cfg.Addrs = append(cfg.Addrs, netip.PrefixFrom(self, 64))
+		cfg.DNS = []netip.AddrPort{netip.AddrPortFrom(p.kernel, 53)}
+	})
+	waitAddr(t, p.s, self)
+	v4 := p.ns.KernelAddr
+	kernelDNS(t, p.ns, netip.AddrPortFrom(p.kernel, 53), answerHE(func(name string) netip.Addr {
+		if name == "live.test." {
+			return live
+		}
+		return dead
+	}, v4))
+	ln := kernelListen6(t, p.ns, 8443) // [::]: both families
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	d := Dialer{Stack: p.s, FallbackDelay: 300 * time.Millisecond}
+	start := time.Now()
+	c, err := d.Dial("tcp", "dead.test:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	c.Close()
+	t.Logf("connected to %v after %v (FallbackDelay %v)", c.RemoteAddr(), took, d.FallbackDelay)
+	if ra := c.RemoteAddr().(*net.TCPAddr).AddrPort(); ra != netip.AddrPortFrom(v4, 8443) {
+		t.Fatalf("connected to %v, want the A record's %v", ra, v4)
+	}
+	if took < d.FallbackDelay {
+		t.Fatalf("connected after %v, before the fallback delay of %v", took, d.FallbackDelay)
+	}
+	c, err = d.Dial("tcp", "live.test:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if ra := c.RemoteAddr().(*net.TCPAddr).AddrPort(); ra != netip.AddrPortFrom(live, 8443) {
+		t.Fatalf("connected to %v, want the AAAA record's %v", ra, live)
+	}
 }

@@ -265,14 +265,7 @@ func TestKernelIPv6DNS(t *testing.T) {
 		"dev", ns.DevName, "nodad"); err != nil {
 		t.Fatalf("ip -6 addr add: %v\n%s", err, out)
 	}
-	var kpc net.PacketConn
-	if err := ns.Run(func() (err error) {
-		kpc, err = net.ListenPacket("udp6", netip.AddrPortFrom(kernel, 53).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	serve(kpc)
+	kernelDNS(t, ns, netip.AddrPortFrom(kernel, 53), answer)
 	s, err := New(Config{Link: ns.Dev, Addrs: []netip.Prefix{ns.StackPrefix, netip.PrefixFrom(self, 64)},
 		DNS: []netip.AddrPort{netip.AddrPortFrom(kernel, 53)}})
 	if err != nil {
@@ -324,4 +317,18 @@ func TestKernelIPv6UDPRefused(t *testing.T) {
 	checkGoroutines(t)
 	p := newKernelPeer6(t, Config{})
 	refusedBothWays(t, p.ns, p.s, "udp6", netip.AddrPortFrom(p.self, 9999), netip.AddrPortFrom(p.kernel, 9998))
+}
+
+// kernelDNS serves DNS with miekg/dns at addr, over UDP in the namespace,
+// answering with answer, until the test ends.
+func kernelDNS(t *testing.T, ns *netnstest.NS, addr netip.AddrPort, answer dns.HandlerFunc) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := ns.Run(func() (err error) {
+		pc, err = net.ListenPacket("udp", addr.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	startDNS(t, pc, answer)
 }

@@ -111,14 +111,7 @@ func testKernelSLAAC(t *testing.T, withIPv4 bool) {
 	if !slices.Contains(s.e.DNSServers(), ula) {
 		t.Errorf("DNS servers %v: want the advertised RDNSS %v", s.e.DNSServers(), ula)
 	}
-	var kpc net.PacketConn
-	if err := ns.Run(func() (err error) {
-		kpc, err = net.ListenPacket("udp6", netip.AddrPortFrom(ula, 53).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	dnsSrv := &dns.Server{PacketConn: kpc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	kernelDNS(t, ns, netip.AddrPortFrom(ula, 53), func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		if q.Question[0].Qtype == dns.TypeAAAA {
@@ -126,12 +119,7 @@ func testKernelSLAAC(t *testing.T, withIPv4 bool) {
 				Class: dns.ClassINET, Ttl: 60}, AAAA: net.ParseIP("2001:db8::66")})
 		}
 		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	dnsSrv.NotifyStartedFunc = func() { close(started) }
-	go dnsSrv.ActivateAndServe()
-	<-started
-	defer dnsSrv.Shutdown()
+	})
 	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	got, err := resolver.LookupNetIP(lctx, "ip6", "rdnss.test")
 	lcancel()

@@ -45,6 +45,15 @@ type Link interface {
 //     before the next NextFrame. The stack may modify a lent frame. On a link
 //     without Ethernet headers, the IP packet starts 14 bytes into the
 //     returned slice; the stack may write to the bytes before it.
+//   - Batch: the link moves many frames per call, through
+//     ReadFrames(bufs [][]byte, sizes []int) (int, error), which blocks as
+//     ReadFrame does and then reads the frames already waiting, up to
+//     len(bufs), frame i into bufs[i] and its length into sizes[i]; and
+//     WriteFrames(frames [][]byte) (int, error), which sends them in order
+//     and returns how many it sent. The stack reads through ReadFrames
+//     when the link does not lend; on a link without GSO it cuts each TCP
+//     super-segment into a batch of frames, as a NIC's TSO would, and
+//     writes them with one WriteFrames call.
 type Capabilities = link.Capabilities
 
 // A CapableLink is a Link that declares Capabilities. For each capability
@@ -146,9 +155,16 @@ type PacketLinkConfig struct {
 	Depth int
 	// Output, if set, receives each packet the stack sends, synchronously on
 	// the sending goroutine; pkt is valid only during the call, and a slow
-	// Output slows the stack's senders. If nil, sent packets queue for
-	// Outbound and are dropped (counted) when it is full.
+	// Output slows the stack's senders. If Output and OutputBatch are nil,
+	// sent packets queue for Outbound and are dropped (counted) when it is
+	// full.
 	Output func(pkt []byte)
+	// OutputBatch, if set, receives what the stack sends instead of
+	// Output, in batches: the segments of a TCP write, cut from one
+	// super-segment in one go (up to 64 of them), or a single packet. The
+	// packets are valid only during the call. A transport that sends many
+	// packets per system call, or per lock, wants this.
+	OutputBatch func(pkts [][]byte)
 }
 
 // PacketLinkStats counts a PacketLink's traffic and drops.
@@ -162,7 +178,7 @@ type PacketLink struct{ ch *link.Channel }
 // NewPacketLink returns a PacketLink; pass it as Config.Link.
 func NewPacketLink(cfg PacketLinkConfig) *PacketLink {
 	return &PacketLink{ch: link.NewChannel(link.ChannelConfig{
-		MTU: cfg.MTU, Ethernet: cfg.Ethernet, Depth: cfg.Depth, Output: cfg.Output,
+		MTU: cfg.MTU, Ethernet: cfg.Ethernet, Depth: cfg.Depth, Output: cfg.Output, OutputBatch: cfg.OutputBatch,
 	})}
 }
 
@@ -192,8 +208,20 @@ func (l *PacketLink) ReadFrame(buf []byte) (int, error) { return l.ch.ReadFrame(
 // WriteFrame implements Link.
 func (l *PacketLink) WriteFrame(frame []byte) error { return l.ch.WriteFrame(frame) }
 
-// Capabilities reports Lend: the stack reads injected packets in place.
+// Capabilities reports Lend (the stack reads injected packets in place),
+// and Batch when PacketLinkConfig.OutputBatch is set.
 func (l *PacketLink) Capabilities() Capabilities { return l.ch.Capabilities() }
+
+// ReadFrames reads the next injected packet and those queued behind it,
+// up to len(bufs) (the Batch capability; it works without OutputBatch
+// too).
+func (l *PacketLink) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
+	return l.ch.ReadFrames(bufs, sizes)
+}
+
+// WriteFrames sends frames to OutputBatch in one call, else one by one as
+// WriteFrame does (the Batch capability).
+func (l *PacketLink) WriteFrames(frames [][]byte) (int, error) { return l.ch.WriteFrames(frames) }
 
 // NextFrame lends the stack the next injected packet (see Capabilities).
 func (l *PacketLink) NextFrame() ([]byte, error) { return l.ch.NextFrame() }

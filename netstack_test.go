@@ -21,8 +21,16 @@ func newPipePair(t testing.TB) (a, b *Stack) {
 // newPipePairConfig is newPipePair with the other settings of cfg.
 func newPipePairConfig(t testing.TB, cfg Config) (a, b *Stack) {
 	t.Helper()
+	la, lb := Pipe()
+	return newLinkPair(t, cfg, la, lb)
+}
+
+// newLinkPair makes two stacks with the settings of cfg, a on la with
+// 198.18.0.1/24 and b on lb with 198.18.0.2/24, closed when the test ends.
+func newLinkPair(t testing.TB, cfg Config, la, lb Link) (a, b *Stack) {
+	t.Helper()
 	ca, cb := cfg, cfg
-	ca.Link, cb.Link = Pipe()
+	ca.Link, cb.Link = la, lb
 	ca.Addr, cb.Addr = netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
 	var err error
 	a, err = New(ca)
@@ -151,16 +159,7 @@ func TestNewPipeJumbo(t *testing.T) {
 	if la.MTU() != 9000 || lb.MTU() != 9000 {
 		t.Fatalf("MTUs %d, %d", la.MTU(), lb.MTU())
 	}
-	a, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := newLinkPair(t, Config{}, la, lb)
 	ln, err := b.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)

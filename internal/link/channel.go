@@ -20,9 +20,14 @@ type ChannelConfig struct {
 	Depth int
 	// Output, if set, receives every packet the stack sends, synchronously
 	// on the sending goroutine; pkt is valid only during the call. A slow
-	// Output slows the stack's senders (back-pressure). If Output is nil,
-	// packets queue for Outbound, and are dropped (counted) when it is full.
+	// Output slows the stack's senders (back-pressure). If Output and
+	// OutputBatch are nil, packets queue for Outbound, and are dropped
+	// (counted) when it is full.
 	Output func(pkt []byte)
+	// OutputBatch, if set, receives what the stack sends instead of
+	// Output, as batches: the segments of a TCP write cut in one go, or
+	// a single packet. The packets are valid only during the call.
+	OutputBatch func(pkts [][]byte)
 }
 
 // ChannelStats counts a Channel's traffic.
@@ -57,7 +62,7 @@ func NewChannel(cfg ChannelConfig) *Channel {
 		cfg.Depth = DefaultPipeDepth
 	}
 	c := &Channel{cfg: cfg, in: make(chan []byte, cfg.Depth), done: make(chan struct{})}
-	if cfg.Output == nil {
+	if cfg.Output == nil && cfg.OutputBatch == nil {
 		c.out = make(chan []byte, cfg.Depth)
 	}
 	// Either the Ethernet header or the room the stack wants in its place
@@ -173,8 +178,13 @@ func (c *Channel) NextFrame() ([]byte, error) {
 // exactly once.
 func (c *Channel) Release(frame []byte) { c.put(frame) }
 
-// WriteFrame implements Link: hand frame to Output or Outbound.
+// WriteFrame implements Link: hand frame to OutputBatch, Output or
+// Outbound.
 func (c *Channel) WriteFrame(frame []byte) error {
+	if c.cfg.OutputBatch != nil {
+		_, err := c.WriteFrames([][]byte{frame})
+		return err
+	}
 	if c.closed() {
 		return net.ErrClosed
 	}
@@ -192,8 +202,57 @@ func (c *Channel) WriteFrame(frame []byte) error {
 	return nil
 }
 
-// Capabilities reports Lend: the stack reads injected packets in place.
-func (c *Channel) Capabilities() Capabilities { return Capabilities{Lend: true} }
+// WriteFrames implements Batcher: frames go to OutputBatch in one call,
+// else one by one as WriteFrame sends them.
+func (c *Channel) WriteFrames(frames [][]byte) (int, error) {
+	if c.closed() {
+		return 0, net.ErrClosed
+	}
+	if c.cfg.OutputBatch != nil {
+		c.cfg.OutputBatch(frames)
+		c.stats.sent.Add(uint64(len(frames)))
+		return len(frames), nil
+	}
+	for i, f := range frames {
+		if err := c.WriteFrame(f); err != nil {
+			return i, err
+		}
+	}
+	return len(frames), nil
+}
+
+// ReadFrames implements Batcher: the next injected packet and those
+// queued behind it.
+func (c *Channel) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
+	n := 0
+	for n < len(bufs) {
+		var b []byte
+		if n == 0 {
+			var err error
+			if b, err = c.NextFrame(); err != nil {
+				return 0, err
+			}
+		} else {
+			select {
+			case b = <-c.in:
+			default:
+				return n, nil
+			}
+		}
+		sizes[n] = copy(bufs[n], b[c.room:])
+		c.put(b)
+		n++
+	}
+	return n, nil
+}
+
+// Capabilities reports Lend (the stack reads injected packets in place),
+// and Batch when OutputBatch is set: with Output or Outbound each packet
+// leaves on its own anyway, and the stack's own segments are then cut
+// no better than it builds them one by one.
+func (c *Channel) Capabilities() Capabilities {
+	return Capabilities{Lend: true, Batch: c.cfg.OutputBatch != nil}
+}
 
 // MTU implements Link.
 func (c *Channel) MTU() int { return c.cfg.MTU }

@@ -128,3 +128,51 @@ func TestChannelLend(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelBatch: ReadFrames returns the packets queued, up to the
+// buffers given, without waiting for more; WriteFrames hands a batch to
+// OutputBatch in one call; Batch is reported only with OutputBatch.
+func TestChannelBatch(t *testing.T) {
+	var got [][][]byte
+	c := NewChannel(ChannelConfig{OutputBatch: func(pkts [][]byte) {
+		var b [][]byte
+		for _, p := range pkts {
+			b = append(b, append([]byte(nil), p...))
+		}
+		got = append(got, b)
+	}})
+	defer c.Close()
+	if !c.Capabilities().Batch || NewChannel(ChannelConfig{}).Capabilities().Batch {
+		t.Fatal("Batch should be reported with OutputBatch only")
+	}
+	for i := range 5 {
+		if err := c.Inject([]byte{0x45, byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bufs, sizes := [][]byte{make([]byte, 64), make([]byte, 64), make([]byte, 64)}, make([]int, 3)
+	for _, want := range []int{3, 2} {
+		n, err := c.ReadFrames(bufs, sizes)
+		if err != nil || n != want {
+			t.Fatalf("ReadFrames = %d, %v; want %d", n, err, want)
+		}
+		for i := range n {
+			if sizes[i] != 2 || bufs[i][0] != 0x45 {
+				t.Fatalf("frame %d: % x", i, bufs[i][:sizes[i]])
+			}
+		}
+	}
+	if n, err := c.WriteFrames([][]byte{{1}, {2}, {3}}); n != 3 || err != nil || len(got) != 1 || len(got[0]) != 3 || got[0][2][0] != 3 {
+		t.Fatalf("WriteFrames = %d, %v; batches %v", n, err, got)
+	}
+	if err := c.WriteFrame([]byte{4}); err != nil || len(got) != 2 || len(got[1]) != 1 {
+		t.Fatalf("WriteFrame: %v; batches %v", err, got)
+	}
+	c.Close()
+	if _, err := c.ReadFrames(bufs, sizes); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrames after Close: %v", err)
+	}
+	if _, err := c.WriteFrames([][]byte{{1}}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteFrames after Close: %v", err)
+	}
+}

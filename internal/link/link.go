@@ -55,6 +55,28 @@ type Capabilities struct {
 	// Lend: the link lends received frames in place, through NextFrame and
 	// Release (Lender), instead of copying each into ReadFrame's buffer.
 	Lend bool
+	// Batch: the link moves many frames per call, through ReadFrames and
+	// WriteFrames (Batcher), as a transport with recvmmsg and sendmmsg or
+	// a queue does. The stack reads through ReadFrames when the link does
+	// not lend; on a link without GSO it cuts each TCP super-segment into
+	// a batch of frames in one go (Segment) and writes them with one
+	// WriteFrames call.
+	Batch bool
+}
+
+// Batcher is the method set of the Batch capability.
+//
+// ReadFrames blocks as ReadFrame does until a frame arrives, then reads
+// it and those already waiting, at most len(bufs): frame i into bufs[i]
+// (truncated to its length) and its length into sizes[i], which is at
+// least as long as bufs. It returns how many it read.
+//
+// WriteFrames sends frames in order, as that many WriteFrame calls would,
+// keeping none of them after it returns. It returns how many it sent: all
+// of them, or those before the one that failed and its error.
+type Batcher interface {
+	ReadFrames(bufs [][]byte, sizes []int) (int, error)
+	WriteFrames(frames [][]byte) (int, error)
 }
 
 // Capable is a Link that declares Capabilities.

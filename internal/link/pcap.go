@@ -105,8 +105,9 @@ func (p *Pcap) WriteFrame(frame []byte) error {
 	return p.l.WriteFrame(frame)
 }
 
-// Capabilities returns the wrapped link's: Pcap records super-segments and
-// lent frames as they pass, as tcpdump on an offloading NIC shows them.
+// Capabilities returns the wrapped link's: Pcap records super-segments,
+// lent frames and batches as they pass, as tcpdump on an offloading NIC
+// shows them.
 func (p *Pcap) Capabilities() Capabilities { return CapabilitiesOf(p.l) }
 
 // WriteGSO records the super-segment frame whole and hands it to the
@@ -136,6 +137,33 @@ func (p *Pcap) NextFrame() ([]byte, error) {
 		}
 	}
 	return f, err
+}
+
+// ReadFrames reads a batch from the wrapped link and records each frame.
+// It fails if the wrapped link has no Batch capability.
+func (p *Pcap) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
+	b, ok := p.l.(Batcher)
+	if !ok || !CapabilitiesOf(p.l).Batch {
+		return 0, errors.New("link: ReadFrames on a Pcap over a link without Batch")
+	}
+	n, err := b.ReadFrames(bufs, sizes)
+	for i := range n {
+		p.record(bufs[i][:sizes[i]])
+	}
+	return n, err
+}
+
+// WriteFrames records each frame and writes the batch to the wrapped
+// link. It fails if the wrapped link has no Batch capability.
+func (p *Pcap) WriteFrames(frames [][]byte) (int, error) {
+	b, ok := p.l.(Batcher)
+	if !ok || !CapabilitiesOf(p.l).Batch {
+		return 0, errors.New("link: WriteFrames on a Pcap over a link without Batch")
+	}
+	for _, f := range frames {
+		p.record(f)
+	}
+	return b.WriteFrames(frames)
 }
 
 // Release gives a frame from NextFrame back to the wrapped link.

@@ -307,3 +307,38 @@ func BenchmarkPcapWrite(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestPcapBatch: Pcap passes on the Batch capability of the link it wraps
+// and records each frame of a batch each way; over a link without it,
+// the batch methods fail.
+func TestPcapBatch(t *testing.T) {
+	var sent int
+	ch := NewChannel(ChannelConfig{OutputBatch: func(pkts [][]byte) { sent += len(pkts) }})
+	defer ch.Close()
+	var out bytes.Buffer
+	p, err := NewPcap(ch, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Capabilities().Batch {
+		t.Fatal("Pcap over a batching Channel does not report Batch")
+	}
+	pkt := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}
+	if n, err := p.WriteFrames([][]byte{pkt, pkt}); n != 2 || err != nil || sent != 2 {
+		t.Fatalf("WriteFrames = %d, %v; %d sent", n, err, sent)
+	}
+	ch.Inject(pkt)
+	bufs, sizes := [][]byte{make([]byte, 1500)}, make([]int, 1)
+	if n, err := p.ReadFrames(bufs, sizes); n != 1 || err != nil {
+		t.Fatalf("ReadFrames = %d, %v", n, err)
+	}
+	if recs := (out.Len() - 24) / (16 + len(pkt)); recs != 3 {
+		t.Fatalf("%d records, want 3", recs)
+	}
+	a, _ := Pipe(1500)
+	defer a.Close()
+	q, _ := NewPcap(a, discard{})
+	if _, err := q.WriteFrames([][]byte{pkt}); err == nil {
+		t.Fatal("WriteFrames over a Pipe, which has no Batch, succeeded")
+	}
+}

@@ -116,6 +116,23 @@ func (p *PipeEnd) WriteFrame(frame []byte) error {
 	return nil
 }
 
+// WriteGSO cuts frame, a TCP super-segment (see GSOWriter), into segments
+// of gsoSize bytes of payload, as a NIC's TSO would, straight into the
+// peer's queue: one copy and one lock for the lot. Segments that find the
+// queue full are dropped and counted as WriteFrame's are. It fails for a
+// frame that is no such segment or whose segments would exceed the MTU.
+func (p *PipeEnd) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	select {
+	case <-p.state.done:
+		return net.ErrClosed
+	default:
+	}
+	if hdrLen-EthernetHeaderLen+gsoSize > p.mtu {
+		return ErrFrameTooLong
+	}
+	return p.tx.pushSegments(frame, gsoSize, csumStart, hdrLen)
+}
+
 // NextFrame blocks as ReadFrame does and returns the next frame in the
 // pipe's own buffer instead of copying it; give the buffer back with
 // Release. It implements Lender.
@@ -140,8 +157,11 @@ func (p *PipeEnd) NextFrame() ([]byte, error) {
 // Release gives back a buffer NextFrame returned, exactly once.
 func (p *PipeEnd) Release(frame []byte) { p.rx.release(frame) }
 
-// Capabilities reports Lend: the stack reads frames in the pipe's buffers.
-func (p *PipeEnd) Capabilities() Capabilities { return Capabilities{Lend: true} }
+// Capabilities reports Lend (the stack reads frames in the pipe's
+// buffers) and GSO (the pipe cuts TCP super-segments, as a veth pair does
+// in the kernel); its reads deliver segments as they were cut, not
+// coalesced.
+func (p *PipeEnd) Capabilities() Capabilities { return Capabilities{Lend: true, GSO: true} }
 
 // MTU returns the largest IP packet the pipe carries.
 func (p *PipeEnd) MTU() int { return p.mtu }
@@ -183,6 +203,7 @@ type frameQueue struct {
 	head, n   int      // index of the oldest frame; frames queued
 	free      [][]byte // buffers of read frames, capacity maxFrame
 	maxFrame  int
+	scratch   []byte        // where segments cut into a full ring go
 	ready     chan struct{} // capacity 1: a frame was pushed
 	inFrames  uint64
 	inBytes   uint64
@@ -202,10 +223,43 @@ func newFrameQueue(depth, maxFrame int) *frameQueue {
 // push copies frame to the tail, or counts a drop if the ring is full.
 func (q *frameQueue) push(frame []byte) {
 	q.mu.Lock()
+	b := q.slot(len(frame))
+	if b != nil {
+		copy(b, frame)
+	}
+	q.mu.Unlock()
+	if b != nil {
+		q.wake()
+	}
+}
+
+// pushSegments cuts a TCP super-segment into the tail (see Segment).
+func (q *frameQueue) pushSegments(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	q.mu.Lock()
+	pushed := false
+	_, err := Segment(frame, EthernetHeaderLen, gsoSize, csumStart, hdrLen, func(_, n int) []byte {
+		if b := q.slot(n); b != nil {
+			pushed = true
+			return b
+		}
+		if q.scratch == nil {
+			q.scratch = make([]byte, q.maxFrame)
+		}
+		return q.scratch // dropped: cut into a buffer nobody reads
+	})
+	q.mu.Unlock()
+	if pushed {
+		q.wake()
+	}
+	return err
+}
+
+// slot returns a buffer of n bytes queued at the tail, or counts a drop
+// and returns nil if the ring is full. q.mu is held.
+func (q *frameQueue) slot(n int) []byte {
 	if q.n == len(q.slots) {
 		q.drops++
-		q.mu.Unlock()
-		return
+		return nil
 	}
 	var b []byte
 	if k := len(q.free); k > 0 {
@@ -213,14 +267,18 @@ func (q *frameQueue) push(frame []byte) {
 	} else {
 		b = make([]byte, 0, q.maxFrame)
 	}
-	q.slots[(q.head+q.n)%len(q.slots)] = append(b[:0], frame...)
+	b = b[:n]
+	q.slots[(q.head+q.n)%len(q.slots)] = b
 	q.n++
 	q.inFrames++
-	q.inBytes += uint64(len(frame))
-	q.mu.Unlock()
-	// Wake the reader. The channel holds one token, so a reader that finds
-	// the ring empty after taking it just waits again; it never misses a
-	// frame because push fills the ring before sending the token.
+	q.inBytes += uint64(n)
+	return b
+}
+
+// wake wakes the reader. The channel holds one token, so a reader that
+// finds the ring empty after taking it just waits again; it never misses
+// a frame because the ring is filled before the token is sent.
+func (q *frameQueue) wake() {
 	select {
 	case q.ready <- struct{}{}:
 	default:

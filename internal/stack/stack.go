@@ -123,8 +123,10 @@ type Stack struct {
 	tcp     tcpTable
 	icmp    icmpTable
 	frames  *ip.FramePool // shared with the IP layer
-	gsoOK   bool          // the link cuts TCP super-segments itself (TSO)
+	gsoOK   bool          // the link cuts TCP super-segments itself (TSO), or the stack does into a batch
 	lender  link.Lender   // the link lends received frames; nil if it does not
+	batcher link.Batcher  // the link moves frames in batches; nil if it does not
+	cuts    sync.Pool     // *cutBatch: frames a super-segment is cut into for batcher
 	outPool sync.Pool     // *[]outFrame: connections' send queues, lent per call
 	rndMu   sync.Mutex
 	rnd     *mrand.ChaCha8
@@ -170,6 +172,19 @@ func New(cfg Config) (*Stack, error) {
 			return nil, errors.New("netstack: Config.Link reports Lend but has no NextFrame and Release methods")
 		}
 		s.lender = l
+	}
+	if caps.Batch {
+		b, ok := cfg.Link.(link.Batcher)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports Batch but has no ReadFrames and WriteFrames methods")
+		}
+		s.batcher = b
+		if !caps.GSO {
+			// TCP builds super-segments as for a link with TSO; the stack
+			// cuts each into a batch of frames and writes them in one call.
+			gso, s.gsoOK = s.writeCut, true
+			s.cuts.New = func() any { return new(cutBatch) }
+		}
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -356,6 +371,46 @@ func (s *Stack) kick() {
 	}
 }
 
+// cutBatch holds the frames one super-segment is cut into.
+type cutBatch struct {
+	frames [][]byte
+	size   int // each frame's capacity
+}
+
+// next returns frame i of the batch, of n bytes (Segment's callback).
+func (b *cutBatch) next(i, n int) []byte {
+	for len(b.frames) <= i {
+		b.frames = append(b.frames, make([]byte, 0, b.size))
+	}
+	if cap(b.frames[i]) < n {
+		b.frames[i] = make([]byte, 0, n)
+	}
+	b.frames[i] = b.frames[i][:n]
+	return b.frames[i]
+}
+
+// writeCut is the GSO writer of a link with Batch but no GSO: it cuts the
+// super-segment frame into a batch of frames, as a NIC's TSO would cut it,
+// and writes them with one WriteFrames call.
+func (s *Stack) writeCut(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	b := s.cuts.Get().(*cutBatch)
+	defer s.cuts.Put(b)
+	ipOff := 0
+	if s.link.Ethernet() {
+		ipOff = ip.EthernetHeaderLen
+	}
+	b.size = ipOff + s.cfg.MTU
+	k, err := link.Segment(frame, ipOff, gsoSize, csumStart, hdrLen, b.next)
+	if err != nil {
+		return err
+	}
+	_, err = s.batcher.WriteFrames(b.frames[:k])
+	return err
+}
+
+// readBatch is how many frames readLoop reads per ReadFrames call.
+const readBatch = 32
+
 // readLoop feeds every frame from the link to the IP layer. On an IP link
 // it reads behind 14 bytes of scratch, which the IP layer uses to build
 // replies in place.
@@ -376,7 +431,32 @@ func (s *Stack) readLoop() {
 	if !s.link.Ethernet() {
 		off = ip.EthernetHeaderLen
 	}
-	buf := make([]byte, ip.EthernetHeaderLen+ipv6HeaderLen+0xffff+1) // the largest IPv6 packet without a jumbogram
+	size := ip.EthernetHeaderLen + ipv6HeaderLen + 0xffff + 1 // the largest IPv6 packet without a jumbogram
+	if b := s.batcher; b != nil {
+		// Each frame is read behind off bytes of scratch, as below. A link
+		// without GSO delivers no coalesced segments: its frames fit the
+		// MTU.
+		if !link.CapabilitiesOf(s.link).GSO {
+			size = ip.EthernetHeaderLen + s.cfg.MTU
+		}
+		full, bufs, sizes := make([][]byte, readBatch), make([][]byte, readBatch), make([]int, readBatch)
+		for i := range bufs {
+			full[i] = make([]byte, size)
+			bufs[i] = full[i][off:]
+		}
+		for {
+			n, err := b.ReadFrames(bufs, sizes)
+			if err != nil {
+				s.linkFailed(err)
+				return
+			}
+			now := time.Now()
+			for i := range n {
+				s.host.Input(now, full[i][:off+sizes[i]])
+			}
+		}
+	}
+	buf := make([]byte, size)
 	for {
 		n, err := s.link.ReadFrame(buf[off:])
 		if err != nil {

@@ -189,48 +189,35 @@ func main() {
 	}
 	results := map[string]map[string][]runResult{}
 	var ran []workload
-	started := time.Now()
 	for _, w := range wls {
 		if (re != nil && !re.MatchString(w.id)) || (w.tap && *noTAP) {
 			continue
 		}
 		ran = append(ran, w)
-		if w.loss >= 0 {
-			work.PrepareDuplex(dsize)
-		}
 		results[w.id] = map[string][]runResult{}
+	}
+	started := time.Now()
+	for _, g := range interleave(ran) {
 		for r := range *runs {
-			for _, k := range kinds {
-				if !wantStack[k.name] {
-					continue
-				}
-				f := k.mem
-				if w.tap {
-					f = k.tapped
-				}
-				if w.v4 != "" {
-					f = k.mem6
-					if w.tap {
-						f = k.tapped6
-					}
-				}
+			for _, w := range g {
 				if w.loss >= 0 {
-					f = k.lossy(w.loss)
+					work.PrepareDuplex(dsize)
 				}
-				if strings.HasPrefix(w.id, "wg-") {
-					if f = k.wg; f == nil {
+				for _, k := range kinds {
+					f := factory(k, w)
+					if !wantStack[k.name] || f == nil {
 						continue
 					}
-				}
-				res := runOnce(w, f, *timeout)
-				results[w.id][k.name] = append(results[w.id][k.name], res)
-				status := fmt.Sprint(res.vals)
-				if res.err != nil {
-					status = "FAILED: " + res.err.Error()
-				}
-				fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
-				if res.note != "" {
-					fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %s\n", w.id, k.name, r+1, *runs, res.note)
+					res := runOnce(w, f, *timeout)
+					results[w.id][k.name] = append(results[w.id][k.name], res)
+					status := fmt.Sprint(res.vals)
+					if res.err != nil {
+						status = "FAILED: " + res.err.Error()
+					}
+					fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
+					if res.note != "" {
+						fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %s\n", w.id, k.name, r+1, *runs, res.note)
+					}
 				}
 			}
 		}
@@ -246,6 +233,40 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", *out, total.Round(time.Second))
+}
+
+// factory is the pair k runs w on, nil if k does not run w.
+func factory(k kind, w workload) pair.Factory {
+	switch {
+	case strings.HasPrefix(w.id, "wg-"):
+		return k.wg
+	case w.loss >= 0:
+		return k.lossy(w.loss)
+	case w.v4 != "" && w.tap:
+		return k.tapped6
+	case w.v4 != "":
+		return k.mem6
+	case w.tap:
+		return k.tapped
+	}
+	return k.mem
+}
+
+// interleave groups wls for running: each IPv6 workload with its IPv4 row
+// when that ran just before it, every other workload alone. The runs of a
+// group alternate between its workloads (run 1 of each, then run 2, ...),
+// so that a change in the machine's load during the runs shows in both
+// rows alike rather than in their ratio.
+func interleave(wls []workload) [][]workload {
+	var gs [][]workload
+	for _, w := range wls {
+		if n := len(gs); n > 0 && w.v4 != "" && gs[n-1][0].id == w.v4 {
+			gs[n-1] = append(gs[n-1], w)
+			continue
+		}
+		gs = append(gs, []workload{w})
+	}
+	return gs
 }
 
 // withIPv6 returns wls with, after each workload whose id is a key of ids,
@@ -387,8 +408,8 @@ func familyCost(b *strings.Builder, wls []workload, res map[string]map[string][]
 		}
 		if !head {
 			b.WriteString("## IPv6 beside IPv4\n\n")
-			b.WriteString("Medians of the runs above; IPv6/IPv4 is the IPv6 row's median over the IPv4 row's, per stack; the netstack/gVisor lines give that ratio for each row.\n\n")
-			b.WriteString("| Workload | Metric | Stack | IPv4 | IPv6 | IPv6/IPv4 |\n|---|---|---|---|---|---|\n")
+			b.WriteString("Medians of the runs above (each IPv6 row's runs alternate with its IPv4 row's); IPv6/IPv4 is the IPv6 row's median over the IPv4 row's, per stack; the netstack/gVisor lines give that ratio for each row. CPU is the median CPU seconds of a run, as in the main table.\n\n")
+			b.WriteString("| Workload | Metric | Stack | IPv4 | IPv6 | IPv6/IPv4 | CPU s IPv4 / IPv6 |\n|---|---|---|---|---|---|---|\n")
 			head = true
 		}
 		ratio := func(num, den float64, ok bool) string {
@@ -405,14 +426,18 @@ func familyCost(b *strings.Builder, wls []workload, res map[string]map[string][]
 				if s4[k.name].ok == 0 && s6[k.name].ok == 0 {
 					continue
 				}
-				fmt.Fprintf(b, "| %s / %s | %s | %s | %s | %s | %s |\n", w4.id, w.id, m.name, k.name, cell(s4[k.name], i, runs), cell(s6[k.name], i, runs),
-					ratio(med(s6[k.name], i), med(s4[k.name], i), s4[k.name].ok > 0 && s6[k.name].ok > 0))
+				cpu := "″"
+				if i == 0 {
+					cpu = fmt.Sprintf("%.2f / %.2f", s4[k.name].cpu, s6[k.name].cpu)
+				}
+				fmt.Fprintf(b, "| %s / %s | %s | %s | %s | %s | %s | %s |\n", w4.id, w.id, m.name, k.name, cell(s4[k.name], i, runs), cell(s6[k.name], i, runs),
+					ratio(med(s6[k.name], i), med(s4[k.name], i), s4[k.name].ok > 0 && s6[k.name].ok > 0), cpu)
 			}
 			if m.noRatio {
 				continue
 			}
 			n4, g4, n6, g6 := s4["netstack"], s4["gVisor"], s6["netstack"], s6["gVisor"]
-			fmt.Fprintf(b, "| %s / %s | %s | netstack/gVisor | %s | %s | |\n", w4.id, w.id, m.name,
+			fmt.Fprintf(b, "| %s / %s | %s | netstack/gVisor | %s | %s | | |\n", w4.id, w.id, m.name,
 				ratio(med(n4, i), med(g4, i), n4.ok > 0 && g4.ok > 0), ratio(med(n6, i), med(g6, i), n6.ok > 0 && g6.ok > 0))
 		}
 	}
@@ -629,8 +654,9 @@ const method = `## How it is measured
   place of ARP on both. Kernel: the same loopback as the IPv4 row over ::1 (a fresh namespace with
   IPv6 on for the stream, the root namespace's for connect+close). TAP: the kernel side
   fd00:0:0:N::1/64 (` + "`nodad`" + `), the stack fd00:0:0:N::2, the namespace's IPv6 on; the kernel column is the
-  veth pair with fd00:0:0:N::1 and ::2. The IPv6 section below sets each stack's IPv6 figure beside
-  its IPv4 one.
+  veth pair with fd00:0:0:N::1 and ::2. The runs of an IPv6 row alternate with those of its IPv4 row
+  (run 1 of both, then run 2, ...), so that the machine's load drifting during the runs shows in both;
+  the section "IPv6 beside IPv4" above sets each stack's IPv6 figure beside its IPv4 one.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

@@ -42,22 +42,24 @@ type workload struct {
 	tap       bool
 	loss      int    // lossy TAP workloads: percent dropped each way; -1 otherwise
 	baseline  string // id of the same workload without loss, for the loss-cost table
+	v4        string // IPv6 rows: id of the IPv4 row they repeat (run on kind.mem6, kind.tapped6)
 	run       func(ctx context.Context, p *pair.Pair) ([]float64, error)
 }
 
 type kind struct {
-	name        string
-	mem, tapped pair.Factory
-	lossy       func(loss int) pair.Factory
-	wg          pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
+	name          string
+	mem, tapped   pair.Factory
+	mem6, tapped6 pair.Factory // the same over IPv6
+	lossy         func(loss int) pair.Factory
+	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 }
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true)},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisorLossyTAP, pair.WireGuard(false)},
-	{"kernel", pair.Kernel, pair.Veth, pair.LossyVeth, nil},
+	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true)},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false)},
+	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil},
 }
 
 type runResult struct {
@@ -107,27 +109,30 @@ func main() {
 	}
 	gib := fmtSize(size)
 	wls := []workload{
-		{"stream-1500", "1 stream, " + gib + ", MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "",
+		{"stream-1500", "1 stream, " + gib + ", MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"stream-65000", "1 stream, " + gib + ", MTU 65000", []metric{{"throughput", "Gbit/s", true, false}}, 65000, false, -1, "",
+		{"stream-65000", "1 stream, " + gib + ", MTU 65000", []metric{{"throughput", "Gbit/s", true, false}}, 65000, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"stream8-1500", "8 streams, " + gib + " total, MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "",
+		{"stream8-1500", "8 streams, " + gib + " total, MTU 1500", []metric{{"throughput", "Gbit/s", true, false}}, 1500, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 8, false) }},
-		{"rr", "1-byte request/response", []metric{{"round trip", "µs", false, false}}, 0, false, -1, "",
+		{"rr", "1-byte request/response", []metric{{"round trip", "µs", false, false}}, 0, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.RR(ctx, p, *rrN, *dur) }},
-		{"connclose", "connect+close", []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "",
+		{"connclose", "connect+close", []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.ConnClose(ctx, p, *ccN, *dur) }},
 		{"idle", fmt.Sprintf("%d idle connections (both ends in-process, counted together)", *idleN),
-			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 0, false, -1, "",
+			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 0, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
 		{"tap-wrk", fmt.Sprintf("TAP: wrk -t2 -c64 -d%s, http.Server on the stack", *wrkDur),
-			[]metric{{"requests", "req/s", true, false}, {"p99 latency", "ms", false, false}}, 1500, true, -1, "",
+			[]metric{{"requests", "req/s", true, false}, {"p99 latency", "ms", false, false}}, 1500, true, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Wrk(ctx, p, 2, 64, *wrkDur) }},
-		{"tap-up", "TAP: " + gib + " kernel → stack", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "",
+		{"tap-up", "TAP: " + gib + " kernel → stack", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, false) }},
-		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "",
+		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, true) }},
 	}
+	// IPv6 (issue 17): these rows again over IPv6, each listed right after
+	// its IPv4 row.
+	wls = withIPv6(wls, map[string]string{"stream-1500": "stream6-1500", "connclose": "connclose6", "tap-up": "tap6-up", "tap-down": "tap6-down"})
 	dgib := fmtSize(dsize)
 	duplex := func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Duplex(ctx, p, dsize) }
 	goodput := []metric{
@@ -135,12 +140,12 @@ func main() {
 		{name: "goodput stack → kernel", unit: "Gbit/s", higher: true},
 	}
 	wls = append(wls,
-		workload{"tap-duplex-0", "TAP via bridge: " + dgib + " each way at once, 0 % loss", goodput, 1500, true, 0, "", duplex},
+		workload{"tap-duplex-0", "TAP via bridge: " + dgib + " each way at once, 0 % loss", goodput, 1500, true, 0, "", "", duplex},
 		workload{"tap-duplex-1", "TAP via bridge: " + dgib + " each way at once, 1 % loss each way",
 			append(slices.Clone(goodput),
 				metric{name: "dropped kernel → stack", unit: "% of frames", noRatio: true},
 				metric{name: "dropped stack → kernel", unit: "% of frames", noRatio: true}),
-			1500, true, 1, "tap-duplex-0", duplex},
+			1500, true, 1, "tap-duplex-0", "", duplex},
 	)
 	// Through a WireGuard tunnel on loopback UDP (issue 19): wireguard-go
 	// devices on netstack's drop-in against wireguard-go's own gVisor
@@ -164,9 +169,9 @@ func main() {
 	wgConns := min(*ccN, 25000)
 	wgStream := []metric{{"throughput", "Gbit/s", true, false}, {"CPU per GiB", "s", false, false}}
 	wls = append(wls,
-		workload{"wg-stream", "WireGuard, loopback UDP: 1 stream, " + gib + ", tunnel MTU 1420", wgStream, 0, false, -1, "", perGiB(1)},
-		workload{"wg-stream8", "WireGuard, loopback UDP: 8 streams, " + gib + " total", wgStream, 0, false, -1, "", perGiB(8)},
-		workload{"wg-connclose", fmt.Sprintf("WireGuard, loopback UDP: connect+close, %d conns at most", wgConns), []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "",
+		workload{"wg-stream", "WireGuard, loopback UDP: 1 stream, " + gib + ", tunnel MTU 1420", wgStream, 0, false, -1, "", "", perGiB(1)},
+		workload{"wg-stream8", "WireGuard, loopback UDP: 8 streams, " + gib + " total", wgStream, 0, false, -1, "", "", perGiB(8)},
+		workload{"wg-connclose", fmt.Sprintf("WireGuard, loopback UDP: connect+close, %d conns at most", wgConns), []metric{{"rate", "conns/s", true, false}}, 0, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) {
 				return work.ConnClose(ctx, p, wgConns, *dur)
 			}},
@@ -184,42 +189,35 @@ func main() {
 	}
 	results := map[string]map[string][]runResult{}
 	var ran []workload
-	started := time.Now()
 	for _, w := range wls {
 		if (re != nil && !re.MatchString(w.id)) || (w.tap && *noTAP) {
 			continue
 		}
 		ran = append(ran, w)
-		if w.loss >= 0 {
-			work.PrepareDuplex(dsize)
-		}
 		results[w.id] = map[string][]runResult{}
+	}
+	started := time.Now()
+	for _, g := range interleave(ran) {
 		for r := range *runs {
-			for _, k := range kinds {
-				if !wantStack[k.name] {
-					continue
-				}
-				f := k.mem
-				if w.tap {
-					f = k.tapped
-				}
+			for _, w := range g {
 				if w.loss >= 0 {
-					f = k.lossy(w.loss)
+					work.PrepareDuplex(dsize)
 				}
-				if strings.HasPrefix(w.id, "wg-") {
-					if f = k.wg; f == nil {
+				for _, k := range kinds {
+					f := factory(k, w)
+					if !wantStack[k.name] || f == nil {
 						continue
 					}
-				}
-				res := runOnce(w, f, *timeout)
-				results[w.id][k.name] = append(results[w.id][k.name], res)
-				status := fmt.Sprint(res.vals)
-				if res.err != nil {
-					status = "FAILED: " + res.err.Error()
-				}
-				fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
-				if res.note != "" {
-					fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %s\n", w.id, k.name, r+1, *runs, res.note)
+					res := runOnce(w, f, *timeout)
+					results[w.id][k.name] = append(results[w.id][k.name], res)
+					status := fmt.Sprint(res.vals)
+					if res.err != nil {
+						status = "FAILED: " + res.err.Error()
+					}
+					fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %6.2fs  cpu %6.2fs  %s\n", w.id, k.name, r+1, *runs, res.dur.Seconds(), res.cpu, status)
+					if res.note != "" {
+						fmt.Fprintf(os.Stderr, "%-13s %-8s run %d/%d  %s\n", w.id, k.name, r+1, *runs, res.note)
+					}
 				}
 			}
 		}
@@ -235,6 +233,55 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", *out, total.Round(time.Second))
+}
+
+// factory is the pair k runs w on, nil if k does not run w.
+func factory(k kind, w workload) pair.Factory {
+	switch {
+	case strings.HasPrefix(w.id, "wg-"):
+		return k.wg
+	case w.loss >= 0:
+		return k.lossy(w.loss)
+	case w.v4 != "" && w.tap:
+		return k.tapped6
+	case w.v4 != "":
+		return k.mem6
+	case w.tap:
+		return k.tapped
+	}
+	return k.mem
+}
+
+// interleave groups wls for running: each IPv6 workload with its IPv4 row
+// when that ran just before it, every other workload alone. The runs of a
+// group alternate between its workloads (run 1 of each, then run 2, ...),
+// so that a change in the machine's load during the runs shows in both
+// rows alike rather than in their ratio.
+func interleave(wls []workload) [][]workload {
+	var gs [][]workload
+	for _, w := range wls {
+		if n := len(gs); n > 0 && w.v4 != "" && gs[n-1][0].id == w.v4 {
+			gs[n-1] = append(gs[n-1], w)
+			continue
+		}
+		gs = append(gs, []workload{w})
+	}
+	return gs
+}
+
+// withIPv6 returns wls with, after each workload whose id is a key of ids,
+// a copy of it under the id ids gives that runs over IPv6.
+func withIPv6(wls []workload, ids map[string]string) []workload {
+	var out []workload
+	for _, w := range wls {
+		out = append(out, w)
+		if id, ok := ids[w.id]; ok {
+			w6 := w
+			w6.id, w6.title, w6.v4 = id, w.title+", IPv6", w.id
+			out = append(out, w6)
+		}
+	}
+	return out
 }
 
 func runOnce(w workload, f pair.Factory, timeout time.Duration) (res runResult) {
@@ -343,6 +390,68 @@ func num(v float64) string {
 	default:
 		return strconv.FormatFloat(v, 'f', 3, 64)
 	}
+}
+
+// familyCost writes, for each IPv6 workload whose IPv4 row also ran, each
+// stack's IPv6 figures beside its IPv4 ones, and the netstack/gVisor ratio
+// of both rows.
+func familyCost(b *strings.Builder, wls []workload, res map[string]map[string][]runResult, runs int) {
+	byID := map[string]workload{}
+	for _, w := range wls {
+		byID[w.id] = w
+	}
+	head := false
+	for _, w := range wls {
+		w4, ok := byID[w.v4]
+		if !ok {
+			continue
+		}
+		if !head {
+			b.WriteString("## IPv6 beside IPv4\n\n")
+			b.WriteString("Medians of the runs above (each IPv6 row's runs alternate with its IPv4 row's); IPv6/IPv4 is the IPv6 row's median over the IPv4 row's, per stack; the netstack/gVisor lines give that ratio for each row. CPU is the median CPU seconds of a run, as in the main table.\n\n")
+			b.WriteString("| Workload | Metric | Stack | IPv4 | IPv6 | IPv6/IPv4 | CPU s IPv4 / IPv6 |\n|---|---|---|---|---|---|---|\n")
+			head = true
+		}
+		ratio := func(num, den float64, ok bool) string {
+			if !ok || den == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f", num/den)
+		}
+		for i, m := range w.metrics {
+			s4, s6 := map[string]summary{}, map[string]summary{}
+			for _, k := range kinds {
+				s4[k.name] = summarize(res[w4.id][k.name], len(w4.metrics))
+				s6[k.name] = summarize(res[w.id][k.name], len(w.metrics))
+				if s4[k.name].ok == 0 && s6[k.name].ok == 0 {
+					continue
+				}
+				cpu := "″"
+				if i == 0 {
+					cpu = fmt.Sprintf("%.2f / %.2f", s4[k.name].cpu, s6[k.name].cpu)
+				}
+				fmt.Fprintf(b, "| %s / %s | %s | %s | %s | %s | %s | %s |\n", w4.id, w.id, m.name, k.name, cell(s4[k.name], i, runs), cell(s6[k.name], i, runs),
+					ratio(med(s6[k.name], i), med(s4[k.name], i), s4[k.name].ok > 0 && s6[k.name].ok > 0), cpu)
+			}
+			if m.noRatio {
+				continue
+			}
+			n4, g4, n6, g6 := s4["netstack"], s4["gVisor"], s6["netstack"], s6["gVisor"]
+			fmt.Fprintf(b, "| %s / %s | %s | netstack/gVisor | %s | %s | | |\n", w4.id, w.id, m.name,
+				ratio(med(n4, i), med(g4, i), n4.ok > 0 && g4.ok > 0), ratio(med(n6, i), med(g6, i), n6.ok > 0 && g6.ok > 0))
+		}
+	}
+	if head {
+		b.WriteString("\n")
+	}
+}
+
+// med is s's median of metric i, 0 if no run succeeded.
+func med(s summary, i int) float64 {
+	if s.ok == 0 {
+		return 0
+	}
+	return s.med[i]
 }
 
 // lossCost writes, for each lossy workload whose baseline also ran, the
@@ -463,6 +572,7 @@ func report(wls []workload, res map[string]map[string][]runResult, runs int, siz
 		}
 	}
 	b.WriteString("\n![netstack/gVisor](ratios.svg)\n\n")
+	familyCost(&b, wls, res, runs)
 	lossCost(&b, wls, res, runs)
 	if len(fails) > 0 {
 		b.WriteString("## Failed runs\n\n")
@@ -537,6 +647,16 @@ const method = `## How it is measured
   connect+close makes at most 25,000 connections: netstack keeps each closed 4-tuple in TIME-WAIT for
   60 s, as Linux does to a non-loopback peer, so one client address to one server port runs out of
   the 28,232 ephemeral ports after that many.
+- **IPv6** (stream6-1500, connclose6, tap6-up, tap6-down): the IPv4 row's workload over IPv6, each row
+  right after its IPv4 one. In memory: fd00::1 (client) and fd00::2 (server), /64, on the same links
+  as the IPv4 rows; netstack with duplicate address detection off (` + "`DADTransmits: -1`" + `), gVisor with
+  ` + "`ipv6.NewProtocol`" + ` alone (its default leaves DAD off) and the /64 as its one route; neighbor discovery in
+  place of ARP on both. Kernel: the same loopback as the IPv4 row over ::1 (a fresh namespace with
+  IPv6 on for the stream, the root namespace's for connect+close). TAP: the kernel side
+  fd00:0:0:N::1/64 (` + "`nodad`" + `), the stack fd00:0:0:N::2, the namespace's IPv6 on; the kernel column is the
+  veth pair with fd00:0:0:N::1 and ::2. The runs of an IPv6 row alternate with those of its IPv4 row
+  (run 1 of both, then run 2, ...), so that the machine's load drifting during the runs shows in both;
+  the section "IPv6 beside IPv4" above sets each stack's IPv6 figure beside its IPv4 one.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

@@ -1,7 +1,8 @@
 // Package netns makes the network namespaces, TAP devices and veth pairs the
 // TAP workloads need, runs code inside a namespace, and removes everything it
 // made when Cleanup runs (deferred by the caller and on SIGINT/SIGTERM).
-// Addresses are in 198.18.0.0/15 and nothing leaves the namespaces.
+// Addresses are in 198.18.0.0/15 and fd00::/8, and nothing leaves the
+// namespaces.
 package netns
 
 import (
@@ -95,15 +96,28 @@ func (ns *NS) Close() error {
 }
 
 // New creates a namespace with lo up (at mtu if mtu > 0) and IPv6 off.
-func New(mtu int) (*NS, error) {
+func New(mtu int) (*NS, error) { return newNS(mtu, false) }
+
+// New6 is New with IPv6 on (::1 on lo) and duplicate address detection
+// off for the devices that enter it, so that their addresses are usable at
+// once.
+func New6(mtu int) (*NS, error) { return newNS(mtu, true) }
+
+func newNS(mtu int, v6 bool) (*NS, error) {
 	ns := &NS{Name: Name("nsb")}
 	if err := IP("netns", "add", ns.Name); err != nil {
 		return nil, err
 	}
 	push(func() { ns.Close() })
+	conf := map[string]string{"disable_ipv6": "1"}
+	if v6 {
+		conf = map[string]string{"disable_ipv6": "0", "accept_dad": "0", "dad_transmits": "0"}
+	}
 	_ = ns.Run(func() error {
 		for _, p := range []string{"all", "default"} {
-			os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0)
+			for k, v := range conf {
+				os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/"+k, []byte(v), 0)
+			}
 		}
 		return nil
 	})
@@ -151,14 +165,15 @@ func (ns *NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
-// TAP is a TAP device whose kernel side is in NS with KernelAddr/24; the
+// TAP is a TAP device whose kernel side is in NS with KernelAddr/Bits; the
 // stack uses FD (opened before the move, so it stays attached) and
 // StackAddr.
 type TAP struct {
 	NS         *NS
 	Dev        string
-	KernelAddr string // 198.18.N.1
-	StackAddr  string // 198.18.N.2
+	KernelAddr string // 198.18.N.1 (NewTAP6: fd00:0:0:N::1)
+	StackAddr  string // 198.18.N.2 (NewTAP6: fd00:0:0:N::2)
+	Bits       int    // prefix length of both: 24 (NewTAP6: 64)
 	Lossy      *Lossy // bridge and nftables counters (NewLossyTAP), else nil
 }
 
@@ -168,7 +183,13 @@ var tapSeq int
 // name, e.g. netstack.OpenTAP or OpenTAPFD), then a namespace, and moves
 // the device in. The closer open returns is closed with the namespace.
 func NewTAP(open func(dev string) (io.Closer, error)) (*TAP, error) {
-	return newTAP(open, -1)
+	return newTAP(open, -1, false)
+}
+
+// NewTAP6 is NewTAP over IPv6: the namespace has IPv6 on (New6), the
+// kernel side fd00:0:0:N::1/64 (nodad), the stack fd00:0:0:N::2.
+func NewTAP6(open func(dev string) (io.Closer, error)) (*TAP, error) {
+	return newTAP(open, -1, true)
 }
 
 // NewTAPLoss is NewTAP for loss < 0, else NewLossyTAP(open, loss).
@@ -183,17 +204,17 @@ func NewTAPLoss(open func(dev string) (io.Closer, error), loss int) (*TAP, error
 // the kernel's address, and loss percent of the TCP frames dropped each way
 // at the bridge (see Lossy). loss 0 still bridges and counts.
 func NewLossyTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
-	return newTAP(open, loss)
+	return newTAP(open, loss, false)
 }
 
-func newTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
+func newTAP(open func(dev string) (io.Closer, error), loss int, v6 bool) (*TAP, error) {
 	dev := Name("tb")
 	c, err := open(dev)
 	if err != nil {
 		return nil, err
 	}
 	t := &TAP{Dev: dev}
-	ns, err := New(0)
+	ns, err := newNS(0, v6)
 	if err != nil {
 		c.Close()
 		IP("link", "del", dev)
@@ -207,12 +228,7 @@ func newTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
 			ns.Close()
 		}
 	}()
-	mu.Lock()
-	tapSeq++
-	third := 100 + tapSeq%100
-	mu.Unlock()
-	t.KernelAddr = fmt.Sprintf("198.18.%d.1", third)
-	t.StackAddr = fmt.Sprintf("198.18.%d.2", third)
+	t.KernelAddr, t.StackAddr, t.Bits = subnet(v6)
 	if err := IP("link", "set", "dev", dev, "netns", ns.Name); err != nil {
 		return nil, err
 	}
@@ -226,7 +242,7 @@ func newTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
 		return t, nil
 	}
 	for _, a := range [][]string{
-		{"-n", ns.Name, "addr", "add", t.KernelAddr + "/24", "dev", dev},
+		addrAdd(ns, t.KernelAddr, t.Bits, dev),
 		{"-n", ns.Name, "link", "set", "dev", dev, "up"},
 	} {
 		if err := IP(a...); err != nil {
@@ -235,6 +251,29 @@ func newTAP(open func(dev string) (io.Closer, error), loss int) (*TAP, error) {
 	}
 	ok = true
 	return t, nil
+}
+
+// subnet returns a fresh test subnet's .1 and .2 addresses and its prefix
+// length: 198.18.N.0/24, or fd00:0:0:N::/64 for v6.
+func subnet(v6 bool) (one, two string, bits int) {
+	mu.Lock()
+	tapSeq++
+	third := 100 + tapSeq%100
+	mu.Unlock()
+	if v6 {
+		return fmt.Sprintf("fd00:0:0:%d::1", third), fmt.Sprintf("fd00:0:0:%d::2", third), 64
+	}
+	return fmt.Sprintf("198.18.%d.1", third), fmt.Sprintf("198.18.%d.2", third), 24
+}
+
+// addrAdd is the ip(8) command that puts addr/bits on dev in ns; an IPv6
+// address skips duplicate address detection (nodad), so it is usable at once.
+func addrAdd(ns *NS, addr string, bits int, dev string) []string {
+	a := []string{"-n", ns.Name, "addr", "add", fmt.Sprintf("%s/%d", addr, bits), "dev", dev}
+	if strings.Contains(addr, ":") {
+		a = append(a, "nodad")
+	}
+	return a
 }
 
 // OpenTAPFD creates (or attaches to) TAP device name and returns its fd,
@@ -254,7 +293,8 @@ func OpenTAPFD(name string) (int, error) {
 	return fd, nil
 }
 
-// Veth is a veth pair between two namespaces: A has 198.18.N.1/24, B .2.
+// Veth is a veth pair between two namespaces: A has 198.18.N.1/24, B .2
+// (NewVeth6: fd00:0:0:N::1/64 and ::2).
 type Veth struct {
 	A, B         *NS
 	AddrA, AddrB string
@@ -285,11 +325,8 @@ func NewLossyVeth(loss int) (v *Veth, err error) {
 			b.Close()
 		}
 	}()
-	mu.Lock()
-	tapSeq++
-	third := 100 + tapSeq%100
-	mu.Unlock()
-	v = &Veth{A: a, B: b, AddrA: fmt.Sprintf("198.18.%d.2", third), AddrB: fmt.Sprintf("198.18.%d.1", third)}
+	one, two, _ := subnet(false)
+	v = &Veth{A: a, B: b, AddrA: two, AddrB: one}
 	va, vb := Name("va"), Name("vb")
 	for _, c := range [][]string{
 		{"link", "add", va, "netns", a.Name, "type", "veth", "peer", "name", vb, "netns", b.Name},
@@ -313,25 +350,28 @@ func NewLossyVeth(loss int) (v *Veth, err error) {
 }
 
 // NewVeth makes two namespaces joined by a veth pair, MTU 1500.
-func NewVeth() (*Veth, error) {
-	a, err := New(0)
+func NewVeth() (*Veth, error) { return newVeth(false) }
+
+// NewVeth6 is NewVeth over IPv6: both namespaces have IPv6 on (New6), A
+// fd00:0:0:N::1/64 and B fd00:0:0:N::2/64 (nodad).
+func NewVeth6() (*Veth, error) { return newVeth(true) }
+
+func newVeth(v6 bool) (*Veth, error) {
+	a, err := newNS(0, v6)
 	if err != nil {
 		return nil, err
 	}
-	b, err := New(0)
+	b, err := newNS(0, v6)
 	if err != nil {
 		return nil, err
 	}
-	mu.Lock()
-	tapSeq++
-	third := 100 + tapSeq%100
-	mu.Unlock()
-	v := &Veth{A: a, B: b, AddrA: fmt.Sprintf("198.18.%d.1", third), AddrB: fmt.Sprintf("198.18.%d.2", third)}
+	one, two, bits := subnet(v6)
+	v := &Veth{A: a, B: b, AddrA: one, AddrB: two}
 	va, vb := Name("va"), Name("vb")
 	for _, c := range [][]string{
 		{"link", "add", va, "netns", a.Name, "type", "veth", "peer", "name", vb, "netns", b.Name},
-		{"-n", a.Name, "addr", "add", v.AddrA + "/24", "dev", va},
-		{"-n", b.Name, "addr", "add", v.AddrB + "/24", "dev", vb},
+		addrAdd(a, v.AddrA, bits, va),
+		addrAdd(b, v.AddrB, bits, vb),
 		{"-n", a.Name, "link", "set", va, "up"},
 		{"-n", b.Name, "link", "set", vb, "up"},
 	} {

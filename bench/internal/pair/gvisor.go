@@ -18,39 +18,57 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 const nic = 1
 
-// gstack makes a gVisor stack with IPv4, ARP and TCP on ep at addr/24,
-// with gVisor's default TCP buffers and SACK on (netstack does SACK).
-func gstack(ep stack.LinkEndpoint, addr string) (*stack.Stack, error) {
+// gstack makes a gVisor stack with TCP on ep at pfx (its address and
+// on-link subnet, the one route) with gVisor's default TCP buffers and SACK
+// on (netstack does SACK). An IPv4 pfx gets IPv4 and ARP; an IPv6 one
+// IPv6 alone (neighbor discovery; no duplicate address detection, which
+// ipv6.NewProtocol leaves off, so the address is usable at once).
+func gstack(ep stack.LinkEndpoint, pfx netip.Prefix) (*stack.Stack, error) {
+	protos := []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol}
+	if pfx.Addr().Is6() {
+		protos = []stack.NetworkProtocolFactory{ipv6.NewProtocol}
+	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		NetworkProtocols:   protos,
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
 	})
 	if err := s.CreateNIC(nic, ep); err != nil {
 		return nil, fmt.Errorf("gvisor CreateNIC: %v", err)
 	}
-	pfx := netip.MustParsePrefix(addr + "/24")
-	a := tcpip.AddrFrom4(pfx.Addr().As4())
 	if err := s.AddProtocolAddress(nic, tcpip.ProtocolAddress{
-		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: a, PrefixLen: 24},
+		Protocol:          protoOf(pfx.Addr()),
+		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFromSlice(pfx.Addr().AsSlice()), PrefixLen: pfx.Bits()},
 	}, stack.AddressProperties{}); err != nil {
 		return nil, fmt.Errorf("gvisor AddProtocolAddress: %v", err)
 	}
-	sub, _ := tcpip.NewSubnet(tcpip.AddrFrom4(pfx.Masked().Addr().As4()), tcpip.MaskFromBytes([]byte{255, 255, 255, 0}))
+	m := pfx.Masked().Addr()
+	sub, err := tcpip.NewSubnet(tcpip.AddrFromSlice(m.AsSlice()), tcpip.MaskFromBytes(net.CIDRMask(pfx.Bits(), m.BitLen())))
+	if err != nil {
+		return nil, fmt.Errorf("gvisor NewSubnet: %v", err)
+	}
 	s.SetRouteTable([]tcpip.Route{{Destination: sub, NIC: nic}})
 	sack := tcpip.TCPSACKEnabled(true)
 	s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
 	return s, nil
 }
 
-func fullAddr(addr string, port uint16) tcpip.FullAddress {
-	return tcpip.FullAddress{NIC: nic, Addr: tcpip.AddrFrom4(netip.MustParseAddr(addr).As4()), Port: port}
+// protoOf is a's network protocol number.
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is6() {
+		return ipv6.ProtocolNumber
+	}
+	return ipv4.ProtocolNumber
+}
+
+func fullAddr(a netip.Addr, port uint16) tcpip.FullAddress {
+	return tcpip.FullAddress{NIC: nic, Addr: tcpip.AddrFromSlice(a.AsSlice()), Port: port}
 }
 
 // pump moves frames from one channel endpoint's transmit queue into the
@@ -73,38 +91,48 @@ func pump(ctx context.Context, from, to *channel.Endpoint) {
 // GVisor is two gVisor stacks (198.18.0.1 client, .2 server), each on an
 // ethernet.Endpoint over a channel.Endpoint queueing 1024 frames, joined by
 // a pump goroutine per direction; connections through gonet.
-func GVisor(mtu int) (*Pair, error) {
+func GVisor(mtu int) (*Pair, error) { return gvisorMem(mtu, false) }
+
+// GVisor6 is GVisor over IPv6: fd00::1 (client) and fd00::2 (server), /64.
+func GVisor6(mtu int) (*Pair, error) { return gvisorMem(mtu, true) }
+
+func gvisorMem(mtu int, v6 bool) (*Pair, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
+	ca, sa := netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
+	if v6 {
+		ca, sa = netip.MustParsePrefix("fd00::1/64"), netip.MustParsePrefix("fd00::2/64")
+	}
 	p := &Pair{}
 	ctx, cancel := context.WithCancel(context.Background())
-	ca := channel.New(1024, uint32(mtu), tcpip.LinkAddress("\x02\x00\x00\x00\x00\x01"))
-	cb := channel.New(1024, uint32(mtu), tcpip.LinkAddress("\x02\x00\x00\x00\x00\x02"))
-	cli, err := gstack(ethernet.New(ca), "198.18.0.1")
+	ea := channel.New(1024, uint32(mtu), tcpip.LinkAddress("\x02\x00\x00\x00\x00\x01"))
+	eb := channel.New(1024, uint32(mtu), tcpip.LinkAddress("\x02\x00\x00\x00\x00\x02"))
+	cli, err := gstack(ethernet.New(ea), ca)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	srv, err := gstack(ethernet.New(cb), "198.18.0.2")
+	srv, err := gstack(ethernet.New(eb), sa)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	go pump(ctx, ca, cb)
-	go pump(ctx, cb, ca)
+	go pump(ctx, ea, eb)
+	go pump(ctx, eb, ea)
 	p.onClose(func() error { cancel(); return nil })
 	p.onClose(func() error { cli.Close(); srv.Close(); cli.Wait(); srv.Wait(); return nil })
-	l, err := gonet.ListenTCP(srv, fullAddr("198.18.0.2", 5001), ipv4.ProtocolNumber)
+	to := fullAddr(sa.Addr(), 5001)
+	l, err := gonet.ListenTCP(srv, to, protoOf(sa.Addr()))
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
 	p.Listener = l
 	p.Dial = func(ctx context.Context) (net.Conn, error) {
-		return gonet.DialContextTCP(ctx, cli, fullAddr("198.18.0.2", 5001), ipv4.ProtocolNumber)
+		return gonet.DialContextTCP(ctx, cli, to, protoOf(sa.Addr()))
 	}
-	p.URL = "http://198.18.0.2:5001/"
+	p.URL = "http://" + netip.AddrPortFrom(sa.Addr(), 5001).String() + "/"
 	return p, nil
 }
 
@@ -114,22 +142,25 @@ func (f fdCloser) Close() error { return unix.Close(int(f)) }
 
 // GVisorTAP is a gVisor stack on a TAP device through fdbased (server side)
 // with the kernel in a namespace as the client.
-func GVisorTAP(int) (*Pair, error) { return gvisorTAP(-1) }
+func GVisorTAP(int) (*Pair, error) { return gvisorTAP(-1, false) }
+
+// GVisorTAP6 is GVisorTAP over IPv6 (netns.NewTAP6).
+func GVisorTAP6(int) (*Pair, error) { return gvisorTAP(-1, true) }
 
 // GVisorLossyTAP is GVisorTAP behind netns.NewLossyTAP's bridge (fdbased
 // without GSO, as in GVisorTAP: MTU-sized frames each way).
 func GVisorLossyTAP(loss int) Factory {
-	return func(int) (*Pair, error) { return gvisorTAP(loss) }
+	return func(int) (*Pair, error) { return gvisorTAP(loss, false) }
 }
 
-func gvisorTAP(loss int) (*Pair, error) {
+func gvisorTAP(loss int, v6 bool) (*Pair, error) {
 	fd := -1
 	open := func(dev string) (io.Closer, error) {
 		var err error
 		fd, err = netns.OpenTAPFD(dev)
 		return fdCloser(fd), err
 	}
-	t, err := netns.NewTAPLoss(open, loss)
+	t, err := newTAP(open, loss, v6)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +174,8 @@ func gvisorTAP(loss int) (*Pair, error) {
 		p.Close()
 		return nil, err
 	}
-	s, err := gstack(ep, t.StackAddr)
+	sa := netip.MustParseAddr(t.StackAddr)
+	s, err := gstack(ep, netip.PrefixFrom(sa, t.Bits))
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -151,7 +183,7 @@ func gvisorTAP(loss int) (*Pair, error) {
 	p.onClose(func() error { s.Close(); s.Wait(); return nil })
 	port := uint16(5001)
 	return kernelClient(p, t, func(string) (net.Listener, error) {
-		return gonet.ListenTCP(s, fullAddr(t.StackAddr, port), ipv4.ProtocolNumber)
+		return gonet.ListenTCP(s, fullAddr(sa, port), protoOf(sa))
 	})
 }
 

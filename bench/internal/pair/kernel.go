@@ -12,19 +12,29 @@ import (
 // given MTU; both sockets are made inside it. With mtu 0 (workloads whose
 // result does not depend on the MTU) it is the root namespace's loopback,
 // which spares every dial the hop to a thread inside a namespace.
-func Kernel(mtu int) (*Pair, error) {
+func Kernel(mtu int) (*Pair, error) { return kernel(mtu, false) }
+
+// Kernel6 is Kernel over IPv6 loopback, ::1 (the namespace made with
+// netns.New6).
+func Kernel6(mtu int) (*Pair, error) { return kernel(mtu, true) }
+
+func kernel(mtu int, v6 bool) (*Pair, error) {
+	network, host, newNS := "tcp4", "127.0.0.1", netns.New
+	if v6 {
+		network, host, newNS = "tcp6", "::1", netns.New6
+	}
 	if mtu == 0 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		l, err := net.Listen(network, net.JoinHostPort(host, "0"))
 		if err != nil {
 			return nil, err
 		}
 		addr := l.Addr().String()
 		return &Pair{Listener: l, MaxConns: fdConns(), URL: "http://" + addr + "/", Dial: func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "tcp4", addr)
+			return d.DialContext(ctx, network, addr)
 		}}, nil
 	}
-	ns, err := netns.New(mtu)
+	ns, err := newNS(mtu)
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +45,14 @@ func Kernel(mtu int) (*Pair, error) {
 		return nil, err
 	}
 	p.onClose(w.stop)
-	w.do(func() { p.Listener, err = net.Listen("tcp4", "127.0.0.1:5001") })
+	addr := net.JoinHostPort(host, "5001")
+	w.do(func() { p.Listener, err = net.Listen(network, addr) })
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.Dial = kernelDialer(w, "127.0.0.1:5001")
-	p.URL = "http://127.0.0.1:5001/"
+	p.Dial = kernelDialer(w, addr)
+	p.URL = "http://" + addr + "/"
 	return p, nil
 }
 
@@ -49,6 +60,15 @@ func Kernel(mtu int) (*Pair, error) {
 // listens in A, the client dials from B.
 func Veth(int) (*Pair, error) {
 	v, err := netns.NewVeth()
+	if err != nil {
+		return nil, err
+	}
+	return vethPair(v)
+}
+
+// Veth6 is Veth over IPv6 (netns.NewVeth6).
+func Veth6(int) (*Pair, error) {
+	v, err := netns.NewVeth6()
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +103,8 @@ func vethPair(v *netns.Veth) (*Pair, error) {
 		return nil, err
 	}
 	p.onClose(wb.stop)
-	addr := v.AddrA + ":5001"
-	wa.do(func() { p.Listener, err = net.Listen("tcp4", addr) })
+	addr := net.JoinHostPort(v.AddrA, "5001")
+	wa.do(func() { p.Listener, err = net.Listen("tcp", addr) })
 	if err != nil {
 		p.Close()
 		return nil, err

@@ -16,9 +16,21 @@ import (
 // gVisor's channel.Endpoint does. Each stack's Output injects its frames
 // into the other's queue: one copy per frame, as the gVisor side's pump
 // makes; the receiving stack reads the queued frame where it lies.
-func Netstack(mtu int) (*Pair, error) {
+func Netstack(mtu int) (*Pair, error) { return netstackMem(mtu, false) }
+
+// Netstack6 is Netstack over IPv6: fd00::1 (client) and fd00::2 (server),
+// /64, duplicate address detection off (DADTransmits -1), neighbor
+// discovery in place of ARP.
+func Netstack6(mtu int) (*Pair, error) { return netstackMem(mtu, true) }
+
+func netstackMem(mtu int, v6 bool) (*Pair, error) {
 	if mtu == 0 {
 		mtu = 1500
+	}
+	ca, sa := netip.MustParsePrefix("198.18.0.1/24"), netip.MustParsePrefix("198.18.0.2/24")
+	dad := 0
+	if v6 {
+		ca, sa, dad = netip.MustParsePrefix("fd00::1/64"), netip.MustParsePrefix("fd00::2/64"), -1
 	}
 	var a, b *netstack.PacketLink
 	a = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
@@ -26,30 +38,35 @@ func Netstack(mtu int) (*Pair, error) {
 	b = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
 		Output: func(f []byte) { a.Inject(f) }})
 	p := &Pair{}
-	cli, err := netstack.New(netstack.Config{Link: a, Addr: netip.MustParsePrefix("198.18.0.1/24"), MTU: mtu})
+	cli, err := netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad})
 	if err != nil {
 		return nil, err
 	}
 	p.onClose(cli.Close)
-	srv, err := netstack.New(netstack.Config{Link: b, Addr: netip.MustParsePrefix("198.18.0.2/24"), MTU: mtu})
+	srv, err := netstack.New(netstack.Config{Link: b, Addr: sa, MTU: mtu, DADTransmits: dad})
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
 	p.onClose(srv.Close)
-	p.Listener, err = srv.Listen("tcp", "198.18.0.2:5001")
+	addr := netip.AddrPortFrom(sa.Addr(), 5001).String()
+	p.Listener, err = srv.Listen("tcp", addr)
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	p.Dial = func(ctx context.Context) (net.Conn, error) { return cli.DialContext(ctx, "tcp", "198.18.0.2:5001") }
-	p.URL = "http://198.18.0.2:5001/"
+	p.Dial = func(ctx context.Context) (net.Conn, error) { return cli.DialContext(ctx, "tcp", addr) }
+	p.URL = "http://" + addr + "/"
 	return p, nil
 }
 
 // NetstackTAP is a netstack Stack on a TAP device (server side) with the
 // kernel in a namespace as the client.
-func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true) }
+func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true, false) }
+
+// NetstackTAP6 is NetstackTAP over IPv6 (netns.NewTAP6), the stack's
+// address usable at once (DADTransmits -1).
+func NetstackTAP6(int) (*Pair, error) { return netstackTAP(-1, true, true) }
 
 // NetstackLossyTAP is NetstackTAP behind netns.NewLossyTAP's bridge. The
 // device is opened by netstack.OpenTAP (virtio-net header, checksum
@@ -58,21 +75,21 @@ func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true) }
 // one; with gso true it writes TCP super-segments of up to 64 KiB, which
 // cross the bridge, and its drop rule, whole.
 func NetstackLossyTAP(loss int, gso bool) Factory {
-	return func(int) (*Pair, error) { return netstackTAP(loss, gso) }
+	return func(int) (*Pair, error) { return netstackTAP(loss, gso, false) }
 }
 
 // plainLink hides every method of the Link beyond netstack.Link (Offload,
 // WriteGSO), so the stack does not segment through the device.
 type plainLink struct{ netstack.Link }
 
-func netstackTAP(loss int, gso bool) (*Pair, error) {
+func netstackTAP(loss int, gso, v6 bool) (*Pair, error) {
 	var l netstack.Link
 	open := func(dev string) (io.Closer, error) {
 		var err error
 		l, err = netstack.OpenTAP(dev)
 		return l, err
 	}
-	t, err := netns.NewTAPLoss(open, loss)
+	t, err := newTAP(open, loss, v6)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +98,11 @@ func netstackTAP(loss int, gso bool) (*Pair, error) {
 	}
 	p := &Pair{ClientNS: t.NS, Lossy: t.Lossy}
 	p.onClose(t.NS.Close)
-	s, err := netstack.New(netstack.Config{Link: l, Addr: netip.MustParsePrefix(t.StackAddr + "/24")})
+	cfg := netstack.Config{Link: l, Addr: netip.PrefixFrom(netip.MustParseAddr(t.StackAddr), t.Bits)}
+	if v6 {
+		cfg.DADTransmits = -1
+	}
+	s, err := netstack.New(cfg)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -90,8 +111,17 @@ func netstackTAP(loss int, gso bool) (*Pair, error) {
 	return kernelClient(p, t, func(addr string) (net.Listener, error) { return s.Listen("tcp", addr) })
 }
 
+// newTAP is netns.NewTAP6 for v6 (no lossy IPv6 workloads), else
+// netns.NewTAPLoss.
+func newTAP(open func(dev string) (io.Closer, error), loss int, v6 bool) (*netns.TAP, error) {
+	if v6 {
+		return netns.NewTAP6(open)
+	}
+	return netns.NewTAPLoss(open, loss)
+}
+
 func kernelClient(p *Pair, t *netns.TAP, listen func(string) (net.Listener, error)) (*Pair, error) {
-	addr := t.StackAddr + ":5001"
+	addr := net.JoinHostPort(t.StackAddr, "5001")
 	var err error
 	p.Listener, err = listen(addr)
 	if err != nil {

@@ -80,12 +80,13 @@ func (w *worker) do(f func()) {
 
 func (w *worker) stop() error { close(w.c); return nil }
 
-// kernelDialer dials addr from inside a namespace.
+// kernelDialer dials addr (host:port, either family) from inside a
+// namespace.
 func kernelDialer(w *worker, addr string) func(ctx context.Context) (net.Conn, error) {
 	return func(ctx context.Context) (c net.Conn, err error) {
 		w.do(func() {
 			var d net.Dialer
-			c, err = d.DialContext(ctx, "tcp4", addr)
+			c, err = d.DialContext(ctx, "tcp", addr)
 		})
 		return c, err
 	}

@@ -38,10 +38,10 @@ type TCPEndpoint struct {
 	shook      bool       // handshake closed
 	closed     bool       // Close or Abort was called
 	gone       bool       // forgotten by the demux
+	pseudoBase uint32     // pseudo-header sum without the length
 	hard       error      // an ICMP hard error during the handshake
 	linger     int        // SetLinger: < 0 default, 0 abort on Close
 	sendMu     sync.Mutex // held while frames go out, to keep their order
-	pseudoBase uint32     // pseudo-header sum without the length
 	hr         int        // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
 }
 

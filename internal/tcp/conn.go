@@ -67,11 +67,8 @@ type Conn struct {
 
 	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
 	// 8985).
-	lastSend    time.Duration
-	rackMinRTT  time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
-	sackedBytes int           // octets of records SACKed
-	lostBytes   int           // octets of records deemed lost, not yet resent
-	renoSacked  int           // without SACK: octets duplicate ACKs say have left
+	lastSend   time.Duration
+	rackMinRTT time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
 
 	tsRecentAt tick // when tsRecent was set (RFC 7323 §5.5)
 	lastRcv    tick // for keepalive
@@ -118,6 +115,10 @@ type Conn struct {
 	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
 	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
 	kaProbes          int32
+	// Octets of records SACKed, of records deemed lost and not yet resent,
+	// and, without SACK, those duplicate ACKs say have left: int32 (a
+	// window is at most 1 GiB), so that a Conn fits its allocation class.
+	sackedBytes, lostBytes, renoSacked int32
 
 	lport, rport uint16
 	ackMSS       uint16 // the peer's sending MSS as we see it: the "full-sized segment" of the delayed ACK (processData)

@@ -473,7 +473,7 @@ func (c *Conn) renoLoss(now time.Time, acked int, dup bool) {
 	if dup {
 		c.rareStats().DupAcks++
 		c.dupAcks++
-		c.renoSacked = min(c.renoSacked+c.mss, max(int(c.sndNxt.Sub(c.sndUna))-c.mss, 0))
+		c.renoSacked = int32(min(int(c.renoSacked)+c.mss, max(int(c.sndNxt.Sub(c.sndUna))-c.mss, 0)))
 		if !c.inRecovery && c.dupAcks == 3 && c.sndUna.GreaterEq(c.recover) && c.txq.n > 0 {
 			c.markLost(c.txq.at(0))
 			c.lostFrom = c.sndUna
@@ -487,7 +487,7 @@ func (c *Conn) renoLoss(now time.Time, acked int, dup bool) {
 		c.dupAcks, c.renoSacked = 0, 0
 		return
 	}
-	c.renoSacked = max(c.renoSacked-max(acked-c.mss, 0), 0)
+	c.renoSacked = int32(max(int(c.renoSacked)-max(acked-c.mss, 0), 0))
 	if c.sndUna.LessThan(c.recover) && c.txq.n > 0 {
 		c.markLost(c.txq.at(0)) // RFC 6582 §3.2 step 5: retransmit the first unacknowledged segment
 		c.lostFrom = c.sndUna

@@ -216,7 +216,7 @@ func (c *Conn) retransmit(now time.Time, r *txSeg) {
 	fin := r.end.GreaterThan(dataEnd)
 	c.sendData(now, r.start, max(n, 0), fin)
 	if r.flags&txLost != 0 {
-		c.lostBytes -= r.len()
+		c.lostBytes -= int32(r.len())
 	}
 	r.flags = r.flags&^txLost | txRetrans
 	r.sent = c.sinceEpoch(now)

@@ -61,7 +61,7 @@ func (c *Conn) delivered(now time.Time, s *txSeg) {
 // recovery is under way), otherwise a quarter of the minimum RTT times the
 // D-SACK-driven multiplier, at most SRTT.
 func (c *Conn) reoWnd() time.Duration {
-	if !c.rackReord && (c.inRecovery || c.sackedBytes > 2*c.mss) {
+	if !c.rackReord && (c.inRecovery || int(c.sackedBytes) > 2*c.mss) {
 		return 0
 	}
 	return min(c.rackMinRTT/4*time.Duration(max(c.rackMult, 1)), c.rtt.srtt)

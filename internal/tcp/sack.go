@@ -110,7 +110,7 @@ func (q *txQueue) find(seq Seq) int {
 // the segments duplicate ACKs report as having left, as Linux counts them)
 // and what is deemed lost and not yet sent again.
 func (c *Conn) pipe() int {
-	return max(int(c.sndNxt.Sub(c.sndUna))-c.sackedBytes-c.renoSacked-c.lostBytes, 0)
+	return max(int(c.sndNxt.Sub(c.sndUna))-int(c.sackedBytes)-int(c.renoSacked)-int(c.lostBytes), 0)
 }
 
 // markLost marks a record lost (RFC 6675 §5 step 4, RFC 8985 §6.2 step 5);
@@ -120,7 +120,7 @@ func (c *Conn) markLost(s *txSeg) {
 		return
 	}
 	s.flags |= txLost
-	c.lostBytes += s.len()
+	c.lostBytes += int32(s.len())
 	c.rareStats().Lost++
 	if c.probing {
 		c.probeLost(s)
@@ -134,10 +134,10 @@ func (c *Conn) markSacked(now time.Time, s *txSeg) {
 	}
 	if s.flags&txLost != 0 {
 		s.flags &^= txLost
-		c.lostBytes -= s.len()
+		c.lostBytes -= int32(s.len())
 	}
 	s.flags |= txSacked
-	c.sackedBytes += s.len()
+	c.sackedBytes += int32(s.len())
 	c.rareStats().Sacked++
 	c.delivered(now, s)
 }
@@ -159,10 +159,10 @@ func (c *Conn) ackRecords(now time.Time, ack Seq) time.Duration {
 			n = int(ack.Sub(s.start))
 		}
 		if s.flags&txSacked != 0 {
-			c.sackedBytes -= n
+			c.sackedBytes -= int32(n)
 		} else {
 			if s.flags&txLost != 0 {
-				c.lostBytes -= n
+				c.lostBytes -= int32(n)
 			}
 			if whole {
 				c.delivered(now, s)

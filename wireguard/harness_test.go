@@ -19,11 +19,14 @@ import (
 	wgnetstack "github.com/gotcpip/netstack/wireguard"
 )
 
-// The tunnel's addresses (RFC 2544's benchmarking range). The WireGuard
-// UDP traffic itself goes over 127.0.0.1.
+// The tunnel's addresses: IPv4 in RFC 2544's benchmarking range, IPv6
+// unique local (RFC 4193). The WireGuard UDP traffic itself goes over
+// 127.0.0.1.
 var (
-	addrA = netip.MustParseAddr("198.18.0.1")
-	addrB = netip.MustParseAddr("198.18.0.2")
+	addrA  = netip.MustParseAddr("198.18.0.1")
+	addrB  = netip.MustParseAddr("198.18.0.2")
+	addrA6 = netip.MustParseAddr("fd00::1")
+	addrB6 = netip.MustParseAddr("fd00::2")
 )
 
 const tunMTU = 1420
@@ -36,11 +39,12 @@ type dialer interface {
 
 // end is one side of a tunnel: a WireGuard device on a netstack.
 type end struct {
-	name string
-	addr netip.Addr
-	dev  *device.Device
-	tdev tun.Device
-	pub  string // hex public key
+	name  string
+	addr  netip.Addr   // the first of addrs
+	addrs []netip.Addr // its tunnel addresses
+	dev   *device.Device
+	tdev  tun.Device
+	pub   string // hex public key
 
 	ours   *wgnetstack.Net // set when the end runs on our stack
 	theirs *gvnetstack.Net // set when it runs on wireguard-go's gVisor netstack
@@ -60,13 +64,13 @@ func newKey(t testing.TB) (priv, pub string) {
 }
 
 // newEnd starts a WireGuard device on our stack (ours) or wireguard-go's,
-// listening on an ephemeral UDP port.
-func newEnd(t testing.TB, name string, ours bool, addr netip.Addr, dns []netip.Addr) *end {
+// with tunnel addresses addrs, listening on an ephemeral UDP port.
+func newEnd(t testing.TB, name string, ours bool, addrs []netip.Addr, dns []netip.Addr) *end {
 	t.Helper()
-	e := &end{name: name, addr: addr}
+	e := &end{name: name, addr: addrs[0], addrs: addrs}
 	var err error
 	if ours {
-		e.tdev, e.ours, err = wgnetstack.CreateNetTUN([]netip.Addr{addr}, dns, tunMTU)
+		e.tdev, e.ours, err = wgnetstack.CreateNetTUN(addrs, dns, tunMTU)
 		if err == nil {
 			e.dial = e.ours
 			e.listen = func(port int) (net.Listener, error) {
@@ -74,7 +78,7 @@ func newEnd(t testing.TB, name string, ours bool, addr netip.Addr, dns []netip.A
 			}
 		}
 	} else {
-		e.tdev, e.theirs, err = gvnetstack.CreateNetTUN([]netip.Addr{addr}, dns, tunMTU)
+		e.tdev, e.theirs, err = gvnetstack.CreateNetTUN(addrs, dns, tunMTU)
 		if err == nil {
 			e.dial = e.theirs
 			e.listen = func(port int) (net.Listener, error) {
@@ -108,11 +112,14 @@ func (e *end) port(t testing.TB) int {
 }
 
 // peer makes e and o peers of each other over 127.0.0.1, each routing the
-// other's tunnel address to it.
+// other's tunnel addresses to it.
 func peer(t testing.TB, e, o *end) {
 	t.Helper()
 	set := func(x, y *end) {
-		cfg := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s/32\n", y.pub, y.port(t), y.addr)
+		cfg := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\n", y.pub, y.port(t))
+		for _, a := range y.addrs {
+			cfg += fmt.Sprintf("allowed_ip=%s\n", netip.PrefixFrom(a, a.BitLen()))
+		}
 		if err := x.dev.IpcSet(cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -126,10 +133,16 @@ func peer(t testing.TB, e, o *end) {
 // the test then fails if goroutines stay behind.
 func pair(t testing.TB, aOurs, bOurs bool, dnsForA []netip.Addr) (a, b *end) {
 	t.Helper()
+	return pairAt(t, aOurs, bOurs, []netip.Addr{addrA}, []netip.Addr{addrB}, dnsForA)
+}
+
+// pairAt is pair with the ends' tunnel addresses given.
+func pairAt(t testing.TB, aOurs, bOurs bool, aAddrs, bAddrs, dnsForA []netip.Addr) (a, b *end) {
+	t.Helper()
 	wgnetstack.CheckGoroutines(t)
-	a = newEnd(t, "a", aOurs, addrA, dnsForA)
+	a = newEnd(t, "a", aOurs, aAddrs, dnsForA)
 	t.Cleanup(a.dev.Close)
-	b = newEnd(t, "b", bOurs, addrB, nil)
+	b = newEnd(t, "b", bOurs, bAddrs, nil)
 	t.Cleanup(b.dev.Close)
 	peer(t, a, b)
 	return a, b

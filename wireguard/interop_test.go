@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,11 +76,20 @@ func testHTTPBothWays(t *testing.T, aOurs, bOurs bool) {
 	a, b := pair(t, aOurs, bOurs, nil)
 	serveHTTP(t, a)
 	serveHTTP(t, b)
-	if got, want := get(t, a, "http://198.18.0.2/"), "b here; you are 198.18.0.1:"; !bytes.HasPrefix([]byte(got), []byte(want)) || !bytes.HasSuffix([]byte(got), []byte("sent 100000 bytes")) {
-		t.Errorf("a fetched %q, want %q...sent 100000 bytes", got, want)
-	}
-	if got, want := get(t, b, "http://198.18.0.1/"), "a here; you are 198.18.0.2:"; !bytes.HasPrefix([]byte(got), []byte(want)) || !bytes.HasSuffix([]byte(got), []byte("sent 100000 bytes")) {
-		t.Errorf("b fetched %q, want %q...sent 100000 bytes", got, want)
+	checkGet(t, a, b, addrB, addrA)
+	checkGet(t, b, a, addrA, addrB)
+}
+
+// checkGet fetches from the HTTP server (serveHTTP) of server at to, through
+// client's tunnel, and checks that the server saw the client at from and
+// the whole POST body.
+func checkGet(t testing.TB, client, server *end, to, from netip.Addr) {
+	t.Helper()
+	url := "http://" + net.JoinHostPort(to.String(), "80") + "/"
+	got := get(t, client, url)
+	want := fmt.Sprintf("%s here; you are %s", server.name, net.JoinHostPort(from.String(), ""))
+	if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "sent 100000 bytes") {
+		t.Errorf("%s fetched %s: %q, want %q...sent 100000 bytes", client.name, url, got, want)
 	}
 }
 
@@ -147,7 +157,7 @@ func bulk(t testing.TB, a, b *end, size int64) {
 			run("b", c, 2, results)
 		}
 	}()
-	c, err := a.dial.Dial("tcp", "198.18.0.2:5001")
+	c, err := a.dial.Dial("tcp", netip.AddrPortFrom(b.addr, 5001).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +221,12 @@ func echoUDP(pc net.PacketConn) {
 // from a client there to an echo server on ours.
 func TestUDPEcho(t *testing.T) {
 	a, b := pair(t, true, false, nil)
+	testUDPEcho(t, a, b, addrA, addrB)
+}
+
+// testUDPEcho is TestUDPEcho between a, ours, at aAddr, and b, wireguard-go's,
+// at bAddr.
+func testUDPEcho(t *testing.T, a, b *end, aAddr, bAddr netip.Addr) {
 	theirs, err := b.theirs.ListenUDP(&net.UDPAddr{Port: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -254,22 +270,35 @@ func TestUDPEcho(t *testing.T) {
 			}
 		}
 	}
-	c, err := a.ours.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(addrB, 7))
+	c, err := a.ours.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(bAddr, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("ours → theirs", c)
-	c2, err := b.theirs.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(addrA, 7))
+	c2, err := b.theirs.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(aAddr, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("theirs → ours", c2)
-	// And through Dial's "udp" network.
-	c3, err := a.ours.Dial("udp", "198.18.0.2:7")
-	if err != nil {
-		t.Fatal(err)
+	// And through Dial's "udp" network and the family's own.
+	for _, network := range []string{"udp", "udp" + family(bAddr)} {
+		c3, err := a.ours.Dial(network, netip.AddrPortFrom(bAddr, 7).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ra := c3.RemoteAddr().(*net.UDPAddr).AddrPort(); ra != netip.AddrPortFrom(bAddr, 7) {
+			t.Errorf("Dial(%q): RemoteAddr %v; want %v", network, ra, netip.AddrPortFrom(bAddr, 7))
+		}
+		check("ours Dial("+network+")", c3)
 	}
-	check("ours Dial(udp)", c3)
+}
+
+// family returns "4" or "6", a network's suffix for a's family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "4"
+	}
+	return "6"
 }
 
 func isTimeout(err error) bool {

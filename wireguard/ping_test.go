@@ -332,27 +332,13 @@ func testPingFromGVisor(t *testing.T, a, b *end, addrA, addrB netip.Addr) {
 // began to read.
 func TestPingFilters(t *testing.T) {
 	a, b := pair(t, true, true, nil)
-	warmUp(t, a, b)
-	s1, err := a.ours.ListenPingAddr(netip.IPv4Unspecified())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := a.ours.DialPingAddr(netip.Addr{}, addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := pingSockets(t, a, b, addrB)
 	to := wgnetstack.PingAddrFromAddr(addrB)
 	buf := make([]byte, 1500)
 	read := func(what string, c *wgnetstack.PingConn, seq uint16, data string) uint16 {
 		t.Helper()
-		c.SetReadDeadline(time.Now().Add(readDeadline))
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("%s: Read: %v", what, err)
-		}
-		return echoReply(t, what, buf[:n], seq, []byte(data))
+		id, _ := readReply(t, what, c, buf, false, seq, data)
+		return id
 	}
 
 	if _, err := s1.WriteTo(echoRequest(1, []byte("one")), to); err != nil {
@@ -459,6 +445,37 @@ func TestPingFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("s2 after c's reply", s2, 8, "eight")
+}
+
+// pingSockets warms the tunnel from a to b, then opens on a, ours, two
+// ping sockets of peer's family, closed when the test ends: s1 listening
+// on the unspecified address and s2 connected to peer, one of b's.
+func pingSockets(t *testing.T, a, b *end, peer netip.Addr) (s1, s2 *wgnetstack.PingConn) {
+	t.Helper()
+	warmUp(t, a, b)
+	s1, err := a.ours.ListenPingAddr(unspecified(peer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s1.Close() })
+	s2, err = a.ours.DialPingAddr(netip.Addr{}, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	return s1, s2
+}
+
+// readReply reads an echo reply (echoReplyOf) from c into buf within
+// readDeadline and returns its identifier and sender.
+func readReply(t *testing.T, what string, c *wgnetstack.PingConn, buf []byte, v6 bool, seq uint16, data string) (uint16, net.Addr) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(readDeadline))
+	n, from, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("%s: Read: %v", what, err)
+	}
+	return echoReplyOf(t, what, v6, buf[:n], seq, []byte(data)), from
 }
 
 // checksum returns the RFC 792 checksum of m, its checksum field zero.

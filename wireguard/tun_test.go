@@ -21,10 +21,10 @@ var (
 	testAddr6 = netip.MustParseAddr("fd00::1")
 )
 
-func newTestTUN(t *testing.T, addr netip.Addr) (*Device, *Net) {
+func newTestTUN(t *testing.T, addrs ...netip.Addr) (*Device, *Net) {
 	t.Helper()
 	CheckGoroutines(t)
-	td, n, err := CreateNetTUN([]netip.Addr{addr}, nil, 1420)
+	td, n, err := CreateNetTUN(addrs, nil, 1420)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +212,31 @@ func TestCloseUnblocks(t *testing.T) {
 func TestWriteAndReadBetweenDevices(t *testing.T) {
 	da, na := newTestTUN(t, testAddr)
 	db, nb := newTestTUN(t, peerAddr)
+	joinDevices(t, da, db)
+	udpBetween(t, na, nb, testAddr, peerAddr)
+
+	// RFC 8200 §3: an IPv6 header, 8 bytes of payload, next header 59
+	// (none), from fd00::1 to fd00::2.
+	v6 := make([]byte, 16+40+8)
+	v6[16] = 0x60
+	binary.BigEndian.PutUint16(v6[16+4:], 8)
+	v6[16+6], v6[16+7] = 59, 64
+	src, dst := netip.MustParseAddr("fd00::1").As16(), netip.MustParseAddr("fd00::2").As16()
+	copy(v6[16+8:], src[:])
+	copy(v6[16+24:], dst[:])
+	junk := []byte{0: 0, 16: 0x10, 17: 1}
+	if k, err := db.Write([][]byte{v6, junk, make([]byte, 16)}, 16); err != nil || k != 3 {
+		t.Errorf("Write(IPv6, junk, empty) = %d, %v; want 3, nil", k, err)
+	}
+	if st := db.Stats(); st.DropUnknown != 1 || st.Written != 4 || st.Link.InjectDrops != 0 {
+		t.Errorf("stats %+v; want DropUnknown 1, Written 4 (the fragments and the IPv6 packet), no inject drops", st)
+	}
+	waitFor(t, "the stack to drop the IPv6 packet", func() bool { return nb.Stack().Stats().IPv6.DropNotForUs == 1 })
+}
+
+// joinDevices joins two devices by copying Read's batches into Write at
+// wireguard-go's offsets, until the test ends.
+func joinDevices(t *testing.T, da, db *Device) {
 	var wg sync.WaitGroup
 	pump := func(from, to *Device) {
 		bufs, sizes := makeBufs(BatchSize, 16+1420)
@@ -232,13 +257,18 @@ func TestWriteAndReadBetweenDevices(t *testing.T) {
 	wg.Go(func() { pump(da, db) })
 	wg.Go(func() { pump(db, da) })
 	t.Cleanup(func() { da.Close(); db.Close(); wg.Wait() })
+}
 
+// udpBetween sends a datagram in three fragments from src on na to port 7
+// of to on nb, which must receive it whole.
+func udpBetween(t *testing.T, na, nb *Net, src, to netip.Addr) {
+	t.Helper()
 	srv, err := nb.ListenUDP(&net.UDPAddr{Port: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c, err := na.DialUDP(nil, &net.UDPAddr{IP: peerAddr.AsSlice(), Port: 7})
+	c, err := na.DialUDP(nil, &net.UDPAddr{IP: to.AsSlice(), Port: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,32 +283,33 @@ func TestWriteAndReadBetweenDevices(t *testing.T) {
 	buf := make([]byte, 8000)
 	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 	k, from, err := srv.ReadFromUDPAddrPort(buf)
-	if err != nil || k != len(msg) || from.Addr() != testAddr {
-		t.Fatalf("ReadFrom = %d from %v, %v; want %d from %v", k, from, err, len(msg), testAddr)
+	if err != nil || k != len(msg) || from.Addr().Unmap() != src {
+		t.Fatalf("ReadFrom = %d from %v, %v; want %d from %v", k, from, err, len(msg), src)
 	}
 	for i := range k {
 		if buf[i] != byte(i) {
 			t.Fatalf("byte %d = %d, want %d", i, buf[i], byte(i))
 		}
 	}
+}
 
-	// RFC 8200 §3: an IPv6 header, 8 bytes of payload, next header 59
-	// (none), from fd00::1 to fd00::2.
-	v6 := make([]byte, 16+40+8)
-	v6[16] = 0x60
-	binary.BigEndian.PutUint16(v6[16+4:], 8)
-	v6[16+6], v6[16+7] = 59, 64
-	src, dst := netip.MustParseAddr("fd00::1").As16(), netip.MustParseAddr("fd00::2").As16()
-	copy(v6[16+8:], src[:])
-	copy(v6[16+24:], dst[:])
-	junk := []byte{0: 0, 16: 0x10, 17: 1}
-	if k, err := db.Write([][]byte{v6, junk, make([]byte, 16)}, 16); err != nil || k != 3 {
-		t.Errorf("Write(IPv6, junk, empty) = %d, %v; want 3, nil", k, err)
+// TestIPv6BetweenDevices: between devices with an IPv4 and an IPv6
+// address each, Read returns IPv6 packets and Write hands them to the
+// stack: a datagram in fragments arrives over each family, to one
+// dual-stack socket.
+func TestIPv6BetweenDevices(t *testing.T) {
+	peerAddr6 := netip.MustParseAddr("fd00::2")
+	da, na := newTestTUN(t, testAddr, testAddr6)
+	db, nb := newTestTUN(t, peerAddr, peerAddr6)
+	joinDevices(t, da, db)
+	udpBetween(t, na, nb, testAddr6, peerAddr6)
+	udpBetween(t, na, nb, testAddr, peerAddr)
+	if st := nb.Stack().Stats().IPv6; st.FragmentsIn != 3 || st.Reassembled != 1 {
+		t.Errorf("b's IPv6 stats %+v; want 3 fragments in, 1 datagram reassembled", st)
 	}
-	if st := db.Stats(); st.DropUnknown != 1 || st.Written != 4 || st.Link.InjectDrops != 0 {
-		t.Errorf("stats %+v; want DropUnknown 1, Written 4 (the fragments and the IPv6 packet), no inject drops", st)
+	if st := db.Stats(); st.Written < 6 || st.DropUnknown != 0 {
+		t.Errorf("b's device stats %+v; want at least 6 packets written (the fragments), none dropped", st)
 	}
-	waitFor(t, "the stack to drop the IPv6 packet", func() bool { return nb.Stack().Stats().IPv6.DropNotForUs == 1 })
 }
 
 // TestCreateNetTUNErrors: CreateNetTUN takes at least one valid address,

@@ -310,6 +310,15 @@ func TestIPv6BetweenDevices(t *testing.T) {
 	if st := db.Stats(); st.Written < 6 || st.DropUnknown != 0 {
 		t.Errorf("b's device stats %+v; want at least 6 packets written (the fragments), none dropped", st)
 	}
+	// A local port without an address binds the port, in the peer's family.
+	c, err := na.DialUDPAddrPort(netip.AddrPortFrom(netip.Addr{}, 4242), netip.AddrPortFrom(peerAddr6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if la := c.LocalAddr().(*net.UDPAddr).AddrPort(); la.Port() != 4242 || !la.Addr().Is6() {
+		t.Errorf("DialUDPAddrPort(:4242, %v): LocalAddr %v; want an IPv6 address, port 4242", peerAddr6, la)
+	}
 }
 
 // TestCreateNetTUNErrors: CreateNetTUN takes at least one valid address,

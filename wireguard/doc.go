@@ -24,8 +24,15 @@
 // PingConn, with wireguard-go's behaviour (see PingConn) but package net's
 // errors and deadlines.
 //
-// Not yet: IPv6. CreateNetTUN takes one IPv4 address, and a ping socket
-// for an IPv6 address fails saying so.
+// Both families work, as with wireguard-go's: CreateNetTUN takes any
+// number of IPv4 and IPv6 addresses (each a /32 or /128) and DNS servers of
+// either family, and the device passes IPv4 and IPv6 packets both ways.
+// Dial and DialContext take "tcp", "udp" and "ping" with an optional "4" or
+// "6"; LookupHost asks for A records when the Net has an IPv4 address and
+// AAAA when it has an IPv6 one, IPv6 first, so a dial by name tries a
+// family the Net has; ping sockets speak ICMP or ICMPv6 by their
+// addresses' family. A listener on no address takes every family the Net
+// has.
 //
 // The Device batches: Read returns up to BatchSize (128) packets, each
 // copied once, from the stack straight into wireguard-go's buffers; neither

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,24 +72,40 @@ func get(t testing.TB, e *end, url string) string {
 	return string(body)
 }
 
-func testHTTPBothWays(t *testing.T, aOurs, bOurs bool) {
-	a, b := pair(t, aOurs, bOurs, nil)
+// testHTTP serves HTTP on a and b and fetches from each through the
+// other, at their first addresses.
+func testHTTP(t *testing.T, a, b *end) {
 	serveHTTP(t, a)
 	serveHTTP(t, b)
-	if got, want := get(t, a, "http://198.18.0.2/"), "b here; you are 198.18.0.1:"; !bytes.HasPrefix([]byte(got), []byte(want)) || !bytes.HasSuffix([]byte(got), []byte("sent 100000 bytes")) {
-		t.Errorf("a fetched %q, want %q...sent 100000 bytes", got, want)
-	}
-	if got, want := get(t, b, "http://198.18.0.1/"), "a here; you are 198.18.0.2:"; !bytes.HasPrefix([]byte(got), []byte(want)) || !bytes.HasSuffix([]byte(got), []byte("sent 100000 bytes")) {
-		t.Errorf("b fetched %q, want %q...sent 100000 bytes", got, want)
+	checkGet(t, a, b, b.addr, a.addr)
+	checkGet(t, b, a, a.addr, b.addr)
+}
+
+// checkGet fetches from the HTTP server (serveHTTP) of server at to, through
+// client's tunnel, and checks that the server saw the client at from and
+// the whole POST body.
+func checkGet(t testing.TB, client, server *end, to, from netip.Addr) {
+	t.Helper()
+	url := "http://" + net.JoinHostPort(to.String(), "80") + "/"
+	got := get(t, client, url)
+	want := fmt.Sprintf("%s here; you are %s", server.name, net.JoinHostPort(from.String(), ""))
+	if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "sent 100000 bytes") {
+		t.Errorf("%s fetched %s: %q, want %q...sent 100000 bytes", client.name, url, got, want)
 	}
 }
 
 // TestHTTP serves and fetches HTTP both ways between a WireGuard device on
 // our stack and one on wireguard-go's gVisor netstack.
-func TestHTTP(t *testing.T) { testHTTPBothWays(t, true, false) }
+func TestHTTP(t *testing.T) {
+	a, b := pair(t, true, false, nil)
+	testHTTP(t, a, b)
+}
 
 // TestHTTPOursBothEnds is TestHTTP with our stack at both ends.
-func TestHTTPOursBothEnds(t *testing.T) { testHTTPBothWays(t, true, true) }
+func TestHTTPOursBothEnds(t *testing.T) {
+	a, b := pair(t, true, true, nil)
+	testHTTP(t, a, b)
+}
 
 // sendAndHash writes n pseudo-random bytes from seed to c, then closes its
 // write side, and returns their SHA-256.
@@ -147,7 +164,7 @@ func bulk(t testing.TB, a, b *end, size int64) {
 			run("b", c, 2, results)
 		}
 	}()
-	c, err := a.dial.Dial("tcp", "198.18.0.2:5001")
+	c, err := a.dial.Dial("tcp", netip.AddrPortFrom(b.addr, 5001).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +198,18 @@ func bulk(t testing.TB, a, b *end, size int64) {
 // detector) between our stack and wireguard-go's, checking SHA-256.
 func TestBulk(t *testing.T) {
 	a, b := pair(t, true, false, nil)
-	start := time.Now()
-	bulk(t, a, b, bulkSize())
-	t.Logf("%d MiB each way in %v", bulkSize()>>20, time.Since(start))
+	testBulk(t, a, b)
 }
 
 // TestBulkOursBothEnds is TestBulk with our stack at both ends.
 func TestBulkOursBothEnds(t *testing.T) {
 	a, b := pair(t, true, true, nil)
+	testBulk(t, a, b)
+}
+
+// testBulk runs bulk with bulkSize bytes each way and logs how long it
+// took.
+func testBulk(t *testing.T, a, b *end) {
 	start := time.Now()
 	bulk(t, a, b, bulkSize())
 	t.Logf("%d MiB each way in %v", bulkSize()>>20, time.Since(start))
@@ -211,6 +232,12 @@ func echoUDP(pc net.PacketConn) {
 // from a client there to an echo server on ours.
 func TestUDPEcho(t *testing.T) {
 	a, b := pair(t, true, false, nil)
+	testUDPEcho(t, a, b, addrA, addrB)
+}
+
+// testUDPEcho is TestUDPEcho between a, ours, at aAddr, and b, wireguard-go's,
+// at bAddr.
+func testUDPEcho(t *testing.T, a, b *end, aAddr, bAddr netip.Addr) {
 	theirs, err := b.theirs.ListenUDP(&net.UDPAddr{Port: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -254,22 +281,35 @@ func TestUDPEcho(t *testing.T) {
 			}
 		}
 	}
-	c, err := a.ours.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(addrB, 7))
+	c, err := a.ours.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(bAddr, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("ours → theirs", c)
-	c2, err := b.theirs.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(addrA, 7))
+	c2, err := b.theirs.DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(aAddr, 7))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("theirs → ours", c2)
-	// And through Dial's "udp" network.
-	c3, err := a.ours.Dial("udp", "198.18.0.2:7")
-	if err != nil {
-		t.Fatal(err)
+	// And through Dial's "udp" network and the family's own.
+	for _, network := range []string{"udp", "udp" + family(bAddr)} {
+		c3, err := a.ours.Dial(network, netip.AddrPortFrom(bAddr, 7).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ra := c3.RemoteAddr().(*net.UDPAddr).AddrPort(); ra != netip.AddrPortFrom(bAddr, 7) {
+			t.Errorf("Dial(%q): RemoteAddr %v; want %v", network, ra, netip.AddrPortFrom(bAddr, 7))
+		}
+		check("ours Dial("+network+")", c3)
 	}
-	check("ours Dial(udp)", c3)
+}
+
+// family returns "4" or "6", a network's suffix for a's family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "4"
+	}
+	return "6"
 }
 
 func isTimeout(err error) bool {
@@ -283,47 +323,7 @@ func isTimeout(err error) bool {
 // name.
 func TestDNS(t *testing.T) {
 	a, b := pair(t, true, false, []netip.Addr{addrB})
-	mux := dns.NewServeMux()
-	mux.HandleFunc("name.test.", func(w dns.ResponseWriter, q *dns.Msg) {
-		r := new(dns.Msg)
-		r.SetReply(q)
-		r.Authoritative = true
-		if q.Question[0].Qtype == dns.TypeA {
-			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(198, 18, 0, 2)})
-		}
-		w.WriteMsg(r)
-	})
-	mux.HandleFunc("big.test.", func(w dns.ResponseWriter, q *dns.Msg) {
-		r := new(dns.Msg)
-		r.SetReply(q)
-		r.Authoritative = true
-		for i := range 60 { // 60 A records: about 1 KB, beyond UDP's 512 bytes
-			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(198, 18, 1, byte(i))})
-		}
-		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
-			r.Truncate(dns.MinMsgSize)
-		}
-		w.WriteMsg(r)
-	})
-	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
-		r := new(dns.Msg)
-		r.SetRcode(q, dns.RcodeNameError)
-		w.WriteMsg(r)
-	})
-	pc, err := b.theirs.ListenUDP(&net.UDPAddr{Port: 53})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := b.theirs.ListenTCP(&net.TCPAddr{Port: 53})
-	if err != nil {
-		t.Fatal(err)
-	}
-	udpSrv := &dns.Server{PacketConn: pc, Handler: mux}
-	tcpSrv := &dns.Server{Listener: ln, Handler: mux}
-	var wg sync.WaitGroup
-	wg.Go(func() { udpSrv.ActivateAndServe() })
-	wg.Go(func() { tcpSrv.ActivateAndServe() })
-	t.Cleanup(func() { udpSrv.Shutdown(); tcpSrv.Shutdown(); wg.Wait() })
+	serveDNS(t, b, dnsZone(map[string][]netip.Addr{"name.test.": {addrB}}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -349,4 +349,68 @@ func TestDNS(t *testing.T) {
 	if body := get(t, a, "http://name.test/"); !bytes.HasPrefix([]byte(body), []byte("b here")) {
 		t.Errorf("GET http://name.test/ = %q", body)
 	}
+}
+
+// dnsZone answers for the names in records with their A or AAAA records,
+// as asked (NODATA when the name has none of the type), for "big.test."
+// with 60 records of the type asked (about 1 KB for A, 2 KB for AAAA,
+// beyond UDP's 512 bytes: truncated over UDP), and NXDOMAIN for the rest.
+func dnsZone(records map[string][]netip.Addr) dns.Handler {
+	rr := func(q dns.Question, a netip.Addr) dns.RR {
+		hdr := dns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: dns.ClassINET, Ttl: 60}
+		if a.Is4() {
+			return &dns.A{Hdr: hdr, A: a.AsSlice()}
+		}
+		return &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()}
+	}
+	return dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Authoritative = true
+		qq := q.Question[0]
+		want4, want6 := qq.Qtype == dns.TypeA, qq.Qtype == dns.TypeAAAA
+		addrs, ok := records[strings.ToLower(qq.Name)]
+		switch {
+		case strings.EqualFold(qq.Name, "big.test."):
+			for i := range 60 {
+				if want4 {
+					r.Answer = append(r.Answer, rr(qq, netip.AddrFrom4([4]byte{198, 18, 1, byte(i)})))
+				} else if want6 {
+					r.Answer = append(r.Answer, rr(qq, netip.AddrFrom16([16]byte{0: 0xfd, 13: 1, 15: byte(i)})))
+				}
+			}
+			if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+				r.Truncate(dns.MinMsgSize)
+			}
+		case ok:
+			for _, a := range addrs {
+				if a.Is4() && want4 || a.Is6() && want6 {
+					r.Answer = append(r.Answer, rr(qq, a))
+				}
+			}
+		default:
+			r.SetRcode(q, dns.RcodeNameError)
+		}
+		w.WriteMsg(r)
+	})
+}
+
+// serveDNS serves h on port 53 of b, wireguard-go's, over UDP and TCP,
+// on all its addresses, until the test ends.
+func serveDNS(t *testing.T, b *end, h dns.Handler) {
+	t.Helper()
+	pc, err := b.theirs.ListenUDP(&net.UDPAddr{Port: 53})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := b.theirs.ListenTCP(&net.TCPAddr{Port: 53})
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpSrv := &dns.Server{PacketConn: pc, Handler: h}
+	tcpSrv := &dns.Server{Listener: ln, Handler: h}
+	var wg sync.WaitGroup
+	wg.Go(func() { udpSrv.ActivateAndServe() })
+	wg.Go(func() { tcpSrv.ActivateAndServe() })
+	t.Cleanup(func() { udpSrv.Shutdown(); tcpSrv.Shutdown(); wg.Wait() })
 }

@@ -20,17 +20,22 @@ func (n *Net) LookupHost(host string) (addrs []string, err error) {
 	return n.LookupContextHost(context.Background(), host)
 }
 
-// LookupContextHost returns the IPv4 addresses of host, asking the DNS
-// servers given to CreateNetTUN through the tunnel: an A query for host as
-// a fully qualified name (no search list, no /etc/hosts), over UDP and
-// again over TCP when the answer is truncated (RFC 1035 §4.2.1, RFC 7766
-// §5). Servers are tried in order, the list twice over, each query for up
-// to 5 s, until one answers. An IP literal is returned as it is.
+// LookupContextHost returns the addresses of host, asking the DNS servers
+// given to CreateNetTUN through the tunnel, as wireguard-go's does: an A
+// query when the Net has an IPv4 address and an AAAA query when it has an
+// IPv6 one, both at once, for host as a fully qualified name (no search
+// list, no /etc/hosts), over UDP and again over TCP when the answer is
+// truncated (RFC 1035 §4.2.1, RFC 7766 §5). The IPv6 addresses come first
+// when the Net has an IPv6 address (no RFC 6724 sorting, as in
+// wireguard-go), then the IPv4 ones. For each query, servers are tried in
+// order, the list twice over, each for up to 5 s, until one answers. An IP
+// literal is returned as it is.
 //
-// Errors are *net.DNSError: IsNotFound when the name does not exist or has
-// no address (the search ends there, as the answer is authoritative),
-// IsTimeout when the last server tried did not answer in time. The lookup
-// ends early when ctx does.
+// Errors are *net.DNSError, returned when no query found an address (that
+// of the A query first): IsNotFound when the name does not exist or has no
+// address of the type (the search for that type ends there, as the answer
+// is authoritative), IsTimeout when the last server tried did not answer in
+// time. The lookup ends early when ctx does.
 func (n *Net) LookupContextHost(ctx context.Context, host string) ([]string, error) {
 	if host == "" {
 		return nil, &net.DNSError{Err: errNoSuchHost.Error(), Name: host, IsNotFound: true}
@@ -45,8 +50,46 @@ func (n *Net) LookupContextHost(ctx context.Context, host string) ([]string, err
 	if !isDomainName(host) {
 		return nil, &net.DNSError{Err: errNoSuchHost.Error(), Name: host, IsNotFound: true}
 	}
+	type lane struct {
+		qtype uint16
+		addrs []string
+		err   error
+		done  chan struct{}
+	}
+	var lanes []*lane
+	if n.hasV6 {
+		lanes = append(lanes, &lane{qtype: dns.TypeAAAA})
+	}
+	if n.hasV4 {
+		lanes = append(lanes, &lane{qtype: dns.TypeA})
+	}
+	for _, l := range lanes {
+		l.done = make(chan struct{})
+		go func() {
+			defer close(l.done)
+			l.addrs, l.err = n.lookupType(ctx, host, l.qtype)
+		}()
+	}
+	var addrs []string
+	var err error
+	for _, l := range lanes {
+		<-l.done
+		addrs = append(addrs, l.addrs...)
+		if l.err != nil && (err == nil || l.qtype == dns.TypeA) {
+			err = l.err
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, err
+	}
+	return addrs, nil
+}
+
+// lookupType asks the servers for host's records of type qtype (A or
+// AAAA), as LookupContextHost describes.
+func (n *Net) lookupType(ctx context.Context, host string, qtype uint16) ([]string, error) {
 	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(host), dns.TypeA)
+	q.SetQuestion(dns.Fqdn(host), qtype)
 	var last error = &net.DNSError{Err: "no DNS servers", Name: host}
 	for range 2 {
 		for _, server := range n.dnsServers {
@@ -82,8 +125,8 @@ var (
 	errLameReferral  = errors.New("lame referral")
 )
 
-// query asks one server for q's A records: over UDP, then over TCP if the
-// answer was truncated.
+// query asks one server for q's records (A or AAAA): over UDP, then over
+// TCP if the answer was truncated.
 func (n *Net) query(ctx context.Context, server netip.Addr, q *dns.Msg) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
@@ -127,8 +170,13 @@ func (n *Net) query(ctx context.Context, server netip.Addr, q *dns.Msg) ([]strin
 	}
 	var addrs []string
 	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+		switch rr := rr.(type) {
+		case *dns.A:
+			if ip, ok := netip.AddrFromSlice(rr.A.To4()); ok && q.Question[0].Qtype == dns.TypeA {
+				addrs = append(addrs, ip.String())
+			}
+		case *dns.AAAA:
+			if ip, ok := netip.AddrFromSlice(rr.AAAA.To16()); ok && q.Question[0].Qtype == dns.TypeAAAA {
 				addrs = append(addrs, ip.String())
 			}
 		}

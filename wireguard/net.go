@@ -23,60 +23,70 @@ import (
 // gonet types, and ping sockets this package's *PingConn; they behave as
 // package net's, errors included.
 type Net struct {
-	stack      *ns.Stack
-	dev        *Device
-	addr       netip.Addr
-	dnsServers []netip.Addr
-	pingIDs    echoIDs
+	stack        *ns.Stack
+	dev          *Device
+	hasV4, hasV6 bool // the Net has an address of the family
+	dnsServers   []netip.Addr
+	pingIDs      echoIDs
 }
 
 // CreateNetTUN returns a tun.Device for wireguard-go's device.NewDevice and
-// the Net that uses it. The stack has the address in localAddresses, which
-// must hold exactly one IPv4 address (IPv6 is not supported yet), and sends
-// every packet into the tunnel, as wireguard-go's netstack does with its
-// default route. dnsServers are the servers LookupHost asks, on port 53;
-// mtu is the largest IP packet, 1420 in wireguard-go's usual setup.
+// the Net that uses it. The stack has every address in localAddresses, of
+// either family and as many as given, each a /32 or /128 as wireguard-go's
+// netstack makes them (at least one is needed; an IPv4-mapped IPv6 address
+// counts as IPv4, and a zone is ignored), and sends every packet into the
+// tunnel, as wireguard-go's netstack does with its default routes; the
+// device passes IPv4 and IPv6 packets both ways. dnsServers, of either
+// family, are the servers LookupHost asks, on port 53; mtu is the largest
+// IP packet, 1420 in wireguard-go's usual setup, and at least 1280 (IPv6's
+// minimum, RFC 8200 §5) when an IPv6 address is given.
 //
 // The device's Events channel holds tun.EventUp, so the WireGuard device
 // comes up by itself. Closing the device (device.Close does it) closes the
 // stack and every connection of the Net.
 func CreateNetTUN(localAddresses, dnsServers []netip.Addr, mtu int) (tun.Device, *Net, error) {
-	var addr netip.Addr
+	n := &Net{}
+	var prefixes []netip.Prefix
 	for _, a := range localAddresses {
-		a = a.Unmap()
+		a = a.Unmap().WithZone("")
 		switch {
+		case a.Is4():
+			prefixes = append(prefixes, netip.PrefixFrom(a, 32))
+			n.hasV4 = true
 		case a.Is6():
-			return nil, nil, fmt.Errorf("netstack: local address %v: IPv6 is not supported yet", a)
-		case !a.Is4():
+			prefixes = append(prefixes, netip.PrefixFrom(a, 128))
+			n.hasV6 = true
+		default:
 			return nil, nil, fmt.Errorf("netstack: invalid local address %v", a)
-		case addr.IsValid():
-			return nil, nil, fmt.Errorf("netstack: local addresses %v and %v: only one IPv4 address is supported", addr, a)
 		}
-		addr = a
 	}
-	if !addr.IsValid() {
-		return nil, nil, errors.New("netstack: no local IPv4 address")
+	if len(prefixes) == 0 {
+		return nil, nil, errors.New("netstack: no local address")
 	}
 	if mtu <= 0 {
 		return nil, nil, fmt.Errorf("netstack: invalid MTU %d", mtu)
 	}
 	var dns []netip.AddrPort
 	for _, a := range dnsServers {
-		if a = a.Unmap(); a.Is4() {
+		a = a.Unmap()
+		if a.IsValid() {
 			dns = append(dns, netip.AddrPortFrom(a, 53))
+			n.dnsServers = append(n.dnsServers, a)
 		}
 	}
 	dev := newDevice(mtu)
-	// A /32: the link is point to point, and the stack sends every packet
-	// into it whatever its destination (the core routes so on IP links).
-	s, err := ns.New(ns.Config{Link: dev.link, Addr: netip.PrefixFrom(addr, 32), DNS: dns})
+	// /32s and /128s: the link is point to point, and the stack sends every
+	// packet into it whatever its destination (the core routes so on IP
+	// links, for both families).
+	s, err := ns.New(ns.Config{Link: dev.link, Addrs: prefixes, DNS: dns})
 	if err != nil {
 		dev.link.Close()
 		return nil, nil, err
 	}
 	dev.stack = s
 	dev.events <- tun.EventUp
-	return dev, &Net{stack: s, dev: dev, addr: addr, dnsServers: append([]netip.Addr(nil), dnsServers...)}, nil
+	n.stack, n.dev = s, dev
+	return dev, n, nil
 }
 
 // Stack returns the stack behind n, for what Net does not offer: Stats,
@@ -112,10 +122,14 @@ func (n *Net) DialTCP(addr *net.TCPAddr) (*ns.TCPConn, error) {
 }
 
 // ListenTCPAddrPort listens for TCP connections on addr. Its address must
-// be unspecified, zero or the Net's; port 0 picks an ephemeral port.
+// be zero, unspecified or one of the Net's; port 0 picks an ephemeral port.
+// As with wireguard-go's, the zero address listens on every family the Net
+// has (a Net with both: one dual-stack listener, as package net's "tcp"
+// with no host, whose IPv4 peers show in their IPv4-mapped form, which
+// prints as IPv4), 0.0.0.0 on IPv4 only and :: on IPv6 only.
 func (n *Net) ListenTCPAddrPort(addr netip.AddrPort) (*ns.TCPListener, error) {
-	a := localAddr(addr)
-	return n.stack.ListenTCP(family("tcp", a), a.String())
+	network, address := n.bindNetwork("tcp", addr)
+	return n.stack.ListenTCP(network, address)
 }
 
 // ListenTCP is ListenTCPAddrPort with a *net.TCPAddr; nil listens on an
@@ -126,16 +140,23 @@ func (n *Net) ListenTCP(addr *net.TCPAddr) (*ns.TCPListener, error) {
 
 // DialUDPAddrPort returns a UDP socket bound to laddr (the zero value: an
 // ephemeral port) and, when raddr is valid, connected to it, so that Read
-// and Write exchange datagrams with raddr only. Without raddr it is
-// ListenUDPAddrPort.
+// and Write exchange datagrams with raddr only, of either family. Without
+// raddr it is ListenUDPAddrPort.
 func (n *Net) DialUDPAddrPort(laddr, raddr netip.AddrPort) (*ns.UDPConn, error) {
 	if !raddr.IsValid() {
-		a := localAddr(laddr)
-		return n.stack.ListenUDP(family("udp", a), a.String())
+		network, address := n.bindNetwork("udp", laddr)
+		return n.stack.ListenUDP(network, address)
 	}
 	d := ns.Dialer{Stack: n.stack}
-	if laddr.IsValid() {
-		d.LocalAddr = net.UDPAddrFromAddrPort(laddr)
+	if laddr.Addr().IsValid() || laddr.Port() != 0 {
+		a := laddr.Addr().Unmap()
+		if !a.IsValid() {
+			a = netip.IPv4Unspecified()
+			if raddr.Addr().Unmap().Is6() {
+				a = netip.IPv6Unspecified()
+			}
+		}
+		d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, laddr.Port()))
 	}
 	c, err := d.DialContext(context.Background(), "udp", raddr.String())
 	if err != nil {
@@ -146,7 +167,8 @@ func (n *Net) DialUDPAddrPort(laddr, raddr netip.AddrPort) (*ns.UDPConn, error) 
 
 // ListenUDPAddrPort returns a UDP socket bound to laddr (the zero value: an
 // ephemeral port), which exchanges datagrams with any address through
-// ReadFrom and WriteTo.
+// ReadFrom and WriteTo. Its families are ListenTCPAddrPort's: the zero
+// address takes every family the Net has, 0.0.0.0 IPv4 and :: IPv6 only.
 func (n *Net) ListenUDPAddrPort(laddr netip.AddrPort) (*ns.UDPConn, error) {
 	return n.DialUDPAddrPort(laddr, netip.AddrPort{})
 }
@@ -168,14 +190,15 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 }
 
 // DialContext connects to address on network, as net.Dialer's DialContext
-// does, and suits http.Transport.DialContext. network is "tcp", "tcp4",
-// "udp", "udp4", "ping" or "ping4" (IPv6 is not supported yet: an IPv6
-// address fails, so "tcp6", "udp6" and "ping6" reach nothing). address is
-// "host:port" with a numeric port, or for "ping" networks a host alone,
-// which gives a connected *PingConn (DialPingAddr). A host name is
-// resolved with LookupContextHost, and each address found is tried in
-// turn, each with an equal share of the time left before ctx's deadline
-// (at least 2 s).
+// does, and suits http.Transport.DialContext. network is "tcp", "udp" or
+// "ping" for either family, or one of them with "4" or "6" for that family
+// only. address is "host:port" with a numeric port, or for "ping" networks
+// a host alone, which gives a connected *PingConn (DialPingAddr). A host
+// name is resolved with LookupContextHost, which asks only for the
+// families the Net has addresses of, IPv6 first when it has one, as
+// wireguard-go's does; each address found that network allows is tried in
+// that order, each with an equal share of the time left before ctx's
+// deadline (at least 2 s), until one connects.
 func (n *Net) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	proto, want4, want6 := splitNetwork(network)
 	if proto == "" {
@@ -279,22 +302,26 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 	return a.AddrPort()
 }
 
-// localAddr turns the zero address into the unspecified IPv4 address, as a
-// bind to no address means any.
-// family returns the network of a socket bound to a: "tcp4" or "udp4" for
-// an IPv4 address (the unspecified one included), "tcp6" or "udp6" for an
-// IPv6 one, so that peers appear as wireguard-go's netstack shows them, in
-// their own family, never IPv4-mapped as a dual-stack socket's would.
-func family(network string, a netip.AddrPort) string {
-	if a.Addr().Is4() {
-		return network + "4"
+// bindNetwork returns the network and address to listen on for a, as
+// ListenTCPAddrPort describes: the zero address is "tcp4" or "tcp6" on a
+// Net of one family, the dual-stack "tcp" with no host on one with both; a
+// given address is its own family's network, so that peers appear as
+// wireguard-go's netstack shows them, never IPv4-mapped.
+func (n *Net) bindNetwork(proto string, a netip.AddrPort) (network, address string) {
+	ip := a.Addr().Unmap()
+	switch {
+	case ip.IsValid():
+	case n.hasV4 && n.hasV6:
+		return proto, net.JoinHostPort("", strconv.Itoa(int(a.Port())))
+	case n.hasV6:
+		ip = netip.IPv6Unspecified()
+	default:
+		ip = netip.IPv4Unspecified()
 	}
-	return network + "6"
-}
-
-func localAddr(a netip.AddrPort) netip.AddrPort {
-	if !a.Addr().IsValid() {
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())
+	if ip.Is4() {
+		proto += "4"
+	} else {
+		proto += "6"
 	}
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	return proto, netip.AddrPortFrom(ip, a.Port()).String()
 }

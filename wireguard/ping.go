@@ -39,20 +39,24 @@ func (a PingAddr) Network() string {
 func (a PingAddr) Addr() netip.Addr { return a.addr }
 
 // PingConn is a ping socket, as Linux's unprivileged ICMP sockets
-// (SOCK_DGRAM, IPPROTO_ICMP) and wireguard-go's netstack.PingConn are: a
-// net.Conn and net.PacketConn that sends ICMP echo requests and receives
-// the echo replies to them. Its methods are safe for concurrent use.
+// (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6) and wireguard-go's
+// netstack.PingConn are: a net.Conn and net.PacketConn that sends ICMP
+// echo requests and receives the echo replies to them, over IPv4 (ICMP,
+// RFC 792) or IPv6 (ICMPv6, RFC 4443), one family per socket. Its methods
+// are safe for concurrent use.
 //
 // Each PingConn has its own echo identifier, picked at random when it is
 // made and unique among the PingConns of its Net. Write and WriteTo take a
 // whole ICMP message, header included, which must be an echo request (type
-// 8, code 0); they replace its identifier with the socket's and compute its
-// checksum, so the caller sets only the sequence number and data. Read and
-// ReadFrom return the echo replies (type 0) that carry the socket's
-// identifier, header included and without the IP header, each from its
-// sender, a *PingAddr; a connected PingConn (DialPing with a remote
-// address) takes only its peer's. Every other ICMP message is not for the
-// socket: the stack answers echo requests itself.
+// 8 for IPv4, 128 for IPv6; code 0); they replace its identifier with the
+// socket's and fill in its checksum (for ICMPv6 the stack computes it over
+// the pseudo-header), so the caller sets only the sequence number and
+// data. Read and ReadFrom return the echo replies (type 0 for IPv4, 129
+// for IPv6) that carry the socket's identifier, header included and
+// without the IP header, each from its sender, a *PingAddr; a connected
+// PingConn (DialPing with a remote address) takes only its peer's. Every
+// other ICMP message is not for the socket: the stack answers echo
+// requests itself.
 //
 // Deadlines and errors are package net's: a Read past its deadline fails
 // with an error wrapping os.ErrDeadlineExceeded, one after Close with
@@ -65,17 +69,21 @@ type PingConn struct {
 	ipc          *ns.IPConn
 	n            *Net
 	id           uint16
+	v6           bool // ICMPv6
 	laddr, raddr PingAddr
 }
 
 // DialPingAddr returns a ping socket bound to laddr (its address must be
-// zero, unspecified or the Net's) and, when raddr is valid, connected to
-// it, so that Write sends to raddr and Read returns its replies only. At
-// least one of the two must be valid. IPv6 is not supported yet.
+// zero, unspecified or one of the Net's) and, when raddr is valid,
+// connected to it, so that Write sends to raddr and Read returns its
+// replies only. At least one of the two must be valid; the socket's family
+// is theirs (both given, they must be of one family, else the dial fails
+// with EAFNOSUPPORT): ICMPv6 for IPv6, ICMP for IPv4.
 func (n *Net) DialPingAddr(laddr, raddr netip.Addr) (*PingConn, error) {
 	laddr, raddr = laddr.Unmap(), raddr.Unmap()
+	v6 := laddr.Is6() || raddr.Is6()
 	fail := func(err error) (*PingConn, error) {
-		oe := &net.OpError{Op: "dial", Net: "ping", Err: err}
+		oe := &net.OpError{Op: "dial", Net: pingNetwork(v6), Err: err}
 		if laddr.IsValid() {
 			oe.Source = PingAddr{laddr}
 		}
@@ -87,18 +95,25 @@ func (n *Net) DialPingAddr(laddr, raddr netip.Addr) (*PingConn, error) {
 	switch {
 	case !laddr.IsValid() && !raddr.IsValid():
 		return fail(errMissingAddress)
-	case laddr.Is6() || raddr.Is6():
-		return fail(errPingIPv6)
+	case laddr.IsValid() && raddr.IsValid() && laddr.Is6() != raddr.Is6():
+		return fail(syscall.EAFNOSUPPORT)
 	}
 	bind := ""
-	if laddr.IsValid() {
+	switch {
+	case laddr.IsValid():
 		bind = laddr.String()
-	} else {
+	case v6:
+		laddr = netip.IPv6Unspecified()
+	default:
 		laddr = netip.IPv4Unspecified()
+	}
+	network := "ip4:icmp"
+	if v6 {
+		network = "ip6:ipv6-icmp"
 	}
 	// An unconnected socket for either case: PingConn filters by peer
 	// itself, so that WriteTo also works on a connected one, as on Linux.
-	pc, err := n.stack.ListenPacket("ip4:icmp", bind)
+	pc, err := n.stack.ListenPacket(network, bind)
 	if err != nil {
 		var oe *net.OpError
 		if errors.As(err, &oe) {
@@ -111,17 +126,18 @@ func (n *Net) DialPingAddr(laddr, raddr netip.Addr) (*PingConn, error) {
 		pc.Close()
 		return fail(syscall.EADDRINUSE)
 	}
-	c := &PingConn{ipc: pc.(*ns.IPConn), n: n, id: id, laddr: PingAddr{laddr}}
+	c := &PingConn{ipc: pc.(*ns.IPConn), n: n, id: id, v6: v6, laddr: PingAddr{laddr}}
 	if raddr.IsValid() {
 		c.raddr = PingAddr{raddr}
 	}
 	return c, nil
 }
 
-// ListenPingAddr returns a ping socket bound to laddr (unspecified or the
-// Net's address), which exchanges messages with any address through
-// ReadFrom and WriteTo. As with wireguard-go's, the zero laddr is an error:
-// pass netip.IPv4Unspecified() to listen on any address.
+// ListenPingAddr returns a ping socket bound to laddr (unspecified or one
+// of the Net's addresses), which exchanges messages with any address of
+// laddr's family through ReadFrom and WriteTo. As with wireguard-go's, the
+// zero laddr is an error: pass netip.IPv4Unspecified() or
+// netip.IPv6Unspecified() to listen on any address of the family.
 func (n *Net) ListenPingAddr(laddr netip.Addr) (*PingConn, error) {
 	return n.DialPingAddr(laddr, netip.Addr{})
 }
@@ -145,7 +161,7 @@ func pingAddr(a *PingAddr) netip.Addr {
 }
 
 // LocalAddr returns the address the socket was bound to, a PingAddr
-// (0.0.0.0 when none was given), as wireguard-go's does.
+// (0.0.0.0 or :: when none was given), as wireguard-go's does.
 func (c *PingConn) LocalAddr() net.Addr { return c.laddr }
 
 // RemoteAddr returns the peer of a connected socket, a PingAddr; the zero
@@ -167,17 +183,21 @@ func (c *PingConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return 0, nil, c.opErr("read", nil, err)
 		}
-		src, _ := netip.AddrFromSlice(from.(*net.IPAddr).IP)
+		ia := from.(*net.IPAddr)
+		src, _ := netip.AddrFromSlice(ia.IP)
 		src = src.Unmap()
-		// RFC 792: an echo reply carries the identifier of its request;
-		// like Linux's ping sockets (net/ipv4/ping.c, ping_lookup) and
-		// gVisor's, only echo replies with the socket's identifier are
-		// its, and a connected socket's come from its peer.
+		// RFC 792, RFC 4443 §4.2: an echo reply carries the identifier of
+		// its request; like Linux's ping sockets (net/ipv4/ping.c,
+		// ping_lookup) and gVisor's, only echo replies with the socket's
+		// identifier are its, and a connected socket's come from its peer.
 		m := buf[:min(n, len(buf))]
-		if len(m) < icmpEchoLen || m[0] != icmpEchoReply ||
+		if len(m) < icmpEchoLen || m[0] != c.echoReply() ||
 			binary.BigEndian.Uint16(m[4:6]) != c.id ||
-			c.raddr.addr.IsValid() && src != c.raddr.addr {
+			c.raddr.addr.IsValid() && src != c.raddr.addr.WithZone("") {
 			continue
+		}
+		if src.Is6() {
+			src = src.WithZone(ia.Zone)
 		}
 		if len(p) < icmpEchoLen {
 			n = copy(p, m)
@@ -193,10 +213,11 @@ func (c *PingConn) Read(p []byte) (int, error) {
 }
 
 // WriteTo sends p, an ICMP echo request with its header, to addr, a
-// *PingAddr, PingAddr or *net.IPAddr, with the socket's identifier and
-// the checksum filled in. It fails with EINVAL, as Linux's ping sockets
-// do, if p is shorter than the header or not an echo request. Writes do
-// not block.
+// *PingAddr, PingAddr or *net.IPAddr of the socket's family, with the
+// socket's identifier and the checksum filled in. It fails, as Linux's
+// ping sockets do, with EINVAL if p is shorter than the header or not an
+// echo request of the socket's family, and with EAFNOSUPPORT if addr is of
+// the other family. Writes do not block.
 func (c *PingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	var to netip.Addr
 	switch a := addr.(type) {
@@ -214,23 +235,28 @@ func (c *PingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, c.opErr("write", addr, errors.New("wrong net.Addr type"))
 	}
 	to = to.Unmap()
-	if !to.Is4() {
-		err := errPingIPv6
-		if !to.IsValid() {
-			err = errMissingAddress
-		}
-		return 0, c.opErr("write", addr, err)
+	switch {
+	case !to.IsValid():
+		return 0, c.opErr("write", addr, errMissingAddress)
+	case to.Is6() != c.v6:
+		// Linux's ping_v4_sendmsg and ping_v6_sendmsg.
+		return 0, c.opErr("write", addr, syscall.EAFNOSUPPORT)
 	}
-	// Linux's ping_common_sendmsg (net/ipv4/ping.c) and gVisor's send4
-	// accept only an echo request, code 0, with a whole header.
-	if len(p) < icmpEchoLen || p[0] != icmpEchoRequest || p[1] != 0 {
+	// Linux's ping_common_sendmsg (net/ipv4/ping.c) and gVisor's send4 and
+	// send6 accept only an echo request, code 0, with a whole header.
+	if len(p) < icmpEchoLen || p[0] != c.echoRequest() || p[1] != 0 {
 		return 0, c.opErr("write", addr, syscall.EINVAL)
 	}
 	m := append([]byte(nil), p...)
 	binary.BigEndian.PutUint16(m[4:6], c.id)
 	m[2], m[3] = 0, 0
-	binary.BigEndian.PutUint16(m[2:4], icmpChecksum(m))
-	if _, err := c.ipc.WriteTo(m, &net.IPAddr{IP: to.AsSlice()}); err != nil {
+	if !c.v6 {
+		// ICMPv6's checksum covers the pseudo-header (RFC 4443 §2.3):
+		// the stack's ICMPv6 socket computes it, as Linux's does.
+		binary.BigEndian.PutUint16(m[2:4], icmpChecksum(m))
+	}
+	ip := &net.IPAddr{IP: to.AsSlice(), Zone: to.Zone()}
+	if _, err := c.ipc.WriteTo(m, ip); err != nil {
 		return 0, c.opErr("write", PingAddr{to}, err)
 	}
 	return len(p), nil
@@ -272,8 +298,8 @@ func (c *PingConn) SetWriteDeadline(t time.Time) error {
 }
 
 // opErr returns err, or the error inside the IPConn's *net.OpError, as a
-// *net.OpError of network "ping4" with the socket's addresses (to, when
-// given, as the remote one).
+// *net.OpError of network "ping4" or "ping6" with the socket's addresses
+// (to, when given, as the remote one).
 func (c *PingConn) opErr(op string, to net.Addr, err error) error {
 	if err == nil {
 		return nil
@@ -285,16 +311,41 @@ func (c *PingConn) opErr(op string, to net.Addr, err error) error {
 	if to == nil && c.raddr.addr.IsValid() {
 		to = c.raddr
 	}
-	return &net.OpError{Op: op, Net: "ping4", Source: c.laddr, Addr: to, Err: err}
+	return &net.OpError{Op: op, Net: pingNetwork(c.v6), Source: c.laddr, Addr: to, Err: err}
 }
 
-// RFC 792: the echo and echo reply header: type, code, checksum,
-// identifier, sequence number.
+// pingNetwork returns the network of a ping socket, for errors.
+func pingNetwork(v6 bool) string {
+	if v6 {
+		return "ping6"
+	}
+	return "ping4"
+}
+
+// RFC 792 and RFC 4443 §4.1, §4.2: the echo and echo reply header, the
+// same in both: type, code, checksum, identifier, sequence number.
 const (
-	icmpEchoLen     = 8
-	icmpEchoReply   = 0
-	icmpEchoRequest = 8
+	icmpEchoLen       = 8
+	icmpEchoReply     = 0
+	icmpEchoRequest   = 8
+	icmpv6EchoRequest = 128
+	icmpv6EchoReply   = 129
 )
+
+// echoRequest and echoReply return the socket's family's echo types.
+func (c *PingConn) echoRequest() byte {
+	if c.v6 {
+		return icmpv6EchoRequest
+	}
+	return icmpEchoRequest
+}
+
+func (c *PingConn) echoReply() byte {
+	if c.v6 {
+		return icmpv6EchoReply
+	}
+	return icmpEchoReply
+}
 
 // icmpChecksum returns the RFC 792 checksum of m (whose checksum field is
 // zero): the one's complement of the one's complement sum of its 16-bit
@@ -349,5 +400,3 @@ func (e *echoIDs) put(id uint16) {
 	delete(e.inUse, id)
 	e.mu.Unlock()
 }
-
-var errPingIPv6 = errors.New("IPv6 is not supported yet")

@@ -29,21 +29,53 @@ func echoRequest(seq uint16, data []byte) []byte {
 	return append(m, data...)
 }
 
+// echoRequestTo is echoRequest for to's family: an ICMPv6 echo request
+// (RFC 4443 §4.1, type 128) for an IPv6 address.
+func echoRequestTo(to netip.Addr, seq uint16, data []byte) []byte {
+	m := echoRequest(seq, data)
+	if to.Is6() {
+		m[0] = 128
+	}
+	return m
+}
+
 // echoReply checks that m is an echo reply (type 0, code 0) with a valid
 // RFC 792 checksum, sequence number seq and data, and returns its
 // identifier.
 func echoReply(t *testing.T, what string, m []byte, seq uint16, data []byte) uint16 {
 	t.Helper()
+	return echoReplyOf(t, what, false, m, seq, data)
+}
+
+// echoReplyOf is echoReply for either family: for v6 an ICMPv6 echo reply
+// (RFC 4443 §4.2, type 129), whose checksum covers the IPv6 pseudo-header
+// and was checked by the stack that received it.
+func echoReplyOf(t *testing.T, what string, v6 bool, m []byte, seq uint16, data []byte) uint16 {
+	t.Helper()
 	if len(m) < 8 {
 		t.Fatalf("%s: %d-byte message % x, want an echo reply", what, len(m), m)
 	}
+	typ := byte(0)
 	got := binary.BigEndian.Uint16(m[2:])
-	want := checksum(append([]byte(nil), m...))
-	if m[0] != 0 || m[1] != 0 || got != want || binary.BigEndian.Uint16(m[6:]) != seq || !bytes.Equal(m[8:], data) {
-		t.Fatalf("%s: got type %d code %d seq %d data %q checksum %#04x (want %#04x); want an echo reply, seq %d, data %q",
-			what, m[0], m[1], binary.BigEndian.Uint16(m[6:]), m[8:], got, want, seq, data)
+	want := got
+	if v6 {
+		typ = 129
+	} else {
+		want = checksum(append([]byte(nil), m...))
+	}
+	if m[0] != typ || m[1] != 0 || got != want || binary.BigEndian.Uint16(m[6:]) != seq || !bytes.Equal(m[8:], data) {
+		t.Fatalf("%s: got type %d code %d seq %d data %q checksum %#04x (want %#04x); want an echo reply (type %d), seq %d, data %q",
+			what, m[0], m[1], binary.BigEndian.Uint16(m[6:]), m[8:], got, want, typ, seq, data)
 	}
 	return binary.BigEndian.Uint16(m[4:])
+}
+
+// unspecified returns the unspecified address of a's family.
+func unspecified(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // warmUp pings b from a (on our stack) until a reply comes, so that the
@@ -76,7 +108,7 @@ const readDeadline = 10 * time.Second
 func pingConnected(t *testing.T, what string, c net.Conn, laddr, raddr netip.Addr) {
 	t.Helper()
 	defer c.Close()
-	if la, ok := c.LocalAddr().(wgnetstack.PingAddr); !ok || la.Addr() != laddr || la.Network() != "ping4" {
+	if la, ok := c.LocalAddr().(wgnetstack.PingAddr); !ok || la.Addr() != laddr || la.Network() != "ping"+family(laddr) {
 		t.Errorf("%s: LocalAddr %T %v; want PingAddr %v", what, c.LocalAddr(), c.LocalAddr(), laddr)
 	}
 	if ra, ok := c.RemoteAddr().(wgnetstack.PingAddr); !ok || ra.Addr() != raddr {
@@ -88,7 +120,7 @@ func pingConnected(t *testing.T, what string, c net.Conn, laddr, raddr netip.Add
 	for i, size := range []int{0, 56, 1392, 3000} {
 		data := bytes.Repeat([]byte{byte('a' + i)}, size)
 		seq := uint16(100 + i)
-		req := echoRequest(seq, data)
+		req := echoRequestTo(raddr, seq, data)
 		if n, err := c.Write(req); n != len(req) || err != nil {
 			t.Fatalf("%s: Write = %d, %v; want %d, nil", what, n, err, len(req))
 		}
@@ -97,7 +129,7 @@ func pingConnected(t *testing.T, what string, c net.Conn, laddr, raddr netip.Add
 		if err != nil {
 			t.Fatalf("%s: ReadFrom: %v", what, err)
 		}
-		if got := echoReply(t, what, buf[:n], seq, data); i > 0 && got != id {
+		if got := echoReplyOf(t, what, raddr.Is6(), buf[:n], seq, data); i > 0 && got != id {
 			t.Errorf("%s: reply %d has identifier %#x, the earlier ones %#x", what, i, got, id)
 		} else {
 			id = got
@@ -117,7 +149,7 @@ func pingListening(t *testing.T, what string, pc net.PacketConn, raddr netip.Add
 	for i, to := range []net.Addr{wgnetstack.PingAddrFromAddr(raddr), &net.IPAddr{IP: raddr.AsSlice()}} {
 		data := []byte(fmt.Sprintf("to %T", to))
 		seq := uint16(200 + i)
-		if _, err := pc.WriteTo(echoRequest(seq, data), to); err != nil {
+		if _, err := pc.WriteTo(echoRequestTo(raddr, seq, data), to); err != nil {
 			t.Fatalf("%s: WriteTo(%T): %v", what, to, err)
 		}
 		pc.SetReadDeadline(time.Now().Add(readDeadline))
@@ -125,7 +157,7 @@ func pingListening(t *testing.T, what string, pc net.PacketConn, raddr netip.Add
 		if err != nil {
 			t.Fatalf("%s: ReadFrom: %v", what, err)
 		}
-		echoReply(t, what, buf[:n], seq, data)
+		echoReplyOf(t, what, raddr.Is6(), buf[:n], seq, data)
 		if pa, ok := from.(*wgnetstack.PingAddr); !ok || pa.Addr() != raddr {
 			t.Errorf("%s: reply from %T %v; want *PingAddr %v", what, from, from, raddr)
 		}
@@ -135,15 +167,22 @@ func pingListening(t *testing.T, what string, pc net.PacketConn, raddr netip.Add
 // TestPingToGVisor pings wireguard-go's gVisor netstack, which answers,
 // from our PingConn: DialPingAddr, DialPing, ListenPingAddr, ListenPing,
 // and Dial's "ping" and "ping4" networks.
-func TestPingToGVisor(t *testing.T) { testPingFromOurs(t, false) }
+func TestPingToGVisor(t *testing.T) {
+	a, b := pair(t, true, false, nil)
+	testPingFromOurs(t, a, b, addrA, addrB)
+}
 
 // TestPingOursBothEnds is TestPingToGVisor with our stack answering.
-func TestPingOursBothEnds(t *testing.T) { testPingFromOurs(t, true) }
+func TestPingOursBothEnds(t *testing.T) {
+	a, b := pair(t, true, true, nil)
+	testPingFromOurs(t, a, b, addrA, addrB)
+}
 
-func testPingFromOurs(t *testing.T, bOurs bool) {
-	a, b := pair(t, true, bOurs, nil)
+// testPingFromOurs pings b at addrB from a, ours, at addrA, with each way
+// of making a ping socket, of addrB's family.
+func testPingFromOurs(t *testing.T, a, b *end, addrA, addrB netip.Addr) {
 	warmUp(t, a, b)
-	unspec := netip.IPv4Unspecified()
+	unspec := unspecified(addrB)
 
 	c, err := a.ours.DialPingAddr(netip.Addr{}, addrB)
 	if err != nil {
@@ -155,7 +194,7 @@ func testPingFromOurs(t *testing.T, bOurs bool) {
 		t.Fatal(err)
 	}
 	pingConnected(t, "DialPing", c, addrA, addrB)
-	for _, network := range []string{"ping", "ping4"} {
+	for _, network := range []string{"ping", "ping" + family(addrB)} {
 		dc, err := a.ours.Dial(network, addrB.String())
 		if err != nil {
 			t.Fatalf("Dial(%q): %v", network, err)
@@ -190,7 +229,7 @@ func testPingFromOurs(t *testing.T, bOurs bool) {
 		wg.Go(func() {
 			for i := range each {
 				seq := uint16(w*each + i)
-				if _, err := c.Write(echoRequest(seq, []byte{byte(seq)})); err != nil {
+				if _, err := c.Write(echoRequestTo(addrB, seq, []byte{byte(seq)})); err != nil {
 					t.Errorf("concurrent Write: %v", err)
 				}
 			}
@@ -205,7 +244,7 @@ func testPingFromOurs(t *testing.T, bOurs bool) {
 			t.Fatalf("concurrent pings: %d of %d replies, then %v", len(seen), writers*each, err)
 		}
 		seq := binary.BigEndian.Uint16(buf[6:])
-		echoReply(t, "concurrent ping", buf[:n], seq, []byte{byte(seq)})
+		echoReplyOf(t, "concurrent ping", addrB.Is6(), buf[:n], seq, []byte{byte(seq)})
 		if seen[seq] || seq >= writers*each {
 			t.Fatalf("concurrent pings: reply %d again or unasked", seq)
 		}
@@ -218,6 +257,12 @@ func testPingFromOurs(t *testing.T, bOurs bool) {
 // own gVisor PingConn, connected and not.
 func TestPingFromGVisor(t *testing.T) {
 	a, b := pair(t, true, false, nil)
+	testPingFromGVisor(t, a, b, addrA, addrB)
+}
+
+// testPingFromGVisor pings a, ours, at addrA from b, wireguard-go's, at
+// addrB.
+func testPingFromGVisor(t *testing.T, a, b *end, addrA, addrB netip.Addr) {
 	warmUp(t, a, b)
 	buf := make([]byte, 4000)
 	// gVisor's PingConn.ReadFrom waits for a wakeup that comes only when a
@@ -244,7 +289,7 @@ func TestPingFromGVisor(t *testing.T) {
 				n, from, err := pc.ReadFrom(buf)
 				done <- result{n, from, err}
 			}()
-			if err := write(pc, echoRequest(seq, data)); err != nil {
+			if err := write(pc, echoRequestTo(addrA, seq, data)); err != nil {
 				t.Fatalf("%s: write: %v", what, err)
 			}
 			r := <-done
@@ -255,7 +300,7 @@ func TestPingFromGVisor(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("%s: ReadFrom: %v", what, r.err)
 			}
-			echoReply(t, what, buf[:r.n], seq, data)
+			echoReplyOf(t, what, addrA.Is6(), buf[:r.n], seq, data)
 			if from, ok := r.from.(*gvnetstack.PingAddr); !ok || from.Addr() != addrA {
 				t.Errorf("%s: reply from %T %v; want %v", what, r.from, r.from, addrA)
 			}
@@ -287,27 +332,13 @@ func TestPingFromGVisor(t *testing.T) {
 // began to read.
 func TestPingFilters(t *testing.T) {
 	a, b := pair(t, true, true, nil)
-	warmUp(t, a, b)
-	s1, err := a.ours.ListenPingAddr(netip.IPv4Unspecified())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	s2, err := a.ours.DialPingAddr(netip.Addr{}, addrB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := pingSockets(t, a, b, addrB)
 	to := wgnetstack.PingAddrFromAddr(addrB)
 	buf := make([]byte, 1500)
 	read := func(what string, c *wgnetstack.PingConn, seq uint16, data string) uint16 {
 		t.Helper()
-		c.SetReadDeadline(time.Now().Add(readDeadline))
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("%s: Read: %v", what, err)
-		}
-		return echoReply(t, what, buf[:n], seq, []byte(data))
+		id, _ := readReply(t, what, c, buf, false, seq, data)
+		return id
 	}
 
 	if _, err := s1.WriteTo(echoRequest(1, []byte("one")), to); err != nil {
@@ -355,7 +386,7 @@ func TestPingFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rawB.Close()
-	c := newEnd(t, "c", true, addrC, nil)
+	c := newEnd(t, "c", true, []netip.Addr{addrC}, nil)
 	t.Cleanup(c.dev.Close)
 	peer(t, a, c)
 	warmUp(t, c, a)
@@ -414,6 +445,37 @@ func TestPingFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("s2 after c's reply", s2, 8, "eight")
+}
+
+// pingSockets warms the tunnel from a to b, then opens on a, ours, two
+// ping sockets of peer's family, closed when the test ends: s1 listening
+// on the unspecified address and s2 connected to peer, one of b's.
+func pingSockets(t *testing.T, a, b *end, peer netip.Addr) (s1, s2 *wgnetstack.PingConn) {
+	t.Helper()
+	warmUp(t, a, b)
+	s1, err := a.ours.ListenPingAddr(unspecified(peer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s1.Close() })
+	s2, err = a.ours.DialPingAddr(netip.Addr{}, peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	return s1, s2
+}
+
+// readReply reads an echo reply (echoReplyOf) from c into buf within
+// readDeadline and returns its identifier and sender.
+func readReply(t *testing.T, what string, c *wgnetstack.PingConn, buf []byte, v6 bool, seq uint16, data string) (uint16, net.Addr) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(readDeadline))
+	n, from, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("%s: Read: %v", what, err)
+	}
+	return echoReplyOf(t, what, v6, buf[:n], seq, []byte(data)), from
 }
 
 // checksum returns the RFC 792 checksum of m, its checksum field zero.
@@ -516,8 +578,8 @@ func TestPingErrors(t *testing.T) {
 	v6 := netip.MustParseAddr("fd00::1")
 	for _, tc := range []struct{ laddr, raddr netip.Addr }{
 		{netip.Addr{}, netip.Addr{}},               // wireguard-go's "invalid address"
-		{netip.Addr{}, v6},                         // IPv6
-		{netip.IPv6Unspecified(), netip.Addr{}},    // IPv6
+		{addrA, v6},                                // two families
+		{netip.IPv6Unspecified(), addrB},           // two families
 		{netip.MustParseAddr("198.18.0.9"), addrB}, // not the Net's address
 	} {
 		_, err := a.ours.DialPingAddr(tc.laddr, tc.raddr)
@@ -526,15 +588,15 @@ func TestPingErrors(t *testing.T) {
 			t.Errorf("DialPingAddr(%v, %v) = %v; want a dial *net.OpError", tc.laddr, tc.raddr, err)
 		}
 	}
-	if _, err := a.ours.DialPingAddr(netip.Addr{}, v6); err == nil || !bytes.Contains([]byte(err.Error()), []byte("IPv6")) {
-		t.Errorf("DialPingAddr to %v: %v; want an error naming IPv6", v6, err)
+	if _, err := a.ours.DialPingAddr(addrA, v6); !errors.Is(err, syscall.EAFNOSUPPORT) {
+		t.Errorf("DialPingAddr from %v to %v: %v; want EAFNOSUPPORT", addrA, v6, err)
 	}
 	if _, err := a.ours.ListenPing(nil); err == nil {
 		t.Error("ListenPing(nil) succeeded; wireguard-go's fails")
 	}
 	for _, tc := range []struct{ network, address string }{
 		{"ping6", addrB.String()},        // no IPv4 address for ping6
-		{"ping", "fd00::1"},              // IPv6
+		{"ping4", "fd00::1"},             // IPv6
 		{"ping4", addrB.String() + ":1"}, // a ping address has no port
 		{"pong", addrB.String()},
 	} {
@@ -561,7 +623,8 @@ func TestPingErrors(t *testing.T) {
 		{"echo reply", reply, to, syscall.EINVAL},
 		{"short", []byte{8, 0, 0, 0}, to, syscall.EINVAL},
 		{"code 1", append([]byte{8, 1}, make([]byte, 6)...), to, syscall.EINVAL},
-		{"IPv6", echoRequest(1, nil), wgnetstack.PingAddrFromAddr(v6), nil},
+		{"IPv6", echoRequest(1, nil), wgnetstack.PingAddrFromAddr(v6), syscall.EAFNOSUPPORT},
+		{"ICMPv6 echo request", echoRequestTo(v6, 1, nil), to, syscall.EINVAL},
 		{"UDP address", echoRequest(1, nil), &net.UDPAddr{IP: addrB.AsSlice()}, nil},
 	} {
 		n, err := lc.WriteTo(tc.m, tc.to)
@@ -572,5 +635,34 @@ func TestPingErrors(t *testing.T) {
 	}
 	if _, err := lc.Write(echoRequest(1, nil)); !errors.Is(err, syscall.EDESTADDRREQ) {
 		t.Errorf("Write on an unconnected socket: %v; want EDESTADDRREQ", err)
+	}
+
+	// An ICMPv6 socket takes ICMPv6 echo requests to IPv6 addresses only;
+	// on this Net, without an IPv6 address, the stack cannot send them.
+	lc6, err := a.ours.ListenPingAddr(netip.IPv6Unspecified())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc6.Close()
+	if la := lc6.LocalAddr().(wgnetstack.PingAddr); la.Addr() != netip.IPv6Unspecified() || la.Network() != "ping6" {
+		t.Errorf("ICMPv6 socket: LocalAddr %v (%s); want :: (ping6)", la, la.Network())
+	}
+	to6 := wgnetstack.PingAddrFromAddr(v6)
+	for _, tc := range []struct {
+		what string
+		m    []byte
+		to   net.Addr
+		want error
+	}{
+		{"ICMP echo request", echoRequest(1, nil), to6, syscall.EINVAL},
+		{"ICMPv6 echo reply", append([]byte{129}, make([]byte, 7)...), to6, syscall.EINVAL},
+		{"IPv4", echoRequestTo(v6, 1, nil), to, syscall.EAFNOSUPPORT},
+		{"no IPv6 address", echoRequestTo(v6, 1, nil), to6, nil},
+	} {
+		n, err := lc6.WriteTo(tc.m, tc.to)
+		var oe *net.OpError
+		if n != 0 || !errors.As(err, &oe) || oe.Op != "write" || oe.Net != "ping6" || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("ICMPv6 socket: WriteTo(%s) = %d, %v; want 0 and a ping6 write *net.OpError (%v)", tc.what, n, err, tc.want)
+		}
 	}
 }

@@ -50,8 +50,8 @@ type Device struct {
 
 	closeOnce sync.Once
 	st        struct {
-		read, reads, written                          atomic.Uint64
-		dropClosed, dropTooBig, dropIPv6, dropUnknown atomic.Uint64
+		read, reads, written                atomic.Uint64
+		dropClosed, dropTooBig, dropUnknown atomic.Uint64
 	}
 }
 
@@ -70,10 +70,11 @@ type DeviceStats struct {
 	// room after the offset in wireguard-go's buffer (never, when the MTU
 	// given to CreateNetTUN is the one wireguard-go uses).
 	DropTooBig uint64
-	// DropIPv6 counts IPv6 packets written, which the stack does not speak
-	// yet.
-	DropIPv6 uint64
-	// DropUnknown counts written packets that are neither IPv4 nor IPv6.
+	// DropUnknown counts written packets that are neither IPv4 nor IPv6
+	// (by the version in their first nibble), and those shorter than the
+	// offset. IPv4 and IPv6 packets all go to the stack, which counts in
+	// its own Stats those it drops (malformed, or for an address it does
+	// not have, such as IPv6 on a Net with IPv4 addresses only).
 	DropUnknown uint64
 	// Link holds the counters of the stack's PacketLink. Its InjectDrops
 	// stays 0: Write waits for room instead of dropping.
@@ -142,10 +143,12 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, nil
 }
 
-// Write implements tun.Device: it hands each IPv4 packet in bufs[i][offset:]
-// to the stack, waiting while the stack's input queue is full. IPv6 and
-// other packets are dropped and counted. It returns len(bufs), or after
-// Close the packets handed over and os.ErrClosed.
+// Write implements tun.Device: it hands each IPv4 and IPv6 packet in
+// bufs[i][offset:] to the stack, waiting while the stack's input queue is
+// full. Packets of other versions are dropped and counted (DropUnknown),
+// where wireguard-go's netstack device fails the Write with EAFNOSUPPORT.
+// It returns len(bufs), or after Close the packets handed over and
+// os.ErrClosed.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	for i, b := range bufs {
 		if offset > len(b) {
@@ -157,10 +160,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 			continue
 		}
 		switch pkt[0] >> 4 {
-		case 4:
-		case 6:
-			d.st.dropIPv6.Add(1)
-			continue
+		case 4, 6:
 		default:
 			d.st.dropUnknown.Add(1)
 			continue
@@ -218,7 +218,6 @@ func (d *Device) Stats() DeviceStats {
 		Written:     d.st.written.Load(),
 		DropClosed:  d.st.dropClosed.Load(),
 		DropTooBig:  d.st.dropTooBig.Load(),
-		DropIPv6:    d.st.dropIPv6.Load(),
 		DropUnknown: d.st.dropUnknown.Load(),
 		Link:        d.link.Stats(),
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,14 +16,15 @@ import (
 )
 
 var (
-	testAddr = netip.MustParseAddr("198.18.0.1")
-	peerAddr = netip.MustParseAddr("198.18.0.2")
+	testAddr  = netip.MustParseAddr("198.18.0.1")
+	peerAddr  = netip.MustParseAddr("198.18.0.2")
+	testAddr6 = netip.MustParseAddr("fd00::1")
 )
 
-func newTestTUN(t *testing.T, addr netip.Addr) (*Device, *Net) {
+func newTestTUN(t *testing.T, addrs ...netip.Addr) (*Device, *Net) {
 	t.Helper()
 	CheckGoroutines(t)
-	td, n, err := CreateNetTUN([]netip.Addr{addr}, nil, 1420)
+	td, n, err := CreateNetTUN(addrs, nil, 1420)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,10 +207,36 @@ func TestCloseUnblocks(t *testing.T) {
 
 // TestWriteAndReadBetweenDevices joins two devices by copying Read's
 // batches into Write at wireguard-go's offsets, and exchanges UDP over
-// them; IPv6 and garbage written are dropped and counted.
+// them; garbage written is dropped and counted, and an IPv6 packet goes to
+// the stack, which counts it as not for it (it has no IPv6 address).
 func TestWriteAndReadBetweenDevices(t *testing.T) {
 	da, na := newTestTUN(t, testAddr)
 	db, nb := newTestTUN(t, peerAddr)
+	joinDevices(t, da, db)
+	udpBetween(t, na, nb, testAddr, peerAddr)
+
+	// RFC 8200 §3: an IPv6 header, 8 bytes of payload, next header 59
+	// (none), from fd00::1 to fd00::2.
+	v6 := make([]byte, 16+40+8)
+	v6[16] = 0x60
+	binary.BigEndian.PutUint16(v6[16+4:], 8)
+	v6[16+6], v6[16+7] = 59, 64
+	src, dst := netip.MustParseAddr("fd00::1").As16(), netip.MustParseAddr("fd00::2").As16()
+	copy(v6[16+8:], src[:])
+	copy(v6[16+24:], dst[:])
+	junk := []byte{0: 0, 16: 0x10, 17: 1}
+	if k, err := db.Write([][]byte{v6, junk, make([]byte, 16)}, 16); err != nil || k != 3 {
+		t.Errorf("Write(IPv6, junk, empty) = %d, %v; want 3, nil", k, err)
+	}
+	if st := db.Stats(); st.DropUnknown != 1 || st.Written != 4 || st.Link.InjectDrops != 0 {
+		t.Errorf("stats %+v; want DropUnknown 1, Written 4 (the fragments and the IPv6 packet), no inject drops", st)
+	}
+	waitFor(t, "the stack to drop the IPv6 packet", func() bool { return nb.Stack().Stats().IPv6.DropNotForUs == 1 })
+}
+
+// joinDevices joins two devices by copying Read's batches into Write at
+// wireguard-go's offsets, until the test ends.
+func joinDevices(t *testing.T, da, db *Device) {
 	var wg sync.WaitGroup
 	pump := func(from, to *Device) {
 		bufs, sizes := makeBufs(BatchSize, 16+1420)
@@ -229,13 +257,18 @@ func TestWriteAndReadBetweenDevices(t *testing.T) {
 	wg.Go(func() { pump(da, db) })
 	wg.Go(func() { pump(db, da) })
 	t.Cleanup(func() { da.Close(); db.Close(); wg.Wait() })
+}
 
+// udpBetween sends a datagram in three fragments from src on na to port 7
+// of to on nb, which must receive it whole.
+func udpBetween(t *testing.T, na, nb *Net, src, to netip.Addr) {
+	t.Helper()
 	srv, err := nb.ListenUDP(&net.UDPAddr{Port: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c, err := na.DialUDP(nil, &net.UDPAddr{IP: peerAddr.AsSlice(), Port: 7})
+	c, err := na.DialUDP(nil, &net.UDPAddr{IP: to.AsSlice(), Port: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,28 +283,47 @@ func TestWriteAndReadBetweenDevices(t *testing.T) {
 	buf := make([]byte, 8000)
 	srv.SetReadDeadline(time.Now().Add(10 * time.Second))
 	k, from, err := srv.ReadFromUDPAddrPort(buf)
-	if err != nil || k != len(msg) || from.Addr() != testAddr {
-		t.Fatalf("ReadFrom = %d from %v, %v; want %d from %v", k, from, err, len(msg), testAddr)
+	if err != nil || k != len(msg) || from.Addr().Unmap() != src {
+		t.Fatalf("ReadFrom = %d from %v, %v; want %d from %v", k, from, err, len(msg), src)
 	}
 	for i := range k {
 		if buf[i] != byte(i) {
 			t.Fatalf("byte %d = %d, want %d", i, buf[i], byte(i))
 		}
 	}
+}
 
-	v6 := make([]byte, 16+40)
-	v6[16] = 0x60
-	junk := []byte{0: 0, 16: 0x10, 17: 1}
-	if k, err := db.Write([][]byte{v6, junk, make([]byte, 16)}, 16); err != nil || k != 3 {
-		t.Errorf("Write(IPv6, junk, empty) = %d, %v; want 3, nil", k, err)
+// TestIPv6BetweenDevices: between devices with an IPv4 and an IPv6
+// address each, Read returns IPv6 packets and Write hands them to the
+// stack: a datagram in fragments arrives over each family, to one
+// dual-stack socket.
+func TestIPv6BetweenDevices(t *testing.T) {
+	peerAddr6 := netip.MustParseAddr("fd00::2")
+	da, na := newTestTUN(t, testAddr, testAddr6)
+	db, nb := newTestTUN(t, peerAddr, peerAddr6)
+	joinDevices(t, da, db)
+	udpBetween(t, na, nb, testAddr6, peerAddr6)
+	udpBetween(t, na, nb, testAddr, peerAddr)
+	if st := nb.Stack().Stats().IPv6; st.FragmentsIn != 3 || st.Reassembled != 1 {
+		t.Errorf("b's IPv6 stats %+v; want 3 fragments in, 1 datagram reassembled", st)
 	}
-	if st := db.Stats(); st.DropIPv6 != 1 || st.DropUnknown != 1 || st.Written != 3 || st.Link.InjectDrops != 0 {
-		t.Errorf("stats %+v; want DropIPv6 1, DropUnknown 1, Written 3 (the fragments), no inject drops", st)
+	if st := db.Stats(); st.Written < 6 || st.DropUnknown != 0 {
+		t.Errorf("b's device stats %+v; want at least 6 packets written (the fragments), none dropped", st)
+	}
+	// A local port without an address binds the port, in the peer's family.
+	c, err := na.DialUDPAddrPort(netip.AddrPortFrom(netip.Addr{}, 4242), netip.AddrPortFrom(peerAddr6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if la := c.LocalAddr().(*net.UDPAddr).AddrPort(); la.Port() != 4242 || !la.Addr().Is6() {
+		t.Errorf("DialUDPAddrPort(:4242, %v): LocalAddr %v; want an IPv6 address, port 4242", peerAddr6, la)
 	}
 }
 
-// TestCreateNetTUNErrors: CreateNetTUN takes one IPv4 address and a
-// positive MTU.
+// TestCreateNetTUNErrors: CreateNetTUN takes at least one valid address,
+// each once, and a positive MTU, at least 1280 with an IPv6 address; it
+// takes several of each family.
 func TestCreateNetTUNErrors(t *testing.T) {
 	CheckGoroutines(t)
 	for _, tc := range []struct {
@@ -280,9 +332,11 @@ func TestCreateNetTUNErrors(t *testing.T) {
 		mtu   int
 	}{
 		{"none", nil, 1420},
-		{"IPv6", []netip.Addr{testAddr, netip.MustParseAddr("fd00::1")}, 1420},
-		{"two IPv4", []netip.Addr{testAddr, peerAddr}, 1420},
-		{"zero", []netip.Addr{{}}, 1420},
+		{"twice", []netip.Addr{testAddr, testAddr}, 1420},
+		{"IPv6 twice", []netip.Addr{testAddr6, testAddr6}, 1420},
+		{"zero", []netip.Addr{testAddr, {}}, 1420},
+		{"unspecified", []netip.Addr{netip.IPv6Unspecified()}, 1420},
+		{"IPv6 with MTU 1279", []netip.Addr{testAddr, testAddr6}, 1279},
 		{"MTU 0", []netip.Addr{testAddr}, 0},
 		{"MTU 60", []netip.Addr{testAddr}, 60},
 	} {
@@ -299,6 +353,21 @@ func TestCreateNetTUNErrors(t *testing.T) {
 		t.Errorf("MTU %d, BatchSize %d; want 1280, %d", mtu, d.BatchSize(), BatchSize)
 	}
 	d.Close()
+
+	several := []netip.Addr{testAddr, testAddr6, peerAddr, netip.MustParseAddr("2001:db8::1")}
+	d, n, err := CreateNetTUN(several, nil, 1280)
+	if err != nil {
+		t.Fatalf("%v: %v", several, err)
+	}
+	defer d.Close()
+	want := []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32"), netip.MustParsePrefix("198.18.0.2/32"),
+		netip.MustParsePrefix("fd00::1/128"), netip.MustParsePrefix("2001:db8::1/128")} // the stack lists IPv4 first
+	if got := n.Stack().Addrs(); !slices.Equal(got, want) {
+		t.Errorf("stack addresses %v; want %v", got, want)
+	}
+	if !n.hasV4 || !n.hasV6 {
+		t.Errorf("hasV4 %v, hasV6 %v; want both", n.hasV4, n.hasV6)
+	}
 }
 
 // TestDialErrors: networks and addresses Dial refuses before sending.
@@ -306,7 +375,7 @@ func TestDialErrors(t *testing.T) {
 	_, n := newTestTUN(t, testAddr)
 	for _, tc := range []struct{ network, address, want string }{
 		{"ping6", "198.18.0.2", errNoSuitableAddress.Error()},
-		{"ping", "fd00::1", errPingIPv6.Error()},
+		{"ping4", "fd00::1", errNoSuitableAddress.Error()},
 		{"ip4:icmp", "198.18.0.2", "unknown network ip4:icmp"},
 		{"tcp6", "198.18.0.2:80", errNoSuitableAddress.Error()},
 		{"tcp", "198.18.0.2:http", errNumericPort.Error()},

@@ -246,21 +246,24 @@ func b64(t testing.TB, hexKey string) string {
 // underlay is a veth pair between that namespace and a second one, where
 // our device's sockets live:
 //
-//	ns k: wgNNN (kernel TUN, 198.18.50.1/24)   veth 198.18.51.1:51820
-//	ns u:                                      veth 198.18.51.2:51821 ← our device, tunnel address 198.18.50.2
+//	ns k: wgNNN (kernel TUN, 198.18.50.1/24, fd00:50::1/64)   veth 198.18.51.1:51820
+//	ns u:                                   veth 198.18.51.2:51821 ← our device, tunnel addresses 198.18.50.2, fd00:50::2
 //
-// curl and ping in ns k reach our stack through the tunnel, and our stack
-// reaches an HTTP server and the kernel's ICMP echo in ns k.
+// curl and ping in ns k reach our stack through the tunnel over IPv4 and
+// IPv6 (curl -6, ping -6), and our stack reaches an HTTP server and the
+// kernel's ICMP and ICMPv6 echo in ns k over each.
 func TestWireguardGoProgram(t *testing.T) {
 	tools := requirePrivileged(t, "wg", "curl", "ping")
 	wgPath, curlPath, pingPath := tools[0], tools[1], tools[2]
 	wgnetstack.CheckGoroutines(t)
 
 	var (
-		kernelTun = netip.MustParseAddr("198.18.50.1")
-		oursTun   = netip.MustParseAddr("198.18.50.2")
-		kernelUDP = netip.MustParseAddrPort("198.18.51.1:51820")
-		oursUDP   = netip.MustParseAddrPort("198.18.51.2:51821")
+		kernelTun  = netip.MustParseAddr("198.18.50.1")
+		oursTun    = netip.MustParseAddr("198.18.50.2")
+		kernelTun6 = netip.MustParseAddr("fd00:50::1")
+		oursTun6   = netip.MustParseAddr("fd00:50::2")
+		kernelUDP  = netip.MustParseAddrPort("198.18.51.1:51820")
+		oursUDP    = netip.MustParseAddrPort("198.18.51.2:51821")
 	)
 	pid := os.Getpid()
 	k := newNetns(t, fmt.Sprintf("wgk-%d", pid))
@@ -282,20 +285,23 @@ func TestWireguardGoProgram(t *testing.T) {
 	}
 	if out, err := k.exec(10*time.Second, wgPath, "set", ifname,
 		"private-key", keyFile, "listen-port", strconv.Itoa(int(kernelUDP.Port())),
-		"peer", b64(t, oPub), "endpoint", oursUDP.String(), "allowed-ips", oursTun.String()+"/32"); err != nil {
+		"peer", b64(t, oPub), "endpoint", oursUDP.String(), "allowed-ips", oursTun.String()+"/32,"+oursTun6.String()+"/128"); err != nil {
 		t.Fatalf("wg set: %v\n%s", err, out)
 	}
 	k.ip("addr", "add", kernelTun.String()+"/24", "dev", ifname)
+	// nodad: duplicate address detection's solicitations would go nowhere
+	// (WireGuard routes no multicast), only delaying the address by 1 s.
+	k.ip("addr", "add", kernelTun6.String()+"/64", "dev", ifname, "nodad")
 	k.ip("link", "set", ifname, "up")
 
 	// Our end, its UDP sockets in ns u.
-	tdev, tnet, err := wgnetstack.CreateNetTUN([]netip.Addr{oursTun}, nil, tunMTU)
+	tdev, tnet, err := wgnetstack.CreateNetTUN([]netip.Addr{oursTun, oursTun6}, nil, tunMTU)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dev := device.NewDevice(tdev, nsBind{conn.NewDefaultBind(), u}, device.NewLogger(device.LogLevelSilent, ""))
 	t.Cleanup(dev.Close)
-	cfg := fmt.Sprintf("private_key=%s\nlisten_port=%d\npublic_key=%s\nendpoint=%s\nallowed_ip=198.18.50.0/24\n",
+	cfg := fmt.Sprintf("private_key=%s\nlisten_port=%d\npublic_key=%s\nendpoint=%s\nallowed_ip=198.18.50.0/24\nallowed_ip=fd00:50::/64\n",
 		oPriv, oursUDP.Port(), kPub, kernelUDP)
 	if err := dev.IpcSet(cfg); err != nil {
 		t.Fatal(err)
@@ -306,77 +312,88 @@ func TestWireguardGoProgram(t *testing.T) {
 	ours := &end{name: "ours", addr: oursTun, dev: dev, tdev: tdev, ours: tnet, dial: tnet,
 		listen: func(port int) (net.Listener, error) { return tnet.ListenTCP(&net.TCPAddr{Port: port}) }}
 
-	t.Run("CurlToOurs", func(t *testing.T) {
-		serveHTTP(t, ours)
-		out, err := k.exec(60*time.Second, curlPath, "-sS", "--max-time", "30", "http://"+oursTun.String()+"/")
-		if err != nil {
-			t.Fatalf("curl: %v\n%s\nwireguard-go:\n%s", err, out, prog.output())
-		}
-		if want := "ours here; you are " + kernelTun.String() + ":"; !strings.HasPrefix(out, want) {
-			t.Fatalf("curl got %q; want it to start %q", out, want)
-		}
-	})
+	for _, f := range []struct {
+		name         string
+		flag         string // curl's and ping's
+		kernel, ours netip.Addr
+		network      string // the kernel's listener's
+	}{
+		{"", "-4", kernelTun, oursTun, "tcp4"},
+		{"6", "-6", kernelTun6, oursTun6, "tcp6"},
+	} {
+		t.Run("CurlToOurs"+f.name, func(t *testing.T) {
+			serveHTTP(t, ours)
+			url := "http://" + net.JoinHostPort(f.ours.String(), "80") + "/"
+			out, err := k.exec(60*time.Second, curlPath, f.flag, "-g", "-sS", "--max-time", "30", url)
+			if err != nil {
+				t.Fatalf("curl %s %s: %v\n%s\nwireguard-go:\n%s", f.flag, url, err, out, prog.output())
+			}
+			if want := "ours here; you are " + net.JoinHostPort(f.kernel.String(), ""); !strings.HasPrefix(out, want) {
+				t.Fatalf("curl got %q; want it to start %q", out, want)
+			}
+		})
 
-	t.Run("PingToOurs", func(t *testing.T) {
-		// -w: until 3 replies have come (or 30 s), so a request lost to the
-		// handshake does not fail it.
-		out, err := k.exec(60*time.Second, pingPath, "-n", "-c", "3", "-i", "0.2", "-w", "30", "-s", "1000", oursTun.String())
-		if err != nil {
-			t.Fatalf("ping: %v\n%s", err, out)
-		}
-		if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(out); m == nil || m[1] != "3" {
-			t.Fatalf("ping: want 3 replies:\n%s", out)
-		}
-		if want := "1008 bytes from " + oursTun.String() + ": icmp_seq="; !strings.Contains(out, want) {
-			t.Fatalf("ping: no line %q:\n%s", want, out)
-		}
-	})
+		t.Run("PingToOurs"+f.name, func(t *testing.T) {
+			// -w: until 3 replies have come (or 30 s), so a request lost to the
+			// handshake does not fail it.
+			out, err := k.exec(60*time.Second, pingPath, f.flag, "-n", "-c", "3", "-i", "0.2", "-w", "30", "-s", "1000", f.ours.String())
+			if err != nil {
+				t.Fatalf("ping %s: %v\n%s", f.flag, err, out)
+			}
+			if m := regexp.MustCompile(`(\d+) received`).FindStringSubmatch(out); m == nil || m[1] != "3" {
+				t.Fatalf("ping %s: want 3 replies:\n%s", f.flag, out)
+			}
+			if want := "1008 bytes from " + f.ours.String() + ": icmp_seq="; !strings.Contains(out, want) {
+				t.Fatalf("ping %s: no line %q:\n%s", f.flag, want, out)
+			}
+		})
 
-	t.Run("OursToKernelHTTP", func(t *testing.T) {
-		var ln net.Listener
-		if err := k.run(func() (err error) {
-			ln, err = net.Listen("tcp4", net.JoinHostPort(kernelTun.String(), "8080"))
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			fmt.Fprintf(w, "kernel here; you are %s; you sent %d bytes", r.RemoteAddr, len(body))
-		})}
-		done := make(chan struct{})
-		go func() { defer close(done); srv.Serve(ln) }()
-		defer func() { srv.Close(); <-done }()
-		got := get(t, ours, "http://"+kernelTun.String()+":8080/")
-		if want := "kernel here; you are " + oursTun.String() + ":"; !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "; you sent 100000 bytes") {
-			t.Fatalf("got %q; want %q..., you sent 100000 bytes", got, want)
-		}
-	})
-
-	t.Run("OursPingToKernel", func(t *testing.T) {
-		c, err := tnet.DialPing(nil, wgnetstack.PingAddrFromAddr(kernelTun))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		buf := make([]byte, 2000)
-		for i, size := range []int{0, 56, 1300} {
-			data := bytes.Repeat([]byte{byte('k' + i)}, size)
-			seq := uint16(7 + i)
-			if _, err := c.Write(echoRequest(seq, data)); err != nil {
+		t.Run("OursToKernelHTTP"+f.name, func(t *testing.T) {
+			var ln net.Listener
+			if err := k.run(func() (err error) {
+				ln, err = net.Listen(f.network, net.JoinHostPort(f.kernel.String(), "8080"))
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
-			c.SetReadDeadline(time.Now().Add(readDeadline))
-			n, from, err := c.ReadFrom(buf)
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				fmt.Fprintf(w, "kernel here; you are %s; you sent %d bytes", r.RemoteAddr, len(body))
+			})}
+			done := make(chan struct{})
+			go func() { defer close(done); srv.Serve(ln) }()
+			defer func() { srv.Close(); <-done }()
+			got := get(t, ours, "http://"+net.JoinHostPort(f.kernel.String(), "8080")+"/")
+			if want := "kernel here; you are " + net.JoinHostPort(f.ours.String(), ""); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "; you sent 100000 bytes") {
+				t.Fatalf("got %q; want %q..., you sent 100000 bytes", got, want)
+			}
+		})
+
+		t.Run("OursPingToKernel"+f.name, func(t *testing.T) {
+			c, err := tnet.DialPing(nil, wgnetstack.PingAddrFromAddr(f.kernel))
 			if err != nil {
-				t.Fatalf("echo %d: %v", i, err)
+				t.Fatal(err)
 			}
-			echoReply(t, "kernel's reply", buf[:n], seq, data)
-			if pa, ok := from.(*wgnetstack.PingAddr); !ok || pa.Addr() != kernelTun {
-				t.Errorf("reply from %T %v; want *PingAddr %v", from, from, kernelTun)
+			defer c.Close()
+			buf := make([]byte, 2000)
+			for i, size := range []int{0, 56, 1300} {
+				data := bytes.Repeat([]byte{byte('k' + i)}, size)
+				seq := uint16(7 + i)
+				if _, err := c.Write(echoRequestTo(f.kernel, seq, data)); err != nil {
+					t.Fatal(err)
+				}
+				c.SetReadDeadline(time.Now().Add(readDeadline))
+				n, from, err := c.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("echo %d: %v", i, err)
+				}
+				echoReplyOf(t, "kernel's reply", f.kernel.Is6(), buf[:n], seq, data)
+				if pa, ok := from.(*wgnetstack.PingAddr); !ok || pa.Addr() != f.kernel {
+					t.Errorf("reply from %T %v; want *PingAddr %v", from, from, f.kernel)
+				}
 			}
-		}
-	})
+		})
+	}
 
 	// wg(8) sees the handshake and traffic both ways.
 	out, err := k.exec(10*time.Second, wgPath, "show", ifname, "transfer")
@@ -389,8 +406,8 @@ func TestWireguardGoProgram(t *testing.T) {
 	}
 	rx, err1 := strconv.ParseUint(f[1], 10, 64)
 	tx, err2 := strconv.ParseUint(f[2], 10, 64)
-	if err := errors.Join(err1, err2); err != nil || rx < 100000 || tx == 0 {
-		t.Errorf("wg show %s transfer: received %d, sent %d bytes (%v); want ≥ 100000 received (the POST) and some sent", ifname, rx, tx, err)
+	if err := errors.Join(err1, err2); err != nil || rx < 200000 || tx == 0 {
+		t.Errorf("wg show %s transfer: received %d, sent %d bytes (%v); want ≥ 200000 received (the POSTs over IPv4 and IPv6) and some sent", ifname, rx, tx, err)
 	}
 	t.Logf("wireguard-go's peer counters: %d bytes received, %d sent", rx, tx)
 }

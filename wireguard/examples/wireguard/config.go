@@ -13,8 +13,8 @@ import (
 
 // config is one userspace WireGuard peer: our interface and one peer.
 type config struct {
-	PrivateKey string // base64, as wg(8) prints it
-	Address    netip.Addr
+	PrivateKey string       // base64, as wg(8) prints it
+	Addresses  []netip.Addr // of either family; a prefix's length is dropped
 	DNS        []netip.Addr
 	MTU        int
 	ListenPort int
@@ -84,9 +84,7 @@ func (c *config) set(section, key, val string) error {
 			if err != nil {
 				return err
 			}
-			if p.Addr().Is4() && !c.Address.IsValid() {
-				c.Address = p.Addr()
-			}
+			c.Addresses = append(c.Addresses, p.Addr())
 		}
 	case "interface.dns":
 		for s := range strings.SplitSeq(val, ",") {
@@ -118,7 +116,8 @@ func (c *config) set(section, key, val string) error {
 	return err
 }
 
-// parseAddrOrPrefix parses "198.18.0.1/24" or a bare address (a /32).
+// parseAddrOrPrefix parses "198.18.0.1/24", "fd00::1/64" or a bare
+// address (a /32 or /128).
 func parseAddrOrPrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		return netip.ParsePrefix(s)

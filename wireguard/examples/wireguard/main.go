@@ -1,7 +1,8 @@
 // Command wireguard is a userspace WireGuard peer: wireguard-go's device on
 // github.com/gotcpip/netstack/wireguard, with no TUN device, no root and no
-// kernel module. It serves HTTP on its tunnel address, or with -get
-// fetches a URL through the tunnel and prints it.
+// kernel module. It serves HTTP on its tunnel addresses (IPv4 and IPv6,
+// as many as given), or with -get fetches a URL through the tunnel and
+// prints it.
 //
 // The peer comes from a wg-quick style file (-config) or from flags:
 //
@@ -15,6 +16,10 @@
 //	go run . -key CLIENT_PRIVATE -addr 198.18.0.2 \
 //		-peer SERVER_PUBLIC -endpoint 127.0.0.1:51820 -allowed-ips 198.18.0.0/15 \
 //		-get http://198.18.0.1/
+//
+// With -addr 198.18.0.1,fd00::1 on the server, -addr 198.18.0.2,fd00::2 and
+// -allowed-ips 198.18.0.0/15,fd00::/64 on the client, -get http://[fd00::1]/
+// goes over IPv6.
 //
 // Either end can be a kernel WireGuard interface (wg-quick up) or any other
 // implementation instead.
@@ -48,7 +53,7 @@ func main() {
 	var (
 		file       = flag.String("config", "", "wg-quick style configuration `file` (instead of the flags below)")
 		key        = flag.String("key", "", "our private key, base64")
-		addr       = flag.String("addr", "", "our IPv4 address inside the tunnel")
+		addr       = flag.String("addr", "", "our comma-separated IPv4 and IPv6 addresses inside the tunnel")
 		dns        = flag.String("dns", "", "comma-separated DNS servers inside the tunnel")
 		mtu        = flag.Int("mtu", 1420, "tunnel MTU")
 		listenPort = flag.Int("listen-port", 0, "UDP port to listen on (0: any)")
@@ -132,8 +137,8 @@ type peerDev struct {
 
 // start brings up a WireGuard device for cfg on a new stack.
 func start(cfg *config, logger *device.Logger) (*peerDev, error) {
-	if !cfg.Address.IsValid() {
-		return nil, errors.New("no IPv4 address for the tunnel (-addr or Address)")
+	if len(cfg.Addresses) == 0 {
+		return nil, errors.New("no address for the tunnel (-addr or Address)")
 	}
 	if cfg.Endpoint != "" {
 		if _, err := netip.ParseAddrPort(cfg.Endpoint); err != nil {
@@ -148,7 +153,7 @@ func start(cfg *config, logger *device.Logger) (*peerDev, error) {
 	if err != nil {
 		return nil, err
 	}
-	tun, tnet, err := netstack.CreateNetTUN([]netip.Addr{cfg.Address}, cfg.DNS, cfg.MTU)
+	tun, tnet, err := netstack.CreateNetTUN(cfg.Addresses, cfg.DNS, cfg.MTU)
 	if err != nil {
 		return nil, err
 	}

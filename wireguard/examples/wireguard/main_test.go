@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ PersistentKeepalive = 25
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Address != netip.MustParseAddr("198.18.0.2") || c.MTU != 1380 || len(c.DNS) != 1 ||
+	if !slices.Equal(c.Addresses, []netip.Addr{netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::2")}) || c.MTU != 1380 || len(c.DNS) != 1 ||
 		c.Endpoint != "127.0.0.1:51820" || c.Keepalive != 25 || len(c.AllowedIPs) != 2 ||
 		c.AllowedIPs[1] != netip.MustParsePrefix("198.19.1.1/32") {
 		t.Errorf("parsed %+v", c)
@@ -58,7 +59,8 @@ PersistentKeepalive = 25
 }
 
 // TestServeAndFetch runs two peers of this command in one process over
-// 127.0.0.1 and fetches the server's page through the tunnel.
+// 127.0.0.1, each with an IPv4 and an IPv6 tunnel address, and fetches the
+// server's page through the tunnel over each family.
 func TestServeAndFetch(t *testing.T) {
 	sPriv, sPub, err := newKey()
 	if err != nil {
@@ -66,8 +68,8 @@ func TestServeAndFetch(t *testing.T) {
 	}
 	cPriv, cPub, _ := newKey()
 	logger := device.NewLogger(device.LogLevelSilent, "")
-	server, err := start(&config{PrivateKey: sPriv, Address: netip.MustParseAddr("198.18.0.1"), MTU: 1420,
-		PeerPublicKey: cPub, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/32")}}, logger)
+	server, err := start(&config{PrivateKey: sPriv, Addresses: []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("fd00::1")}, MTU: 1420,
+		PeerPublicKey: cPub, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/32"), netip.MustParsePrefix("fd00::2/128")}}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,19 +91,22 @@ func TestServeAndFetch(t *testing.T) {
 	if p, err := strconv.Atoi(port); err != nil || p == 0 {
 		t.Fatalf("server listen_port %q", port)
 	}
-	client, err := start(&config{PrivateKey: cPriv, Address: netip.MustParseAddr("198.18.0.2"), MTU: 1420,
-		PeerPublicKey: sPub, Endpoint: "127.0.0.1:" + port, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15")}}, logger)
+	client, err := start(&config{PrivateKey: cPriv, Addresses: []netip.Addr{netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::2")}, MTU: 1420,
+		PeerPublicKey: sPub, Endpoint: "127.0.0.1:" + port,
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("fd00::/64")}}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out strings.Builder
-	if err := client.fetch(ctx, "http://198.18.0.1/", &out); err != nil {
-		t.Fatal(err)
-	}
-	if got := out.String(); !strings.HasPrefix(got, "hello 198.18.0.2:") {
-		t.Errorf("fetched %q, want hello 198.18.0.2:...", got)
+	for url, want := range map[string]string{"http://198.18.0.1/": "hello 198.18.0.2:", "http://[fd00::1]/": "hello [fd00::2]:"} {
+		var out strings.Builder
+		if err := client.fetch(ctx, url, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String(); !strings.HasPrefix(got, want) {
+			t.Errorf("fetched %s: %q, want %s...", url, got, want)
+		}
 	}
 }

@@ -56,6 +56,21 @@ type Link interface {
 //     writes them with one WriteFrames call.
 type Capabilities = link.Capabilities
 
+// SegmentTCP does in software what a NIC's TSO does, for a Link that
+// declares GSO and has no hardware to cut with: it cuts frame, a TCP
+// super-segment as WriteGSO receives it, into segments of gsoSize bytes of
+// payload (the last one the rest), each behind a copy of frame's headers,
+// with the IP length (and for IPv4 a consecutive identification and the
+// header checksum), the TCP sequence number, flags and checksum set. ipOff
+// is the offset of the IP header in frame: 14 on an Ethernet link, 0 on a
+// link without Ethernet. Segment i is written into next(i, n)[:n], n being
+// its length, so a link can cut straight into its own buffers; SegmentTCP
+// returns how many segments there were, or an error, having written
+// nothing, if frame is no such super-segment.
+func SegmentTCP(frame []byte, ipOff, gsoSize, csumStart, hdrLen int, next func(i, n int) []byte) (int, error) {
+	return link.Segment(frame, ipOff, gsoSize, csumStart, hdrLen, next)
+}
+
 // A CapableLink is a Link that declares Capabilities. For each capability
 // it reports it must have that capability's methods; New checks. The
 // links of this package declare theirs, and PcapLink reports and passes

@@ -78,7 +78,7 @@ func CreateNetTUN(localAddresses, dnsServers []netip.Addr, mtu int) (tun.Device,
 	// /32s and /128s: the link is point to point, and the stack sends every
 	// packet into it whatever its destination (the core routes so on IP
 	// links, for both families).
-	s, err := ns.New(ns.Config{Link: dev.link, Addrs: prefixes, DNS: dns})
+	s, err := ns.New(ns.Config{Link: stackLink{dev.link, dev}, Addrs: prefixes, DNS: dns})
 	if err != nil {
 		dev.link.Close()
 		return nil, nil, err

@@ -24,7 +24,9 @@ const BatchSize = 128
 // Read copies each packet the stack sends straight into the buffers
 // wireguard-go passes, at the offset it asks for: a sending goroutine of
 // the stack waits until a Read is posted and copies its packet there, so no
-// packet is queued or copied twice. A stack that sends faster than
+// packet is queued or copied twice. TCP data comes as super-segments of up
+// to 64 segments, which the device cuts into those buffers in one go, as
+// a NIC's TSO cuts into its ring. A stack that sends faster than
 // wireguard-go reads is slowed down (back-pressure), as a full transmit
 // ring slows a kernel's sender. Write hands each packet to the stack with
 // one copy, waiting for room in the stack's input queue when it is full
@@ -44,8 +46,9 @@ type Device struct {
 	bufs     [][]byte  // the posted Read's buffers; nil when none is posted
 	sizes    []int
 	offset   int
-	n        int // packets copied into bufs so far
-	waiting  int // senders in output
+	n        int    // packets copied into bufs so far
+	scratch  []byte // where packets that cannot be delivered are written
+	waiting  int    // senders in output
 	closed   bool
 
 	closeOnce sync.Once
@@ -76,8 +79,9 @@ type DeviceStats struct {
 	// its own Stats those it drops (malformed, or for an address it does
 	// not have, such as IPv6 on a Net with IPv4 addresses only).
 	DropUnknown uint64
-	// Link holds the counters of the stack's PacketLink. Its InjectDrops
-	// stays 0: Write waits for room instead of dropping.
+	// Link holds the counters of the PacketLink Write injects into. Its
+	// InjectDrops stays 0: Write waits for room instead of dropping. What
+	// the stack sends bypasses it (Read counts that).
 	Link ns.PacketLinkStats
 }
 
@@ -85,30 +89,85 @@ func newDevice(mtu int) *Device {
 	d := &Device{mtu: mtu, events: make(chan tun.Event, 10)}
 	d.readable.L = &d.mu
 	d.room.L = &d.mu
-	d.link = ns.NewPacketLink(ns.PacketLinkConfig{MTU: mtu, Output: d.output})
+	d.link = ns.NewPacketLink(ns.PacketLinkConfig{MTU: mtu})
 	return d
 }
 
-// output is the PacketLink's Output: it copies pkt into the posted Read's
-// next buffer, first waiting for a Read with room to be posted.
-func (d *Device) output(pkt []byte) {
+// stackLink is the link the stack runs on: the PacketLink, into which
+// Write injects what wireguard-go decrypts, and the device, which takes
+// what the stack sends. It declares GSO: the device cuts each TCP
+// super-segment straight into the buffers of the posted Read
+// (ns.SegmentTCP), so a segment's payload is copied once, from the
+// super-segment into wireguard-go's buffer, and a whole TCP write goes
+// in under one hold of the lock.
+type stackLink struct {
+	*ns.PacketLink
+	d *Device
+}
+
+// Capabilities reports the PacketLink's (Lend) and GSO.
+func (l stackLink) Capabilities() ns.Capabilities {
+	c := l.PacketLink.Capabilities()
+	c.GSO = true
+	return c
+}
+
+// WriteFrame hands one packet to the device. After Close it fails with
+// net.ErrClosed.
+func (l stackLink) WriteFrame(pkt []byte) error {
+	return l.d.output(func(next func(i, n int) []byte) {
+		copy(next(0, len(pkt)), pkt)
+	})
+}
+
+// WriteGSO cuts a TCP super-segment into the posted Reads' buffers.
+func (l stackLink) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
+	var err error
+	if cerr := l.d.output(func(next func(i, n int) []byte) {
+		_, err = ns.SegmentTCP(frame, 0, gsoSize, csumStart, hdrLen, next)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// output runs fill, which writes the stack's packets through next: next(i,
+// n) returns the buffer of n bytes packet i goes in. It is the next buffer
+// of the posted Read, for which next waits; when the Read is full, next
+// lets it return and waits for the next one. The lock is held while fill
+// writes, except while next waits. Once the device is closed it returns
+// net.ErrClosed.
+func (d *Device) output(fill func(next func(i, n int) []byte)) error {
 	d.mu.Lock()
 	d.waiting++
-	for !d.closed && (d.bufs == nil || d.n == len(d.bufs)) {
-		d.room.Wait()
-	}
-	d.waiting--
-	switch {
-	case d.closed:
-		d.st.dropClosed.Add(1)
-	case d.offset > len(d.bufs[d.n]) || len(pkt) > len(d.bufs[d.n])-d.offset:
-		d.st.dropTooBig.Add(1)
-	default:
-		d.sizes[d.n] = copy(d.bufs[d.n][d.offset:], pkt)
+	fill(func(_, n int) []byte {
+		for !d.closed && (d.bufs == nil || d.n == len(d.bufs)) {
+			d.readable.Signal() // a full Read returns
+			d.room.Wait()
+		}
+		if d.closed || d.offset > len(d.bufs[d.n]) || n > len(d.bufs[d.n])-d.offset {
+			if d.closed {
+				d.st.dropClosed.Add(1)
+			} else {
+				d.st.dropTooBig.Add(1)
+			}
+			if len(d.scratch) < n {
+				d.scratch = make([]byte, n)
+			}
+			return d.scratch[:n] // dropped: written where nobody reads
+		}
+		d.sizes[d.n] = n
 		d.n++
-	}
+		return d.bufs[d.n-1][d.offset : d.offset+n]
+	})
+	d.waiting--
 	d.readable.Signal()
+	closed := d.closed
 	d.mu.Unlock()
+	if closed {
+		return net.ErrClosed
+	}
+	return nil
 }
 
 // Read implements tun.Device. It blocks until the stack sends a packet,

@@ -208,6 +208,21 @@ func linkZone(l Link) string {
 
 // checkAddrs validates the addresses and gateways of cfg and returns them
 // with the shorthands folded in.
+// checkPrefix tells what is wrong with p as an address of the stack, as
+// the end of a sentence about it.
+func checkPrefix(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return errors.New("is not a valid prefix")
+	case a.Is4In6():
+		return errors.New("is an IPv4-mapped address; give it as IPv4")
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback():
+		return errors.New("is not a unicast address")
+	}
+	return nil
+}
+
 func checkAddrs(cfg *Config) ([]netip.Prefix, []netip.Addr, error) {
 	var addrs []netip.Prefix
 	if cfg.Addr.IsValid() || cfg.Addr != (netip.Prefix{}) {
@@ -216,13 +231,8 @@ func checkAddrs(cfg *Config) ([]netip.Prefix, []netip.Addr, error) {
 	addrs = append(addrs, cfg.Addrs...)
 	for i, p := range addrs {
 		a := p.Addr()
-		switch {
-		case !p.IsValid():
-			return nil, nil, fmt.Errorf("netstack: Config.Addrs: %v is not a valid prefix", p)
-		case a.Is4In6():
-			return nil, nil, fmt.Errorf("netstack: Config.Addrs: %v is an IPv4-mapped address; give it as IPv4", p)
-		case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback():
-			return nil, nil, fmt.Errorf("netstack: Config.Addrs: %v is not a unicast address", p)
+		if err := checkPrefix(p); err != nil {
+			return nil, nil, fmt.Errorf("netstack: Config.Addrs: %v %w", p, err)
 		}
 		for _, q := range addrs[:i] {
 			if q.Addr() == a {

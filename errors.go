@@ -28,6 +28,8 @@ func errorFor(err error) error {
 		return syscall.ETIMEDOUT
 	case tcp.ErrClosed:
 		return net.ErrClosed
+	case tcp.ErrAborted:
+		return syscall.ECONNABORTED
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return errTimeout

@@ -42,6 +42,7 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gotcpip/netstack/internal/stack"
@@ -284,6 +285,43 @@ func (s *Stack) Addr() netip.Addr { return s.e.Addr() }
 // (SLAAC) once duplicate address detection has passed. A prefix holds no
 // zone: a link-local one's is Zone.
 func (s *Stack) Addrs() []netip.Prefix { return s.e.Addrs() }
+
+// AddAddr gives the stack another address, with its on-link prefix, while
+// it runs: an IPv4 one is usable at once and announced to the link with a
+// gratuitous ARP, so neighbours learn it; an IPv6 one once duplicate
+// address detection has passed (see Config.DADTransmits). Listeners and
+// sockets on a wildcard address take its traffic as they take the
+// others'. It fails with an error wrapping syscall.EEXIST if the stack has
+// the address already, and with EINVAL if p is no unicast prefix.
+func (s *Stack) AddAddr(p netip.Prefix) error {
+	if err := checkPrefix(p); err != nil {
+		return &net.OpError{Op: "addaddr", Net: "ip", Addr: prefixAddr(p), Err: fmt.Errorf("%v %w: %w", p, err, syscall.EINVAL)}
+	}
+	if err := s.e.AddAddr(p); err != nil {
+		return &net.OpError{Op: "addaddr", Net: "ip", Addr: prefixAddr(p), Err: err}
+	}
+	return nil
+}
+
+// RemoveAddr takes the address of p (its prefix length does not matter)
+// from the stack while it runs, as Linux acts when an address goes: each
+// TCP connection from it is reset and its next call fails with an error
+// wrapping syscall.ECONNABORTED, as does Accept on a listener bound to it
+// (listeners and sockets on a wildcard address stay), and a UDP socket
+// bound to it gets that error once. Connections from other addresses go
+// on. It fails with an error wrapping syscall.EADDRNOTAVAIL if the stack
+// does not have the address.
+func (s *Stack) RemoveAddr(p netip.Prefix) error {
+	if err := s.e.RemoveAddr(p.Addr().WithZone("")); err != nil {
+		return &net.OpError{Op: "removeaddr", Net: "ip", Addr: prefixAddr(p), Err: err}
+	}
+	return nil
+}
+
+// prefixAddr is p's address as an OpError names it.
+func prefixAddr(p netip.Prefix) net.Addr {
+	return &net.IPAddr{IP: p.Addr().AsSlice()}
+}
 
 // DuplicateAddrs returns the IPv6 addresses duplicate address detection
 // found in use by another node on the link (RFC 4862 §5.4.5), which the

@@ -330,6 +330,9 @@ func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
 		// connection, as in package net.
 		switch {
 		case isClosed(l.l.Done()), isClosed(l.l.StackDone()):
+			if err := l.l.Err(); err != nil {
+				return nil, l.opErr("accept", err) // its address went
+			}
 			return nil, l.opErr("accept", net.ErrClosed)
 		case l.dl.passed():
 			return nil, l.opErr("accept", os.ErrDeadlineExceeded)

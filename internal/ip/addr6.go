@@ -227,7 +227,7 @@ func (h *Host) addrState(a netip.Addr) (addrState, bool) {
 // IPv4 ones, then the IPv6 ones past DAD (static, link-local, SLAAC, in
 // the order they were made).
 func (h *Host) Addrs() []netip.Prefix {
-	out := slices.Clone(h.v4)
+	out := slices.Clone(h.v4.Load().prefixes)
 	v := &h.v6
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -242,7 +242,7 @@ func (h *Host) Addrs() []netip.Prefix {
 // HasAddr reports whether a is one of our usable addresses.
 func (h *Host) HasAddr(a netip.Addr) bool {
 	if a.Is4() {
-		return slices.ContainsFunc(h.v4, func(p netip.Prefix) bool { return p.Addr() == a })
+		return slices.ContainsFunc(h.v4.Load().prefixes, func(p netip.Prefix) bool { return p.Addr() == a })
 	}
 	st, ok := h.addrState(a)
 	return ok && st == addrOK
@@ -320,13 +320,14 @@ func commonPrefix(a, b netip.Addr) int {
 func (h *Host) SourceAddr(dst netip.Addr) (netip.Addr, bool) {
 	if dst.Is4() || dst.Is4In6() {
 		dst = dst.Unmap()
-		for _, p := range h.v4 {
+		v4 := h.v4.Load().prefixes
+		for _, p := range v4 {
 			if p.Contains(dst) {
 				return p.Addr(), true
 			}
 		}
-		if len(h.v4) > 0 {
-			return h.v4[0].Addr(), true
+		if len(v4) > 0 {
+			return v4[0].Addr(), true
 		}
 		return netip.Addr{}, false
 	}

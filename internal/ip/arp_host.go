@@ -70,15 +70,22 @@ func (h *Host) sendARPRequest(target netip.Addr, mac MAC, unicast bool) {
 	h.writeFrame(f[:])
 }
 
-// Announce sends a gratuitous ARP request for our address (RFC 5227 §3),
-// so neighbours update their caches when a stack starts.
+// Announce sends a gratuitous ARP request for each of our IPv4 addresses
+// (RFC 5227 §3), so neighbours update their caches when a stack starts.
 func (h *Host) Announce() {
-	if !h.cfg.Ethernet || len(h.v4) == 0 {
+	for _, p := range h.v4.Load().prefixes {
+		h.announce(p.Addr())
+	}
+}
+
+// announce sends a gratuitous ARP request for a.
+func (h *Host) announce(a netip.Addr) {
+	if !h.cfg.Ethernet {
 		return
 	}
 	var f [minFrame]byte
 	EthernetHeader(f[:]).Encode(BroadcastMAC, h.cfg.MAC, EtherTypeARP)
-	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, h.Addr(), MAC{}, h.Addr())
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, a, MAC{}, a)
 	stats.Inc(&h.st.ARP.Gratuitous)
 	h.writeFrame(f[:])
 }

@@ -121,13 +121,13 @@ type Host struct {
 	neigh   *neighTable
 	reasm   *reassembler
 	ipID    atomic.Uint32
-	bcast   netip.Addr // subnet broadcast
 	pmtu    pathMTUs
 	pool    *FramePool // frames for fragments and replies, shared with the layers above
 	limitMu sync.Mutex
 	tokens  float64
 	lastTok time.Time
-	v4      []netip.Prefix // our IPv4 addresses; v4[0] == cfg.Addr
+	v4      atomic.Pointer[addrs4] // our IPv4 addresses, replaced whole on a change
+	addrMu  sync.Mutex             // serializes changes of v4
 	v6      v6State
 }
 
@@ -212,10 +212,9 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 			retryInterval: cfg.ARPRetryInterval, reachable: cfg.NeighReachable,
 		}, &st.ARP),
 		reasm:  newReassembler(cfg.ReassemblyMemory, cfg.ReassemblyTimeout, &st.IPv4, &st.IPv6),
-		bcast:  broadcastOf(cfg.Addr),
 		tokens: float64(cfg.ICMPBurst),
-		v4:     v4,
 	}
+	hst.v4.Store(newAddrs4(v4))
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -233,8 +232,13 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 // MTU returns the largest IP packet the link carries.
 func (h *Host) MTU() int { return h.cfg.MTU }
 
-// Addr returns our first IPv4 address.
-func (h *Host) Addr() netip.Addr { return h.cfg.Addr.Addr() }
+// Addr returns our first IPv4 address, or the zero Addr.
+func (h *Host) Addr() netip.Addr {
+	if v := h.v4.Load(); len(v.prefixes) > 0 {
+		return v.prefixes[0].Addr()
+	}
+	return netip.Addr{}
+}
 
 // Input handles one frame from the link. frame starts with 14 bytes of
 // Ethernet header, or, on an IP link, 14 bytes of scratch space before the

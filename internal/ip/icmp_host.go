@@ -73,8 +73,8 @@ func (h *Host) echoOptions(now time.Time, frame []byte, off int, hdr IPv4Header)
 		return 0, false // cannot happen: checked on input
 	}
 	hop := optionHop{addr: hdr.Dst().As4(), stamp: ipv4Timestamp(now)}
-	if h.bcast.IsValid() {
-		hop.bcast = h.bcast.As4()
+	if b := h.v4.Load().bcasts; len(b) > 0 {
+		hop.bcast = b[0].As4()
 	}
 	var opts [maxOptionsLen]byte
 	if n, ok = echoIPv4Options(&opts, hdr, o, &hop); !ok {

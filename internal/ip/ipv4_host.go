@@ -28,7 +28,7 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 		return
 	}
 	dst, src := hdr.Dst(), hdr.Src()
-	bcast := dst == h.bcast || dst == netip.IPv4Unspecified() || dst.As4() == [4]byte{255, 255, 255, 255}
+	bcast := dst == netip.IPv4Unspecified() || h.isBroadcast(dst)
 	if !h.HasAddr(dst) && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
 		stats.Inc(&h.st.IPv4.DropNotForUs)
 		return
@@ -313,7 +313,7 @@ func (h *Host) sendFrame(now time.Time, frame []byte, nexthop, dst netip.Addr) e
 			EthernetHeader(frame).Encode(multicastMAC(dst), h.cfg.MAC, typ)
 			return h.writeFrame(frame)
 		}
-	} else if dst == h.bcast || dst.As4() == [4]byte{255, 255, 255, 255} {
+	} else if h.isBroadcast(dst) {
 		EthernetHeader(frame).Encode(BroadcastMAC, h.cfg.MAC, typ)
 		return h.writeFrame(frame)
 	}

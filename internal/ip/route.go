@@ -37,16 +37,34 @@ func (h *Host) route(dst netip.Addr) (netip.Addr, error) {
 	return netip.Addr{}, ErrNoRoute
 }
 
+// addrs4 is the set of our IPv4 addresses. The Host replaces it whole
+// when an address comes or goes (copy on write), so that the data path
+// reads it without a lock.
+type addrs4 struct {
+	prefixes []netip.Prefix // in the order added; the first is Addr
+	bcasts   []netip.Addr   // the subnet-directed broadcasts of prefixes
+}
+
+func newAddrs4(ps []netip.Prefix) *addrs4 {
+	v := &addrs4{prefixes: ps}
+	for _, p := range ps {
+		if b := broadcastOf(p); b.IsValid() {
+			v.bcasts = append(v.bcasts, b)
+		}
+	}
+	return v
+}
+
 // onLink4 reports whether a is on the subnet of one of our IPv4
 // addresses.
 func (h *Host) onLink4(a netip.Addr) bool {
-	return slices.ContainsFunc(h.v4, func(p netip.Prefix) bool { return p.Contains(a) })
+	return slices.ContainsFunc(h.v4.Load().prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
-// isBroadcast reports whether a is the limited broadcast address or our
-// subnet's broadcast address (RFC 1122 §3.2.1.3).
+// isBroadcast reports whether a is the limited broadcast address or the
+// broadcast address of one of our subnets (RFC 1122 §3.2.1.3).
 func (h *Host) isBroadcast(a netip.Addr) bool {
-	return a == h.bcast || a.As4() == [4]byte{255, 255, 255, 255}
+	return a.As4() == [4]byte{255, 255, 255, 255} || slices.Contains(h.v4.Load().bcasts, a)
 }
 
 // notUnicast reports whether a is a broadcast or multicast address: never

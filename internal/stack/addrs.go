@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/tcp"
 )
 
 // The stack's addresses, of either family. Config.Addrs are the static
@@ -68,3 +69,64 @@ func (s *Stack) hasFamily(v4 bool) bool {
 
 // ipv6HeaderLen is the fixed IPv6 header's length (RFC 8200 §3).
 const ipv6HeaderLen = 40
+
+// AddAddr adds an address while the stack runs (see ip.Host.AddAddr).
+func (s *Stack) AddAddr(p netip.Prefix) error {
+	s.staticMu.Lock()
+	defer s.staticMu.Unlock()
+	if err := s.host.AddAddr(p); err != nil {
+		return err
+	}
+	static := append(slices.Clone(*s.static.Load()), p)
+	s.static.Store(&static)
+	return nil
+}
+
+// RemoveAddr removes the address a while the stack runs, as Linux acts on
+// the sockets of an address that goes (tcp_abort, as Android's netd asks
+// of it): each TCP connection from a is reset, and its user's next call
+// fails with ECONNABORTED; listeners bound to a stop, their Accept failing
+// the same way; UDP sockets bound to a get the error once. Wildcard
+// listeners and sockets stay, and so do connections from other addresses.
+func (s *Stack) RemoveAddr(a netip.Addr) error {
+	s.staticMu.Lock()
+	if err := s.host.RemoveAddr(a); err != nil {
+		s.staticMu.Unlock()
+		return err
+	}
+	static := slices.DeleteFunc(slices.Clone(*s.static.Load()), func(p netip.Prefix) bool { return p.Addr() == a })
+	s.static.Store(&static)
+	s.staticMu.Unlock()
+	var conns []*TCPEndpoint
+	var ls []*Listener
+	s.tcp.mu.RLock()
+	for _, c := range s.tcp.conns {
+		if c.laddr.Addr() == a {
+			conns = append(conns, c)
+		}
+	}
+	for _, pl := range s.tcp.listeners {
+		for _, l := range pl {
+			if l.bind.Addr == a {
+				ls = append(ls, l)
+			}
+		}
+	}
+	s.tcp.mu.RUnlock()
+	for _, l := range ls {
+		l.shut(tcp.ErrAborted)
+	}
+	for _, c := range conns {
+		c.Kill()
+	}
+	s.udp.mu.RLock()
+	for _, socks := range s.udp.socks {
+		for _, u := range socks {
+			if u.bind.Addr == a || u.laddr.Addr() == a {
+				u.setSoftErr(tcp.ErrAborted)
+			}
+		}
+	}
+	s.udp.mu.RUnlock()
+	return nil
+}

@@ -28,7 +28,9 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotcpip/netstack/internal/ip"
@@ -135,6 +137,9 @@ type Stack struct {
 	tcpCfg6 *tcp.Config // shared by every IPv6 connection: 40-byte IP header
 	tcpMem  *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
 
+	static   atomic.Pointer[[]netip.Prefix] // Config.Addrs, as AddAddr and RemoveAddr change them
+	staticMu sync.Mutex                     // serializes those changes
+
 	pingMu  sync.Mutex
 	pingID  uint16
 	pingSeq uint16
@@ -215,6 +220,8 @@ func New(cfg Config) (*Stack, error) {
 		GSO:              gso,
 		Frames:           s.frames,
 	}
+	static := slices.Clone(cfg.Addrs)
+	s.static.Store(&static)
 	if err := ipAddrConfig(&ipCfg, cfg.Addrs, cfg.Gateways); err != nil {
 		return nil, err
 	}
@@ -269,7 +276,7 @@ func New(cfg Config) (*Stack, error) {
 // the zero Addr.
 func (s *Stack) Addr() netip.Addr {
 	var first netip.Addr
-	for _, p := range s.cfg.Addrs {
+	for _, p := range *s.static.Load() {
 		if p.Addr().Is4() {
 			return p.Addr()
 		}

@@ -266,6 +266,15 @@ func (c *TCPEndpoint) Abort() {
 	c.finish(now)
 }
 
+// Kill ends the connection under its user (a RST to the peer where the
+// state calls for one); the user's next calls fail with tcp.ErrAborted.
+func (c *TCPEndpoint) Kill() {
+	c.mu.Lock()
+	now := time.Now()
+	c.core.Kill(now)
+	c.finish(now)
+}
+
 // Closed reports whether Close or Abort was called.
 func (c *TCPEndpoint) Closed() bool {
 	c.mu.Lock()

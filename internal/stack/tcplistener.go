@@ -25,9 +25,12 @@ type Listener struct {
 	done  chan struct{}     // closed by Close
 	once  sync.Once
 
-	mu     sync.Mutex // guards cores and closed
+	mu     sync.Mutex // guards cores, closed and err
 	cores  map[netip.Addr]*tcp.Listener
 	closed bool
+	err    error // why the stack closed it (its address went); nil after Close
+	// userClosed: Close was called (it fails the second time).
+	userClosed bool
 }
 
 // Listen listens on port (0: an ephemeral one) of b.
@@ -183,11 +186,36 @@ func (l *Listener) established(c *TCPEndpoint) {
 // already accepted are not affected. A second Close returns
 // net.ErrClosed.
 func (l *Listener) Close() error {
+	if !l.shut(nil) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil && !l.userClosed {
+			l.userClosed = true
+			return nil // the stack closed it first; the user's Close is its first
+		}
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// Err returns why the stack closed the listener under its user
+// (ECONNABORTED when its address was removed), or nil.
+func (l *Listener) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// shut closes the listener, recording err as the reason when the stack
+// does it; false if it was closed already.
+func (l *Listener) shut(err error) bool {
 	first := false
 	l.once.Do(func() {
 		first = true
 		l.mu.Lock()
 		l.closed = true
+		l.err = err
+		l.userClosed = err == nil
 		close(l.done)
 		l.mu.Unlock()
 		t := &l.s.tcp
@@ -212,8 +240,5 @@ func (l *Listener) Close() error {
 			break
 		}
 	})
-	if !first {
-		return net.ErrClosed
-	}
-	return nil
+	return first
 }

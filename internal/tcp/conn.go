@@ -255,8 +255,8 @@ var kaOn = func() *KeepAlive { k := KeepAlive{Enable: true}.withDefaults(); retu
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
 
-// Err returns why the connection failed: ErrRefused, ErrReset, ErrTimedOut,
-// or nil.
+// Err returns why the connection failed: ErrRefused, ErrReset,
+// ErrTimedOut, ErrAborted, or nil.
 func (c *Conn) Err() error {
 	if c.error() == ErrClosed {
 		return nil
@@ -265,7 +265,7 @@ func (c *Conn) Err() error {
 }
 
 // connErrs are the errors a connection can fail with, kept as an index.
-var connErrs = [...]error{nil, ErrRefused, ErrReset, ErrTimedOut, ErrClosed}
+var connErrs = [...]error{nil, ErrRefused, ErrReset, ErrTimedOut, ErrClosed, ErrAborted}
 
 func errCode(err error) uint8 {
 	for i, e := range connErrs {
@@ -551,17 +551,34 @@ func (c *Conn) Close(now time.Time) {
 // Abort resets the connection now (RFC 9293 §3.10.5; SetLinger(0)): a RST
 // goes out in the synchronized states and the connection is CLOSED.
 func (c *Conn) Abort(now time.Time) {
+	c.reset()
+	c.orphan = true
+	if c.state != Closed {
+		c.terminate(ErrClosed)
+	}
+	c.rcv.release(c.cfg.Budget)
+}
+
+// Kill ends the connection under its user, as Abort does on the wire (a
+// RST where the state calls for one), but leaves it to the user, whose
+// calls then fail with ErrAborted: what Linux's tcp_abort does when the
+// connection's address goes.
+func (c *Conn) Kill(now time.Time) {
+	if c.state == Closed {
+		return
+	}
+	c.reset()
+	c.terminate(ErrAborted)
+}
+
+// reset sends the RST that ends a synchronized connection.
+func (c *Conn) reset() {
 	switch c.state {
 	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
 		s := c.newSeg(FlagRST | FlagACK)
 		s.Seq = c.sndMax
 		c.xmit(s)
 	}
-	c.orphan = true
-	if c.state != Closed {
-		c.terminate(ErrClosed)
-	}
-	c.rcv.release(c.cfg.Budget)
 }
 
 // terminate moves the connection to CLOSED for good with err (nil for an

@@ -69,4 +69,7 @@ var (
 	// ErrClosed: the local side closed or aborted the connection, or shut
 	// down the direction in question.
 	ErrClosed = errors.New("tcp: use of closed connection")
+	// ErrAborted: the stack ended the connection under its user, as when
+	// its local address was removed (ECONNABORTED, as Linux's tcp_abort).
+	ErrAborted = errors.New("tcp: connection aborted")
 )

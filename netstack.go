@@ -280,9 +280,10 @@ func New(cfg Config) (*Stack, error) {
 func (s *Stack) Addr() netip.Addr { return s.e.Addr() }
 
 // Addrs returns the stack's usable addresses now, each with its on-link
-// prefix: the static ones of Config, and on an Ethernet link the IPv6
-// link-local address and those configured from router advertisements
-// (SLAAC) once duplicate address detection has passed. A prefix holds no
+// prefix: the static ones of Config and those AddAddr added, and on an
+// Ethernet link the IPv6 link-local address and those configured from
+// router advertisements (SLAAC), the IPv6 ones once duplicate address
+// detection has passed. A prefix holds no
 // zone: a link-local one's is Zone.
 func (s *Stack) Addrs() []netip.Prefix { return s.e.Addrs() }
 

@@ -65,10 +65,12 @@ type Config struct {
 	// Addr is a shorthand for one more address in Addrs, listed first.
 	Addr netip.Prefix
 	// Gateways are the next hops for destinations off the on-link
-	// prefixes, at most one per family counts: an IPv4 one on an IPv4
-	// subnet of Addrs, an IPv6 one link-local or on an IPv6 prefix of
-	// Addrs. Routers learnt from router advertisements are added to them.
-	// None means on-link destinations only.
+	// prefixes: an IPv4 one on an IPv4 subnet of Addrs, an IPv6 one
+	// link-local or on an IPv6 prefix of Addrs. Each is a default route of
+	// metric 0 (see Stack.Routes); of one family the first is used while
+	// it answers ARP or neighbour solicitations, then the next. Routers
+	// learnt from router advertisements are added to them. None means
+	// on-link destinations only, until routes are added.
 	Gateways []netip.Addr
 	// Gateway is a shorthand for one more gateway in Gateways, listed
 	// first.

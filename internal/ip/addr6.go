@@ -63,7 +63,7 @@ type dns6 struct {
 type v6State struct {
 	mu       sync.RWMutex
 	addrs    []*addr6
-	routers  []router6 // static ones first
+	routers  []router6 // learnt from RAs
 	onlink   []prefix6 // learnt from RAs
 	rdnss    []dns6
 	dup      []netip.Addr
@@ -115,12 +115,6 @@ func (h *Host) initV6(seed uint64) {
 	}
 	if h.cfg.Ethernet && !h.cfg.NoLinkLocal {
 		add(netip.PrefixFrom(h.stableAddr(netip.MustParsePrefix("fe80::/64"), 0), 64))
-	}
-	gws := append([]netip.Addr{h.cfg.Gateway}, h.cfg.Gateways...)
-	for _, g := range gws {
-		if g.Is6() && !g.Is4In6() {
-			v.routers = append(v.routers, router6{addr: g})
-		}
 	}
 	v.rsLeft = 0
 	if h.cfg.Ethernet && !h.cfg.NoRS {
@@ -269,15 +263,15 @@ func (h *Host) DNSServers() []netip.Addr {
 	return out
 }
 
-// Routers returns the IPv6 default routers: the static ones, then those
-// learnt from router advertisements.
+// Routers returns the gateways of the IPv6 default routes, in the order
+// the table tries them: the static ones, then those learnt from router
+// advertisements.
 func (h *Host) Routers() []netip.Addr {
-	v := &h.v6
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	out := make([]netip.Addr, 0, len(v.routers))
-	for _, r := range v.routers {
-		out = append(out, r.addr)
+	var out []netip.Addr
+	for _, r := range h.routes.cur.Load().v6 {
+		if r.Dst.Bits() == 0 && r.Gateway.IsValid() {
+			out = append(out, r.Gateway)
+		}
 	}
 	return out
 }
@@ -310,19 +304,28 @@ func commonPrefix(a, b netip.Addr) int {
 	return 128
 }
 
-// SourceAddr returns the address to send from to dst. For IPv4: the
-// address whose subnet holds dst, else the first. For IPv6 it applies the
+// SourceAddr returns the address to send from to dst: the source of the
+// route to dst when it has one we have. Else, for IPv4, the address whose
+// subnet holds the next hop (the route's gateway, or dst), else the first. For IPv6 it applies the
 // rules of RFC 6724 §5 that matter for a host with one interface: the
 // destination itself (rule 1), the appropriate scope (rule 2, so a
 // link-local destination gets the link-local address), not deprecated
 // (rule 3), the longest matching prefix (rule 8). ok is false with no
 // usable address of dst's family.
 func (h *Host) SourceAddr(dst netip.Addr) (netip.Addr, bool) {
+	r := h.routes.cur.Load().lookup(dst.Unmap())
+	if r != nil && r.Src.IsValid() && h.HasAddr(r.Src) {
+		return r.Src, true
+	}
 	if dst.Is4() || dst.Is4In6() {
 		dst = dst.Unmap()
+		hop := dst
+		if r != nil && r.Gateway.IsValid() {
+			hop = r.Gateway
+		}
 		v4 := h.v4.Load().prefixes
 		for _, p := range v4 {
-			if p.Contains(dst) {
+			if p.Contains(hop) {
 				return p.Addr(), true
 			}
 		}
@@ -432,8 +435,12 @@ func (h *Host) timerV6(now time.Time) {
 		v.rsAt = now.Add(rtrSolicitationPeriod)
 		w.rs = true
 	}
-	w.dnsMoved = v.expireLocked(now)
+	var routesMoved bool
+	w.dnsMoved, routesMoved = v.expireLocked(now)
 	v.mu.Unlock()
+	if routesMoved {
+		h.rebuild()
+	}
 	h.doV6Work(now, &w)
 }
 
@@ -449,20 +456,22 @@ func (h *Host) linkLocalReadyLocked() bool {
 }
 
 // expireLocked drops what outlived its lifetime and reports whether the
-// DNS servers changed.
-func (v *v6State) expireLocked(now time.Time) bool {
+// DNS servers changed and whether routes did.
+func (v *v6State) expireLocked(now time.Time) (dns, routes bool) {
 	gone := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
+	n := len(v.routers) + len(v.onlink) + len(v.addrs)
 	v.routers = slices.DeleteFunc(v.routers, func(r router6) bool { return gone(r.until) })
 	v.onlink = slices.DeleteFunc(v.onlink, func(p prefix6) bool { return gone(p.until) })
 	v.addrs = slices.DeleteFunc(v.addrs, func(a *addr6) bool { return a.slaac && gone(a.validUntil) })
+	routes = n != len(v.routers)+len(v.onlink)+len(v.addrs)
 	for _, a := range v.addrs {
 		if gone(a.prefUntil) {
 			a.deprecated = true
 		}
 	}
-	n := len(v.rdnss)
+	n = len(v.rdnss)
 	v.rdnss = slices.DeleteFunc(v.rdnss, func(d dns6) bool { return gone(d.until) })
-	return n != len(v.rdnss)
+	return n != len(v.rdnss), routes
 }
 
 func (h *Host) doV6Work(now time.Time, w *v6Work) {
@@ -554,6 +563,7 @@ func (h *Host) dadConflict(a netip.Addr) {
 	if !found {
 		return
 	}
+	h.rebuild()
 	h.wake() // a retry's DAD
 	stats.Inc(&h.st.NDP.DADConflicts)
 	if h.h.DADConflict != nil {

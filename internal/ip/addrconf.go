@@ -26,6 +26,7 @@ func (h *Host) AddAddr(p netip.Prefix) error {
 		}
 		h.v4.Store(newAddrs4(append(slices.Clone(old), p)))
 		h.addrMu.Unlock()
+		h.rebuild()
 		h.announce(a)
 		return nil
 	}
@@ -42,6 +43,7 @@ func (h *Host) AddAddr(p netip.Prefix) error {
 	v.addrs = append(v.addrs, x)
 	v.dup = slices.DeleteFunc(v.dup, func(d netip.Addr) bool { return d == a }) // tried again
 	v.mu.Unlock()
+	h.rebuild()
 	h.wake() // DAD and the MLD report are due
 	return nil
 }
@@ -60,15 +62,18 @@ func (h *Host) RemoveAddr(a netip.Addr) error {
 			return syscall.EADDRNOTAVAIL
 		}
 		h.v4.Store(newAddrs4(slices.Delete(slices.Clone(old), i, i+1)))
+		h.rebuild()
 		return nil
 	}
 	v := &h.v6
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	i := slices.IndexFunc(v.addrs, func(x *addr6) bool { return x.p.Addr() == a })
 	if i < 0 {
+		v.mu.Unlock()
 		return syscall.EADDRNOTAVAIL
 	}
 	v.addrs = slices.Delete(v.addrs, i, i+1)
+	v.mu.Unlock()
+	h.rebuild()
 	return nil
 }

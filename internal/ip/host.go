@@ -129,6 +129,7 @@ type Host struct {
 	v4      atomic.Pointer[addrs4] // our IPv4 addresses, replaced whole on a change
 	addrMu  sync.Mutex             // serializes changes of v4
 	v6      v6State
+	routes  routes
 }
 
 // New returns a Host that writes frames with write (on a non-Ethernet link,
@@ -192,14 +193,6 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 	if len(v4) > 0 {
 		cfg.Addr = v4[0]
 	}
-	if !cfg.Gateway.Is4() {
-		for _, g := range cfg.Gateways {
-			if g.Is4() {
-				cfg.Gateway = g
-				break
-			}
-		}
-	}
 	hst := &Host{
 		cfg:   cfg,
 		ipHdr: EthernetHeaderLen,
@@ -221,6 +214,7 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 	}
 	hst.ipID.Store(uint32(seed))
 	hst.initV6(seed)
+	hst.initRoutes()
 	hst.pmtu.max = cfg.PathMTUCache
 	hst.pool = cfg.Frames
 	if hst.pool == nil {
@@ -302,10 +296,14 @@ func (h *Host) writeFrame(frame []byte) error {
 // the transports as EHOSTUNREACH, as Linux does for an incomplete
 // neighbour.
 func (h *Host) Timer(now time.Time) {
-	reqs, failed := h.neigh.timer(now, nil)
+	reqs, failed, lost := h.neigh.timer(now, nil)
 	for _, r := range reqs {
 		h.solicit(now, r.target, r.mac, r.unicast)
 	}
+	for _, a := range lost {
+		h.gatewayFailed(now, a)
+	}
+	h.probeDead(now)
 	for _, f := range failed {
 		if f[EthernetHeaderLen]>>4 == 6 {
 			stats.Inc(&h.st.IPv6.DropHostUnreach)
@@ -340,7 +338,8 @@ func (h *Host) reportLocal(now time.Time, pkt []byte, errno syscall.Errno) {
 
 // NextDeadline returns the earliest time Timer has work, or the zero time.
 func (h *Host) NextDeadline() time.Time {
-	return earliest(earliest(h.neigh.nextDeadline(), h.reasm.nextDeadline()), h.nextDeadlineV6())
+	d := earliest(earliest(h.neigh.nextDeadline(), h.reasm.nextDeadline()), h.nextDeadlineV6())
+	return earliest(d, h.nextDeadProbe())
 }
 
 // earliest returns the earlier of two deadlines, the zero time meaning

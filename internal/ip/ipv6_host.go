@@ -285,32 +285,6 @@ func (h *Host) fragment6(now time.Time, payload []byte, flow uint32, proto, hopL
 	return nil
 }
 
-// route6 picks the IPv6 next hop (RFC 4861 §5.2): the destination itself
-// when it is multicast, link-local or on an on-link prefix, else a default
-// router; ENETUNREACH with none, as Linux reports without a route.
-func (h *Host) route6(dst netip.Addr) (netip.Addr, error) {
-	if !h.cfg.Ethernet || dst.IsMulticast() || dst.IsLinkLocalUnicast() {
-		return dst, nil
-	}
-	v := &h.v6
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	for _, a := range v.addrs {
-		if a.p.Bits() < 128 && a.p.Contains(dst) {
-			return dst, nil
-		}
-	}
-	for _, p := range v.onlink {
-		if p.p.Contains(dst) {
-			return dst, nil
-		}
-	}
-	if len(v.routers) > 0 {
-		return v.routers[0].addr, nil
-	}
-	return netip.Addr{}, ErrNoRoute
-}
-
 // reportLocal6 tells the transport that an IPv6 packet it sent could not
 // leave.
 func (h *Host) reportLocal6(now time.Time, pkt []byte, errno syscall.Errno) {

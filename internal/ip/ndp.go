@@ -202,6 +202,7 @@ func (h *Host) flush(addr netip.Addr, mac MAC, frames [][]byte) {
 	if addr.Is6() {
 		typ = EtherTypeIPv6
 	}
+	h.heardFrom(addr)
 	for _, f := range frames {
 		stats.Inc(&h.st.ARP.PendingFlushed)
 		EthernetHeader(f).Encode(mac, h.cfg.MAC, typ)
@@ -242,8 +243,6 @@ func (h *Host) inputRA(now time.Time, src netip.Addr, msg []byte, o ndOptions) {
 	life := binary.BigEndian.Uint16(msg[6:8])
 	i := slices.IndexFunc(v.routers, func(r router6) bool { return r.addr == src })
 	switch {
-	case i >= 0 && v.routers[i].until.IsZero():
-		// static: kept
 	case life == 0 && i >= 0:
 		v.routers = slices.Delete(v.routers, i, i+1)
 	case life > 0 && i >= 0:
@@ -273,6 +272,7 @@ func (h *Host) inputRA(now time.Time, src netip.Addr, msg []byte, o ndOptions) {
 		}
 	}
 	v.mu.Unlock()
+	h.rebuild()
 	if newAddrs > 0 {
 		stats.Add(&h.st.NDP.SLAACAddrs, uint64(newAddrs))
 		h.wake() // DAD and the MLD report of each are due

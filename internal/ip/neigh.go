@@ -266,11 +266,13 @@ type arpRequest struct {
 
 // timer retries requests that are due and fails entries whose tries are
 // spent. It appends the requests to send to reqs and returns the frames
-// of failed resolutions, so the caller can report them unreachable.
-func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]byte) {
+// of failed resolutions, so the caller can report them unreachable, and
+// the addresses whose entries failed.
+func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]byte, []netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var failed [][]byte
+	var lost []netip.Addr
 	for addr, n := range t.m {
 		if n.state == neighReachable || now.Before(n.retryAt) {
 			continue
@@ -281,6 +283,7 @@ func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]
 				stats.Add(&t.st.PendingExpired, uint64(len(n.pending)))
 				failed = append(failed, n.pending...)
 			}
+			lost = append(lost, addr)
 			t.removeLocked(n)
 			continue
 		}
@@ -291,7 +294,20 @@ func (t *neighTable) timer(now time.Time, reqs []arpRequest) ([]arpRequest, [][]
 		n.retryAt = now.Add(t.retryInterval(addr))
 		reqs = append(reqs, arpRequest{target: addr, mac: n.mac, unicast: n.state == neighProbing})
 	}
-	return reqs, failed
+	return reqs, failed, lost
+}
+
+// probe starts resolving addr with nothing queued, unless it has an entry
+// already, and reports whether to send the first request.
+func (t *neighTable) probe(addr netip.Addr, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[addr] != nil || t.incomplete >= max(t.cfg.size/2, 1) || len(t.m) >= t.cfg.size {
+		return false
+	}
+	t.m[addr] = &neighbour{addr: addr, state: neighIncomplete, tries: 1, retryAt: now.Add(t.retryInterval(addr)), created: now}
+	t.incomplete++
+	return true
 }
 
 // nextDeadline returns the earliest retry time, or the zero time.

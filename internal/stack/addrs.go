@@ -42,9 +42,10 @@ func (s *Stack) HasAddr(a netip.Addr) bool { return s.host.HasAddr(a) }
 // SourceAddr returns the address to send from to dst, as connect(2)
 // picks it: for IPv6 by RFC 6724 §5's rules, for IPv4 the address whose
 // subnet holds dst, else the first. It fails with ENETUNREACH when the
-// stack has no usable address of dst's family.
+// stack has no usable address of dst's family or no route to dst, as
+// connect(2) fails at once.
 func (s *Stack) SourceAddr(dst netip.Addr) (netip.Addr, error) {
-	if a, ok := s.host.SourceAddr(dst); ok {
+	if a, ok := s.host.SourceAddr(dst); ok && s.host.Routable(dst) {
 		return a, nil
 	}
 	return netip.Addr{}, syscall.ENETUNREACH
@@ -130,3 +131,15 @@ func (s *Stack) RemoveAddr(a netip.Addr) error {
 	s.udp.mu.RUnlock()
 	return nil
 }
+
+// Routes returns the routing table (see ip.Host.Routes).
+func (s *Stack) Routes() []ip.Route { return s.host.Routes() }
+
+// SetRoutes replaces the static routes.
+func (s *Stack) SetRoutes(rs []ip.Route) error { return s.host.SetRoutes(rs) }
+
+// AddRoute adds a static route.
+func (s *Stack) AddRoute(r ip.Route) error { return s.host.AddRoute(r) }
+
+// RemoveRoute removes a static route.
+func (s *Stack) RemoveRoute(r ip.Route) error { return s.host.RemoveRoute(r) }

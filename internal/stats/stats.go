@@ -58,6 +58,8 @@ type ARP struct {
 	PendingFlushed  uint64 // packets sent once their next hop resolved
 	PendingExpired  uint64 // packets dropped because resolution failed
 	CacheSizeReject uint64 // resolutions refused: cache full of pending entries
+	GatewayDead     uint64 // gateways taken out of use: their neighbour entry failed
+	GatewayRevived  uint64 // dead gateways heard from again
 }
 
 // IPv4 counts RFC 791 packets.

@@ -173,7 +173,7 @@ func (h *Host) SetRoutes(rs []Route) error {
 	defer h.routes.mu.Unlock()
 	cur := h.routes.cur.Load()
 	derived := func(r Route) bool {
-		return slices.ContainsFunc(append(cur.v4, cur.v6...), func(o Route) bool { return o.Origin != RouteStatic && o.same(r) })
+		return slices.ContainsFunc(slices.Concat(cur.v4, cur.v6), func(o Route) bool { return o.Origin != RouteStatic && o.same(r) })
 	}
 	var static []Route
 	for _, r := range rs {
@@ -349,7 +349,7 @@ func (h *Host) initRoutes() {
 // neighbour entry failed.
 func (h *Host) gatewayFailed(now time.Time, addr netip.Addr) {
 	t := h.routes.cur.Load()
-	if slices.Contains(t.dead, addr) || !slices.ContainsFunc(append(t.v4, t.v6...), func(r Route) bool { return r.Gateway == addr }) {
+	if slices.Contains(t.dead, addr) || !slices.ContainsFunc(slices.Concat(t.v4, t.v6), func(r Route) bool { return r.Gateway == addr }) {
 		return
 	}
 	h.routes.mu.Lock()

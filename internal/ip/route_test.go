@@ -273,3 +273,51 @@ func TestRARouteInTable(t *testing.T) {
 		t.Fatalf("expired router still routes: %v (%v)", err, a.Routes())
 	}
 }
+
+// TestGatewayFailover6: an IPv6 gateway that never answers neighbour
+// solicitations is passed over for the next.
+func TestGatewayFailover6(t *testing.T) {
+	silent := netip.MustParseAddr("fe80::dead")
+	a := newHost6(t, prefixA, v6A, macA, func(c *Config) { c.Gateways = []netip.Addr{silent, v6B} })
+	b := newHost6(t, prefixB, v6B, macB, nil)
+	a.Timer(t0) // its MLD report
+	b.Timer(t0)
+	a.take()
+	b.take()
+	far := netip.MustParseAddr("2001:db8:99::1")
+	if err := a.SendEcho(t0, far, 1, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames, want a solicitation of the first gateway", len(out))
+	}
+	if _, _, m := parse6(t, out[0]); m[0] != ICMPv6NeighSolicit || netip.AddrFrom16([16]byte(m[8:24])) != silent {
+		t.Fatalf("first solicitation %x", m[:24])
+	}
+	now := t0
+	for range 4 {
+		now = now.Add(time.Second)
+		a.Timer(now)
+	}
+	if a.st.ARP.GatewayDead != 1 {
+		t.Fatalf("dead gateways %d", a.st.ARP.GatewayDead)
+	}
+	a.take()
+	if err := a.SendEcho(now, far, 1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	out = a.take()
+	if len(out) != 1 {
+		t.Fatalf("%d frames, want a solicitation of the second gateway", len(out))
+	}
+	if _, _, m := parse6(t, out[0]); m[0] != ICMPv6NeighSolicit || netip.AddrFrom16([16]byte(m[8:24])) != v6B {
+		t.Fatalf("second solicitation %x", m[:24])
+	}
+	b.Input(now, out[0])
+	deliverAll(now, b, a)
+	out = a.take()
+	if len(out) != 1 || EthernetHeader(out[0]).Dst() != macB {
+		t.Fatalf("echo not sent to the second gateway: %d frames", len(out))
+	}
+}

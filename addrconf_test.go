@@ -121,3 +121,34 @@ func TestAddAddrIPv6(t *testing.T) {
 	}
 	exchange(t, c, sc, 1<<20)
 }
+
+// TestAddrsChangedAfterDAD: an IPv6 address is reported by
+// Config.AddrsChanged when it passes duplicate address detection, not
+// before; the goroutine that calls it ends with the stack.
+func TestAddrsChangedAfterDAD(t *testing.T) {
+	checkGoroutines(t)
+	changes := make(chan []netip.Prefix, 16)
+	l, peer := Pipe()
+	defer peer.Close()
+	v6 := netip.MustParsePrefix("fd00::2/64")
+	s, err := New(Config{Link: l, Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), v6},
+		AddrsChanged: func(addrs []netip.Prefix) { changes <- addrs }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if slices.Contains(s.Addrs(), v6) {
+		t.Fatal("the address is usable before DAD")
+	}
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case addrs := <-changes:
+			if slices.Contains(addrs, v6) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no report of %v after DAD; Addrs() = %v", v6, s.Addrs())
+		}
+	}
+}

@@ -182,3 +182,41 @@ func ExampleStack_Ping() {
 	fmt.Println("reply from", server.Addr())
 	// Output: reply from 198.18.0.1
 }
+
+// Watch the stack's addresses: Config.AddrsChanged hears each change,
+// here those AddAddr and RemoveAddr make (router advertisements and
+// duplicate address detection report theirs the same way).
+func ExampleConfig_addrsChanged() {
+	changes := make(chan []netip.Prefix, 4)
+	l, peer := netstack.Pipe()
+	defer peer.Close()
+	s, err := netstack.New(netstack.Config{
+		Link:         l,
+		Addr:         netip.MustParsePrefix("198.18.0.2/24"),
+		DADTransmits: -1,
+		AddrsChanged: func(addrs []netip.Prefix) { changes <- addrs },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ipv4 := func(addrs []netip.Prefix) (out []netip.Prefix) {
+		for _, p := range addrs {
+			if p.Addr().Is4() {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	if err := s.AddAddr(netip.MustParsePrefix("198.18.0.3/24")); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ipv4(<-changes))
+	if err := s.RemoveAddr(netip.MustParsePrefix("198.18.0.2/24")); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ipv4(<-changes))
+	// Output:
+	// [198.18.0.2/24 198.18.0.3/24]
+	// [198.18.0.3/24]
+}

@@ -100,6 +100,14 @@ type Config struct {
 	// Limits bounds what the stack holds; each bound that is hit is
 	// counted in Stats.
 	Limits Limits
+	// AddrsChanged, if set, is called with the stack's usable addresses,
+	// as Stack.Addrs returns them, each time they change: AddAddr and
+	// RemoveAddr, an IPv6 address passing duplicate address detection, an
+	// address configured from router advertisements or expiring. Calls
+	// come one at a time, in order, from a goroutine of the stack's;
+	// changes close together may come as one call. The function may call
+	// the stack's methods, except Close, which waits for it to return.
+	AddrsChanged func(addrs []netip.Prefix)
 }
 
 // Limits bounds a stack's resources, so hostile or simply heavy traffic
@@ -266,7 +274,8 @@ func New(cfg Config) (*Stack, error) {
 			NoSACK:   cfg.TCP.NoSACK,
 			NewCC:    cc,
 		},
-		Forward: cfg.Forwarder.engine(linkZone(cfg.Link)),
+		Forward:      cfg.Forwarder.engine(linkZone(cfg.Link)),
+		AddrsChanged: cfg.AddrsChanged,
 	})
 	if err != nil {
 		return nil, err

@@ -388,6 +388,7 @@ type v6Work struct {
 	mld      []netip.Addr // groups to report
 	rs       bool
 	dnsMoved bool
+	addrUp   bool // an address passed DAD
 }
 
 // timerV6 runs the IPv6 deadlines: the start (MLD reports, DAD, router
@@ -425,6 +426,7 @@ func (h *Host) timerV6(now time.Time) {
 		}
 		// RFC 4862 §5.4: no answer for RetransTimer after the last NS.
 		a.state = addrOK
+		w.addrUp = true
 		stats.Inc(&h.st.NDP.DADSucceeded)
 		if a.p.Addr().IsLinkLocalUnicast() && v.rsLeft > 0 {
 			v.rsAt = now // Linux solicits once the link-local address is usable
@@ -486,6 +488,9 @@ func (h *Host) doV6Work(now time.Time, w *v6Work) {
 	}
 	if w.dnsMoved && h.h.DNSChanged != nil {
 		h.h.DNSChanged()
+	}
+	if w.addrUp && h.h.AddrsChanged != nil {
+		h.h.AddrsChanged()
 	}
 }
 

@@ -102,6 +102,11 @@ type Handlers struct {
 	// DNSChanged, if set, is called when the DNS servers learnt from
 	// router advertisements (RFC 8106) change; see Host.DNSServers.
 	DNSChanged func()
+	// AddrsChanged, if set, is called when our addresses may have
+	// changed: one added or removed, an IPv6 one past DAD, configured
+	// from or expired with router advertisements. It may be called when
+	// nothing visible changed.
+	AddrsChanged func()
 	// DADConflict, if set, is called when duplicate address detection
 	// finds a our address in use by another node (RFC 4862 §5.4.5); the
 	// address is never used.

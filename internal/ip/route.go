@@ -256,11 +256,15 @@ func (h *Host) checkRoute(r Route) error {
 }
 
 // rebuild publishes the table anew from the addresses, the static routes
-// and what router advertisements taught. The caller must not hold v6.mu.
+// and what router advertisements taught, and tells of a possible change
+// of addresses. The caller must not hold v6.mu.
 func (h *Host) rebuild() {
 	h.routes.mu.Lock()
 	h.rebuildLocked()
 	h.routes.mu.Unlock()
+	if h.h.AddrsChanged != nil {
+		h.h.AddrsChanged()
+	}
 }
 
 func (h *Host) rebuildLocked() {

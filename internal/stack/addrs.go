@@ -143,3 +143,32 @@ func (s *Stack) AddRoute(r ip.Route) error { return s.host.AddRoute(r) }
 
 // RemoveRoute removes a static route.
 func (s *Stack) RemoveRoute(r ip.Route) error { return s.host.RemoveRoute(r) }
+
+// addrsMoved tells watchAddrs the addresses may have changed.
+func (s *Stack) addrsMoved() {
+	if s.addrSig == nil {
+		return
+	}
+	select {
+	case s.addrSig <- struct{}{}:
+	default: // a signal is pending: it covers this change too
+	}
+}
+
+// watchAddrs runs Config.AddrsChanged, one call at a time, each time the
+// usable addresses differ from those it last reported (starting from
+// last). Changes that come close together may be reported together.
+func (s *Stack) watchAddrs(last []netip.Prefix) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.addrSig:
+		}
+		if now := s.Addrs(); !slices.Equal(now, last) {
+			last = now
+			s.cfg.AddrsChanged(slices.Clone(now))
+		}
+	}
+}

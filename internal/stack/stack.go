@@ -51,6 +51,9 @@ type Config struct {
 	Limits       Limits         // zero fields take defaults
 	TCP          TCPConfig
 	Forward      *Forward // nil: only the stack's own address
+	// AddrsChanged, if set, hears the usable addresses each time they
+	// change (see Stack.watchAddrs).
+	AddrsChanged func([]netip.Prefix)
 }
 
 // TCPConfig holds the defaults of new TCP connections.
@@ -140,6 +143,8 @@ type Stack struct {
 	static   atomic.Pointer[[]netip.Prefix] // Config.Addrs, as AddAddr and RemoveAddr change them
 	staticMu sync.Mutex                     // serializes those changes
 
+	addrSig chan struct{} // a possible change of addresses, for watchAddrs
+
 	pingMu  sync.Mutex
 	pingID  uint16
 	pingSeq uint16
@@ -161,6 +166,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AddrsChanged != nil {
+		s.addrSig = make(chan struct{}, 1)
 	}
 	var gso func([]byte, int, int, int) error
 	caps := link.CapabilitiesOf(cfg.Link)
@@ -234,6 +242,7 @@ func New(cfg Config) (*Stack, error) {
 		DADConflict: func(a netip.Addr) {
 			s.log.Warn("netstack: duplicate address detection failed; address not used", "addr", a)
 		},
+		AddrsChanged: s.addrsMoved,
 	}, s.kick)
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()
@@ -266,6 +275,10 @@ func New(cfg Config) (*Stack, error) {
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.timerLoop()
+	if cfg.AddrsChanged != nil {
+		s.wg.Add(1)
+		go s.watchAddrs(s.Addrs())
+	}
 	return s, nil
 }
 

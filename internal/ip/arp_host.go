@@ -21,6 +21,17 @@ func (h *Host) inputARP(now time.Time, frame []byte) {
 		return
 	}
 	target := p.TargetIP()
+	if w := h.arpWatch.Load(); w != 0 && smac != h.cfg.MAC {
+		// RFC 5227 §2.1.1: while we probe an address, another host's ARP
+		// from it, or its probe for it, shows it in use.
+		a := netip.AddrFrom4([4]byte{byte(w >> 24), byte(w >> 16), byte(w >> 8), byte(w)})
+		if sender == a || sender.IsUnspecified() && target == a && p.Op() == ARPOpRequest {
+			stats.Inc(&h.st.ARP.Conflicts)
+			if h.h.ARPConflict != nil {
+				h.h.ARPConflict(a)
+			}
+		}
+	}
 	forUs := target.Is4() && h.HasAddr(target)
 	if p.Op() == ARPOpRequest {
 		stats.Inc(&h.st.ARP.RequestsIn)
@@ -88,4 +99,35 @@ func (h *Host) announce(a netip.Addr) {
 	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, a, MAC{}, a)
 	stats.Inc(&h.st.ARP.Gratuitous)
 	h.writeFrame(f[:])
+}
+
+// Probe sends an ARP probe for a (RFC 5227 §2.1.1): a request for it from
+// the unspecified address, which no neighbour learns from, and watches for
+// a conflict: until Unwatch, an ARP packet from another host whose sender
+// is a, or a probe of its for a, is counted and reported to
+// Handlers.ARPConflict.
+func (h *Host) Probe(a netip.Addr) {
+	if !h.cfg.Ethernet || !a.Is4() {
+		return
+	}
+	b := a.As4()
+	h.arpWatch.Store(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+	var f [minFrame]byte
+	EthernetHeader(f[:]).Encode(BroadcastMAC, h.cfg.MAC, EtherTypeARP)
+	ARPPacket(f[EthernetHeaderLen:]).Encode(ARPOpRequest, h.cfg.MAC, netip.IPv4Unspecified(), MAC{}, a)
+	stats.Inc(&h.st.ARP.Probes)
+	h.writeFrame(f[:])
+}
+
+// Unwatch ends the conflict watch of Probe.
+func (h *Host) Unwatch() { h.arpWatch.Store(0) }
+
+// Resolve starts resolving the on-link neighbour addr, unless the cache
+// has it, so that a later packet to it need not wait (a DHCP client
+// resolves its server, which its RELEASE goes to when the stack closes).
+func (h *Host) Resolve(now time.Time, addr netip.Addr) {
+	if h.cfg.Ethernet && h.neigh.probe(addr, now) {
+		h.solicit(now, addr, MAC{}, false)
+		h.wake()
+	}
 }

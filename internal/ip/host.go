@@ -111,6 +111,9 @@ type Handlers struct {
 	// finds a our address in use by another node (RFC 4862 §5.4.5); the
 	// address is never used.
 	DADConflict func(addr netip.Addr)
+	// ARPConflict, if set, is called when ARP shows the address being
+	// probed (see Probe) in use by another host.
+	ARPConflict func(addr netip.Addr)
 }
 
 // Host is the network layer of one stack. Input is called by one goroutine
@@ -135,6 +138,10 @@ type Host struct {
 	addrMu  sync.Mutex             // serializes changes of v4
 	v6      v6State
 	routes  routes
+	// arpWatch is the IPv4 address being probed (Probe), big-endian;
+	// 0: none.
+	arpWatch atomic.Uint32
+	linkMTU4 atomic.Int32 // the link MTU for IPv4: the link's, or lower by a DHCP lease
 }
 
 // New returns a Host that writes frames with write (on a non-Ethernet link,
@@ -221,6 +228,7 @@ func New(cfg Config, write func([]byte) error, st *stats.Stats, h Handlers, wake
 	hst.initV6(seed)
 	hst.initRoutes()
 	hst.pmtu.max = cfg.PathMTUCache
+	hst.linkMTU4.Store(int32(cfg.MTU))
 	hst.pool = cfg.Frames
 	if hst.pool == nil {
 		hst.pool = NewFramePool(cfg.MTU)

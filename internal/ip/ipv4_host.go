@@ -173,7 +173,7 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		return err
 	}
 	id := uint16(h.ipID.Add(1))
-	mtu := h.cfg.MTU
+	mtu := int(h.linkMTU4.Load())
 	if !df {
 		// RFC 1191 §3: fragment to the path MTU when it is known, so that
 		// no router has to.

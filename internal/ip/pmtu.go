@@ -17,6 +17,8 @@ const (
 	// MinPathMTU is the smallest path MTU a message may set: a router
 	// reporting less (68, say) is taken to mean this, as Linux's min_pmtu.
 	MinPathMTU = 552
+	// MinIPv4MTU is the datagram every IPv4 host must take (RFC 791).
+	MinIPv4MTU = 68
 	// PathMTUExpiry is how long a learned path MTU holds before packets
 	// try the link's MTU again (RFC 1191 §6.3; Linux's mtu_expires).
 	PathMTUExpiry = 10 * time.Minute
@@ -39,7 +41,7 @@ type pmtuEntry struct {
 // PathMTU returns the MTU of the path to dst: the learned one while it
 // holds, else the link's.
 func (h *Host) PathMTU(now time.Time, dst netip.Addr) int {
-	link := h.cfg.MTU
+	link := int(h.linkMTU4.Load()) // lowered by a DHCP lease's MTU option
 	if dst.Is6() {
 		link = int(h.v6.linkMTU.Load()) // lowered by an RA's MTU option
 	}
@@ -98,4 +100,14 @@ func (h *Host) SetPathMTU(now time.Time, dst netip.Addr, mtu int) int {
 	c.m[dst] = pmtuEntry{mtu: mtu, expires: now.Add(PathMTUExpiry)}
 	c.n.Store(int32(len(c.m)))
 	return mtu
+}
+
+// SetLinkMTU4 sets the MTU of IPv4 on the link to mtu, as a DHCP lease's
+// interface MTU option asks (RFC 2132 §5.1), within 68 and the link's
+// MTU; 0 restores the link's.
+func (h *Host) SetLinkMTU4(mtu int) {
+	if mtu == 0 || mtu > h.cfg.MTU {
+		mtu = h.cfg.MTU
+	}
+	h.linkMTU4.Store(int32(max(mtu, MinIPv4MTU)))
 }

@@ -51,6 +51,7 @@ const (
 	RouteStatic    RouteOrigin = iota // set by the caller
 	RouteConnected                    // the subnet of one of our addresses
 	RouteRA                           // learnt from an IPv6 router advertisement
+	RouteDHCP                         // a router of a DHCP lease
 )
 
 // Metrics of the routes the Host makes itself, as Linux's: 0 for IPv4
@@ -75,6 +76,7 @@ type routes struct {
 	cur     atomic.Pointer[routeTable]
 	mu      sync.Mutex // serializes rebuilds; guards what follows
 	static  []Route
+	lease   []Route // RouteDHCP: the routers of the DHCP lease
 	dead    []netip.Addr
 	probeAt time.Time // next solicitation of the dead gateways
 }
@@ -225,6 +227,23 @@ func (h *Host) RemoveRoute(r Route) error {
 	return nil
 }
 
+// SetLeaseRouters makes the routers of a DHCP lease the default routes
+// of origin RouteDHCP, of metric 0 in the order given (RFC 2132 §3.5:
+// in order of preference), replacing those of the last call; nil removes
+// them. A router off our subnets is left out.
+func (h *Host) SetLeaseRouters(gws []netip.Addr) {
+	h.routes.mu.Lock()
+	defer h.routes.mu.Unlock()
+	var rs []Route
+	for _, g := range gws {
+		if g.Is4() && h.onLink4(g) && !h.notUnicast(g) {
+			rs = append(rs, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: g, Origin: RouteDHCP})
+		}
+	}
+	h.routes.lease = rs
+	h.rebuildLocked()
+}
+
 // same reports whether r and o name the same route.
 func (r Route) same(o Route) bool {
 	return r.Dst == o.Dst && r.Gateway == o.Gateway && r.Metric == o.Metric
@@ -298,6 +317,9 @@ func (h *Host) rebuildLocked() {
 		add(Route{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0), Gateway: r.addr, Metric: metricRA, Origin: RouteRA})
 	}
 	v.mu.RUnlock()
+	for _, r := range h.routes.lease {
+		add(r)
+	}
 	for _, r := range h.routes.static {
 		if r.Dst.Addr().Is6() {
 			t.v6 = append(t.v6, r)

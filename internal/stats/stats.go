@@ -23,6 +23,7 @@ type Stats struct {
 	NDP      NDP
 	TCP      TCP
 	UDP      UDP
+	DHCP     DHCP
 }
 
 // Link counts frames crossing the link.
@@ -60,6 +61,25 @@ type ARP struct {
 	CacheSizeReject uint64 // resolutions refused: cache full of pending entries
 	GatewayDead     uint64 // gateways taken out of use: their neighbour entry failed
 	GatewayRevived  uint64 // dead gateways heard from again
+	Probes          uint64 // RFC 5227 probes sent (of an address DHCP offered)
+	Conflicts       uint64 // ARP from another host claiming an address being probed
+}
+
+// DHCP counts the DHCPv4 client's messages (RFC 2131) and leases.
+type DHCP struct {
+	Sent          uint64 // DISCOVER, REQUEST, DECLINE and RELEASE messages
+	Received      uint64 // messages on port 68
+	Offers        uint64 // valid OFFERs
+	Acks          uint64
+	Naks          uint64
+	Declines      uint64 // offered addresses ARP showed in use
+	Leases        uint64 // leases applied
+	Renewals      uint64 // leases extended (renewing or rebinding)
+	Lost          uint64 // leases ended: expired, NAKed, conflicting or released
+	DropMalformed uint64 // not a well-formed DHCP message
+	DropNotOurs   uint64 // another client's, or unexpected in the client's state
+	DropBadLease  uint64 // OFFERs and ACKs refused: no server id, lease 0, unusable address
+	DropFlood     uint64 // OFFERs beyond the number kept while choosing
 }
 
 // IPv4 counts RFC 791 packets.

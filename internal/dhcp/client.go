@@ -60,7 +60,7 @@ type ActionKind uint8
 const (
 	Send   ActionKind = iota // send Msg in a UDP datagram from Src:68 to Dst:67
 	Probe                    // send one ARP probe for Addr (sender address 0.0.0.0)
-	Apply                    // configure Lease; the client is bound for the first time
+	Apply                    // configure Lease (and announce it, RFC 5227 §2.3); the client is bound
 	Update                   // Lease was renewed; its times or parameters may have changed
 	Lost                     // Lease is gone: remove its address and routes
 )
@@ -297,22 +297,28 @@ func (c *Client) Timer(now time.Time) {
 		c.sendSelect(now)
 	case Probing:
 		c.probe(now)
-	case Bound:
-		c.state, c.xid, c.began, c.tries = Renewing, c.rng.Uint32(), now, 0
-		c.sendRenew(now)
-	case Renewing:
-		if !now.Before(c.lease.rebindAt()) {
-			c.state, c.tries = Rebinding, 0
-		}
-		c.sendRenew(now)
-	case Rebinding:
-		if !now.Before(c.lease.endAt()) {
-			c.stats.Expired++
-			c.lose(now, false)
-			return
-		}
-		c.sendRenew(now)
+	case Bound, Renewing, Rebinding:
+		c.renew(now)
 	}
+}
+
+// renew moves between Bound, Renewing and Rebinding by the lease's times,
+// a timer that fires late skipping states, and sends a REQUEST or, at the
+// lease's end, gives the lease up.
+func (c *Client) renew(now time.Time) {
+	next := Renewing
+	switch {
+	case !now.Before(c.lease.endAt()):
+		c.stats.Expired++
+		c.lose(now, false)
+		return
+	case !now.Before(c.lease.rebindAt()):
+		next = Rebinding
+	}
+	if c.state != next {
+		c.state, c.xid, c.began, c.tries = next, c.rng.Uint32(), now, 0
+	}
+	c.sendRenew(now)
 }
 
 // choose requests the OFFER for the address asked for, if there is one,

@@ -639,3 +639,18 @@ func TestRelease(t *testing.T) {
 		t.Error("lease after release")
 	}
 }
+
+func TestLateTimer(t *testing.T) {
+	c := newClient(t, Config{})
+	_, apply := bound(t, c, newServer())
+	start := apply.Lease.Start
+	c.Timer(start.Add(apply.Lease.T2))
+	m, a := sent(t, c)
+	if c.State() != Rebinding || a.Dst != bcast || m.Type != Request {
+		t.Fatalf("T1 timer run at T2: %v to %v", c.State(), a.Dst)
+	}
+	c.Timer(start.Add(apply.Lease.Duration + time.Minute))
+	if as := c.Actions(); len(as) != 2 || as[0].Kind != Lost || c.State() != Selecting {
+		t.Fatalf("%+v in %v", as, c.State())
+	}
+}

@@ -12,7 +12,7 @@ const Infinite = time.Duration(1<<63 - 1)
 
 // A Lease is an address and its configuration as a server granted them.
 type Lease struct {
-	Addr    netip.Prefix // the address with the length of the subnet mask
+	Addr    netip.Prefix // the address with the subnet mask's length (no mask: its class's, /8, /16 or /24)
 	Routers []netip.Addr // only those on the subnet
 	DNS     []netip.Addr
 	Domain  string

@@ -69,8 +69,8 @@ const (
 type Action struct {
 	Kind  ActionKind
 	Msg   []byte     // Send: the UDP payload
-	Src   netip.Addr // Send: 0.0.0.0 until bound, then the leased address
-	Dst   netip.Addr // Send: 255.255.255.255 or the server
+	Src   netip.Addr // Send: the leased address when renewing, rebinding or releasing; else 0.0.0.0
+	Dst   netip.Addr // Send: the server when renewing or releasing; else 255.255.255.255
 	Addr  netip.Addr // Probe: the address probed
 	Lease Lease      // Apply, Update, Lost
 }
@@ -145,6 +145,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClientID == nil {
 		cfg.ClientID = append([]byte{1}, cfg.MAC[:]...)
+	} else {
+		cfg.ClientID = bytes.Clone(cfg.ClientID)
 	}
 	if cfg.MaxOffers <= 0 {
 		cfg.MaxOffers = 8

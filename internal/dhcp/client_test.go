@@ -177,6 +177,17 @@ func TestFullExchange(t *testing.T) {
 	}
 }
 
+func TestClientIDConfig(t *testing.T) {
+	id := []byte{0xff, 1, 2, 3}
+	c := newClient(t, Config{ClientID: id})
+	id[0] = 0
+	c.Start(t0)
+	m, _ := sent(t, c)
+	if !bytes.Equal(m.Options.ClientID(), []byte{0xff, 1, 2, 3}) {
+		t.Fatalf("client id %x", m.Options.ClientID())
+	}
+}
+
 func TestNewNoMAC(t *testing.T) {
 	if _, err := New(Config{}); err != ErrNoMAC {
 		t.Fatalf("err %v", err)

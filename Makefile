@@ -10,8 +10,9 @@ FUZZTIME ?= 30s
 # Debian packages the tests call: ip (iproute2), ping, tshark (pcap check),
 # curl, dig, socat, nftables, wg (wireguard-tools: configures the wireguard-go
 # program in the WireGuard drop-in's namespace test), radvd (router
-# advertisements for the SLAAC test).
-TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables wireguard-tools radvd
+# advertisements for the SLAAC test), dnsmasq-base (the DHCP server of the
+# DHCP client's tests; the program only, without the system service).
+TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables wireguard-tools radvd dnsmasq-base
 
 .PHONY: test deps vet fuzz soak demo bench bench-all
 

@@ -240,6 +240,9 @@ func checkAddrs(cfg *Config) ([]netip.Prefix, []netip.Addr, error) {
 			}
 		}
 	}
+	if cfg.DHCP && !cfg.Link.Ethernet() {
+		return nil, nil, errors.New("netstack: Config.DHCP needs an Ethernet link")
+	}
 	if len(addrs) == 0 && !cfg.Link.Ethernet() {
 		// Without Ethernet there is no link-local address nor neighbor
 		// discovery, so nothing could give the stack an address.

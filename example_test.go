@@ -220,3 +220,29 @@ func ExampleConfig_addrsChanged() {
 	// [198.18.0.2/24 198.18.0.3/24]
 	// [198.18.0.3/24]
 }
+
+// A stack on a TAP device that takes its address from the DHCP server of
+// the link, and serves HTTP on whatever address it leases. (Not run here:
+// it needs root, a TAP device and a DHCP server.)
+func ExampleConfig_dhcp() {
+	tap, err := netstack.OpenTAP("tap0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := netstack.New(netstack.Config{
+		Link: tap,
+		DHCP: true,
+		AddrsChanged: func(addrs []netip.Prefix) {
+			log.Printf("addresses now %v", addrs)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close() // releases the lease
+	ln, err := s.Listen("tcp", ":80")
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(http.Serve(ln, http.FileServer(http.Dir("."))))
+}

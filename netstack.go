@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -107,7 +108,26 @@ type Config struct {
 	// come one at a time, in order, from a goroutine of the stack's;
 	// changes close together may come as one call. The function may call
 	// the stack's methods, except Close, which waits for it to return.
+	// It hears of addresses DHCP leases and loses too.
 	AddrsChanged func(addrs []netip.Prefix)
+	// DHCP runs a DHCPv4 client (RFC 2131) on the link, which must be an
+	// Ethernet one (a TAP device): the stack asks for a lease, probes the
+	// offered address with ARP and declines it if another host has it
+	// (RFC 5227), then takes the lease's address and subnet, its routers
+	// as default routes (see Stack.Routes), its DNS servers (ahead of
+	// those router advertisements announce, behind Config.DNS) and its
+	// interface MTU when lower than the link's. It renews the lease at T1
+	// and rebinds at T2; when the lease is lost (expired, refused by the
+	// server with a NAK), its address goes as RemoveAddr takes one, and
+	// the client asks for a new one. Close releases the lease. Addrs may
+	// be empty then; static addresses and gateways are kept beside the
+	// lease's. Watch the address come and go with AddrsChanged; Stats.DHCP
+	// counts the messages.
+	DHCP bool
+	// HostName is the name the DHCP client gives the server (option 12),
+	// which a server may put in its DNS; empty means the host's name
+	// (os.Hostname).
+	HostName string
 }
 
 // Limits bounds a stack's resources, so hostile or simply heavy traffic
@@ -258,6 +278,10 @@ func New(cfg Config) (*Stack, error) {
 	case cfg.MAC != nil:
 		return nil, fmt.Errorf("netstack: MAC %v is not 6 bytes", cfg.MAC)
 	}
+	host := cfg.HostName
+	if cfg.DHCP && host == "" {
+		host, _ = os.Hostname()
+	}
 	e, err := stack.New(stack.Config{
 		Link:         cfg.Link,
 		Addrs:        addrs,
@@ -276,6 +300,8 @@ func New(cfg Config) (*Stack, error) {
 		},
 		Forward:      cfg.Forwarder.engine(linkZone(cfg.Link)),
 		AddrsChanged: cfg.AddrsChanged,
+		DHCP:         cfg.DHCP,
+		HostName:     host,
 	})
 	if err != nil {
 		return nil, err

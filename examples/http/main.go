@@ -10,6 +10,11 @@
 //	sudo go run ./examples/http -tap tap0 -addr 198.18.0.2/24
 //	sudo ip addr add 198.18.0.1/24 dev tap0 && sudo ip link set tap0 up
 //	curl http://198.18.0.2/
+//
+// With -dhcp as well it takes its address from a DHCP server on the TAP's
+// link instead of -addr, and logs each address as it comes and goes:
+//
+//	sudo go run ./examples/http -tap tap0 -dhcp
 package main
 
 import (
@@ -32,9 +37,16 @@ import (
 func main() {
 	tap := flag.String("tap", "", "serve on this TAP device instead of the in-memory demo")
 	addr := flag.String("addr", "198.18.0.2/24", "the stack's addresses and subnets on the TAP device, comma-separated (198.18.0.2/24,fd00::2/64)")
+	dhcp := flag.Bool("dhcp", false, "with -tap: lease an address from a DHCP server instead of -addr")
 	flag.Parse()
+	if *dhcp && *tap == "" {
+		log.Fatal("-dhcp needs -tap")
+	}
 	if *tap != "" {
-		if err := serveTAP(*tap, *addr); err != nil {
+		if *dhcp {
+			*addr = ""
+		}
+		if err := serveTAP(*tap, *addr, *dhcp); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -103,17 +115,22 @@ func demo(out io.Writer) error {
 }
 
 // serveTAP serves the site on a TAP device until SIGINT, on every
-// address of cidrs (comma-separated prefixes of either family).
-func serveTAP(name, cidrs string) error {
-	prefixes, err := addrflag.Parse(cidrs)
-	if err != nil {
-		return err
+// address of cidrs (comma-separated prefixes of either family) and, with
+// dhcp, on the address a DHCP server leases.
+func serveTAP(name, cidrs string, dhcp bool) error {
+	var prefixes []netip.Prefix
+	if cidrs != "" {
+		var err error
+		if prefixes, err = addrflag.Parse(cidrs); err != nil {
+			return err
+		}
 	}
 	dev, err := netstack.OpenTAP(name)
 	if err != nil {
 		return err
 	}
-	s, err := netstack.New(netstack.Config{Link: dev, Addrs: prefixes})
+	s, err := netstack.New(netstack.Config{Link: dev, Addrs: prefixes, DHCP: dhcp,
+		AddrsChanged: func(addrs []netip.Prefix) { log.Printf("addresses on %s: %v", name, addrs) }})
 	if err != nil {
 		return err
 	}

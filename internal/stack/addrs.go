@@ -51,9 +51,25 @@ func (s *Stack) SourceAddr(dst netip.Addr) (netip.Addr, error) {
 	return netip.Addr{}, syscall.ENETUNREACH
 }
 
-// DNSServers returns the DNS servers the IP layer learnt from router
-// advertisements (RFC 8106 RDNSS).
-func (s *Stack) DNSServers() []netip.Addr { return s.host.DNSServers() }
+// DNSServers returns the DNS servers of the DHCP lease, then those the IP
+// layer learnt from router advertisements (RFC 8106 RDNSS).
+func (s *Stack) DNSServers() []netip.Addr {
+	if s.dhcp == nil {
+		return s.host.DNSServers()
+	}
+	return append(s.dhcp.dns(), s.host.DNSServers()...)
+}
+
+// arpConflict hands the DHCP client what ARP showed of the address it
+// probes.
+func (s *Stack) arpConflict(a netip.Addr) {
+	if s.dhcp != nil {
+		select {
+		case s.dhcp.conflict <- a:
+		default: // one pending tells the client all it needs
+		}
+	}
+}
 
 // Routers returns the IPv6 default routers: the configured ones, then
 // those learnt from router advertisements.
@@ -98,6 +114,13 @@ func (s *Stack) RemoveAddr(a netip.Addr) error {
 	static := slices.DeleteFunc(slices.Clone(*s.static.Load()), func(p netip.Prefix) bool { return p.Addr() == a })
 	s.static.Store(&static)
 	s.staticMu.Unlock()
+	s.abortAddr(a)
+	return nil
+}
+
+// abortAddr resets the TCP connections from a, stops the listeners bound
+// to it and leaves the error on its UDP sockets: a has gone.
+func (s *Stack) abortAddr(a netip.Addr) {
 	var conns []*TCPEndpoint
 	var ls []*Listener
 	s.tcp.mu.RLock()
@@ -129,7 +152,6 @@ func (s *Stack) RemoveAddr(a netip.Addr) error {
 		}
 	}
 	s.udp.mu.RUnlock()
-	return nil
 }
 
 // Routes returns the routing table (see ip.Host.Routes).

@@ -54,6 +54,14 @@ type Config struct {
 	// AddrsChanged, if set, hears the usable addresses each time they
 	// change (see Stack.watchAddrs).
 	AddrsChanged func([]netip.Prefix)
+	// DHCP runs a DHCPv4 client on the link (see dhcpRunner), offering
+	// HostName and DHCPClientID (nil: 1 and the MAC, RFC 2132 §9.14) and
+	// probing an offered address with DHCPProbes ARP probes (0: 3, RFC
+	// 5227; negative: none).
+	DHCP         bool
+	HostName     string
+	DHCPClientID []byte
+	DHCPProbes   int
 }
 
 // TCPConfig holds the defaults of new TCP connections.
@@ -144,6 +152,7 @@ type Stack struct {
 	staticMu sync.Mutex                     // serializes those changes
 
 	addrSig chan struct{} // a possible change of addresses, for watchAddrs
+	dhcp    *dhcpRunner   // Config.DHCP's client; nil without
 
 	pingMu  sync.Mutex
 	pingID  uint16
@@ -233,6 +242,11 @@ func New(cfg Config) (*Stack, error) {
 	if err := ipAddrConfig(&ipCfg, cfg.Addrs, cfg.Gateways); err != nil {
 		return nil, err
 	}
+	if cfg.DHCP {
+		if err := s.newDHCP(); err != nil {
+			return nil, err
+		}
+	}
 	s.host = ip.New(ipCfg, s.link.WriteFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,
@@ -243,6 +257,7 @@ func New(cfg Config) (*Stack, error) {
 			s.log.Warn("netstack: duplicate address detection failed; address not used", "addr", a)
 		},
 		AddrsChanged: s.addrsMoved,
+		ARPConflict:  s.arpConflict,
 	}, s.kick)
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()
@@ -279,6 +294,9 @@ func New(cfg Config) (*Stack, error) {
 		s.wg.Add(1)
 		go s.watchAddrs(s.Addrs())
 	}
+	if s.dhcp != nil {
+		go s.dhcp.run()
+	}
 	return s, nil
 }
 
@@ -296,6 +314,9 @@ func (s *Stack) Addr() netip.Addr {
 		if !first.IsValid() {
 			first = p.Addr()
 		}
+	}
+	if a := s.host.Addr(); a.IsValid() {
+		return a // from DHCP
 	}
 	if first.IsValid() {
 		return first
@@ -341,6 +362,9 @@ func (s *Stack) Stats() stats.Stats {
 	st.TCP.BufferBudgetHits = s.tcpMem.Hits() // counted by the connections, in the budget
 	st.TCP.DropMemory = s.tcpMem.Drops()
 	st.TCP.TCPConns = s.connStats()
+	if s.dhcp != nil {
+		s.dhcp.countInto(&st.DHCP)
+	}
 	return st
 }
 
@@ -356,6 +380,9 @@ func (s *Stack) ReassemblyMemory() (bytes, datagrams int) { return s.host.Reasse
 func (s *Stack) Close() error {
 	var err error
 	s.closed.Do(func() {
+		if s.dhcp != nil {
+			s.dhcp.close() // its RELEASE needs the link
+		}
 		s.closeTCP()
 		close(s.done)
 		err = s.link.Close()

@@ -208,20 +208,28 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 			return err
 		}
 	}
-	hr := headroom(addr.Addr())
-	buf := c.s.frames.Get(hr + udp.HeaderLen + len(b))
+	if err := c.s.sendUDP(netip.AddrPortFrom(src, c.laddr.Port()), addr, b); err != nil {
+		return err
+	}
+	c.touch()
+	return nil
+}
+
+// sendUDP sends b as one datagram from→to. from's address is used as it
+// is, the unspecified one too (a DHCP client's before it has a lease).
+func (s *Stack) sendUDP(from, to netip.AddrPort, b []byte) error {
+	hr := headroom(to.Addr())
+	buf := s.frames.Get(hr + udp.HeaderLen + len(b))
 	pkt := (*buf)[:hr+udp.HeaderLen+len(b)]
 	copy(pkt[hr+udp.HeaderLen:], b)
 	dg := pkt[hr:]
-	udp.Encode(dg, c.laddr.Port(), addr.Port(), checksum.Pseudo(src, addr.Addr(), ip.ProtoUDP, len(dg)))
-	err := c.s.host.Output(time.Now(), pkt, ip.ProtoUDP, src, addr.Addr(), false)
-	c.s.frames.Put(buf)
-	if err != nil {
-		return err
+	udp.Encode(dg, from.Port(), to.Port(), checksum.Pseudo(from.Addr(), to.Addr(), ip.ProtoUDP, len(dg)))
+	err := s.host.Output(time.Now(), pkt, ip.ProtoUDP, from.Addr(), to.Addr(), false)
+	s.frames.Put(buf)
+	if err == nil {
+		stats.Inc(&s.st.UDP.DatagramsOut)
 	}
-	stats.Inc(&c.s.st.UDP.DatagramsOut)
-	c.touch()
-	return nil
+	return err
 }
 
 // Close closes the socket and wakes its readers. A second Close returns

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -50,7 +51,7 @@ func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]
 	}
-	return "State(?)"
+	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
 // An ActionKind says what the caller must do for an Action.
@@ -64,6 +65,16 @@ const (
 	Update                   // Lease was renewed; its times or parameters may have changed
 	Lost                     // Lease is gone: remove its address and routes
 )
+
+var kindNames = [...]string{"Send", "Probe", "Apply", "Update", "Lost"}
+
+// String returns the name of k.
+func (k ActionKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "ActionKind(" + strconv.Itoa(int(k)) + ")"
+}
 
 // An Action is one thing the client asks its caller to do.
 type Action struct {

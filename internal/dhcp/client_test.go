@@ -172,7 +172,8 @@ func TestFullExchange(t *testing.T) {
 	if st.Sent != 2 || st.Received != 2 || st.Offers != 1 || st.Acks != 1 {
 		t.Errorf("stats %+v", st)
 	}
-	if c.State().String() != "BOUND" || Ack.String() != "ACK" || MessageType(99).String() != "MessageType(99)" {
+	if c.State().String() != "BOUND" || Ack.String() != "ACK" || MessageType(99).String() != "MessageType(99)" ||
+		State(9).String() != "State(9)" || Apply.String() != "Apply" || ActionKind(9).String() != "ActionKind(9)" {
 		t.Error("String")
 	}
 }

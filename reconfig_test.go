@@ -168,12 +168,17 @@ func TestReconfigureUnderLoad(t *testing.T) {
 	// Reconfigure both stacks and read them while the 100 transfer.
 	stop := make(chan struct{})
 	var busy sync.WaitGroup
+	defer busy.Wait()
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer halt()
+	rounds := make([]int, 2)
 	for k, r := range []struct {
-		s         *Stack
-		kept, gws []netip.Prefix
-	}{{a, []netip.Prefix{keptA4, keptA6}, []netip.Prefix{keptB4, keptB6}}, {b, []netip.Prefix{keptB4, keptB6}, []netip.Prefix{keptA4, keptA6}}} {
+		s        *Stack
+		kept     []netip.Prefix
+		gw4, gw6 netip.Prefix
+	}{{a, []netip.Prefix{keptA4, keptA6}, keptB4, keptB6}, {b, []netip.Prefix{keptB4, keptB6}, keptA4, keptA6}} {
 		busy.Add(2)
-		go func() { defer busy.Done(); reconfigure(t, r.s, r.gws[0].Addr(), r.gws[1].Addr(), k, stop) }()
+		go func() { defer busy.Done(); rounds[k] = reconfigure(t, r.s, r.gw4.Addr(), r.gw6.Addr(), k, stop) }()
 		go func() { defer busy.Done(); watchTables(t, r.s, r.kept, stop) }()
 	}
 	for _, p := range []struct {
@@ -206,8 +211,9 @@ func TestReconfigureUnderLoad(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	close(stop)
+	halt()
 	waitGroup(t, "the reconfiguring goroutines", &busy)
+	t.Logf("rounds of reconfiguration: %d on a, %d on b", rounds[0], rounds[1])
 
 	for _, tc := range []struct {
 		name   string
@@ -319,11 +325,12 @@ func checkStream(r io.Reader, seed byte, size int64) error {
 // reconfigure changes s's tables until stop is closed, for at most
 // reconfigRounds rounds and reconfigFor: in each round it adds an address
 // of each family (alternately on the kept subnets and on subnets of their
-// own) and removes those of two rounds before, adds a static route of
+// own) and removes those added three rounds before, adds a static route of
 // each family through gw4 and gw6, sets back what Routes returns and
 // removes the routes again, checking each step. When it ends, everything
 // it added is gone. k tells the two stacks' addresses and routes apart.
-func reconfigure(t *testing.T, s *Stack, gw4, gw6 netip.Addr, k int, stop <-chan struct{}) {
+// It returns how many rounds it completed.
+func reconfigure(t *testing.T, s *Stack, gw4, gw6 netip.Addr, k int, stop <-chan struct{}) (rounds int) {
 	var added []netip.Prefix
 	defer func() {
 		for _, p := range added {
@@ -333,12 +340,13 @@ func reconfigure(t *testing.T, s *Stack, gw4, gw6 netip.Addr, k int, stop <-chan
 		}
 	}()
 	end := time.Now().Add(reconfigFor)
-	for i := 0; i < reconfigRounds && time.Now().Before(end); i++ {
+	for ; rounds < reconfigRounds && time.Now().Before(end); rounds++ {
 		select {
 		case <-stop:
 			return
 		default:
 		}
+		i := rounds
 		n := byte(100 + 50*k + i%50) // in 100-199, clear of the kept and doomed
 		p4 := netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, n}), 24)
 		p6 := netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xfd, 3: 1, 14: 1, 15: n}), 64)
@@ -396,8 +404,8 @@ func reconfigure(t *testing.T, s *Stack, gw4, gw6 netip.Addr, k int, stop <-chan
 				return
 			}
 		}
-		s.Stats()
 	}
+	return
 }
 
 // watchTables reads s's addresses, routes and counters until stop is

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gotcpip/netstack/internal/link"
 	"github.com/gotcpip/netstack/internal/netnstest"
+	"golang.org/x/sys/unix"
 )
 
 // dnsmasqServer is dnsmasq(8) serving DHCP in a test's namespace.
@@ -192,6 +193,11 @@ func TestKernelDHCP(t *testing.T) {
 	// A transfer from the leased address runs across renewals at T1.
 	t.Run("renew", func(t *testing.T) {
 		kc, sc := kernelConn(t, s, ns, netip.AddrPortFrom(lease.Addr(), 9000))
+		// The stack advertised the MSS of the lease's MTU of 1400: the
+		// kernel sends it at most 1360 bytes a segment.
+		if mss := maxSeg(t, kc); mss > 1360 {
+			t.Errorf("the kernel's MSS to the stack is %d: want at most 1400-40", mss)
+		}
 		renewals := s.Stats().DHCP.Renewals
 		got := make(chan error, 1)
 		kc.SetReadDeadline(time.Now().Add(120 * time.Second)) // a bound against a hang
@@ -333,6 +339,22 @@ func kernelConn(t *testing.T, s *Stack, ns *netnstest.NS, at netip.AddrPort) (ke
 	}
 	t.Cleanup(func() { stack.Close() })
 	return kernel, stack
+}
+
+// maxSeg returns the kernel's TCP_MAXSEG of c: the most it sends in a
+// segment.
+func maxSeg(t *testing.T, c net.Conn) int {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mss int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { mss, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) }); err != nil || serr != nil {
+		t.Fatalf("TCP_MAXSEG: %v %v", err, serr)
+	}
+	return mss
 }
 
 // keptDevice is a test's TAP device whose Close ends the stack's reads

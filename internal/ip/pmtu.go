@@ -104,10 +104,12 @@ func (h *Host) SetPathMTU(now time.Time, dst netip.Addr, mtu int) int {
 
 // SetLinkMTU4 sets the MTU of IPv4 on the link to mtu, as a DHCP lease's
 // interface MTU option asks (RFC 2132 §5.1), within 68 and the link's
-// MTU; 0 restores the link's.
-func (h *Host) SetLinkMTU4(mtu int) {
+// MTU; 0 restores the link's. It returns the MTU in force.
+func (h *Host) SetLinkMTU4(mtu int) int {
 	if mtu == 0 || mtu > h.cfg.MTU {
 		mtu = h.cfg.MTU
 	}
-	h.linkMTU4.Store(int32(max(mtu, MinIPv4MTU)))
+	mtu = max(mtu, MinIPv4MTU)
+	h.linkMTU4.Store(int32(mtu))
+	return mtu
 }

@@ -174,7 +174,7 @@ func (d *dhcpRunner) apply(l dhcp.Lease) {
 func (d *dhcpRunner) update(l dhcp.Lease) {
 	s := d.s
 	s.host.SetLeaseRouters(l.Routers)
-	s.host.SetLinkMTU4(l.MTU)
+	s.linkMTU4.Store(int32(s.host.SetLinkMTU4(l.MTU)))
 	d.mu.Lock()
 	d.lease.DNS, d.lease.Routers, d.lease.MTU = l.DNS, l.Routers, l.MTU
 	d.mu.Unlock()
@@ -190,7 +190,7 @@ func (d *dhcpRunner) lose(l dhcp.Lease) {
 	d.lease, d.added = dhcp.Lease{}, false
 	d.mu.Unlock()
 	s.host.SetLeaseRouters(nil)
-	s.host.SetLinkMTU4(0)
+	s.linkMTU4.Store(int32(s.host.SetLinkMTU4(0)))
 	if added && s.host.RemoveAddr(l.Addr.Addr()) == nil {
 		s.abortAddr(l.Addr.Addr())
 	}

@@ -147,6 +147,9 @@ type Stack struct {
 	tcpCfg  *tcp.Config // shared by every IPv4 connection
 	tcpCfg6 *tcp.Config // shared by every IPv6 connection: 40-byte IP header
 	tcpMem  *tcp.Budget // Limits.TCPBufferMemory, shared by every connection
+	// linkMTU4 is the IPv4 MTU of the link now, for the MSS that TCP
+	// advertises: the link's, or lower by a DHCP lease.
+	linkMTU4 atomic.Int32
 
 	static   atomic.Pointer[[]netip.Prefix] // Config.Addrs, as AddAddr and RemoveAddr change them
 	staticMu sync.Mutex                     // serializes those changes
@@ -277,10 +280,13 @@ func New(cfg Config) (*Stack, error) {
 		NewCC:    newCC,
 		Budget:   s.tcpMem,
 	}
+	s.linkMTU4.Store(int32(s.host.MTU()))
+	tc.LinkMTU = &s.linkMTU4 // a DHCP lease may lower it
 	s.tcpCfg = tcp.Prepare(&tc)
 	// RFC 8200 §4/RFC 9293 §3.7.1: the MSS leaves room for the 40-byte IPv6
 	// header.
 	tc.MSS, tc.IPHeaderLen = s.host.MTU()-ipv6HeaderLen-tcp.HeaderMinLen, ipv6HeaderLen
+	tc.LinkMTU = nil
 	s.tcpCfg6 = tcp.Prepare(&tc)
 	if s.host.Addr().IsValid() {
 		// A stack without IPv4 has nothing to announce over ARP (and

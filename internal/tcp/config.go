@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // KeepAlive configures keepalive probes; the fields are those of
 // net.KeepAliveConfig.
@@ -48,6 +51,12 @@ type Config struct {
 	// MTU (MSS + IPHeaderLen + 20), and a path MTU gives the MSS.
 	IPHeaderLen int
 
+	// LinkMTU, if set, is the link's MTU now, which may fall below the
+	// one MSS gives (a DHCP lease's interface MTU): the MSS a SYN or
+	// SYN-ACK advertises is lowered to fit it, as Linux advertises the
+	// MTU of the route's device.
+	LinkMTU *atomic.Int32
+
 	// NoMTUProbing turns packetization-layer path MTU discovery (RFC
 	// 4821, as Linux's tcp_mtu_probing=1; pmtu.go) off: by default
 	// repeated timeouts of full-sized segments lower the MSS and probes
@@ -81,6 +90,14 @@ func Prepare(cfg *Config) *Config {
 	d := cfg.withDefaults()
 	d.prepared = true
 	return &d
+}
+
+// advMSS returns the MSS to advertise: MSS, or less to fit LinkMTU.
+func (c *Config) advMSS() int {
+	if c.LinkMTU == nil {
+		return c.MSS
+	}
+	return max(min(c.MSS, int(c.LinkMTU.Load())-c.IPHeaderLen-HeaderMinLen), 64)
 }
 
 // Defaults.

@@ -125,7 +125,7 @@ func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort
 		Seq: cookie, Ack: irs.Add(1), Flags: FlagSYN | FlagACK,
 		Wnd: uint16(min(cfg.RecvBuf, 65535)),
 	}
-	s.Opts.MSS = uint16(cfg.MSS)
+	s.Opts.MSS = uint16(cfg.advMSS())
 	if o.HasTS {
 		s.Opts.HasTS, s.Opts.TSEcr = true, o.TSVal
 		// Our timestamp clock as the connection will run it (tsNow),

@@ -282,7 +282,7 @@ func (c *Conn) negotiate(seg *Segment) {
 		c.rare.pm.clamp = uint16(min(mss, c.cfg.MSS))
 		c.syncMSS()
 	}
-	c.rcvMSS = max(c.cfg.MSS-opt, 64)
+	c.rcvMSS = max(c.cfg.advMSS()-opt, 64)
 	// The peer's sending MSS grows from 536 with what arrives (processData).
 	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.cc = nil // made for this MSS when data is first sent (sendNext)

@@ -106,7 +106,7 @@ func (c *Conn) sendSYN(now time.Time) {
 	s := newSegment()
 	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: c.iss, Flags: FlagSYN}
 	s.Wnd = c.synWnd()
-	s.Opts.MSS = uint16(c.cfg.MSS)
+	s.Opts.MSS = uint16(c.cfg.advMSS())
 	if c.state == SynSent {
 		s.Opts.HasWScale, s.Opts.WScale = true, c.rcvWScale
 		s.Opts.HasTS, s.Opts.TSVal = true, c.tsVal(now)

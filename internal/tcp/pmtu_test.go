@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -212,4 +213,26 @@ func TestSimBlackHole(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A link MTU below the one MSS gives (Config.LinkMTU: a DHCP lease's)
+// lowers the MSS that SYNs and SYN-ACKs, cookies too, advertise; raised
+// again, the next connection advertises the full MSS.
+func TestLinkMTUAdvertisedMSS(t *testing.T) {
+	var mtu atomic.Int32
+	mtu.Store(1400)
+	cfg := Prepare(&Config{LinkMTU: &mtu})
+	tt := newTranscript(t, cfg)
+	tt.do(0, tt.c.Connect)
+	tt.want(0, "SYN seq=1000 mss=1360")
+	l := newListening(t, cfg, 4)
+	l.in(0, "SYN seq=5000 mss=1460")
+	l.want(0, "SYN|ACK seq=1000 ack=5001 mss=1360")
+	ck := cookieListening(t, cfg)
+	ck.in(5, "SYN seq=5000 mss=1460")
+	ck.want(5, "SYN|ACK ack=5001 mss=1360")
+	mtu.Store(1500)
+	tt = newTranscript(t, cfg)
+	tt.do(0, tt.c.Connect)
+	tt.want(0, "SYN seq=1000 mss=1460")
 }

@@ -92,7 +92,7 @@ func TestLeaseRouters(t *testing.T) {
 	a := newTestHost(t, prefixA, macA, nil)
 	r1, r2 := netip.MustParseAddr("198.18.0.254"), netip.MustParseAddr("198.18.0.253")
 	far := netip.MustParseAddr("203.0.113.9")
-	a.SetLeaseRouters([]netip.Addr{r1, netip.MustParseAddr("192.0.2.1"), r2}) // the second is off the subnet
+	a.SetLeaseRouters([]netip.Addr{r1, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.18.0.255"), r2}, prefixA) // off the subnet, its broadcast
 	var got []netip.Addr
 	for _, r := range a.Routes() {
 		if r.Origin == RouteDHCP {
@@ -110,7 +110,7 @@ func TestLeaseRouters(t *testing.T) {
 	if err := a.SetRoutes(a.Routes()); err != nil {
 		t.Fatal(err)
 	}
-	a.SetLeaseRouters(nil)
+	a.SetLeaseRouters(nil, netip.Prefix{})
 	if _, err := a.route(far); !errors.Is(err, syscall.ENETUNREACH) {
 		t.Fatalf("route after the lease went: %v (table %v)", err, a.Routes())
 	}

@@ -227,16 +227,18 @@ func (h *Host) RemoveRoute(r Route) error {
 	return nil
 }
 
-// SetLeaseRouters makes the routers of a DHCP lease the default routes
-// of origin RouteDHCP, of metric 0 in the order given (RFC 2132 §3.5:
-// in order of preference), replacing those of the last call; nil removes
-// them. A router off our subnets is left out.
-func (h *Host) SetLeaseRouters(gws []netip.Addr) {
+// SetLeaseRouters makes the routers of a DHCP lease for an address on
+// subnet the default routes of origin RouteDHCP, of metric 0 in the
+// order given (RFC 2132 §3.5: in order of preference), replacing those of
+// the last call; nil removes them. A router off subnet is left out. The
+// routes may be set before the address is added, so that they are in
+// place when it is.
+func (h *Host) SetLeaseRouters(gws []netip.Addr, subnet netip.Prefix) {
 	h.routes.mu.Lock()
 	defer h.routes.mu.Unlock()
 	var rs []Route
 	for _, g := range gws {
-		if g.Is4() && h.onLink4(g) && !h.notUnicast(g) {
+		if g.Is4() && subnet.Contains(g) && g != broadcastOf(subnet) && g != subnet.Masked().Addr() {
 			rs = append(rs, Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Gateway: g, Origin: RouteDHCP})
 		}
 	}

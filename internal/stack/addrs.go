@@ -107,13 +107,26 @@ func (s *Stack) AddAddr(p netip.Prefix) error {
 // listeners and sockets stay, and so do connections from other addresses.
 func (s *Stack) RemoveAddr(a netip.Addr) error {
 	s.staticMu.Lock()
-	if err := s.host.RemoveAddr(a); err != nil {
-		s.staticMu.Unlock()
+	defer s.staticMu.Unlock()
+	if err := s.removeAddr(a); err != nil {
 		return err
 	}
 	static := slices.DeleteFunc(slices.Clone(*s.static.Load()), func(p netip.Prefix) bool { return p.Addr() == a })
 	s.static.Store(&static)
-	s.staticMu.Unlock()
+	return nil
+}
+
+// removeAddr takes a from the IP layer and aborts what used it. The
+// connections are reset while a and its subnet's route are still there,
+// so that their resets reach the peers, and once more after, for any
+// that came in between.
+func (s *Stack) removeAddr(a netip.Addr) error {
+	if s.host.HasAddr(a) {
+		s.abortAddr(a)
+	}
+	if err := s.host.RemoveAddr(a); err != nil {
+		return err
+	}
 	s.abortAddr(a)
 	return nil
 }

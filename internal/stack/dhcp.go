@@ -158,11 +158,16 @@ func (d *dhcpRunner) apply(l dhcp.Lease) {
 	if old.Addr.IsValid() {
 		d.lose(old)
 	}
-	err := s.host.AddAddr(l.Addr)
+	// Routes, DNS servers and MTU first: whoever hears of the address
+	// (AddrsChanged) finds them in place.
 	d.mu.Lock()
-	d.lease, d.added = l, err == nil
+	d.lease = l
 	d.mu.Unlock()
 	d.update(l)
+	err := s.host.AddAddr(l.Addr)
+	d.mu.Lock()
+	d.added = err == nil
+	d.mu.Unlock()
 	// The server is where the RELEASE goes when the stack closes, by
 	// unicast: learn its hardware address now.
 	s.host.Resolve(time.Now(), l.Server)
@@ -173,7 +178,7 @@ func (d *dhcpRunner) apply(l dhcp.Lease) {
 // DNS servers, MTU.
 func (d *dhcpRunner) update(l dhcp.Lease) {
 	s := d.s
-	s.host.SetLeaseRouters(l.Routers)
+	s.host.SetLeaseRouters(l.Routers, l.Addr.Masked())
 	s.linkMTU4.Store(int32(s.host.SetLinkMTU4(l.MTU)))
 	d.mu.Lock()
 	d.lease.DNS, d.lease.Routers, d.lease.MTU = l.DNS, l.Routers, l.MTU
@@ -189,11 +194,11 @@ func (d *dhcpRunner) lose(l dhcp.Lease) {
 	added := d.added && d.lease.Addr == l.Addr
 	d.lease, d.added = dhcp.Lease{}, false
 	d.mu.Unlock()
-	s.host.SetLeaseRouters(nil)
-	s.linkMTU4.Store(int32(s.host.SetLinkMTU4(0)))
-	if added && s.host.RemoveAddr(l.Addr.Addr()) == nil {
-		s.abortAddr(l.Addr.Addr())
+	if added {
+		s.removeAddr(l.Addr.Addr())
 	}
+	s.host.SetLeaseRouters(nil, netip.Prefix{})
+	s.linkMTU4.Store(int32(s.host.SetLinkMTU4(0)))
 	s.log.Info("netstack: DHCP lease lost", "addr", l.Addr)
 }
 

@@ -52,14 +52,15 @@ type kind struct {
 	mem6, tapped6 pair.Factory // the same over IPv6
 	lossy         func(loss int) pair.Factory
 	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
+	fwd           pair.Factory // the fwd-* workloads: through a forwarding stack (nil: not run)
 }
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true)},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false)},
-	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil},
+	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward},
+	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil},
 }
 
 type runResult struct {
@@ -176,6 +177,24 @@ func main() {
 				return work.ConnClose(ctx, p, wgConns, *dur)
 			}},
 	)
+	// Through a forwarding stack (issue 20): netstack's Forwarder against
+	// gVisor's tcp.NewForwarder, the same netstack client dialing a new
+	// address in 198.19.0.0/16 for every connection (pair.NetstackForward,
+	// pair.GVisorForward). connect+close makes at most 50,000
+	// connections: either end may close first, and netstack's forwarder
+	// counts its TIME-WAIT connections (60 s each) against
+	// Limits.MaxConnections (65,536) and drops SYNs past it.
+	fwdConns := min(*ccN, 50000)
+	wls = append(wls,
+		workload{"fwd-stream", "Forwarder: 1 forwarded stream, " + gib, wgStream, 1500, false, -1, "", "", perGiB(1)},
+		workload{"fwd-connect", fmt.Sprintf("Forwarder: connect+close, a new destination each, %d conns at most", fwdConns), []metric{{"rate", "conns/s", true, false}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+				return work.ConnClose(ctx, p, fwdConns, *dur)
+			}},
+		workload{"fwd-idle", fmt.Sprintf("Forwarder: %d idle forwarded connections (client and forwarder ends counted together)", *idleN),
+			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -240,6 +259,8 @@ func factory(k kind, w workload) pair.Factory {
 	switch {
 	case strings.HasPrefix(w.id, "wg-"):
 		return k.wg
+	case strings.HasPrefix(w.id, "fwd-"):
+		return k.fwd
 	case w.loss >= 0:
 		return k.lossy(w.loss)
 	case w.v4 != "" && w.tap:
@@ -657,6 +678,24 @@ const method = `## How it is measured
   veth pair with fd00:0:0:N::1 and ::2. The runs of an IPv6 row alternate with those of its IPv4 row
   (run 1 of both, then run 2, ...), so that the machine's load drifting during the runs shows in both;
   the section "IPv6 beside IPv4" above sets each stack's IPv6 figure beside its IPv4 one.
+- **Forwarder** (fwd-stream, fwd-connect, fwd-idle): a netstack client, 198.18.0.1/24 with 198.18.0.2 as
+  its gateway, dials addresses in 198.19.0.0/16, off every subnet, a new address (and after 65,000 of
+  them a new port) for each connection, through a forwarding stack at 198.18.0.2 that takes TCP for
+  any destination. The client is netstack in both columns, so the columns differ only in the forwarder.
+  netstack: ` + "`Config.Forwarder`" + ` whose TCP handler calls Accept; the two stacks on PacketLinks as in the
+  in-memory rows. gVisor, set up as tun2socks does: promiscuous mode and spoofing on the NIC, a default
+  route, ` + "`tcp.NewForwarder(s, 0, 1024, h)`" + ` (default receive window, 1024 requests in flight) with h
+  calling CreateEndpoint (the handshake), Complete(false), turning keepalive on (netstack's forwarded
+  connections have it on) and wrapping the endpoint in ` + "`gonet.NewTCPConn`" + `; the client's frames reach the
+  gVisor NIC through a queue of 1024 frames and a pump goroutine, gVisor's reach the client through a
+  second pump, one copy per frame each way. Both handlers hand the accepted connection to the same
+  in-process server, the workload's server side: the sink of the stream, the closer of connect+close,
+  the holder of the idle connections. fwd-stream moves -size bytes client → forwarder and also reports
+  CPU seconds per GiB (both stacks together). fwd-connect is connect+close as above, at most 50,000
+  connections (netstack's forwarder counts its TIME-WAIT connections, 60 s each, against
+  Limits.MaxConnections, 65,536, and drops SYNs past it). fwd-idle is the idle-connection measure with
+  the client's and the forwarder's ends counted together (the client's share is the same netstack in
+  both columns).
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

@@ -75,6 +75,12 @@ func fullAddr(a netip.Addr, port uint16) tcpip.FullAddress {
 // other's receive path: one goroutine per direction, one copy per frame
 // (serializing the outgoing PacketBuffer into a fresh view).
 func pump(ctx context.Context, from, to *channel.Endpoint) {
+	drain(ctx, from, func(v *buffer.View) { injectView(to, v) })
+}
+
+// drain hands each frame from's stack sends to deliver as a view of its
+// own, until ctx ends.
+func drain(ctx context.Context, from *channel.Endpoint, deliver func(v *buffer.View)) {
 	for {
 		pkt := from.ReadContext(ctx)
 		if pkt == nil {
@@ -82,10 +88,15 @@ func pump(ctx context.Context, from, to *channel.Endpoint) {
 		}
 		v := pkt.ToView()
 		pkt.DecRef()
-		in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-		to.InjectInbound(0, in)
-		in.DecRef()
+		deliver(v)
 	}
+}
+
+// injectView hands the frame v, which it takes over, to to's stack.
+func injectView(to *channel.Endpoint, v *buffer.View) {
+	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
+	to.InjectInbound(0, in)
+	in.DecRef()
 }
 
 // GVisor is two gVisor stacks (198.18.0.1 client, .2 server), each on an

@@ -27,7 +27,10 @@ type Forwarder struct {
 	// must call Accept or Refuse; returning without either refuses.
 	UDP func(r *UDPRequest)
 	// MaxPending bounds the TCP requests waiting for Accept or Refuse;
-	// further SYNs are dropped (the peer retries). 0 means 1024.
+	// further SYNs are dropped (the peer retries) and counted in
+	// Stats.TCP.DropForwardPending. 0 means 1024. A SYN is dropped too,
+	// before any handler runs, when the connections and the pending
+	// requests already reach Limits.MaxConnections.
 	MaxPending int
 	// UDPIdleTimeout closes a UDP flow that has seen no datagram either
 	// way for this long. 0 means 60 s.

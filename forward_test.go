@@ -282,3 +282,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A Forwarder's pending TCP requests are bounded by MaxPending, and its
+// connections with them by Limits.MaxConnections: a SYN past either bound
+// is dropped and counted before any handler starts; the peer's
+// retransmission gets in once there is room.
+func TestForwarderTCPBounds(t *testing.T) {
+	checkGoroutines(t)
+	var handled atomic.Int32
+	release := make(chan struct{})
+	a, b := packetPair(t, &Forwarder{MaxPending: 3, TCP: func(r *TCPRequest) {
+		handled.Add(1)
+		<-release
+		r.Refuse()
+	}})
+	errs := make(chan error, 6)
+	for i := range 6 {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := a.DialContext(ctx, "tcp", netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 2, byte(i)}), 80).String())
+			errs <- err
+		}()
+	}
+	waitFor(t, "three handlers and three SYNs dropped", func() bool {
+		return handled.Load() == 3 && b.Stats().TCP.DropForwardPending >= 3
+	})
+	close(release)
+	for range 6 {
+		if err := <-errs; !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("dial: %v, want ECONNREFUSED once a handler refused", err)
+		}
+	}
+	if n := handled.Load(); n != 6 {
+		t.Fatalf("%d handlers, want 6: each retransmitted SYN handled once there was room", n)
+	}
+
+	held := make(chan *TCPConn, 4)
+	a, b = packetPairLimits(t, &Forwarder{TCP: func(r *TCPRequest) {
+		handled.Add(1)
+		if c, err := r.Accept(context.Background()); err == nil {
+			held <- c
+		}
+	}}, Limits{MaxConnections: 2})
+	handled.Store(0)
+	for i := range 2 {
+		c, err := a.Dial("tcp", netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 3, byte(i)}), 80).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		defer (<-held).Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := a.DialContext(ctx, "tcp", "198.19.3.9:80"); err == nil {
+		t.Fatal("a third connection past MaxConnections 2")
+	}
+	if n, st := handled.Load(), b.Stats().TCP; n != 2 || st.DropConnLimit < 1 {
+		t.Fatalf("%d handlers, %d SYNs dropped at the limit: want 2 and at least 1", n, st.DropConnLimit)
+	}
+}

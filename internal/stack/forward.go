@@ -107,9 +107,16 @@ func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey, local, remote netip.Add
 	if limit <= 0 {
 		limit = 1024
 	}
-	if len(t.pending) >= limit {
+	switch {
+	case len(t.pending) >= limit:
 		t.mu.Unlock()
-		stats.Inc(&s.st.TCP.DropListenOverflow)
+		stats.Inc(&s.st.TCP.DropForwardPending)
+		return true
+	case len(t.conns)+len(t.pending) >= s.cfg.Limits.MaxConnections:
+		// No room for the connection Accept would make: drop the SYN
+		// before a handler starts, as a listener does (the peer retries).
+		t.mu.Unlock()
+		stats.Inc(&s.st.TCP.DropConnLimit)
 		return true
 	}
 	r := &TCPRequest{s: s, src: remote, dst: local, syn: *seg}

@@ -223,6 +223,7 @@ type TCP struct {
 	DropBadChecksum         uint64
 	DropNoPort              uint64 // answered with RST
 	DropListenOverflow      uint64 // SYNs dropped: half-open or accept queue full
+	DropForwardPending      uint64 // SYNs dropped: a Forwarder's MaxPending requests await an answer
 	DropSynFin              uint64 // SYNs that also carried FIN, discarded as Linux does
 	FragNeeded              uint64 // ICMP fragmentation-needed about our segments (RFC 1191)
 	FragNeededAccepted      uint64 // of those, naming data in flight of a connection (RFC 5927): its path MTU fell

@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
@@ -26,6 +27,17 @@ type Forwarder struct {
 	// a new flow (a source and destination pair with no socket). The handler
 	// must call Accept or Refuse; returning without either refuses.
 	UDP func(r *UDPRequest)
+	// Echo is called, each time on a new goroutine, for an ICMP or ICMPv6
+	// echo request (a ping) to an address not the stack's. The handler
+	// answers it with Reply (relaying it to the real destination first, to
+	// show true reachability and round-trip times), refuses it with
+	// Refuse, or returns without either, which sends nothing, as a lost
+	// ping.
+	Echo func(r *EchoRequest)
+	// MaxPendingEcho bounds the echo requests whose handler still runs;
+	// further ones are dropped and counted in Stats.ICMP.DropEchoPending.
+	// 0 means 1024.
+	MaxPendingEcho int
 	// MaxPending bounds the TCP requests waiting for Accept or Refuse;
 	// further SYNs are dropped (the peer retries) and counted in
 	// Stats.TCP.DropForwardPending. 0 means 1024. A SYN is dropped too,
@@ -43,7 +55,10 @@ func (f *Forwarder) engine(zone string) *stack.Forward {
 	if f == nil {
 		return nil
 	}
-	e := &stack.Forward{MaxPending: f.MaxPending, UDPIdleTimeout: f.UDPIdleTimeout}
+	e := &stack.Forward{MaxPending: f.MaxPending, MaxPendingEcho: f.MaxPendingEcho, UDPIdleTimeout: f.UDPIdleTimeout}
+	if h := f.Echo; h != nil {
+		e.Echo = func(r *stack.EchoRequest) { h(&EchoRequest{r: r}) }
+	}
 	if h := f.TCP; h != nil {
 		e.TCP = func(r *stack.TCPRequest) { h(&TCPRequest{r: r, zone: zone}) }
 	}
@@ -107,3 +122,38 @@ func (r *UDPRequest) Accept() (*UDPConn, error) {
 // Refuse closes the flow and answers its first datagram with ICMP port
 // unreachable.
 func (r *UDPRequest) Refuse() { r.r.Refuse() }
+
+// EchoRequest is an ICMP or ICMPv6 echo request seen by a Forwarder.
+type EchoRequest struct {
+	r *stack.EchoRequest
+}
+
+// Source returns the address the request comes from.
+func (r *EchoRequest) Source() netip.Addr { return r.r.Source() }
+
+// Destination returns the address the request was sent to.
+func (r *EchoRequest) Destination() netip.Addr { return r.r.Destination() }
+
+// ID returns the request's identifier.
+func (r *EchoRequest) ID() int { return int(r.r.ID()) }
+
+// Seq returns the request's sequence number.
+func (r *EchoRequest) Seq() int { return int(r.r.Seq()) }
+
+// Data returns the request's data, which the reply carries back. The
+// caller must not modify it.
+func (r *EchoRequest) Data() []byte { return r.r.Data() }
+
+// Reply answers the request with an echo reply from its destination,
+// carrying its data. It fails with net.ErrClosed if the request was
+// already answered.
+func (r *EchoRequest) Reply() error {
+	if err := r.r.Reply(); err != nil {
+		return opError("write", "ip", &net.IPAddr{IP: r.Destination().AsSlice()}, &net.IPAddr{IP: r.Source().AsSlice()}, err)
+	}
+	return nil
+}
+
+// Refuse answers the request with destination unreachable (host
+// unreachable; for ICMPv6, address unreachable) from its destination.
+func (r *EchoRequest) Refuse() { r.r.Refuse() }

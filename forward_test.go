@@ -343,3 +343,63 @@ func TestForwarderTCPBounds(t *testing.T) {
 		t.Fatalf("%d handlers, %d SYNs dropped at the limit: want 2 and at least 1", n, st.DropConnLimit)
 	}
 }
+
+// A Forwarder's Echo handler sees pings of either family to any address:
+// the ones it answers come back to Ping from the address asked for, with
+// their data; the ones it refuses fail with host unreachable; and past
+// MaxPendingEcho unanswered ones, the rest are dropped and counted.
+func TestForwarderEcho(t *testing.T) {
+	checkGoroutines(t)
+	seen := make(chan [2]netip.Addr, 16)
+	hold := make(chan struct{})
+	a, b := packetPair(t, &Forwarder{MaxPendingEcho: 2, Echo: func(r *EchoRequest) {
+		seen <- [2]netip.Addr{r.Source(), r.Destination()}
+		switch r.Destination().As16()[15] {
+		case 7:
+			if err := r.Reply(); err != nil {
+				t.Error(err)
+			}
+			if err := r.Reply(); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("second reply: %v, want net.ErrClosed", err)
+			}
+		case 8:
+			r.Refuse()
+		case 9:
+			<-hold
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, dst := range []string{"198.19.7.7", "2001:db8::7"} {
+		d := netip.MustParseAddr(dst)
+		if _, err := a.Ping(ctx, d); err != nil {
+			t.Fatalf("ping %v through the forwarder: %v", d, err)
+		}
+		if got := <-seen; got[1] != d || !a.e.HasAddr(got[0]) {
+			t.Fatalf("handler saw %v→%v for a ping to %v", got[0], got[1], d)
+		}
+	}
+	for _, dst := range []string{"198.19.7.8", "2001:db8::8"} {
+		if _, err := a.Ping(ctx, netip.MustParseAddr(dst)); !errors.Is(err, syscall.EHOSTUNREACH) {
+			t.Fatalf("refused ping to %v: %v, want EHOSTUNREACH", dst, err)
+		}
+		<-seen
+	}
+	// Two handlers held, the third request is dropped before a handler.
+	short, cancelShort := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancelShort()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := a.Ping(short, netip.MustParseAddr("198.19.7.9")); errs <- err }()
+	}
+	for range 3 {
+		if err := <-errs; err == nil {
+			t.Fatal("an unanswered ping came back")
+		}
+	}
+	waitFor(t, "two handlers and one drop", func() bool { return len(seen) == 2 && b.Stats().ICMP.DropEchoPending == 1 })
+	close(hold)
+	if st := b.Stats(); st.ICMP.EchoForwarded != 5 || st.ICMPv6.EchoForwarded != 2 {
+		t.Fatalf("forwarded %d ICMP and %d ICMPv6 echoes, want 5 and 2", st.ICMP.EchoForwarded, st.ICMPv6.EchoForwarded)
+	}
+}

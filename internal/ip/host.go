@@ -114,6 +114,10 @@ type Handlers struct {
 	// ARPConflict, if set, is called when ARP shows the address being
 	// probed (see Probe) in use by another host.
 	ARPConflict func(addr netip.Addr)
+	// ForwardEcho, if set on a promiscuous Host, receives the echo
+	// requests (ICMP or ICMPv6) to addresses not ours; data is valid only
+	// during the call. See SendEchoReply.
+	ForwardEcho func(now time.Time, src, dst netip.Addr, id, seq uint16, data []byte)
 }
 
 // Host is the network layer of one stack. Input is called by one goroutine

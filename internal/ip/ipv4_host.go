@@ -29,7 +29,7 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 	}
 	dst, src := hdr.Dst(), hdr.Src()
 	bcast := dst == netip.IPv4Unspecified() || h.isBroadcast(dst)
-	if !h.HasAddr(dst) && !bcast && !(h.cfg.Promiscuous && (hdr.Protocol() == ProtoTCP || hdr.Protocol() == ProtoUDP) && !dst.IsMulticast()) {
+	if !h.HasAddr(dst) && !bcast && !(h.cfg.Promiscuous && h.forwards(hdr.Protocol()) && !dst.IsMulticast()) {
 		stats.Inc(&h.st.IPv4.DropNotForUs)
 		return
 	}
@@ -54,6 +54,12 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 		}
 	}
 	h.deliver(now, frame, off, hdr, pkt, bcast)
+}
+
+// forwards reports whether a promiscuous Host takes packets of proto to
+// any address: TCP and UDP, and ICMP when echo requests are forwarded.
+func (h *Host) forwards(proto uint8) bool {
+	return proto == ProtoTCP || proto == ProtoUDP || proto == ProtoICMP && h.h.ForwardEcho != nil
 }
 
 // checkOptions validates the option list of a header longer than 20
@@ -84,6 +90,10 @@ func (h *Host) deliver(now time.Time, frame []byte, off int, hdr IPv4Header, pkt
 	switch hdr.Protocol() {
 	case ProtoICMP:
 		stats.Inc(&h.st.IPv4.Delivered)
+		if h.cfg.Promiscuous && !bcast && !h.HasAddr(hdr.Dst()) {
+			h.forwardEcho4(now, hdr, payload)
+			return
+		}
 		h.inputICMP(now, frame, off, hdr, pkt, bcast)
 		return
 	case ProtoTCP:

@@ -49,7 +49,7 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 		stats.Inc(&h.st.IPv6.DropNotForUs)
 		return
 	} else {
-		foreign = true // a forwarder's: TCP and UDP only, as for IPv4
+		foreign = true // a forwarder's: TCP, UDP and echo requests, as for IPv4
 	}
 	// RFC 8200 §4.1: walk the extension headers in order.
 	nh, at, nhAt := hdr.NextHeader(), IPv6HeaderLen, 6
@@ -137,7 +137,11 @@ func (h *Host) inputIPv6(now time.Time, frame []byte, off int) {
 			return
 		case ProtoICMPv6, ProtoTCP, ProtoUDP:
 			if foreign && nh == ProtoICMPv6 {
-				stats.Inc(&h.st.IPv6.DropNotForUs)
+				if h.h.ForwardEcho == nil {
+					stats.Inc(&h.st.IPv6.DropNotForUs)
+					return
+				}
+				h.forwardEcho6(now, pkt, at)
 				return
 			}
 			h.deliver6(now, frame, off, pkt, at, nh, nhAt, mcast)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"sync"
@@ -17,14 +18,18 @@ import (
 // any address, not only its own, and hand each new one to a handler on a
 // goroutine of its own; see netstack.Forwarder.
 type Forward struct {
-	TCP            func(r *TCPRequest) // nil: no TCP forwarding
-	UDP            func(r *UDPRequest) // nil: no UDP forwarding
-	MaxPending     int                 // TCP requests awaiting an answer; 0: 1024
-	UDPIdleTimeout time.Duration       // 0: 60 s
+	TCP            func(r *TCPRequest)  // nil: no TCP forwarding
+	UDP            func(r *UDPRequest)  // nil: no UDP forwarding
+	Echo           func(r *EchoRequest) // nil: no echo forwarding
+	MaxPending     int                  // TCP requests awaiting an answer; 0: 1024
+	MaxPendingEcho int                  // echo requests awaiting an answer; 0: 1024
+	UDPIdleTimeout time.Duration        // 0: 60 s
 }
 
 // forwarding reports whether the stack takes packets for any address.
-func (f *Forward) forwarding() bool { return f != nil && (f.TCP != nil || f.UDP != nil) }
+func (f *Forward) forwarding() bool {
+	return f != nil && (f.TCP != nil || f.UDP != nil || f.Echo != nil)
+}
 
 // A TCPRequest is a SYN for an address and port nobody listens on, which
 // a Forward handler accepts or refuses.
@@ -241,4 +246,85 @@ func (c *UDPEndpoint) checkIdle() {
 		return
 	}
 	c.Close()
+}
+
+// An EchoRequest is an ICMP or ICMPv6 echo request to an address not the
+// stack's, which a Forward handler answers, refuses or lets go
+// unanswered.
+type EchoRequest struct {
+	s        *Stack
+	src, dst netip.Addr
+	id, seq  uint16
+	data     []byte
+	once     sync.Once
+}
+
+// Source returns the address the request comes from.
+func (r *EchoRequest) Source() netip.Addr { return r.src }
+
+// Destination returns the address the request was sent to.
+func (r *EchoRequest) Destination() netip.Addr { return r.dst }
+
+// ID and Seq return the request's identifier and sequence number.
+func (r *EchoRequest) ID() uint16  { return r.id }
+func (r *EchoRequest) Seq() uint16 { return r.seq }
+
+// Data returns the request's data, which a reply carries back.
+func (r *EchoRequest) Data() []byte { return r.data }
+
+// Reply answers the request with an echo reply from its destination. It
+// fails with net.ErrClosed if the request was already answered.
+func (r *EchoRequest) Reply() error {
+	err := net.ErrClosed
+	r.once.Do(func() {
+		err = r.s.host.SendEchoReply(time.Now(), r.dst, r.src, r.id, r.seq, r.data)
+		switch {
+		case err != nil:
+		case r.dst.Is6():
+			stats.Inc(&r.s.st.ICMPv6.EchoRepliesOut)
+		default:
+			stats.Inc(&r.s.st.ICMP.EchoRepliesOut)
+		}
+	})
+	return err
+}
+
+// Refuse answers the request with a destination unreachable from its
+// destination: host unreachable (ICMPv6: address unreachable).
+func (r *EchoRequest) Refuse() {
+	r.once.Do(func() {
+		v6 := r.dst.Is6()
+		m := make([]byte, 8+len(r.data))
+		m[0] = ip.ICMPEchoRequest
+		proto := uint8(ip.ProtoICMP)
+		if v6 {
+			m[0], proto = ip.ICMPv6EchoRequest, ip.ProtoICMPv6
+		}
+		binary.BigEndian.PutUint16(m[4:6], r.id)
+		binary.BigEndian.PutUint16(m[6:8], r.seq)
+		copy(m[8:], r.data)
+		r.s.host.SendUnreachableFor(time.Now(), ip.CodeHostUnreach, proto, r.src, r.dst, m)
+	})
+}
+
+// forwardEcho is the IP layer's ForwardEcho handler: it hands the request
+// to Forward.Echo on a goroutine of its own, unless MaxPendingEcho
+// requests await an answer already.
+func (s *Stack) forwardEcho(now time.Time, src, dst netip.Addr, id, seq uint16, data []byte) {
+	f := s.cfg.Forward
+	limit := int32(f.MaxPendingEcho)
+	if limit <= 0 {
+		limit = 1024
+	}
+	if s.echoPending.Add(1) > limit {
+		s.echoPending.Add(-1)
+		stats.Inc(&s.st.ICMP.DropEchoPending)
+		return
+	}
+	r := &EchoRequest{s: s, src: src, dst: dst, id: id, seq: seq, data: append([]byte(nil), data...)}
+	// Not counted in s.wg: a handler runs user code that Close cannot stop.
+	go func() {
+		defer s.echoPending.Add(-1)
+		f.Echo(r)
+	}()
 }

@@ -154,8 +154,9 @@ type Stack struct {
 	static   atomic.Pointer[[]netip.Prefix] // Config.Addrs, as AddAddr and RemoveAddr change them
 	staticMu sync.Mutex                     // serializes those changes
 
-	addrSig chan struct{} // a possible change of addresses, for watchAddrs
-	dhcp    *dhcpRunner   // Config.DHCP's client; nil without
+	addrSig     chan struct{} // a possible change of addresses, for watchAddrs
+	echoPending atomic.Int32  // forwarded echo requests whose handler runs
+	dhcp        *dhcpRunner   // Config.DHCP's client; nil without
 
 	pingMu  sync.Mutex
 	pingID  uint16
@@ -250,6 +251,10 @@ func New(cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
+	var forwardEcho func(time.Time, netip.Addr, netip.Addr, uint16, uint16, []byte)
+	if f := cfg.Forward; f != nil && f.Echo != nil {
+		forwardEcho = s.forwardEcho
+	}
 	s.host = ip.New(ipCfg, s.link.WriteFrame, &s.st, ip.Handlers{
 		UDP:       s.inputUDP,
 		TCP:       s.inputTCP,
@@ -261,6 +266,7 @@ func New(cfg Config) (*Stack, error) {
 		},
 		AddrsChanged: s.addrsMoved,
 		ARPConflict:  s.arpConflict,
+		ForwardEcho:  forwardEcho,
 	}, s.kick)
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()

@@ -161,6 +161,7 @@ type ICMPv6 struct {
 	UnreachOut      uint64
 	ParamProblemOut uint64
 	TimeExceededOut uint64
+	EchoForwarded   uint64 // echo requests to other addresses handed to a Forwarder
 	RateLimited     uint64
 	DropMalformed   uint64
 	DropBadChecksum uint64
@@ -209,6 +210,8 @@ type ICMP struct {
 	DropBadChecksum uint64
 	DropUnhandled   uint64 // types we do not handle
 	DropSocketFull  uint64 // copies for an ICMP socket whose queue was full
+	EchoForwarded   uint64 // echo requests to other addresses handed to a Forwarder
+	DropEchoPending uint64 // forwarded echo requests dropped: a Forwarder's MaxPendingEcho await an answer
 }
 
 // TCP counts segments and connections.

@@ -31,6 +31,14 @@
 //	sudo ip rule add not fwmark 1 table 100 pref 1000
 //
 // With -to, every flow, TCP and UDP, goes to that one address.
+//
+// Pings (ICMP and ICMPv6 echo requests) to any address are relayed too,
+// through an unprivileged ping socket of the host's: the reply comes back
+// only when the real destination answers, after the real round trip, and
+// an unreachable destination is reported as one. The kernel lets a user
+// open ping sockets when a group of theirs is in net.ipv4.ping_group_range
+// (sysctl -w net.ipv4.ping_group_range="0 2147483647"); without one, pings
+// through the tunnel go unanswered.
 package main
 
 import (
@@ -50,6 +58,9 @@ import (
 
 	"github.com/gotcpip/netstack"
 	"github.com/gotcpip/netstack/examples/internal/addrflag"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 func main() {
@@ -70,7 +81,8 @@ func main() {
 	if *mark != 0 {
 		d.Control = markControl(*mark)
 	}
-	r := &Relay{Dial: d.DialContext, To: *to, UDPIdleTimeout: *idle, Log: logger}
+	r := &Relay{Dial: d.DialContext, To: *to, UDPIdleTimeout: *idle, Log: logger,
+		ListenPing: func(v6 bool) (net.PacketConn, error) { return listenPing(v6, *mark) }}
 	if err := run(*tun, *addr, r, logger); err != nil {
 		log.Fatal(err)
 	}
@@ -120,13 +132,20 @@ type Relay struct {
 	// Log receives a line per flow at debug level and failures at info
 	// level; nil means silent.
 	Log *slog.Logger
+	// ListenPing opens the socket a ping is relayed through: an
+	// unprivileged ICMP (v6: ICMPv6) socket; nil means one of the host's,
+	// unmarked.
+	ListenPing func(v6 bool) (net.PacketConn, error)
+	// PingTimeout is how long a relayed ping waits for its reply before it
+	// goes unanswered; 0 means 5 s.
+	PingTimeout time.Duration
 
 	active atomic.Int64
 }
 
-// Forwarder returns a Forwarder that relays TCP and UDP through r.
+// Forwarder returns a Forwarder that relays TCP, UDP and pings through r.
 func (r *Relay) Forwarder() *netstack.Forwarder {
-	return &netstack.Forwarder{TCP: r.TCP, UDP: r.UDP, UDPIdleTimeout: r.UDPIdleTimeout}
+	return &netstack.Forwarder{TCP: r.TCP, UDP: r.UDP, Echo: r.Echo, UDPIdleTimeout: r.UDPIdleTimeout}
 }
 
 // Active returns the number of flows being relayed or dialed.
@@ -283,4 +302,72 @@ func (r *Relay) UDP(req *netstack.UDPRequest) {
 	up.Close()
 	<-done
 	log.Debug("done", "sent", in.Load(), "received", out.Load())
+}
+
+// Echo relays one ping: it sends the same echo request (sequence number
+// and data; the kernel picks the identifier) from a ping socket to the
+// original destination (with To, to To's host), and answers the client
+// with the reply when it comes, or with host unreachable when the kernel
+// reports the destination unreachable. With no answer within
+// PingTimeout the ping goes unanswered, as it would have.
+func (r *Relay) Echo(req *netstack.EchoRequest) {
+	dst := req.Destination()
+	if r.To != "" {
+		ap, err := netip.ParseAddrPort(r.To)
+		if err != nil {
+			return
+		}
+		dst = ap.Addr()
+	}
+	log := r.log().With("proto", "icmp", "src", req.Source(), "dst", req.Destination(), "to", dst)
+	v6 := dst.Is6() && !dst.Is4In6()
+	listen := r.ListenPing
+	if listen == nil {
+		listen = func(v6 bool) (net.PacketConn, error) { return listenPing(v6, 0) }
+	}
+	pc, err := listen(v6)
+	if err != nil {
+		log.Info("no ping socket", "err", err)
+		return
+	}
+	defer pc.Close()
+	typ, proto, reply := icmp.Type(ipv4.ICMPTypeEcho), 1, icmp.Type(ipv4.ICMPTypeEchoReply)
+	if v6 {
+		typ, proto, reply = ipv6.ICMPTypeEchoRequest, 58, ipv6.ICMPTypeEchoReply
+	}
+	msg, err := (&icmp.Message{Type: typ, Body: &icmp.Echo{Seq: req.Seq(), Data: req.Data()}}).Marshal(nil)
+	if err != nil {
+		return
+	}
+	start := time.Now()
+	if _, err := pc.WriteTo(msg, &net.UDPAddr{IP: dst.AsSlice()}); err != nil {
+		log.Debug("ping failed", "err", err)
+		req.Refuse()
+		return
+	}
+	timeout := r.PingTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	pc.SetReadDeadline(start.Add(timeout))
+	buf := make([]byte, 65535)
+	for {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+				req.Refuse()
+			}
+			log.Debug("no reply", "err", err)
+			return
+		}
+		m, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil || m.Type != reply {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.Seq == req.Seq() {
+			log.Debug("reply", "rtt", time.Since(start))
+			req.Reply()
+			return
+		}
+	}
 }

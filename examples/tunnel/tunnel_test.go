@@ -519,3 +519,40 @@ func TestRelayAddrs(t *testing.T) {
 		t.Errorf("target with To = %s", got)
 	}
 }
+
+// TestTunnelPing runs ping(8) in A through the tunnel. The relay pings
+// the original destination from a ping socket in B: one B holds answers,
+// and ping counts the replies; one B has no route to gets host
+// unreachable back.
+func TestTunnelPing(t *testing.T) {
+	checkGoroutines(t)
+	netnstest.LookPath(t, "ping")
+	b := netnstest.New(t)
+	for _, args := range [][]string{
+		{"sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"}, // ping sockets for root's group
+		{"ip", "addr", "add", "198.19.5.5/32", "dev", "lo"},
+	} {
+		if _, err := runIn(t, b, 10*time.Second, args[0], args[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Relay{ListenPing: func(v6 bool) (pc net.PacketConn, err error) {
+		err = b.Run(func() (err error) {
+			pc, err = listenPing(v6, 0)
+			return err
+		})
+		return pc, err
+	}}
+	a, s := tunnel(t, r.Forwarder())
+	out, err := runIn(t, a, 30*time.Second, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "5", "198.19.5.5")
+	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+		t.Fatalf("ping through the tunnel: %v\n%s", err, out)
+	}
+	out, err = runIn(t, a, 30*time.Second, "ping", "-n", "-c", "1", "-W", "5", "198.19.5.6")
+	if err == nil || !strings.Contains(out, "Destination Host Unreachable") {
+		t.Fatalf("ping to an address B cannot reach: %v\n%s", err, out)
+	}
+	if st := s.Stats().ICMP; st.EchoForwarded != 4 || st.EchoRepliesOut != 3 || st.UnreachOut != 1 {
+		t.Fatalf("forwarded %d echo requests, replied %d, refused %d: want 4, 3, 1", st.EchoForwarded, st.EchoRepliesOut, st.UnreachOut)
+	}
+}

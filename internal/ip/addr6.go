@@ -236,7 +236,7 @@ func (h *Host) Addrs() []netip.Prefix {
 // HasAddr reports whether a is one of our usable addresses.
 func (h *Host) HasAddr(a netip.Addr) bool {
 	if a.Is4() {
-		return slices.ContainsFunc(h.v4.Load().prefixes, func(p netip.Prefix) bool { return p.Addr() == a })
+		return h.v4.Load().has(be32(a))
 	}
 	st, ok := h.addrState(a)
 	return ok && st == addrOK

@@ -27,15 +27,16 @@ func (h *Host) inputIPv4(now time.Time, frame []byte, off int) {
 		}
 		return
 	}
-	dst, src := hdr.Dst(), hdr.Src()
-	bcast := dst == netip.IPv4Unspecified() || h.isBroadcast(dst)
-	if !h.HasAddr(dst) && !bcast && !(h.cfg.Promiscuous && h.forwards(hdr.Protocol()) && !dst.IsMulticast()) {
+	v := h.v4.Load()
+	dst := be32(hdr.Dst())
+	bcast := dst == 0 || v.broadcast(dst)
+	if !v.has(dst) && !bcast && !(h.cfg.Promiscuous && h.forwards(hdr.Protocol()) && dst>>28 != 0xe) {
 		stats.Inc(&h.st.IPv4.DropNotForUs)
 		return
 	}
 	// RFC 1122 §3.2.1.3: discard datagrams from broadcast or multicast
 	// sources.
-	if h.notUnicast(src) {
+	if v.notUnicast(be32(hdr.Src())) {
 		stats.Inc(&h.st.IPv4.DropBadSource)
 		return
 	}
@@ -165,13 +166,14 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		stats.Inc(&h.st.IPv4.DropTooBig)
 		return ErrTooBig
 	}
+	v := h.v4.Load()
 	if !src.IsValid() {
 		var ok bool
 		if src, ok = h.SourceAddr(dst); !ok {
 			stats.Inc(&h.st.IPv4.DropNoRoute)
 			return ErrNoRoute // no IPv4 address
 		}
-	} else if h.notUnicast(src) {
+	} else if v.notUnicast(be32(src)) {
 		// RFC 1122 §3.2.1.3: a broadcast or multicast address is never a
 		// source. Callers check first; this is the last line.
 		stats.Inc(&h.st.IPv4.DropSendBadSource)
@@ -195,7 +197,7 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
 		}
 		stats.Inc(&h.st.IPv4.Sent)
-		if h.HasAddr(dst) {
+		if v.has(be32(dst)) {
 			// To ourselves: deliver without the link, as the loopback
 			// route does on Linux.
 			h.inputIPv4(now, pkt, EthernetHeaderLen)

@@ -64,12 +64,17 @@ type neighConfig struct {
 }
 
 type neighTable struct {
-	mu         sync.RWMutex
-	cfg        neighConfig
-	reach6     atomic.Int64 // IPv6 reachable time from an RA, ns; 0: cfg.reachable
-	base6      atomic.Int64 // the RA's Reachable Time it was drawn from, ns
-	retrans6   atomic.Int64 // IPv6 retry interval from an RA, ns; 0: cfg.retryInterval
-	m          map[netip.Addr]*neighbour
+	mu       sync.RWMutex
+	cfg      neighConfig
+	reach6   atomic.Int64 // IPv6 reachable time from an RA, ns; 0: cfg.reachable
+	base6    atomic.Int64 // the RA's Reachable Time it was drawn from, ns
+	retrans6 atomic.Int64 // IPv6 retry interval from an RA, ns; 0: cfg.retryInterval
+	m        map[netip.Addr]*neighbour
+	// last is the entry lookupFast found last, while it is in m: most
+	// frames go to the same next hop (the gateway, or the one peer), and
+	// comparing an address is cheaper than hashing it. Set under the read
+	// lock, cleared under the write lock when the entry leaves m.
+	last       atomic.Pointer[neighbour]
 	incomplete int // entries in INCOMPLETE
 	st         *stats.ARP
 }
@@ -112,7 +117,12 @@ func (t *neighTable) setND6(reachable, retrans time.Duration) {
 // is missing, incomplete, or due for confirmation (the slow path handles it).
 func (t *neighTable) lookupFast(addr netip.Addr, now time.Time) (MAC, bool) {
 	t.mu.RLock()
-	n := t.m[addr]
+	n := t.last.Load()
+	if n == nil || n.addr != addr {
+		if n = t.m[addr]; n != nil {
+			t.last.Store(n)
+		}
+	}
 	ok := n != nil && n.state == neighReachable && now.Sub(n.updated) < t.reachable(addr)
 	var mac MAC
 	if ok {
@@ -227,6 +237,9 @@ func (t *neighTable) removeLocked(n *neighbour) {
 		t.incomplete--
 	}
 	delete(t.m, n.addr)
+	if t.last.Load() == n {
+		t.last.Store(nil)
+	}
 }
 
 // learn records addr at mac (RFC 826: merge when the sender is known, add

@@ -68,7 +68,22 @@ const deadProbeInterval = time.Minute
 // routeTable is one published state of the table.
 type routeTable struct {
 	v4, v6 []Route      // longest prefix first, then lowest metric, then as added
+	nets4  []net4       // v4's destinations as numbers, for lookup4
 	dead   []netip.Addr // gateways whose neighbour entry failed
+}
+
+// net4 is an IPv4 prefix as numbers: a holds it when a&mask == addr.
+type net4 struct{ addr, mask uint32 }
+
+func net4Of(p netip.Prefix) net4 {
+	m := ^uint32(0) << (32 - p.Bits()) // 0 for /0: Go shifts every bit out
+	return net4{be32(p.Addr()) & m, m}
+}
+
+// be32 is the IPv4 address a as a number.
+func be32(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // routes is the Host's table and what it is built from.
@@ -83,6 +98,9 @@ type routes struct {
 
 // lookup returns the route to dst, or nil.
 func (t *routeTable) lookup(dst netip.Addr) *Route {
+	if dst.Is4() {
+		return t.lookup4(be32(dst))
+	}
 	rs := t.v4
 	if dst.Is6() {
 		rs = t.v6
@@ -106,6 +124,29 @@ func (t *routeTable) lookup(dst netip.Addr) *Route {
 		return nil
 	}
 	return &rs[first]
+}
+
+// lookup4 is lookup for the IPv4 address a, on the data path: the same
+// choice, made with numbers.
+func (t *routeTable) lookup4(a uint32) *Route {
+	first := -1
+	for i, n := range t.nets4 {
+		if a&n.mask != n.addr {
+			continue
+		}
+		if first < 0 {
+			first = i
+		} else if n.mask != t.nets4[first].mask {
+			break
+		}
+		if r := &t.v4[i]; !r.Gateway.IsValid() || len(t.dead) == 0 || !slices.Contains(t.dead, r.Gateway) {
+			return r
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	return &t.v4[first]
 }
 
 // Route returns the route to dst, and false when there is none.
@@ -337,6 +378,9 @@ func (h *Host) rebuildLocked() {
 	}
 	slices.SortStableFunc(t.v4, order)
 	slices.SortStableFunc(t.v6, order)
+	for _, r := range t.v4 {
+		t.nets4 = append(t.nets4, net4Of(r.Dst))
+	}
 	h.routes.cur.Store(t)
 }
 
@@ -453,17 +497,34 @@ func broadcastOf(p netip.Prefix) netip.Addr {
 type addrs4 struct {
 	prefixes []netip.Prefix // in the order added; the first is Addr
 	bcasts   []netip.Addr   // the subnet-directed broadcasts of prefixes
+	// The same as numbers, for the data path: the prefixes' addresses,
+	// and the limited broadcast followed by bcasts.
+	addrs32, bcasts32 []uint32
 }
 
 func newAddrs4(ps []netip.Prefix) *addrs4 {
-	v := &addrs4{prefixes: ps}
+	v := &addrs4{prefixes: ps, bcasts32: []uint32{0xffffffff}}
 	for _, p := range ps {
+		v.addrs32 = append(v.addrs32, be32(p.Addr()))
 		if b := broadcastOf(p); b.IsValid() {
 			v.bcasts = append(v.bcasts, b)
+			v.bcasts32 = append(v.bcasts32, be32(b))
 		}
 	}
 	return v
 }
+
+// has reports whether a is one of the addresses.
+func (v *addrs4) has(a uint32) bool { return slices.Contains(v.addrs32, a) }
+
+// broadcast reports whether a is the limited broadcast address or the
+// broadcast address of one of the subnets (RFC 1122 §3.2.1.3).
+func (v *addrs4) broadcast(a uint32) bool { return slices.Contains(v.bcasts32, a) }
+
+// notUnicast reports whether a is a broadcast or multicast address: never
+// a source, and a destination no error is sent about (RFC 1122 §3.2.1.3,
+// §3.2.2).
+func (v *addrs4) notUnicast(a uint32) bool { return a>>28 == 0xe || v.broadcast(a) }
 
 // onLink4 reports whether a is on the subnet of one of our IPv4
 // addresses.
@@ -471,15 +532,10 @@ func (h *Host) onLink4(a netip.Addr) bool {
 	return slices.ContainsFunc(h.v4.Load().prefixes, func(p netip.Prefix) bool { return p.Contains(a) })
 }
 
-// isBroadcast reports whether a is the limited broadcast address or the
-// broadcast address of one of our subnets (RFC 1122 §3.2.1.3).
-func (h *Host) isBroadcast(a netip.Addr) bool {
-	return a.As4() == [4]byte{255, 255, 255, 255} || slices.Contains(h.v4.Load().bcasts, a)
-}
+// isBroadcast reports whether the IPv4 address a is the limited broadcast
+// address or the broadcast address of one of our subnets.
+func (h *Host) isBroadcast(a netip.Addr) bool { return h.v4.Load().broadcast(be32(a)) }
 
-// notUnicast reports whether a is a broadcast or multicast address: never
-// a source, and a destination no error is sent about (RFC 1122 §3.2.1.3,
-// §3.2.2).
-func (h *Host) notUnicast(a netip.Addr) bool {
-	return a.IsMulticast() || h.isBroadcast(a)
-}
+// notUnicast reports whether the IPv4 address a is a broadcast or
+// multicast address.
+func (h *Host) notUnicast(a netip.Addr) bool { return h.v4.Load().notUnicast(be32(a)) }

@@ -321,3 +321,63 @@ func TestGatewayFailover6(t *testing.T) {
 		t.Fatalf("echo not sent to the second gateway: %d frames", len(out))
 	}
 }
+
+// lookup4, the data path's IPv4 lookup with numbers, picks the route the
+// prefixes themselves pick, at every prefix length and across a dead
+// gateway.
+func TestRouteLookup4MatchesPrefixes(t *testing.T) {
+	a := newTestHost(t, prefixA, macA, func(c *Config) { c.Gateway = netip.MustParseAddr("198.18.0.254") })
+	for _, r := range []struct {
+		dst, gw string
+		metric  int
+	}{
+		{"198.19.0.0/16", "198.18.0.253", 0},
+		{"198.19.5.0/24", "198.18.0.252", 10},
+		{"198.19.5.0/24", "198.18.0.251", 5},
+		{"198.19.5.128/25", "198.18.0.250", 0},
+		{"198.19.5.77/32", "198.18.0.249", 0},
+		{"128.0.0.0/1", "198.18.0.248", 0},
+	} {
+		if err := a.AddRoute(Route{Dst: netip.MustParsePrefix(r.dst), Gateway: netip.MustParseAddr(r.gw), Metric: r.metric}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.routes.mu.Lock()
+	a.routes.dead = []netip.Addr{netip.MustParseAddr("198.18.0.251")}
+	a.rebuildLocked()
+	a.routes.mu.Unlock()
+	tb := a.routes.cur.Load()
+	// The generic lookup, on prefixes, that lookup4 replaces for IPv4.
+	want := func(dst netip.Addr) *Route {
+		first := -1
+		for i := range tb.v4 {
+			r := &tb.v4[i]
+			if !r.Dst.Contains(dst) {
+				continue
+			}
+			if first < 0 {
+				first = i
+			} else if r.Dst.Bits() != tb.v4[first].Dst.Bits() {
+				break
+			}
+			if !r.Gateway.IsValid() || !slices.Contains(tb.dead, r.Gateway) {
+				return r
+			}
+		}
+		if first < 0 {
+			return nil
+		}
+		return &tb.v4[first]
+	}
+	dsts := []string{"198.18.0.7", "198.18.1.7", "198.19.9.9", "198.19.5.9", "198.19.5.200", "198.19.5.77",
+		"198.19.5.78", "203.0.113.1", "10.0.0.1", "0.0.0.0", "255.255.255.255", "127.0.0.1"}
+	for _, s := range dsts {
+		dst := netip.MustParseAddr(s)
+		if got, w := tb.lookup(dst), want(dst); got != w {
+			t.Errorf("lookup(%v) = %+v, want %+v", dst, got, w)
+		}
+	}
+	if r := tb.lookup(netip.MustParseAddr("198.19.5.9")); r == nil || r.Gateway != netip.MustParseAddr("198.18.0.252") {
+		t.Errorf("the /24 with the dead gateway chosen: %+v", r)
+	}
+}

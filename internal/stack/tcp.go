@@ -75,17 +75,14 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	key := keyOf(local, remote)
 	s.tcp.mu.RLock()
 	c := s.tcp.conns[key]
-	var l *Listener
-	if len(s.tcp.listeners[seg.DstPort]) > 0 && s.HasAddr(dst) {
-		l = s.tcp.listenerFor(seg.DstPort, dst)
-	}
 	s.tcp.mu.RUnlock()
 	if c != nil && !c.input(now, &seg) {
 		return false
 	}
 	// No connection, or a TIME-WAIT connection ended by a new SYN that the
-	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191).
-	if l != nil {
+	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191). The
+	// listener is looked up only then: most segments are for a connection.
+	if l := s.lookupListener(seg.DstPort, dst); l != nil {
 		l.input(now, &seg, local, remote)
 		return false
 	}

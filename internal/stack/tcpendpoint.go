@@ -34,7 +34,7 @@ type TCPEndpoint struct {
 	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers and forwarded SYNs
 	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
 	timer      *time.Timer
-	timerAt    time.Time
+	timerAt    int64      // the deadline timer is armed for, in Unix nanoseconds (smaller than a time.Time); 0: none
 	shook      bool       // handshake closed
 	closed     bool       // Close or Abort was called
 	gone       bool       // forgotten by the demux
@@ -152,11 +152,15 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 			c.s.forget(c, c.core.Stats())
 		}
 	}
-	if next.Equal(c.timerAt) {
+	var at int64
+	if !next.IsZero() {
+		at = next.UnixNano()
+	}
+	if at == c.timerAt {
 		return
 	}
-	c.timerAt = next
-	if next.IsZero() {
+	c.timerAt = at
+	if at == 0 {
 		if c.timer != nil {
 			c.timer.Stop()
 		}
@@ -202,7 +206,7 @@ func (c *TCPEndpoint) finish(now time.Time) {
 func (c *TCPEndpoint) onTimer() {
 	c.mu.Lock()
 	now := time.Now()
-	c.timerAt = time.Time{}
+	c.timerAt = 0
 	c.core.Timer(now)
 	c.finish(now)
 }
@@ -292,6 +296,15 @@ func (c *TCPEndpoint) Read(b []byte) (int, error, <-chan struct{}) {
 	if c.closed {
 		c.mu.Unlock()
 		return 0, net.ErrClosed, nil
+	}
+	if c.core.Readable() == 0 {
+		// Nothing to read: the core only reports the end of the stream or
+		// an error, changing nothing, so neither the clock (slow on some
+		// machines) nor the events and timer need a look.
+		_, err := c.core.Read(time.Time{}, b)
+		ready := waitChan(&c.readReady)
+		c.mu.Unlock()
+		return 0, err, ready
 	}
 	now := time.Now()
 	n, err := c.core.Read(now, b)

@@ -60,6 +60,17 @@ func (s *Stack) Listen(b Binding, port uint16) (*Listener, error) {
 	return l, nil
 }
 
+// lookupListener returns the listener on port that takes a segment to dst,
+// one of our addresses; nil if none.
+func (s *Stack) lookupListener(port uint16, dst netip.Addr) *Listener {
+	s.tcp.mu.RLock()
+	defer s.tcp.mu.RUnlock()
+	if len(s.tcp.listeners[port]) == 0 || !s.HasAddr(dst) {
+		return nil
+	}
+	return s.tcp.listenerFor(port, dst)
+}
+
 // listenerFor returns the listener on port that takes a SYN to dst, the
 // closest bound if several do; nil if none. t.mu is held.
 func (t *tcpTable) listenerFor(port uint16, dst netip.Addr) *Listener {

@@ -140,7 +140,7 @@ func (s *Stack) listenBinding(network, proto, address string) (stack.Binding, ui
 	default:
 		b = stack.Binding{Addr: a}
 	}
-	return b, ap.Port(), s.e.BindAddr(b.Addr)
+	return b, ap.Port(), s.e.BindAddr(b.Addr, true)
 }
 
 // addrView turns the engine's addresses into those a socket shows: with

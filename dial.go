@@ -20,9 +20,10 @@ type Dialer struct {
 	// Deadline is the time after which a dial fails.
 	Deadline time.Time
 	// LocalAddr is the local address to use: a *net.TCPAddr or
-	// *net.UDPAddr whose IP is unspecified or one of the stack's, and whose
-	// port is 0 for an ephemeral one. A specific IP restricts the dial to
-	// addresses of its family.
+	// *net.UDPAddr whose IP is unspecified or one of the stack's (with a
+	// Forwarder, any unicast address), and whose port is 0 for an
+	// ephemeral one. A specific IP restricts the dial to addresses of its
+	// family.
 	LocalAddr net.Addr
 	// FallbackDelay is how long a "tcp" dial waits for a connection to the
 	// preferred family before it also tries the other (RFC 8305 Happy

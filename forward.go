@@ -47,6 +47,15 @@ type Forwarder struct {
 	// UDPIdleTimeout closes a UDP flow that has seen no datagram either
 	// way for this long. 0 means 60 s.
 	UDPIdleTimeout time.Duration
+	// FullConeUDP makes UDP flows endpoint-independent (RFC 4787 §4.1
+	// and §5, "full cone" NAT): a flow is one source's datagrams to every
+	// destination, and its replies may come from any address, as STUN,
+	// WebRTC, games and QUIC connection migration need. The UDPConn a
+	// request accepts then speaks for the far side: ReadFrom returns each
+	// datagram with the address it was sent to, and WriteTo(b, addr) sends
+	// b to the source from addr, so a relay copies between it and one
+	// socket of its own, address for address.
+	FullConeUDP bool
 }
 
 // engine returns the engine's form of f: its handlers get the public
@@ -55,7 +64,8 @@ func (f *Forwarder) engine(zone string) *stack.Forward {
 	if f == nil {
 		return nil
 	}
-	e := &stack.Forward{MaxPending: f.MaxPending, MaxPendingEcho: f.MaxPendingEcho, UDPIdleTimeout: f.UDPIdleTimeout}
+	e := &stack.Forward{MaxPending: f.MaxPending, MaxPendingEcho: f.MaxPendingEcho,
+		UDPIdleTimeout: f.UDPIdleTimeout, FullConeUDP: f.FullConeUDP}
 	if h := f.Echo; h != nil {
 		e.Echo = func(r *stack.EchoRequest) { h(&EchoRequest{r: r}) }
 	}
@@ -92,6 +102,21 @@ func (r *TCPRequest) Accept(ctx context.Context) (*TCPConn, error) {
 	return newTCPConn(ep, addrView{zone: r.zone}), nil
 }
 
+// SetMSS caps the segment size of the connection Accept makes, both
+// ways: its SYN-ACK advertises at most mss bytes, and it sends no larger
+// segments. A relay sets it from its upstream connection's (TCP_MAXSEG),
+// so that the client's segments fit the path beyond the relay, as an MSS
+// clamp on a router does. Call it before Accept. An mss outside 88 to
+// 65495 fails with EINVAL, as TCP_MAXSEG does on Linux. Keep-alives
+// (on by default, as package net's) and buffer sizes are set on the
+// accepted TCPConn.
+func (r *TCPRequest) SetMSS(mss int) error {
+	if err := r.r.SetMSS(mss); err != nil {
+		return opError("set", "tcp", tcpAddr(r.Destination()), tcpAddr(r.Source()), err)
+	}
+	return nil
+}
+
 // Refuse answers the SYN with a RST, as a closed port does.
 func (r *TCPRequest) Refuse() { r.r.Refuse() }
 
@@ -109,8 +134,10 @@ func (r *UDPRequest) Destination() netip.AddrPort { return r.r.Destination() }
 
 // Accept returns the flow as a connected socket: Read returns the
 // datagrams of the flow, the first one included, and Write answers from
-// the original destination. The flow closes after the idle timeout;
-// a blocked Read then returns net.ErrClosed.
+// the original destination (its LocalAddr; RemoteAddr is the source). With
+// Forwarder.FullConeUDP, ReadFrom and WriteTo take the far side's
+// addresses too. The flow closes after the idle timeout; a blocked Read
+// then returns net.ErrClosed.
 func (r *UDPRequest) Accept() (*UDPConn, error) {
 	ep, err := r.r.Accept()
 	if err != nil {

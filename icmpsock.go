@@ -69,7 +69,7 @@ func (s *Stack) listenICMP(op, network, address string, raddr netip.Addr) (*IPCo
 		if !a.IsUnspecified() && a.Is6() != v6 {
 			return fail(errNoSuitableAddress(address))
 		}
-		if err := s.e.BindAddr(a); err != nil {
+		if err := s.e.BindAddr(a, false); err != nil {
 			return fail(err)
 		}
 		laddr = a

@@ -96,7 +96,11 @@ type Config struct {
 	// TCP holds defaults for TCP connections.
 	TCP TCPConfig
 	// Forwarder, if set, makes the stack accept TCP connections and UDP
-	// flows for any destination and hand them to its handlers.
+	// flows for any destination and hand them to its handlers. Its TCP and
+	// UDP sockets may then use addresses not the stack's, as Linux's
+	// IP_TRANSPARENT allows, for transparent proxies: Listen,
+	// ListenPacket and Dialer.LocalAddr take any unicast address, send
+	// from it, and get what comes back to it.
 	Forwarder *Forwarder
 	// Limits bounds what the stack holds; each bound that is hit is
 	// counted in Stats.
@@ -135,8 +139,10 @@ type Config struct {
 // their comments, which follow Linux's.
 type Limits struct {
 	// MaxConnections bounds TCP connections in every state, TIME-WAIT
-	// included; beyond it dials fail with ENOBUFS and SYNs are dropped.
-	// 0 means 65536.
+	// included. At the bound a new connection ends the oldest one in
+	// TIME-WAIT early (counted in Stats.TCP.TimeWaitEvicted), as Linux
+	// skips TIME-WAIT past tcp_max_tw_buckets; with none in TIME-WAIT,
+	// dials fail with ENOBUFS and SYNs are dropped. 0 means 65536.
 	MaxConnections int
 	// Backlog bounds, per listener, both the half-open connections and
 	// those established but not yet accepted (Linux's somaxconn); 0 means

@@ -248,7 +248,7 @@ func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, r
 		}
 		return nil, opError("dial", network, sa, v.tcp(raddr), err)
 	}
-	if err := s.e.BindAddr(laddr.Addr()); err != nil {
+	if err := s.e.BindAddr(laddr.Addr(), true); err != nil {
 		return fail(laddr, err)
 	}
 	if raddr.Port() == 0 {

@@ -67,7 +67,7 @@ func (s *Stack) dialUDP(network string, laddr, raddr netip.AddrPort) (*UDPConn, 
 	if raddr.Port() == 0 {
 		return fail(&net.AddrError{Err: "missing port", Addr: raddr.String()})
 	}
-	if err := s.e.BindAddr(laddr.Addr()); err != nil {
+	if err := s.e.BindAddr(laddr.Addr(), true); err != nil {
 		return fail(err)
 	}
 	ep, err := s.e.ListenUDP(stack.Binding{Addr: laddr.Addr()}, laddr.Port(), raddr)
@@ -139,7 +139,7 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 	if err != nil {
 		return 0, c.opErrTo("write", addr, err)
 	}
-	if raddr := c.ep.RemoteAddr(); raddr.IsValid() && a != raddr {
+	if raddr := c.ep.RemoteAddr(); raddr.IsValid() && a != raddr && !c.ep.Cone() {
 		return 0, c.opErrTo("write", addr, syscall.EISCONN)
 	}
 	return c.writeTo(b, a)
@@ -170,11 +170,15 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	return c.WriteToUDPAddrPort(b, addr.AddrPort())
 }
 
-// Write sends b to the peer of a connected socket (net.Conn).
+// Write sends b to the peer of a connected socket (net.Conn); on a
+// full-cone flow, from its LocalAddr.
 func (c *UDPConn) Write(b []byte) (int, error) {
 	raddr := c.ep.RemoteAddr()
-	if !raddr.IsValid() {
+	switch {
+	case !raddr.IsValid():
 		return 0, c.opErr("write", syscall.EDESTADDRREQ)
+	case c.ep.Cone():
+		raddr = c.ep.LocalAddr()
 	}
 	return c.writeTo(b, raddr)
 }

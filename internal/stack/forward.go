@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,7 @@ type Forward struct {
 	MaxPending     int                  // TCP requests awaiting an answer; 0: 1024
 	MaxPendingEcho int                  // echo requests awaiting an answer; 0: 1024
 	UDPIdleTimeout time.Duration        // 0: 60 s
+	FullConeUDP    bool                 // UDP flows keyed by source alone (RFC 4787 endpoint-independent)
 }
 
 // forwarding reports whether the stack takes packets for any address.
@@ -36,8 +38,19 @@ func (f *Forward) forwarding() bool {
 type TCPRequest struct {
 	s        *Stack
 	src, dst netip.AddrPort
-	syn      tcp.Segment // the SYN, payload dropped
+	syn      tcp.Segment  // the SYN, payload dropped
+	mss      atomic.Int32 // SetMSS; 0: the stack's
 	once     sync.Once
+}
+
+// SetMSS caps the segment size of the connection Accept makes, both
+// ways: its SYN-ACK advertises at most mss, and it sends no larger.
+func (r *TCPRequest) SetMSS(mss int) error {
+	if mss < 88 || mss > 65495 {
+		return syscall.EINVAL // as Linux's TCP_MAXSEG
+	}
+	r.mss.Store(int32(mss))
+	return nil
 }
 
 // Source returns the address the connection comes from.
@@ -61,10 +74,18 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
 	defer s.forgetPending(r)
 	now := time.Now()
 	c := s.newEndpoint(r.dst, r.src, nil)
-	c.core = tcp.AcceptSYN(s.tcpConfig(r.dst.Addr()), r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
+	cfg := s.tcpConfig(r.dst.Addr())
+	if mss := int(r.mss.Load()); mss > 0 && mss < cfg.MSS {
+		clamped := *cfg
+		clamped.MSS = mss
+		cfg = &clamped
+	}
+	c.core = tcp.AcceptSYN(cfg, r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
 	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
 	s.applyPathMTU(now, c)
-	if !s.registerConn(c) {
+	old, ok := s.registerConn(c)
+	s.evict(old)
+	if !ok {
 		return nil, syscall.ENOBUFS
 	}
 	stats.Inc(&s.st.TCP.PassiveOpens)
@@ -117,7 +138,7 @@ func (s *Stack) forwardTCP(seg *tcp.Segment, key tcpKey, local, remote netip.Add
 		t.mu.Unlock()
 		stats.Inc(&s.st.TCP.DropForwardPending)
 		return true
-	case len(t.conns)+len(t.pending) >= s.cfg.Limits.MaxConnections:
+	case !s.roomFor(len(t.pending) + 1):
 		// No room for the connection Accept would make: drop the SYN
 		// before a handler starts, as a listener does (the peer retries).
 		t.mu.Unlock()
@@ -185,16 +206,22 @@ func (r *UDPRequest) Refuse() {
 
 // forwardUDP delivers a datagram to its flow, making the flow if the
 // forwarder wants new ones and Limits.ForwardedUDPFlows allows. dgram is
-// the whole UDP datagram.
+// the whole UDP datagram. A flow is keyed by both ends, or with
+// FullConeUDP by its source alone (an empty local half), and then
+// queues each datagram with its destination.
 func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool {
 	f := s.cfg.Forward
-	key := keyOf(to, from)
+	cone := f != nil && f.FullConeUDP
+	key, peer := keyOf(to, from), from
+	if cone {
+		key, peer = keyOf(netip.AddrPort{}, from), to
+	}
 	s.udp.mu.RLock()
 	c := s.udp.flows[key]
 	s.udp.mu.RUnlock()
 	if c != nil {
 		c.touch()
-		c.deliver(from, payload)
+		c.deliver(peer, payload)
 		return true
 	}
 	if f == nil || f.UDP == nil {
@@ -207,7 +234,7 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 			stats.Inc(&s.st.UDP.DropFlowLimit)
 			return true // dropped: no ICMP, which a flood would turn into a reflector
 		}
-		c = &UDPEndpoint{s: s, laddr: to, raddr: from, flow: true,
+		c = &UDPEndpoint{s: s, laddr: to, raddr: from, flow: true, cone: cone,
 			packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
 		if s.udp.flows == nil {
 			s.udp.flows = make(map[tcpKey]*UDPEndpoint)
@@ -216,7 +243,7 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 	}
 	s.udp.mu.Unlock()
 	c.touch()
-	c.deliver(from, payload)
+	c.deliver(peer, payload)
 	idle := f.UDPIdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second

@@ -111,10 +111,17 @@ func (p *portTable) release(port uint16, b Binding) {
 }
 
 // BindAddr checks a local address to bind: unspecified (or invalid: none
-// given) or ours, as bind(2) fails with EADDRNOTAVAIL otherwise.
-func (s *Stack) BindAddr(a netip.Addr) error {
-	if !a.IsValid() || a.IsUnspecified() || s.HasAddr(a.WithZone("")) {
+// given) or ours, as bind(2) fails with EADDRNOTAVAIL otherwise. With
+// transparent, a stack with a forwarder takes any unicast address too, as
+// Linux's IP_TRANSPARENT does: the forwarder's stack takes packets to
+// every address, so what comes back to a foreign one arrives.
+func (s *Stack) BindAddr(a netip.Addr, transparent bool) error {
+	if !a.IsValid() || a.IsUnspecified() || s.HasAddr(a.WithZone("")) ||
+		transparent && s.transparent() && !a.IsMulticast() {
 		return nil
 	}
 	return syscall.EADDRNOTAVAIL
 }
+
+// transparent reports whether sockets may use addresses not the stack's.
+func (s *Stack) transparent() bool { return s.cfg.Forward.forwarding() }

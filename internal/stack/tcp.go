@@ -39,6 +39,7 @@ type tcpTable struct {
 	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
+	timeWait  []*TCPEndpoint         // connections that entered TIME-WAIT, oldest first; some since gone
 	secret    [16]byte               // RFC 6528 ISN key
 	gone      stats.TCPConns         // counters of forgotten connections
 }
@@ -212,13 +213,16 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 		local = src
 	case local.Is4() != raddr.Addr().Is4():
 		return nil, syscall.EAFNOSUPPORT
-	case !s.HasAddr(local):
+	case !s.HasAddr(local) && !s.transparent():
 		return nil, syscall.EADDRNOTAVAIL
 	}
 	t := &s.tcp
+	var old *TCPEndpoint
+	defer func() { s.evict(old) }() // after the unlock
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.conns) >= s.cfg.Limits.MaxConnections {
+	var room bool
+	if old, room = s.roomLocked(); !room {
 		stats.Inc(&s.st.TCP.DropConnLimit)
 		return nil, syscall.ENOBUFS
 	}
@@ -258,16 +262,87 @@ func (s *Stack) ConnCount() int {
 }
 
 // registerConn adds a passive connection to the demux unless the
-// connection limit is reached.
-func (s *Stack) registerConn(c *TCPEndpoint) bool {
+// connection limit is reached. The caller passes old, the connection in
+// TIME-WAIT that made room if any, to evict, once it holds no lock.
+func (s *Stack) registerConn(c *TCPEndpoint) (old *TCPEndpoint, ok bool) {
 	s.tcp.mu.Lock()
 	defer s.tcp.mu.Unlock()
-	if len(s.tcp.conns) >= s.cfg.Limits.MaxConnections {
+	if old, ok = s.roomLocked(); ok {
+		s.tcp.conns[keyOf(c.laddr, c.raddr)] = c
+	} else {
 		stats.Inc(&s.st.TCP.DropConnLimit)
-		return false
 	}
-	s.tcp.conns[keyOf(c.laddr, c.raddr)] = c
-	return true
+	return old, ok
+}
+
+// hasRoom reports whether a new connection would fit.
+func (s *Stack) hasRoom() bool {
+	s.tcp.mu.RLock()
+	defer s.tcp.mu.RUnlock()
+	return s.roomFor(1)
+}
+
+// roomLocked reports whether one more connection fits under
+// Limits.MaxConnections. At the limit it takes the oldest connection in
+// TIME-WAIT out of the demux to make room, as Linux skips TIME-WAIT past
+// tcp_max_tw_buckets, so that closed connections never lock new ones out;
+// the caller passes it to evict once s.tcp.mu is released. s.tcp.mu is
+// held.
+func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
+	t := &s.tcp
+	for len(t.conns) >= s.cfg.Limits.MaxConnections {
+		if len(t.timeWait) == 0 {
+			return nil, false
+		}
+		c := t.timeWait[0]
+		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+		if k := keyOf(c.laddr, c.raddr); t.conns[k] == c {
+			delete(t.conns, k)
+			old = c
+		}
+	}
+	return old, true
+}
+
+// roomFor reports whether n more connections could fit, counting those in
+// TIME-WAIT as room. s.tcp.mu is held.
+func (s *Stack) roomFor(n int) bool {
+	t := &s.tcp
+	return len(t.conns)-len(t.timeWait)+n <= s.cfg.Limits.MaxConnections
+}
+
+// enteredTimeWait puts c on the list of connections in TIME-WAIT, which
+// roomLocked takes from, and drops the gone ones at its head. c.mu is held.
+func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
+	t := &s.tcp
+	t.mu.Lock()
+	for len(t.timeWait) > 0 {
+		o := t.timeWait[0]
+		if t.conns[keyOf(o.laddr, o.raddr)] == o {
+			break
+		}
+		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+	}
+	t.timeWait = append(t.timeWait, c)
+	t.mu.Unlock()
+}
+
+// evict ends c, a connection roomLocked took out of the demux in
+// TIME-WAIT, without a segment, and keeps its counters. c may be nil.
+func (s *Stack) evict(c *TCPEndpoint) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	now := time.Now()
+	c.gone = true
+	c.core.Abort(now) // no RST from TIME-WAIT
+	st := c.core.Stats()
+	c.finish(now)
+	s.tcp.mu.Lock()
+	addConnStats(&s.tcp.gone, &st)
+	s.tcp.mu.Unlock()
+	stats.Inc(&s.st.TCP.TimeWaitEvicted)
 }
 
 // forget removes a connection from the demux once it is closed for good,

@@ -38,6 +38,7 @@ type TCPEndpoint struct {
 	shook      bool       // handshake closed
 	closed     bool       // Close or Abort was called
 	gone       bool       // forgotten by the demux
+	timeWait   bool       // entered TIME-WAIT: on the stack's list of them
 	pseudoBase uint32     // pseudo-header sum without the length
 	hard       error      // an ICMP hard error during the handshake
 	linger     int        // SetLinger: < 0 default, 0 abort on Close
@@ -145,6 +146,10 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 		signal(c.writeReady)
 	}
 	next := c.core.NextDeadline()
+	if !c.timeWait && c.core.State() == tcp.TimeWait {
+		c.timeWait = true
+		c.s.enteredTimeWait(c)
+	}
 	if ev&tcp.EvClosed != 0 && c.core.State() == tcp.Closed {
 		next = time.Time{}
 		if !c.gone {

@@ -65,10 +65,17 @@ func (s *Stack) Listen(b Binding, port uint16) (*Listener, error) {
 func (s *Stack) lookupListener(port uint16, dst netip.Addr) *Listener {
 	s.tcp.mu.RLock()
 	defer s.tcp.mu.RUnlock()
-	if len(s.tcp.listeners[port]) == 0 || !s.HasAddr(dst) {
+	if len(s.tcp.listeners[port]) == 0 {
 		return nil
 	}
-	return s.tcp.listenerFor(port, dst)
+	// A forwarder's stack sees SYNs to every address: a wildcard takes
+	// only its own, a listener bound to a foreign address (transparent)
+	// that one.
+	l := s.tcp.listenerFor(port, dst)
+	if l != nil && l.bind.Addr.IsUnspecified() && !s.HasAddr(dst) {
+		return nil
+	}
+	return l
 }
 
 // listenerFor returns the listener on port that takes a SYN to dst, the
@@ -133,12 +140,13 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, local, remote netip.Ad
 		return
 	}
 	lc := l.core(local)
-	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) == tcp.FlagSYN && l.s.ConnCount() >= l.s.cfg.Limits.MaxConnections {
+	if seg.Flags&(tcp.FlagSYN|tcp.FlagACK|tcp.FlagRST) == tcp.FlagSYN && !l.s.hasRoom() {
 		l.mu.Unlock()
 		stats.Inc(&l.s.st.TCP.DropConnLimit)
 		return
 	}
 	core := lc.Input(now, seg, remote, c.emit)
+	var old *TCPEndpoint // a connection in TIME-WAIT that made room
 	switch lc.LastOutcome() {
 	case tcp.CookieSent:
 		stats.Inc(&l.s.st.TCP.SynCookiesSent)
@@ -156,7 +164,8 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, local, remote netip.Ad
 		l.s.applyPathMTU(now, c)
 		// Accepted connections keep alive with package net's defaults.
 		c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
-		if l.s.registerConn(c) {
+		var ok bool
+		if old, ok = l.s.registerConn(c); ok {
 			stats.Inc(&l.s.st.TCP.PassiveOpens)
 		} else {
 			// At Limits.MaxConnections (a connection completed from a SYN
@@ -166,6 +175,7 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, local, remote netip.Ad
 		}
 	}
 	l.mu.Unlock()
+	l.s.evict(old)
 	// The SYN-ACK (or a RST) was emitted into c's queue: send it.
 	c.mu.Lock()
 	if c.core != nil {

@@ -30,13 +30,14 @@ type udpTable struct {
 
 // sockFor returns the socket on port that takes a datagram from→dst: as
 // Linux scores them (udp4_lib_lookup2), one connected to from before one
-// that is not, a specific address before a wildcard; nil if none.
-// t.mu is held.
-func (t *udpTable) sockFor(port uint16, from netip.AddrPort, dst netip.Addr) *UDPEndpoint {
+// that is not, a specific address before a wildcard; nil if none. With
+// exact, only a socket bound to dst itself takes it (dst is not the
+// stack's: a forwarder's). t.mu is held.
+func (t *udpTable) sockFor(port uint16, from netip.AddrPort, dst netip.Addr, exact bool) *UDPEndpoint {
 	var best *UDPEndpoint
 	bestScore := -1
 	for _, c := range t.socks[port] {
-		if !c.bind.Takes(dst) || c.raddr.IsValid() && c.raddr != from {
+		if !c.bind.Takes(dst) || c.raddr.IsValid() && c.raddr != from || exact && c.bind.Addr != dst {
 			continue
 		}
 		score := 0
@@ -64,8 +65,11 @@ type UDPEndpoint struct {
 	raddr netip.AddrPort // valid when connected
 	packetQueue
 
-	// A forwarded flow (Forward.UDP) is keyed by both ends and expires.
+	// A forwarded flow (Forward.UDP) is keyed by both ends and expires; a
+	// full-cone one by its source (raddr) alone, and its datagrams are
+	// queued with their destinations, which its writes send from.
 	flow       bool
+	cone       bool
 	idle       time.Duration
 	idleTimer  *time.Timer
 	lastActive atomic.Int64 // unix nanoseconds
@@ -117,6 +121,11 @@ func (c *UDPEndpoint) LocalAddr() netip.AddrPort { return c.laddr }
 // RemoteAddr returns the peer of a connected socket; invalid otherwise.
 func (c *UDPEndpoint) RemoteAddr() netip.AddrPort { return c.raddr }
 
+// Cone reports whether the socket is a full-cone forwarded flow: it reads
+// datagrams with their destinations and writes to its source from any
+// address.
+func (c *UDPEndpoint) Cone() bool { return c.cone }
+
 // Done is closed when the stack closes.
 func (c *UDPEndpoint) Done() <-chan struct{} { return c.s.done }
 
@@ -134,12 +143,9 @@ func (s *Stack) inputUDP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	}
 	stats.Inc(&s.st.UDP.DatagramsIn)
 	from := netip.AddrPortFrom(src, h.SrcPort())
-	var c *UDPEndpoint
-	if !s.cfg.Forward.forwarding() || s.HasAddr(dst) {
-		s.udp.mu.RLock()
-		c = s.udp.sockFor(h.DstPort(), from, dst)
-		s.udp.mu.RUnlock()
-	}
+	s.udp.mu.RLock()
+	c := s.udp.sockFor(h.DstPort(), from, dst, s.cfg.Forward.forwarding() && !s.HasAddr(dst))
+	s.udp.mu.RUnlock()
 	if c == nil && s.cfg.Forward != nil {
 		if s.forwardUDP(from, netip.AddrPortFrom(dst, h.DstPort()), payload, b[:h.Length()]) {
 			return false
@@ -186,7 +192,8 @@ func (s *Stack) udpError(e *ip.ErrorInfo) {
 // socket's pending soft error, with EAFNOSUPPORT to a family the socket
 // does not take, and with EMSGSIZE beyond the largest payload of addr's
 // family: udp.MaxPayload for IPv4, 65527 for IPv6, whose payload length
-// does not count its 40-byte header (RFC 8200 §3; no jumbograms).
+// does not count its 40-byte header (RFC 8200 §3; no jumbograms). A
+// full-cone flow sends b to its source from addr instead.
 func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 	closed, softErr := c.writeState(c.raddr.IsValid())
 	switch {
@@ -194,12 +201,22 @@ func (c *UDPEndpoint) WriteTo(b []byte, addr netip.AddrPort) error {
 		return net.ErrClosed
 	case softErr != nil:
 		return softErr
-	case !addr.Addr().IsValid() || addr.Port() == 0:
+	case !addr.Addr().IsValid() || addr.Port() == 0,
+		c.cone && (addr.Addr().IsMulticast() || addr.Addr().IsUnspecified()):
 		return &net.AddrError{Err: "invalid address or port", Addr: addr.String()}
-	case !c.flow && c.bind.Addr.Is4() != addr.Addr().Is4() && !(c.bind.Dual && addr.Addr().Is4()):
+	case !c.flow && c.bind.Addr.Is4() != addr.Addr().Is4() && !(c.bind.Dual && addr.Addr().Is4()),
+		c.cone && addr.Addr().Is4() != c.raddr.Addr().Is4():
 		return syscall.EAFNOSUPPORT
 	case len(b) > udp.MaxPayload && addr.Addr().Is4() || len(b) > maxUDPPayload6:
 		return syscall.EMSGSIZE
+	}
+	if c.cone {
+		// A full-cone flow answers its source from addr.
+		if err := c.s.sendUDP(addr, c.raddr, b); err != nil {
+			return err
+		}
+		c.touch()
+		return nil
 	}
 	src := c.laddr.Addr()
 	if src.IsUnspecified() {
@@ -240,9 +257,12 @@ func (c *UDPEndpoint) Close() error {
 	}
 	t := &c.s.udp
 	t.mu.Lock()
-	if c.flow {
+	switch {
+	case c.cone:
+		delete(t.flows, keyOf(netip.AddrPort{}, c.raddr))
+	case c.flow:
 		delete(t.flows, keyOf(c.laddr, c.raddr))
-	} else {
+	default:
 		p := c.laddr.Port()
 		if ss := t.socks[p]; len(ss) > 0 {
 			if ss = slices.DeleteFunc(ss, func(o *UDPEndpoint) bool { return o == c }); len(ss) == 0 {

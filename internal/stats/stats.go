@@ -233,6 +233,7 @@ type TCP struct {
 	FragNeededRejected      uint64 // of those, for no connection or a sequence outside SND.UNA..SND.NXT: ignored
 	DropAcceptOverflow      uint64 // established connections reset: accept queue full
 	DropConnLimit           uint64 // dials refused and SYNs dropped at Limits.MaxConnections
+	TimeWaitEvicted         uint64 // connections ended in TIME-WAIT to make room at Limits.MaxConnections
 	SynCookiesSent          uint64 // SYNs answered statelessly, the half-open queue being full (RFC 4987)
 	SynCookiesValid         uint64 // connections completed from a cookie
 	SynCookiesInvalid       uint64 // ACKs with a bad or expired cookie, answered with RST

@@ -18,9 +18,11 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,19 +44,62 @@ import (
 // dials each flow's original destination inside B, so every address and
 // port a client asks for reaches the server that B has there.
 
-// farTunnel makes the far namespace B holding addrs (of tunnelPrefix) on
-// its loopback, and the client namespace A whose traffic to tunnelPrefix
-// is relayed to B's kernel sockets, original destinations kept.
+// tunnelPrefix6 is tunnelPrefix's IPv6 counterpart.
+const tunnelPrefix6 = "fd00:19::/64"
+
+// farTunnel makes the far namespace B holding addrs (of tunnelPrefix or
+// tunnelPrefix6) on its loopback, and the client namespace A whose
+// traffic to those prefixes is relayed to B's kernel sockets, original
+// destinations kept. If an address is IPv6, both namespaces have IPv6:
+// A's kernel has fd00:18:N::1/64 on the device and the stack fd00:18:N::2.
 func farTunnel(t *testing.T, addrs ...string) (a, b *netnstest.NS, r *Relay, s *netstack.Stack) {
 	t.Helper()
-	b = netnstest.Empty(t)
+	v6 := slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, ":") })
+	var opts []netnstest.Option
+	if v6 {
+		opts = append(opts, netnstest.IPv6())
+	}
+	b = netnstest.Empty(t, opts...)
 	for _, addr := range addrs {
-		if _, err := runIn(t, b, 10*time.Second, "ip", "addr", "add", addr+"/32", "dev", "lo"); err != nil {
+		args := []string{"addr", "add", addr + "/32", "dev", "lo"}
+		if strings.Contains(addr, ":") {
+			args = []string{"-6", "addr", "add", addr + "/128", "dev", "lo", "nodad"}
+		}
+		if _, err := runIn(t, b, 10*time.Second, "ip", args...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r = &Relay{Dial: dialIn(b), UDPIdleTimeout: time.Second}
-	a, s = tunnel(t, r.Forwarder())
+	// Ping sockets for root's group (both families follow the IPv4 sysctl).
+	if _, err := runIn(t, b, 10*time.Second, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"); err != nil {
+		t.Fatal(err)
+	}
+	r = &Relay{Dial: dialIn(b), UDPIdleTimeout: time.Second, ListenPing: func(v6 bool) (pc net.PacketConn, err error) {
+		err = b.Run(func() (err error) {
+			pc, err = listenPing(v6, 0)
+			return err
+		})
+		return pc, err
+	}}
+	a = netnstest.New(t, append(opts, netnstest.TUN())...)
+	cfg := netstack.Config{Link: a.Dev, Addrs: []netip.Prefix{a.StackPrefix}, Forwarder: r.Forwarder()}
+	routes := [][]string{{"route", "add", tunnelPrefix, "dev", a.DevName}}
+	if v6 {
+		n := a.KernelAddr.As4()[2]
+		cfg.Addrs = append(cfg.Addrs, netip.MustParsePrefix(fmt.Sprintf("fd00:18:%x::2/64", n)))
+		routes = append(routes,
+			[]string{"-6", "addr", "add", fmt.Sprintf("fd00:18:%x::1/64", n), "dev", a.DevName, "nodad"},
+			[]string{"-6", "route", "add", tunnelPrefix6, "dev", a.DevName})
+	}
+	s, err := netstack.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, args := range routes {
+		if _, err := runIn(t, a, 10*time.Second, "ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return a, b, r, s
 }
 
@@ -63,7 +108,7 @@ func listenIn(t *testing.T, ns *netnstest.NS, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	if err := ns.Run(func() (err error) {
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -77,7 +122,7 @@ func listenPacketIn(t *testing.T, ns *netnstest.NS, addr string) net.PacketConn 
 	t.Helper()
 	var pc net.PacketConn
 	if err := ns.Run(func() (err error) {
-		pc, err = net.ListenPacket("udp4", addr)
+		pc, err = net.ListenPacket("udp", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -341,8 +386,8 @@ func (d *dnsServer) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 func serveDNS(t *testing.T, ns *netnstest.NS, addr string, d *dnsServer) {
 	t.Helper()
 	servers := []*dns.Server{
-		{PacketConn: listenPacketIn(t, ns, addr+":53"), Handler: d},
-		{Listener: listenIn(t, ns, addr+":53"), Handler: d},
+		{PacketConn: listenPacketIn(t, ns, net.JoinHostPort(addr, "53")), Handler: d},
+		{Listener: listenIn(t, ns, net.JoinHostPort(addr, "53")), Handler: d},
 	}
 	for _, srv := range servers {
 		started := make(chan struct{})
@@ -494,6 +539,48 @@ func iperfServer(t *testing.T, ns *netnstest.NS, addr string, port int) {
 	}
 }
 
+// iperf runs an iperf3 client in ns against server (port 5201) for 3 s
+// with args added, and checks that data arrived and, for UDP (-u), that
+// the loss is reported and under half. It logs the figures.
+func iperf(t *testing.T, ns *netnstest.NS, server string, args ...string) {
+	t.Helper()
+	name := strings.Join(append([]string{"iperf3"}, args...), " ")
+	args = append([]string{"-c", server, "-p", "5201", "-t", "3", "--json", "--connect-timeout", "10000"}, args...)
+	start := time.Now()
+	out, err := runIn(t, ns, 40*time.Second, "iperf3", args...)
+	elapsed := time.Since(start).Round(time.Millisecond)
+	var res iperfResult
+	if jerr := json.Unmarshal([]byte(out), &res); jerr != nil {
+		t.Fatalf("%s: %v; output not JSON: %v\n%s", name, err, jerr, out)
+	}
+	if err != nil || res.Error != "" {
+		t.Fatalf("%s: %v: %s", name, err, res.Error)
+	}
+	if len(res.Start.Connected) == 0 || res.Start.Connected[0].RemoteHost != server {
+		t.Errorf("%s: connected to %+v, want %s", name, res.Start.Connected, server)
+	}
+	if !slices.Contains(args, "-u") {
+		sent, recv := res.End.SumSent, res.End.SumReceived
+		if sent == nil || recv == nil || recv.Bytes <= 0 {
+			t.Errorf("%s: no bytes received: %s", name, out)
+			return
+		}
+		t.Logf("%s: sent %d MiB, received %d MiB, %.2f Gbit/s (%v in all)", name,
+			sent.Bytes>>20, recv.Bytes>>20, recv.BitsPerSecond/1e9, elapsed)
+		return
+	}
+	sum := res.End.Sum
+	if sum == nil || sum.Bytes <= 0 || sum.Packets <= 0 || sum.LostPercent == nil {
+		t.Errorf("%s: no datagrams or no loss reported: %s", name, out)
+		return
+	}
+	t.Logf("%s: %d datagrams, %d lost (%.2f %%), %.1f Mbit/s (%v in all)", name,
+		sum.Packets, sum.LostPackets, *sum.LostPercent, sum.BitsPerSecond/1e6, elapsed)
+	if *sum.LostPercent >= 50 {
+		t.Errorf("%s: %.1f %% of the datagrams lost", name, *sum.LostPercent)
+	}
+}
+
 // TestTunnelIperf3 runs iperf3 clients in A through the tunnel against an
 // iperf3 server in B: TCP each way (-R: the server sends), then UDP at
 // 50 Mbit/s each way, 3 s each. The figures are logged; the assertions
@@ -505,52 +592,58 @@ func TestTunnelIperf3(t *testing.T) {
 	netnstest.LookPath(t, "ss")
 	a, b, r, s := farTunnel(t, "198.19.9.9")
 	iperfServer(t, b, "198.19.9.9", 5201)
-	for _, tc := range []struct {
-		name string
-		args []string
-	}{
-		{"tcp", nil},
-		{"tcp -R", []string{"-R"}},
-		{"udp", []string{"-u", "-b", "50M"}},
-		{"udp -R", []string{"-u", "-b", "50M", "-R"}},
-	} {
-		args := append([]string{"-c", "198.19.9.9", "-p", "5201", "-t", "3", "--json", "--connect-timeout", "10000"}, tc.args...)
-		start := time.Now()
-		out, err := runIn(t, a, 40*time.Second, "iperf3", args...)
-		var res iperfResult
-		if jerr := json.Unmarshal([]byte(out), &res); jerr != nil {
-			t.Fatalf("iperf3 %s: %v; output not JSON: %v\n%s", tc.name, err, jerr, out)
+	iperf(t, a, "198.19.9.9")
+	iperf(t, a, "198.19.9.9", "-R")
+	iperf(t, a, "198.19.9.9", "-u", "-b", "50M")
+	iperf(t, a, "198.19.9.9", "-u", "-b", "50M", "-R")
+	t.Logf("stack: %+v", s.Stats().UDP)
+	waitIdle(t, r)
+}
+
+// TestTunnelIPv6 runs the tools again over IPv6 through the tunnel: curl
+// (a small answer and a download), dig over UDP and TCP, iperf3 TCP and
+// UDP, and ping -6, relayed through a ping socket of B's.
+func TestTunnelIPv6(t *testing.T) {
+	checkGoroutines(t)
+	for _, tool := range []string{"curl", "dig", "iperf3", "ss", "ping"} {
+		netnstest.LookPath(t, tool)
+	}
+	a, b, r, s := farTunnel(t, "fd00:19::80", "fd00:19::53", "fd00:19::5201")
+	serveHTTP(t, listenIn(t, b, "[fd00:19::80]:80"), nil)
+	d := new(dnsServer)
+	serveDNS(t, b, "fd00:19::53", d)
+	iperfServer(t, b, "fd00:19::5201", 5201)
+
+	out, err := runIn(t, a, 40*time.Second, "curl", "-sS", "--fail", "--max-time", "30", "http://[fd00:19::80]/six")
+	if want := "HTTP/1.1 GET /six at [fd00:19::80]:80"; err != nil || out != want {
+		t.Errorf("curl over IPv6: %q, %v; want %q", out, err, want)
+	}
+	file := filepath.Join(t.TempDir(), "big")
+	if _, err := runIn(t, a, 40*time.Second, "curl", "-sS", "--fail", "--max-time", "30", "-o", file, "http://[fd00:19::80]/big"); err != nil {
+		t.Errorf("download over IPv6: %v", err)
+	} else if n, sum := fileDigest(t, file); n != downloadSize || sum != digest(downSeed, downloadSize) {
+		t.Errorf("download over IPv6: got %d bytes, want %d, or corrupted", n, downloadSize)
+	}
+	for _, tc := range []struct{ flag, want string }{{"+notcp", `"udp"`}, {"+tcp", `"tcp"`}} {
+		out, err := runIn(t, a, 30*time.Second, "dig", "@fd00:19::53", "+time=3", "+tries=2", "+short", tc.flag, "proto.test", "TXT")
+		if err != nil || out != tc.want {
+			t.Errorf("dig %s over IPv6: %q, %v; want %q", tc.flag, out, err, tc.want)
 		}
-		if err != nil || res.Error != "" {
-			t.Fatalf("iperf3 %s: %v: %s", tc.name, err, res.Error)
-		}
-		if len(res.Start.Connected) == 0 || res.Start.Connected[0].RemoteHost != "198.19.9.9" {
-			t.Errorf("iperf3 %s: connected to %+v, want 198.19.9.9", tc.name, res.Start.Connected)
-		}
-		elapsed := time.Since(start).Round(time.Millisecond)
-		if tc.args == nil || tc.args[0] != "-u" {
-			sent, recv := res.End.SumSent, res.End.SumReceived
-			if sent == nil || recv == nil || recv.Bytes <= 0 {
-				t.Errorf("iperf3 %s: no bytes received: %s", tc.name, out)
-				continue
-			}
-			t.Logf("iperf3 %s: sent %d MiB, received %d MiB, %.2f Gbit/s (%v in all)", tc.name,
-				sent.Bytes>>20, recv.Bytes>>20, recv.BitsPerSecond/1e9, elapsed)
-			continue
-		}
-		sum := res.End.Sum
-		if sum == nil || sum.Bytes <= 0 || sum.Packets <= 0 || sum.LostPercent == nil {
-			t.Errorf("iperf3 %s: no datagrams or no loss reported: %s", tc.name, out)
-			continue
-		}
-		t.Logf("iperf3 %s: %d datagrams, %d lost (%.2f %%), %.1f Mbit/s (%v in all)", tc.name,
-			sum.Packets, sum.LostPackets, *sum.LostPercent, sum.BitsPerSecond/1e6, elapsed)
-		if *sum.LostPercent >= 50 {
-			t.Errorf("iperf3 %s: %.1f %% of the datagrams lost", tc.name, *sum.LostPercent)
+		// Over UDP, an answer of about 1.6 kB, fragmented.
+		out, err = runIn(t, a, 30*time.Second, "dig", "@fd00:19::53", "+time=3", "+tries=2", "+short", "+bufsize=4096", tc.flag, "many.test", "A")
+		if n := strings.Count(out+"\n", "\n"); err != nil || n != manyA {
+			t.Errorf("dig %s many.test over IPv6: %d answers, %v; want %d", tc.flag, n, err, manyA)
 		}
 	}
-	st := s.Stats()
-	t.Logf("stack: %+v", st.UDP)
+	iperf(t, a, "fd00:19::5201")
+	iperf(t, a, "fd00:19::5201", "-u", "-b", "50M", "-R")
+	out, err = runIn(t, a, 30*time.Second, "ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "5", "fd00:19::80")
+	if err != nil || !strings.Contains(out, "3 packets transmitted, 3 received") {
+		t.Errorf("ping -6 through the tunnel: %v\n%s", err, out)
+	}
+	if st := s.Stats().ICMPv6; st.EchoForwarded != 3 || st.EchoRepliesOut != 3 {
+		t.Errorf("forwarded %d ICMPv6 echo requests and replied to %d, want 3 and 3", st.EchoForwarded, st.EchoRepliesOut)
+	}
 	waitIdle(t, r)
 }
 

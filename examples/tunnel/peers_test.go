@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,7 +50,8 @@ const tunnelPrefix6 = "fd00:19::/64"
 // farTunnel makes the far namespace B holding addrs (of tunnelPrefix or
 // tunnelPrefix6) on its loopback, and the client namespace A whose
 // traffic to those prefixes is relayed to B's kernel sockets, original
-// destinations kept. If an address is IPv6, both namespaces have IPv6:
+// destinations kept; pings are relayed from ping sockets in B. If an
+// address is IPv6, both namespaces have IPv6:
 // A's kernel has fd00:18:N::1/64 on the device and the stack fd00:18:N::2.
 func farTunnel(t *testing.T, addrs ...string) (a, b *netnstest.NS, r *Relay, s *netstack.Stack) {
 	t.Helper()
@@ -179,8 +180,8 @@ const (
 )
 
 // webHandler serves the tests' HTTP requests: /big sends downloadSize
-// bytes of stream downSeed, /upload answers the hex SHA-256 of the
-// request's body and anything else a line naming the request and the
+// bytes of stream downSeed, /upload answers the size and hex SHA-256 of
+// the request's body, and anything else a line naming the request and the
 // address it came to.
 func webHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -241,7 +242,7 @@ func upload(t *testing.T) (file, want string) {
 		t.Fatal(err)
 	}
 	sum := digest(upSeed, uploadSize)
-	return file, fmt.Sprintf("%d %s", uploadSize, hex.EncodeToString(sum[:]))
+	return file, fmt.Sprintf("%d %x", uploadSize, sum)
 }
 
 // fileDigest returns the size and SHA-256 of a file.
@@ -650,7 +651,9 @@ func TestTunnelIPv6(t *testing.T) {
 // TestTunnelHTTP3 makes HTTP/3 requests with quic-go's client in A through
 // the tunnel to quic-go's server on a kernel UDP socket in B: QUIC's
 // handshake, streams and loss recovery all ride one relayed UDP flow. It
-// checks a small answer, a download and an upload of several MiB.
+// checks a small answer, a download and an upload of several MiB. The
+// client's socket is opened by a thread that entered A (NS.Run), so it
+// lives in A and its datagrams go into the TUN device.
 func TestTunnelHTTP3(t *testing.T) {
 	checkGoroutines(t)
 	a, b, r, _ := farTunnel(t, "198.19.4.4")
@@ -688,11 +691,12 @@ func TestTunnelHTTP3(t *testing.T) {
 			return qt.DialEarly(ctx, ua, tlsConf, cfg)
 		},
 	}
-	defer func() {
+	closeClient := sync.OnceFunc(func() {
 		h3.Close()
 		qt.Close()
 		conn.Close()
-	}()
+	})
+	defer closeClient()
 	client := &http.Client{Transport: h3, Timeout: 30 * time.Second}
 	do := func(method, url string, body io.Reader) ([]byte, error) {
 		req, err := http.NewRequest(method, url, body)
@@ -739,8 +743,6 @@ func TestTunnelHTTP3(t *testing.T) {
 	}
 	t.Logf("POST /upload: %d MiB in %v", uploadSize>>20, time.Since(start).Round(time.Millisecond))
 
-	h3.Close()
-	qt.Close()
-	conn.Close()
-	waitIdle(t, r)
+	closeClient()
+	waitIdle(t, r) // the flow ends a second after the last datagram
 }

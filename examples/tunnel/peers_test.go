@@ -441,23 +441,25 @@ func TestTunnelDig(t *testing.T) {
 		return n
 	}
 
+	// Each query must reach the server over its transport only (dig may
+	// retry over it if an answer is slow).
 	for _, tc := range []struct {
-		args      []string
-		want      string
-		udp, tcp  int64 // queries the server sees
-		transport string
+		args []string
+		want string
+		tcp  bool
 	}{
-		{[]string{"+short", "host.test", "A"}, "198.18.100.1", 1, 0, "udp"},
-		{[]string{"+short", "+tcp", "host.test", "A"}, "198.18.100.1", 0, 1, "tcp"},
-		{[]string{"+short", "proto.test", "TXT"}, `"udp"`, 1, 0, "udp"},
-		{[]string{"+short", "+tcp", "proto.test", "TXT"}, `"tcp"`, 0, 1, "tcp"},
+		{[]string{"+short", "host.test", "A"}, "198.18.100.1", false},
+		{[]string{"+short", "+tcp", "host.test", "A"}, "198.18.100.1", true},
+		{[]string{"+short", "proto.test", "TXT"}, `"udp"`, false},
+		{[]string{"+short", "+tcp", "proto.test", "TXT"}, `"tcp"`, true},
 	} {
 		u0, t0 := d.udp.Load(), d.tcp.Load()
 		if out := dig(tc.args...); out != tc.want {
 			t.Errorf("dig %s: got %q, want %q", tc.args, out, tc.want)
 		}
-		if du, dt := d.udp.Load()-u0, d.tcp.Load()-t0; du != tc.udp || dt != tc.tcp {
-			t.Errorf("dig %s: server saw %d UDP and %d TCP queries, want %d and %d", tc.args, du, dt, tc.udp, tc.tcp)
+		du, dt := d.udp.Load()-u0, d.tcp.Load()-t0
+		if tc.tcp && (du != 0 || dt == 0) || !tc.tcp && (du == 0 || dt != 0) {
+			t.Errorf("dig %s: server saw %d UDP and %d TCP queries", tc.args, du, dt)
 		}
 	}
 	if out := dig("+short", "nothing.test", "A"); out != "" {
@@ -479,8 +481,8 @@ func TestTunnelDig(t *testing.T) {
 	if n := many(out); n != manyA || !strings.Contains(out, "Truncated, retrying in TCP mode") {
 		t.Errorf("dig +noedns many.test: %d answers (want %d), and no TCP retry in\n%s", n, manyA, out)
 	}
-	if du, dt := d.udp.Load()-u0, d.tcp.Load()-t0; du != 2 || dt != 2 {
-		t.Errorf("many.test: server saw %d UDP and %d TCP queries, want 2 and 2", du, dt)
+	if du, dt := d.udp.Load()-u0, d.tcp.Load()-t0; du < 2 || dt < 2 {
+		t.Errorf("many.test: server saw %d UDP and %d TCP queries, want 2 of each at least", du, dt)
 	}
 	waitIdle(t, r)
 }

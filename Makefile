@@ -11,8 +11,9 @@ FUZZTIME ?= 30s
 # curl, dig, socat, nftables, wg (wireguard-tools: configures the wireguard-go
 # program in the WireGuard drop-in's namespace test), radvd (router
 # advertisements for the SLAAC test), dnsmasq-base (the DHCP server of the
-# DHCP client's tests; the program only, without the system service).
-TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables wireguard-tools radvd dnsmasq-base
+# DHCP client's tests; the program only, without the system service), iperf3
+# (TCP and UDP throughput through examples/tunnel).
+TEST_DEBS = iproute2 iputils-ping tshark curl dnsutils socat nftables wireguard-tools radvd dnsmasq-base iperf3
 
 .PHONY: test deps vet fuzz soak demo bench bench-all
 

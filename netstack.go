@@ -230,6 +230,13 @@ type TCPConfig struct {
 	CongestionControl string
 	// NoSACK turns selective acknowledgments (RFC 2018) off.
 	NoSACK bool
+	// ECN turns on Explicit Congestion Notification (RFC 3168): new
+	// connections ask for it and accept it, and where both ends agree,
+	// data goes out ECN-capable and a router's congestion mark reduces
+	// the sending rate as a loss would, with nothing retransmitted. Off,
+	// connections neither ask for ECN nor accept it (Linux by default,
+	// net.ipv4.tcp_ecn=2, accepts it when asked).
+	ECN bool
 }
 
 // Stats is a snapshot of a stack's counters, grouped per layer: frames,
@@ -302,6 +309,7 @@ func New(cfg Config) (*Stack, error) {
 			SendBuf:  cfg.TCP.SendBuffer,
 			TimeWait: cfg.TCP.TimeWait,
 			NoSACK:   cfg.TCP.NoSACK,
+			ECN:      cfg.TCP.ECN,
 			NewCC:    cc,
 		},
 		Forward:      cfg.Forwarder.engine(linkZone(cfg.Link)),

@@ -33,7 +33,7 @@ func BenchmarkTCPInput(b *testing.B) {
 	var st stats.Stats
 	n := 0
 	h := New(Config{Addr: prefixA, MAC: macA, MTU: 1500, Ethernet: true, Seed: 1},
-		func([]byte) error { return nil }, &st, Handlers{TCP: func(time.Time, netip.Addr, netip.Addr, []byte) bool { n++; return false }}, nil)
+		func([]byte) error { return nil }, &st, Handlers{TCP: func(time.Time, netip.Addr, netip.Addr, uint8, []byte) { n++ }}, nil)
 	frame := make([]byte, Headroom+20)
 	EthernetHeader(frame).Encode(macA, macB, EtherTypeIPv4)
 	encodeIPv4(frame[EthernetHeaderLen:], len(frame)-EthernetHeaderLen, 1, true, 0, false, 64, ProtoTCP, addrB, addrA)

@@ -73,8 +73,8 @@ func (h *Host) SendEchoReply(now time.Time, from, to netip.Addr, id, seq uint16,
 	copy(m[8:], data)
 	if v6 {
 		checksum6(m, 2, ProtoICMPv6, from, to)
-		return h.output6(now, pkt, ProtoICMPv6, from, to, 0)
+		return h.output6(now, pkt, ProtoICMPv6, from, to, 0, 0)
 	}
 	binary.BigEndian.PutUint16(m[2:4], checksum.Checksum(m, 0))
-	return h.output(now, pkt, 0, ProtoICMP, from.Unmap(), to.Unmap(), false)
+	return h.output(now, pkt, 0, ProtoICMP, from.Unmap(), to.Unmap(), false, 0)
 }

@@ -73,6 +73,11 @@ type Config struct {
 // ICMP port unreachable.
 type Handler func(now time.Time, src, dst netip.Addr, payload []byte) (unreachable bool)
 
+// TCPHandler receives a TCP segment addressed to us, as Handler, with ecn
+// the ECN field of its IP header (RFC 3168 §5). A TCP handler answers a
+// segment for no connection itself (with a RST).
+type TCPHandler func(now time.Time, src, dst netip.Addr, ecn uint8, segment []byte)
+
 // ErrorInfo describes an ICMP error received for a packet we sent, or a
 // local failure to deliver one (an unresolvable next hop), so the transport
 // can find the endpoint from the original header and report Errno.
@@ -93,7 +98,8 @@ type ErrorInfo struct {
 // Handlers are the upper layers a Host delivers to. Nil handlers are
 // answered with ICMP protocol unreachable (transports) or ignored.
 type Handlers struct {
-	TCP, UDP  Handler
+	TCP       TCPHandler
+	UDP       Handler
 	Error     func(now time.Time, e *ErrorInfo)
 	EchoReply func(now time.Time, src netip.Addr, id, seq uint16, data []byte)
 	// ICMP, if set, sees every valid ICMP message to us, as a raw socket

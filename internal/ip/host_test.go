@@ -31,6 +31,7 @@ type testHost struct {
 	errs   []ErrorInfo
 	udp    [][]byte
 	tcp    [][]byte
+	tcpECN []uint8 // the ECN field of each TCP segment delivered
 	echoes []uint16
 	noPort bool
 	// onTCP, if set, runs for each TCP payload delivered, as the
@@ -53,12 +54,12 @@ func newTestHost(t testing.TB, prefix netip.Prefix, mac MAC, mutate func(*Config
 			th.udp = append(th.udp, bytes.Clone(p))
 			return th.noPort
 		},
-		TCP: func(now time.Time, src, dst netip.Addr, p []byte) bool {
+		TCP: func(now time.Time, src, dst netip.Addr, ecn uint8, p []byte) {
 			th.tcp = append(th.tcp, bytes.Clone(p))
+			th.tcpECN = append(th.tcpECN, ecn)
 			if th.onTCP != nil {
 				th.onTCP(now, src, dst, p)
 			}
-			return false
 		},
 		Error: func(now time.Time, e *ErrorInfo) {
 			c := *e

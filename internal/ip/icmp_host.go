@@ -46,7 +46,7 @@ func (h *Host) inputICMP(now time.Time, frame []byte, off int, hdr IPv4Header, p
 		start := off + hdr.HeaderLen() - optLen - Headroom
 		msg[0] = ICMPEchoReply
 		binary.BigEndian.PutUint16(msg[2:4], checksum.Update16(binary.BigEndian.Uint16(msg[2:4]), uint16(ICMPEchoRequest)<<8|uint16(msg[1]), uint16(ICMPEchoReply)<<8|uint16(msg[1])))
-		if err := h.output(now, frame[start:off+len(pkt)], optLen, ProtoICMP, hdr.Dst(), hdr.Src(), false); err == nil {
+		if err := h.output(now, frame[start:off+len(pkt)], optLen, ProtoICMP, hdr.Dst(), hdr.Src(), false, 0); err == nil {
 			stats.Inc(&h.st.ICMP.EchoRepliesOut)
 		}
 	case ICMPEchoReply:

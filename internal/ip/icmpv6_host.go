@@ -84,7 +84,7 @@ func (h *Host) inputICMPv6(now time.Time, frame []byte, off int, pkt []byte, at 
 		start := off + at - Headroom6
 		msg[0] = ICMPv6EchoReply
 		checksum6(msg, 2, ProtoICMPv6, from, src)
-		if err := h.output6(now, frame[start:off+len(pkt)], ProtoICMPv6, from, src, 0); err == nil {
+		if err := h.output6(now, frame[start:off+len(pkt)], ProtoICMPv6, from, src, 0, 0); err == nil {
 			stats.Inc(&h.st.ICMPv6.EchoRepliesOut)
 		}
 	case ICMPv6EchoReply:
@@ -197,7 +197,7 @@ func (h *Host) sendICMPv6Error(now time.Time, typ, code uint8, info uint32, orig
 	default:
 		stats.Inc(&h.st.ICMPv6.UnreachOut)
 	}
-	h.output6(now, out, ProtoICMPv6, from, src, 0)
+	h.output6(now, out, ProtoICMPv6, from, src, 0, 0)
 }
 
 // sendEcho6 sends an ICMPv6 echo request (RFC 4443 §4.1) to dst.
@@ -217,5 +217,5 @@ func (h *Host) sendEcho6(now time.Time, dst netip.Addr, id, seq uint16, data []b
 	copy(m[8:], data)
 	checksum6(m, 2, ProtoICMPv6, src, dst)
 	stats.Inc(&h.st.ICMPv6.EchoRequestsOut)
-	return h.output6(now, pkt, ProtoICMPv6, src, dst, 0)
+	return h.output6(now, pkt, ProtoICMPv6, src, dst, 0, 0)
 }

@@ -98,6 +98,19 @@ func (h IPv4Header) IsFragment() bool {
 	return binary.BigEndian.Uint16(h[6:8])&(flagMF|offsetMask) != 0
 }
 
+// ECN returns the ECN field (RFC 3168 §5): the low two bits of the type
+// of service octet.
+func (h IPv4Header) ECN() uint8 { return h[1] & 3 }
+
+// setECN4 sets the ECN field of the IPv4 header at b and updates its
+// checksum for the change (RFC 1624 eq. 3).
+func setECN4(b []byte, ecn uint8) {
+	old := binary.BigEndian.Uint16(b[0:2])
+	b[1] = b[1]&^3 | ecn&3
+	sum := uint32(^binary.BigEndian.Uint16(b[10:12])) + uint32(^old) + uint32(binary.BigEndian.Uint16(b[0:2]))
+	binary.BigEndian.PutUint16(b[10:12], checksum.Fold(sum))
+}
+
 // TTL returns the time-to-live.
 func (h IPv4Header) TTL() uint8 { return h[8] }
 

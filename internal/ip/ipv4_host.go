@@ -107,7 +107,11 @@ func (h *Host) deliver(now time.Time, frame []byte, off int, hdr IPv4Header, pkt
 			stats.Inc(&h.st.IPv4.DropBroadcastTCP)
 			return
 		}
-		handler = h.h.TCP
+		if h.h.TCP != nil {
+			stats.Inc(&h.st.IPv4.Delivered)
+			h.h.TCP(now, hdr.Src(), hdr.Dst(), hdr.ECN(), payload)
+			return
+		}
 	case ProtoUDP:
 		handler = h.h.UDP
 	}
@@ -144,10 +148,16 @@ var (
 // is ignored (an IPv6 source fragments its own packets above the path MTU,
 // RFC 8200 §5), and an invalid src is chosen by SourceAddr.
 func (h *Host) Output(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, df bool) error {
+	return h.OutputECN(now, pkt, proto, src, dst, df, 0)
+}
+
+// OutputECN is Output with ecn in the ECN field of the IP header (RFC 3168
+// §5): ECT(0) for a transport's ECN-capable packets.
+func (h *Host) OutputECN(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, df bool, ecn uint8) error {
 	if dst.Is6() && !dst.Is4In6() {
-		return h.output6(now, pkt, proto, src, dst, 0)
+		return h.output6(now, pkt, proto, src, dst, 0, ecn)
 	}
-	return h.output(now, pkt, 0, proto, src, dst, df)
+	return h.output(now, pkt, 0, proto, src, dst, df, ecn)
 }
 
 // errBadSource refuses a send from a broadcast or multicast address, with
@@ -156,8 +166,10 @@ var errBadSource = syscall.EINVAL
 
 // output is Output for a header carrying optLen bytes of options (a
 // multiple of 4), already in pkt[Headroom:Headroom+optLen] with the
-// message behind them.
-func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, dst netip.Addr, df bool) error {
+// message behind them, and ecn for the ECN field. A packet too large for
+// the MTU goes in fragments with ecn 0: only TCP sets it, and TCP sends
+// nothing that needs fragments.
+func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, dst netip.Addr, df bool, ecn uint8) error {
 	if len(pkt) < Headroom+optLen {
 		return ErrNoBuffer
 	}
@@ -196,6 +208,9 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 		if optLen > 0 {
 			setIPv4Options(pkt[EthernetHeaderLen:], optLen)
 		}
+		if ecn != 0 {
+			setECN4(pkt[EthernetHeaderLen:], ecn)
+		}
 		stats.Inc(&h.st.IPv4.Sent)
 		if v.has(be32(dst)) {
 			// To ourselves: deliver without the link, as the loopback
@@ -219,7 +234,8 @@ func (h *Host) output(now time.Time, pkt []byte, optLen int, proto uint8, src, d
 // is not, the packet is dropped and the transport's retransmission
 // recovers. To an IPv6 destination the segment is at pkt[Headroom6:]; the
 // link tells the GSO type (virtio TCPV4 or TCPV6) from the IP version.
-func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize, l4Len int) error {
+// ecn is the ECN field of every segment's IP header (RFC 3168 §5).
+func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize, l4Len int, ecn uint8) error {
 	ipLen := len(pkt) - EthernetHeaderLen
 	v6 := dst.Is6() && !dst.Is4In6()
 	hr, typ, sent := Headroom, uint16(EtherTypeIPv4), &h.st.IPv4.Sent
@@ -241,6 +257,7 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 			return err
 		}
 		encodeIPv6(pkt[EthernetHeaderLen:], ipLen-IPv6HeaderLen, flowLabel(src, dst, ProtoTCP, h.v6.flowKey), ProtoTCP, uint8(h.v6.hopLimit.Load()), src, dst)
+		setECN6(pkt[EthernetHeaderLen:], ecn)
 	} else {
 		if h.notUnicast(src) {
 			stats.Inc(&h.st.IPv4.DropSendBadSource)
@@ -251,6 +268,9 @@ func (h *Host) OutputGSO(now time.Time, pkt []byte, src, dst netip.Addr, gsoSize
 			return err
 		}
 		encodeIPv4(pkt[EthernetHeaderLen:], ipLen, uint16(h.ipID.Add(1)), true, 0, false, DefaultTTL, ProtoTCP, src, dst)
+		if ecn != 0 {
+			setECN4(pkt[EthernetHeaderLen:], ecn)
+		}
 	}
 	frame, off := pkt, 0
 	if h.cfg.Ethernet {

@@ -142,7 +142,7 @@ func TestOutputRefusesBroadcastSource(t *testing.T) {
 		if err := a.Output(t0, udpPacket(8), ProtoUDP, src, addrB, true); !errors.Is(err, syscall.EINVAL) {
 			t.Fatalf("Output from %v: %v", src, err)
 		}
-		if err := a.OutputGSO(t0, make([]byte, Headroom+20+3000), src, addrB, 1460, 20); !errors.Is(err, syscall.EINVAL) {
+		if err := a.OutputGSO(t0, make([]byte, Headroom+20+3000), src, addrB, 1460, 20, 0); !errors.Is(err, syscall.EINVAL) {
 			t.Fatalf("OutputGSO from %v: %v", src, err)
 		}
 		if got := a.st.IPv4.DropSendBadSource; got != uint64(2*(i+1)) {
@@ -155,7 +155,7 @@ func TestOutputRefusesBroadcastSource(t *testing.T) {
 	if err := a.Output(t0, udpPacket(8), ProtoUDP, addrA, addrB, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.OutputGSO(t0, make([]byte, Headroom+20+3000), addrA, addrB, 1460, 20); err != nil || gsoCalls != 1 {
+	if err := a.OutputGSO(t0, make([]byte, Headroom+20+3000), addrA, addrB, 1460, 20, 0); err != nil || gsoCalls != 1 {
 		t.Fatal(err)
 	}
 	if err := a.Output(t0, udpPacket(8), ProtoUDP, netip.IPv4Unspecified(), limBcast, true); err != nil {

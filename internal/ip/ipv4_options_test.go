@@ -328,7 +328,7 @@ func TestOutputOptionsFragmented(t *testing.T) {
 		pkt[Headroom+len(opts)+i] = byte(i * 13)
 	}
 	want := bytes.Clone(pkt[Headroom+len(opts):])
-	if err := a.output(t0, pkt, len(opts), ProtoUDP, addrA, addrB, false); err != nil {
+	if err := a.output(t0, pkt, len(opts), ProtoUDP, addrA, addrB, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	frags := a.take()

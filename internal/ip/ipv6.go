@@ -79,6 +79,10 @@ func (h IPv6Header) PayloadLen() int { return int(binary.BigEndian.Uint16(h[4:6]
 // NextHeader returns the next header field.
 func (h IPv6Header) NextHeader() uint8 { return h[6] }
 
+// ECN returns the ECN field (RFC 3168 §5): the low two bits of the
+// traffic class.
+func (h IPv6Header) ECN() uint8 { return h[1] >> 4 & 3 }
+
 // HopLimit returns the hop limit.
 func (h IPv6Header) HopLimit() uint8 { return h[7] }
 
@@ -90,6 +94,7 @@ func (h IPv6Header) Dst() netip.Addr { return netip.AddrFrom16([16]byte(h[24:40]
 
 // encodeIPv6 writes a fixed header into b[:40]: traffic class 0, the flow
 // label given (20 bits), the payload length, next header and hop limit.
+// The ECN field (setECN6) is the caller's to set.
 func encodeIPv6(b []byte, payloadLen int, flow uint32, nh, hopLimit uint8, src, dst netip.Addr) {
 	binary.BigEndian.PutUint32(b[0:4], 6<<28|flow&0xfffff)
 	binary.BigEndian.PutUint16(b[4:6], uint16(payloadLen))
@@ -99,6 +104,10 @@ func encodeIPv6(b []byte, payloadLen int, flow uint32, nh, hopLimit uint8, src, 
 	copy(b[8:24], s[:])
 	copy(b[24:40], d[:])
 }
+
+// setECN6 sets the ECN field of the IPv6 header at b (RFC 3168 §5): the
+// low two bits of the traffic class, bits 20 and 21 of the first word.
+func setECN6(b []byte, ecn uint8) { b[1] = b[1]&^0x30 | (ecn&3)<<4 }
 
 // flowLabel returns the flow label of a packet from src to dst: a hash of
 // the pair and the upper-layer protocol, never 0 (RFC 6437 §3: stateless,

@@ -187,7 +187,11 @@ func (h *Host) deliver6(now time.Time, frame []byte, off int, pkt []byte, at int
 			stats.Inc(&h.st.IPv6.DropNotForUs)
 			return
 		}
-		handler = h.h.TCP
+		if h.h.TCP != nil {
+			stats.Inc(&h.st.IPv6.Delivered)
+			h.h.TCP(now, hdr.Src(), hdr.Dst(), hdr.ECN(), payload)
+			return
+		}
 	case ProtoUDP:
 		// RFC 8200 §8.1: a zero UDP checksum over IPv6 is discarded.
 		if len(payload) >= 8 && payload[6] == 0 && payload[7] == 0 {
@@ -211,8 +215,9 @@ func (h *Host) deliver6(now time.Time, frame []byte, off int, pkt []byte, at int
 
 // output6 is Output for an IPv6 destination: the message at
 // pkt[Headroom6:] goes behind a fixed header with next header proto and
-// the hop limit given (0: the default, or the routers' CurHopLimit).
-func (h *Host) output6(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, hopLimit uint8) error {
+// the hop limit given (0: the default, or the routers' CurHopLimit) and
+// ecn in the ECN field; fragments go with ecn 0, as in output.
+func (h *Host) output6(now time.Time, pkt []byte, proto uint8, src, dst netip.Addr, hopLimit, ecn uint8) error {
 	if len(pkt) < Headroom6 {
 		return ErrNoBuffer
 	}
@@ -243,6 +248,7 @@ func (h *Host) output6(now time.Time, pkt []byte, proto uint8, src, dst netip.Ad
 	mtu := h.PathMTU(now, dst)
 	if ipLen <= mtu {
 		encodeIPv6(pkt[EthernetHeaderLen:], ipLen-IPv6HeaderLen, flow, proto, hopLimit, src, dst)
+		setECN6(pkt[EthernetHeaderLen:], ecn)
 		stats.Inc(&h.st.IPv6.Sent)
 		if h.HasAddr(dst) {
 			h.inputIPv6(now, pkt, EthernetHeaderLen) // to ourselves, as Linux's loopback route

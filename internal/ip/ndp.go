@@ -454,7 +454,7 @@ func (h *Host) sendNA(now time.Time, target, dst netip.Addr, solicited bool) {
 	copy(m[26:32], h.cfg.MAC[:])
 	checksum6(m, 2, ProtoICMPv6, target, dst)
 	stats.Inc(&h.st.NDP.NAOut)
-	h.output6(now, b[:], ProtoICMPv6, target, dst, 255)
+	h.output6(now, b[:], ProtoICMPv6, target, dst, 255, 0)
 }
 
 // sendRS solicits routers (RFC 4861 §6.3.7), from the link-local address

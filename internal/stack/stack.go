@@ -69,6 +69,7 @@ type TCPConfig struct {
 	RecvBuf, SendBuf int // 0: autotuned
 	TimeWait         time.Duration
 	NoSACK           bool
+	ECN              bool                                // RFC 3168 (tcp.Config.ECN)
 	NewCC            func(mss int) tcp.CongestionControl // nil: CUBIC
 }
 
@@ -283,6 +284,7 @@ func New(cfg Config) (*Stack, error) {
 		SendBuf:  cfg.TCP.SendBuf,
 		TimeWait: cfg.TCP.TimeWait,
 		NoSACK:   cfg.TCP.NoSACK,
+		ECN:      cfg.TCP.ECN,
 		NewCC:    newCC,
 		Budget:   s.tcpMem,
 	}

@@ -56,9 +56,9 @@ func CCByName(name string) (func(mss int) tcp.CongestionControl, error) {
 }
 
 // inputTCP is the IP layer's TCP handler. It validates the segment and
-// hands it to its connection, its listener, or answers with a RST
-// (RFC 9293 §3.10.7.1).
-func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
+// hands it, with the ECN field of its IP header, to its connection, its
+// listener, or answers with a RST (RFC 9293 §3.10.7.1).
+func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, ecn uint8, b []byte) {
 	seg, err := tcp.Parse(b, checksum.Pseudo(src, dst, ip.ProtoTCP, len(b)))
 	if err != nil {
 		if errors.Is(err, tcp.ErrChecksum) {
@@ -66,8 +66,9 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 		} else {
 			stats.Inc(&s.st.TCP.DropMalformed)
 		}
-		return false
+		return
 	}
+	seg.ECN = ecn
 	stats.Inc(&s.st.TCP.SegmentsIn)
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&s.st.TCP.ResetsIn)
@@ -78,23 +79,22 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, b []byte) bool {
 	c := s.tcp.conns[key]
 	s.tcp.mu.RUnlock()
 	if c != nil && !c.input(now, &seg) {
-		return false
+		return
 	}
 	// No connection, or a TIME-WAIT connection ended by a new SYN that the
 	// listener should take (RFC 9293 §3.10.7.4 note, RFC 6191). The
 	// listener is looked up only then: most segments are for a connection.
 	if l := s.lookupListener(seg.DstPort, dst); l != nil {
 		l.input(now, &seg, local, remote)
-		return false
+		return
 	}
 	if s.forwardTCP(&seg, key, local, remote) {
-		return false
+		return
 	}
 	stats.Inc(&s.st.TCP.DropNoPort)
 	if rst, ok := tcp.RstFor(&seg); ok {
 		s.sendSegment(now, &rst, local, remote)
 	}
-	return false
 }
 
 // sendSegment encodes and sends one segment outside any connection (a RST
@@ -372,6 +372,9 @@ func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
 	dst.PLPMTUDProbes += st.PLPMTUDProbes
 	dst.PLPMTUDProbesAcked += st.PLPMTUDProbesAcked
 	dst.PLPMTUDProbesLost += st.PLPMTUDProbesLost
+	dst.CEReceived += st.CEReceived
+	dst.ECEReceived += st.ECEReceived
+	dst.ECNReductions += st.ECNReductions
 }
 
 // connStats returns the counters of the stack's connections: those

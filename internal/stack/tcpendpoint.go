@@ -73,7 +73,8 @@ func (c *TCPEndpoint) Done() <-chan struct{} { return c.s.done }
 // again into the same segments.
 type outFrame struct {
 	bp  *[]byte
-	n   int // bytes used, from the start of *bp
+	n   int   // bytes used, from the start of *bp
+	ecn uint8 // the ECN field of the IP header (RFC 3168)
 	gso tcp.SuperSegment
 }
 
@@ -106,7 +107,7 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 		bp = c.s.frames.Get(c.hr + n)
 	}
 	seg.Encode((*bp)[c.hr:c.hr+n], c.pseudoBase+uint32(n))
-	f := outFrame{bp: bp, n: c.hr + n}
+	f := outFrame{bp: bp, n: c.hr + n, ecn: seg.ECN}
 	if super {
 		f.gso.Start(seg)
 	}
@@ -117,12 +118,12 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
 	if f.gso.Segs <= 1 {
 		stats.Inc(&c.s.st.TCP.SegmentsOut)
-		c.s.host.Output(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true)
+		c.s.host.OutputECN(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true, f.ecn)
 		return
 	}
 	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.gso.Segs))
 	f.gso.Finish(tcp.Header((*f.bp)[c.hr:f.n]), c.pseudoBase)
-	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen)
+	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen, f.ecn)
 }
 
 // afterLocked acts on the events of the last core call: it wakes readers,

@@ -259,6 +259,10 @@ type TCPConns struct {
 	PLPMTUDProbes      uint64 // probe segments sent
 	PLPMTUDProbesAcked uint64 // of those, acknowledged: the MSS grew
 	PLPMTUDProbesLost  uint64 // of those, lost: the search narrowed
+	// Explicit Congestion Notification (RFC 3168).
+	CEReceived    uint64 // data segments that arrived marked CE (congestion experienced)
+	ECEReceived   uint64 // ACKs that arrived with ECE: the peer echoed a CE mark
+	ECNReductions uint64 // congestion window reductions for ECE (at most one per window)
 }
 
 // UDP counts datagrams.

@@ -75,6 +75,13 @@ type Config struct {
 	MaxRTO          time.Duration // 0: 120 s (Linux)
 	DelayedAck      time.Duration // delayed ACK timeout; 0: 40 ms (Linux); capped at 200 ms
 
+	// ECN turns on Explicit Congestion Notification (RFC 3168, ecn.go):
+	// active opens ask for it, passive opens accept a peer's request, and
+	// a connection that negotiated it sends its data ECN-capable and
+	// answers congestion marks as losses, without retransmitting. Off by
+	// default, as Go's sockets leave it to the kernel's default.
+	ECN bool
+
 	// NewCC makes the congestion control of a connection; nil: NewCubic
 	// (RFC 9438, Linux's default). NewReno selects RFC 5681/6582.
 	NewCC func(mss int) CongestionControl

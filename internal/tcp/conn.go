@@ -159,6 +159,7 @@ type Conn struct {
 	rackMult    uint8 // RACK.reo_wnd_mult (at most 8)
 	rackPersist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
 	probing     bool  // PLPMTUD searches (Linux's icsk_mtup.enabled); its state is in rare (pmtu.go)
+	ecn         uint8 // ECN state (RFC 3168): ecnOK, ecnEcho, ecnCWR, ecnCWROut (ecn.go)
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose

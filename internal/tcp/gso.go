@@ -25,6 +25,7 @@ type SuperSegment struct {
 	tsVal, tsEcr uint32
 	wnd          uint16
 	flags        Flags
+	ecn          uint8
 }
 
 // Coalescible reports whether seg may be part of a super-segment at all:
@@ -40,7 +41,7 @@ func Coalescible(seg *Segment) bool {
 func (g *SuperSegment) Start(seg *Segment) {
 	data := len(seg.Payload)
 	*g = SuperSegment{Segs: 1, GSO: data, HdrLen: seg.HeaderLen(), last: data, next: seg.End(),
-		ack: seg.Ack, tsVal: seg.Opts.TSVal, tsEcr: seg.Opts.TSEcr, wnd: seg.Wnd, flags: seg.Flags}
+		ack: seg.Ack, tsVal: seg.Opts.TSVal, tsEcr: seg.Opts.TSEcr, wnd: seg.Wnd, flags: seg.Flags, ecn: seg.ECN}
 }
 
 // Add reports whether seg continues the super-segment, room being the
@@ -49,7 +50,7 @@ func (g *SuperSegment) Start(seg *Segment) {
 func (g *SuperSegment) Add(seg *Segment, room int) bool {
 	data := len(seg.Payload)
 	if g.Segs == 0 || g.Segs >= MaxSuperSegs || g.last != g.GSO || data > g.GSO || data > room ||
-		seg.Seq != g.next || seg.Ack != g.ack || seg.Wnd != g.wnd ||
+		seg.Seq != g.next || seg.Ack != g.ack || seg.Wnd != g.wnd || seg.ECN != g.ecn ||
 		seg.Flags&^FlagPSH != g.flags&^FlagPSH || seg.Opts.TSVal != g.tsVal || seg.Opts.TSEcr != g.tsEcr {
 		return false
 	}

@@ -28,6 +28,7 @@ type Info struct {
 	SACK       bool // SACK negotiated (RFC 2018)
 	Timestamps bool // timestamps negotiated (RFC 7323)
 	WScale     bool // window scaling negotiated
+	ECN        bool // ECN negotiated (RFC 3168)
 	SndWScale  uint8
 	RcvWScale  uint8
 
@@ -68,6 +69,7 @@ func (c *Conn) Info() Info {
 		SACK:       c.sackOK,
 		Timestamps: c.tsOK,
 		WScale:     c.wsOK,
+		ECN:        c.ECN(),
 		SndWScale:  c.sndWScale,
 		RcvWScale:  c.rcvWScale,
 

@@ -122,6 +122,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	if seg.Flags&FlagACK == 0 {
 		return
 	}
+	c.ecnInput(seg)
 	if !c.processAck(now, seg) {
 		return
 	}
@@ -220,6 +221,9 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, seg.Ack
 	if f&FlagACK != 0 {
+		if c.cfg.ECN && ecnSetupSYNACK(f) {
+			c.ecn = ecnOK // RFC 3168 §6.1.1; none in a simultaneous open
+		}
 		c.synAcked(now)
 		c.establish(now)
 		c.ackNow = true
@@ -380,6 +384,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	ack := seg.Ack
 	acked := int(ack.Sub(c.sndUna))
 	flight := int(c.sndNxt.Sub(c.sndUna))
+	hold := c.ecnHold(seg)
 	if c.txq != &emptyTxQueue {
 		c.txq.rack.fack = c.sackHigh
 	}
@@ -446,7 +451,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		c.dupAcks, c.renoSacked = 0, 0
 		c.cc.OnRecoveryEnd(now, int(c.sndNxt.Sub(ack)))
 		c.rackRecoveryDone()
-	case !c.maybeEnterRecovery(now) && acked > 0 && !c.inRecovery:
+	case !c.maybeEnterRecovery(now) && acked > 0 && !c.inRecovery && !hold:
 		// RFC 7661 §4.3 (as Linux's tcp_is_cwnd_limited): grow cwnd only
 		// when it limits the sender, or in slow start when the flight
 		// filled half of it.
@@ -456,6 +461,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		}
 		c.growSendBuf()
 	}
+	c.ecnAck(now, seg, flight)
 	if acked > 0 {
 		c.armPTO(now)
 	}
@@ -505,6 +511,7 @@ func (c *Conn) maybeEnterRecovery(now time.Time) bool {
 	c.inRecovery = true
 	c.recover = c.sndNxt
 	c.cc.OnRecoveryStart(now, int(c.sndNxt.Sub(c.sndUna)))
+	c.ecnWindowReduced()
 	c.ptoAt = 0
 	return true
 }

@@ -194,6 +194,9 @@ func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)
 	c.negotiate(seg)
+	if c.cfg.ECN && ecnSetupSYN(seg.Flags) {
+		c.ecn = ecnOK // RFC 3168 §6.1.1: the SYN-ACK answers with ECE
+	}
 	c.sndWnd = uint32(seg.Wnd)
 	c.maxWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, c.iss

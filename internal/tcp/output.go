@@ -17,6 +17,9 @@ func (c *Conn) newSeg(flags Flags) *Segment {
 		s.Ack = c.rcvNxt
 		if flags&FlagRST == 0 {
 			s.Wnd = c.advertise()
+			if c.ecn&ecnEcho != 0 {
+				s.Flags |= FlagECE // RFC 3168 §6.1.3: until CWR arrives
+			}
 		}
 		c.ackNow = false
 		c.delackAt = 0
@@ -104,7 +107,7 @@ func (c *Conn) advertise() uint16 {
 // scaled (RFC 7323 §2.2).
 func (c *Conn) sendSYN(now time.Time) {
 	s := newSegment()
-	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: c.iss, Flags: FlagSYN}
+	*s = Segment{SrcPort: c.lport, DstPort: c.rport, Seq: c.iss, Flags: FlagSYN | c.synECNFlags()}
 	s.Wnd = c.synWnd()
 	s.Opts.MSS = uint16(c.cfg.advMSS())
 	if c.state == SynSent {
@@ -193,6 +196,7 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	for s.Opts.NumSACK > 0 && s.Opts.Len()+n > budget {
 		s.Opts.NumSACK-- // the last blocks are the oldest news
 	}
+	c.markECN(s, n)
 	c.xmit(s)
 	if c.rtoAt == 0 {
 		c.rtoAt = c.at(now) + tick(c.rto())

@@ -267,6 +267,8 @@ func parseSpec(t *testing.T, spec string, input bool) Segment {
 			s.Opts.MSS = uint16(n)
 		case "ws":
 			s.Opts.HasWScale, s.Opts.WScale = true, uint8(n)
+		case "ecn": // the IP header's ECN field: 2 ECT(0), 3 CE
+			s.ECN = uint8(n)
 		default:
 			t.Fatalf("bad field %q in %q", kv, spec)
 		}
@@ -295,6 +297,8 @@ func matchSpec(t *testing.T, got Segment, spec string) {
 			bad = bad || got.Opts.HasWScale != want.Opts.HasWScale || got.Opts.WScale != want.Opts.WScale
 		case "sackok":
 			bad = bad || !got.Opts.SACKPermitted
+		case "ecn":
+			bad = bad || got.ECN != want.ECN
 		case "ts":
 			bad = bad || got.Opts.HasTS != want.Opts.HasTS || got.Opts.TSVal != want.Opts.TSVal || got.Opts.TSEcr != want.Opts.TSEcr
 		case "sack": // the blocks, all of them, in order

@@ -17,7 +17,8 @@ type Segment struct {
 	Wnd              uint16 // raw, unscaled
 	Opts             Options
 	Payload          []byte
-	Retrans          bool // output only: the data was sent before (not encoded)
+	Retrans          bool  // output only: the data was sent before (not encoded)
+	ECN              uint8 // the IP header's ECN field (RFC 3168 §5): as received, or to send (not encoded)
 
 	// Set by Conn.Input on a SYN that ended TIME-WAIT (ReopenedBy): the
 	// ISN the listener gives the new connection, as Linux's tcp_tw_isn
@@ -105,6 +106,9 @@ func (s Segment) String() string {
 	fmt.Fprintf(&b, " wnd=%d", s.Wnd)
 	if len(s.Payload) > 0 {
 		fmt.Fprintf(&b, " len=%d", len(s.Payload))
+	}
+	if s.ECN != 0 {
+		fmt.Fprintf(&b, " ecn=%d", s.ECN)
 	}
 	o := &s.Opts
 	if o.MSS != 0 {

@@ -40,6 +40,7 @@ type simPacket struct {
 	id  uint64
 	to  int
 	buf []byte
+	ecn uint8 // the IP header's ECN field
 }
 
 type simStats struct {
@@ -90,6 +91,7 @@ type sim struct {
 	trace bool
 	drop  func(from int, seg *Segment) bool          // a deterministic drop, before the random ones
 	delay func(from int, seg *Segment) time.Duration // extra delay for one frame (reordering)
+	mark  func(from int, seg *Segment) bool          // mark the frame CE (an AQM), after the drops
 
 	lastData time.Time // when the last payload byte was delivered
 }
@@ -186,6 +188,10 @@ func (s *sim) send(i int, seg *Segment) {
 		s.busy[i] = dep
 	}
 	at := dep.Add(l.Delay)
+	ecn := seg.ECN
+	if s.mark != nil && s.mark(i, seg) {
+		ecn = CE
+	}
 	if l.Corrupt > 0 && s.rnd.Float64() < l.Corrupt {
 		st.corrupted++
 		bit := s.rnd.IntN(n * 8)
@@ -202,9 +208,9 @@ func (s *sim) send(i int, seg *Segment) {
 		st.dup++
 		b2 := s.getBuf(n)
 		copy(b2, buf)
-		s.push(simPacket{at: at.Add(time.Duration(s.rnd.Int64N(int64(time.Millisecond)))), to: 1 - i, buf: b2})
+		s.push(simPacket{at: at.Add(time.Duration(s.rnd.Int64N(int64(time.Millisecond)))), to: 1 - i, buf: b2, ecn: ecn})
 	}
-	s.push(simPacket{at: at, to: 1 - i, buf: buf})
+	s.push(simPacket{at: at, to: 1 - i, buf: buf, ecn: ecn})
 }
 
 func (s *sim) less(a, b int) bool {
@@ -256,6 +262,7 @@ func (s *sim) deliver(p simPacket) {
 	e := s.ends[p.to]
 	src := s.ends[1-p.to].addr
 	seg, err := Parse(p.buf, checksum.Pseudo(src.Addr(), e.addr.Addr(), 6, len(p.buf)))
+	seg.ECN = p.ecn
 	if err != nil {
 		s.stats[p.to].badParse++
 	} else if e.conn != nil && e.conn.State() != Closed {

@@ -39,6 +39,11 @@ type Stats struct {
 	PLPMTUDProbes      uint64 // PLPMTUD probe segments sent
 	PLPMTUDProbesAcked uint64 // of those, acknowledged: the MSS grew
 	PLPMTUDProbesLost  uint64 // of those, lost: the search range shrank
+
+	// Explicit Congestion Notification (RFC 3168, ecn.go).
+	CEReceived    uint64 // data segments that arrived marked CE (congestion experienced)
+	ECEReceived   uint64 // ACKs that arrived with ECE (the peer echoes a CE mark)
+	ECNReductions uint64 // congestion window reductions for ECE
 }
 
 // hotStats are the counters every connection moves; the others (losses,
@@ -53,10 +58,11 @@ type hotStats struct {
 // happens: the rarely moved counters, a congestion control chosen with
 // SetCC, a D-SACK block to report. It is allocated on first use.
 type connRare struct {
-	stats Stats
-	newCC func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
-	dsack SACKBlock                       // a duplicate to report (RFC 2883)
-	pm    pmtuState                       // path MTU and PLPMTUD (pmtu.go)
+	stats  Stats
+	newCC  func(mss int) CongestionControl // SetCC; nil: cfg.NewCC
+	dsack  SACKBlock                       // a duplicate to report (RFC 2883)
+	pm     pmtuState                       // path MTU and PLPMTUD (pmtu.go)
+	cwrEnd Seq                             // the end of the last segment sent with CWR (ecn.go)
 }
 
 func (c *Conn) rareState() *connRare {

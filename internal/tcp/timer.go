@@ -120,6 +120,7 @@ func (c *Conn) onRTO(now time.Time) {
 	c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
 	c.rareStats().Timeouts++
 	c.cc.OnTimeout(now, int(c.sndNxt.Sub(c.sndUna)))
+	c.ecnWindowReduced()
 	c.recover = c.sndNxt // RFC 6582 §3.2 step 4 (after a timeout)
 	c.inRecovery, c.inLoss, c.tlpOut = false, true, false
 	c.dupAcks, c.renoSacked = 0, 0

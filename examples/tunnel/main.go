@@ -69,6 +69,7 @@ func main() {
 	to := flag.String("to", "", "relay every flow to this host:port instead of its original destination")
 	mark := flag.Int("mark", 0, "set SO_MARK on upstream sockets (Linux), for policy routing around the tunnel")
 	idle := flag.Duration("udp-idle", time.Minute, "close a UDP flow after this long without a datagram")
+	cone := flag.Bool("full-cone", false, "relay UDP endpoint-independently (full cone): replies from any address reach the client")
 	verbose := flag.Bool("v", false, "log every flow")
 	flag.Parse()
 
@@ -81,8 +82,16 @@ func main() {
 	if *mark != 0 {
 		d.Control = markControl(*mark)
 	}
-	r := &Relay{Dial: d.DialContext, To: *to, UDPIdleTimeout: *idle, Log: logger,
-		ListenPing: func(v6 bool) (net.PacketConn, error) { return listenPing(v6, *mark) }}
+	lc := &net.ListenConfig{Control: d.Control}
+	r := &Relay{Dial: d.DialContext, To: *to, UDPIdleTimeout: *idle, Log: logger, FullCone: *cone,
+		ListenPing: func(v6 bool) (net.PacketConn, error) { return listenPing(v6, *mark) },
+		ListenUDP: func(bool) (*net.UDPConn, error) {
+			pc, err := lc.ListenPacket(context.Background(), "udp", ":0")
+			if err != nil {
+				return nil, err
+			}
+			return pc.(*net.UDPConn), nil
+		}}
 	if err := run(*tun, *addr, r, logger); err != nil {
 		log.Fatal(err)
 	}
@@ -139,13 +148,22 @@ type Relay struct {
 	// PingTimeout is how long a relayed ping waits for its reply before it
 	// goes unanswered; 0 means 5 s.
 	PingTimeout time.Duration
+	// FullCone relays UDP endpoint-independently (RFC 4787, "full cone"),
+	// unless To is set: one upstream socket per client source, to every
+	// destination the client sends to, and replies from any address
+	// reach the client from that address, as STUN and WebRTC need.
+	FullCone bool
+	// ListenUDP opens a full-cone flow's upstream socket; nil means an
+	// unbound one of the host's.
+	ListenUDP func(v6 bool) (*net.UDPConn, error)
 
 	active atomic.Int64
 }
 
 // Forwarder returns a Forwarder that relays TCP, UDP and pings through r.
 func (r *Relay) Forwarder() *netstack.Forwarder {
-	return &netstack.Forwarder{TCP: r.TCP, UDP: r.UDP, Echo: r.Echo, UDPIdleTimeout: r.UDPIdleTimeout}
+	return &netstack.Forwarder{TCP: r.TCP, UDP: r.UDP, Echo: r.Echo, UDPIdleTimeout: r.UDPIdleTimeout,
+		FullConeUDP: r.FullCone && r.To == ""}
 }
 
 // Active returns the number of flows being relayed or dialed.
@@ -174,8 +192,9 @@ func (r *Relay) target(dst netip.AddrPort) string {
 }
 
 // TCP relays one TCP connection: it dials upstream, then accepts the
-// client (or refuses it with a RST if the dial failed), and copies both
-// ways until both directions have ended.
+// client (or refuses it with a RST if the dial failed) with its MSS
+// clamped to the upstream connection's, and copies both ways until both
+// directions have ended.
 func (r *Relay) TCP(req *netstack.TCPRequest) {
 	r.active.Add(1)
 	defer r.active.Add(-1)
@@ -192,6 +211,10 @@ func (r *Relay) TCP(req *netstack.TCPRequest) {
 		log.Info("dial failed, refusing", "err", err)
 		req.Refuse()
 		return
+	}
+	// Clamp the client's segments to what the upstream path carries.
+	if mss := upstreamMSS(up); mss > 0 {
+		req.SetMSS(mss)
 	}
 	c, err := req.Accept(ctx)
 	if err != nil {
@@ -248,6 +271,10 @@ func (r *Relay) UDP(req *netstack.UDPRequest) {
 	defer r.active.Add(-1)
 	src, to := req.Source(), r.target(req.Destination())
 	log := r.log().With("proto", "udp", "src", src, "dst", req.Destination(), "to", to)
+	if r.FullCone && r.To == "" {
+		r.udpCone(req, log)
+		return
+	}
 	timeout := r.DialTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -302,6 +329,55 @@ func (r *Relay) UDP(req *netstack.UDPRequest) {
 	up.Close()
 	<-done
 	log.Debug("done", "sent", in.Load(), "received", out.Load())
+}
+
+// udpCone relays a full-cone flow through one unconnected upstream
+// socket: each datagram goes to the destination the client sent it to,
+// and each reply, from wherever it comes, to the client from its source.
+func (r *Relay) udpCone(req *netstack.UDPRequest, log *slog.Logger) {
+	listen := r.ListenUDP
+	if listen == nil {
+		listen = func(bool) (*net.UDPConn, error) { return net.ListenUDP("udp", nil) }
+	}
+	up, err := listen(req.Source().Addr().Is6())
+	if err != nil {
+		log.Info("upstream socket failed, refusing", "err", err)
+		req.Refuse()
+		return
+	}
+	c, err := req.Accept()
+	if err != nil {
+		up.Close()
+		return
+	}
+	log.Debug("relaying, full cone")
+	done := make(chan struct{})
+	go func() { // client → any destination, until the stack closes the idle flow
+		defer close(done)
+		buf := make([]byte, 65535)
+		for {
+			n, dst, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				break
+			}
+			up.WriteToUDPAddrPort(buf[:n], dst)
+		}
+		up.Close()
+	}()
+	buf := make([]byte, 65535)
+	for { // any source → client
+		n, from, err := up.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			break
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		if _, err := c.WriteToUDPAddrPort(buf[:n], from); err != nil {
+			break
+		}
+	}
+	c.Close()
+	up.Close()
+	<-done
 }
 
 // Echo relays one ping: it sends the same echo request (sequence number

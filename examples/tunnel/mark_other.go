@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -13,3 +14,6 @@ func markControl(mark int) func(network, address string, c syscall.RawConn) erro
 		return errors.New("-mark needs Linux")
 	}
 }
+
+// upstreamMSS returns 0: TCP_MAXSEG is read only on Linux.
+func upstreamMSS(c net.Conn) int { return 0 }

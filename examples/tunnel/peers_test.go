@@ -55,6 +55,13 @@ const tunnelPrefix6 = "fd00:19::/64"
 // A's kernel has fd00:18:N::1/64 on the device and the stack fd00:18:N::2.
 func farTunnel(t *testing.T, addrs ...string) (a, b *netnstest.NS, r *Relay, s *netstack.Stack) {
 	t.Helper()
+	return farTunnelWith(t, nil, addrs...)
+}
+
+// farTunnelWith is farTunnel with setup called on the Relay (and B) before its
+// Forwarder is made.
+func farTunnelWith(t *testing.T, setup func(r *Relay, far *netnstest.NS), addrs ...string) (a, b *netnstest.NS, r *Relay, s *netstack.Stack) {
+	t.Helper()
 	v6 := slices.ContainsFunc(addrs, func(a string) bool { return strings.Contains(a, ":") })
 	var opts []netnstest.Option
 	if v6 {
@@ -81,6 +88,9 @@ func farTunnel(t *testing.T, addrs ...string) (a, b *netnstest.NS, r *Relay, s *
 		})
 		return pc, err
 	}}
+	if setup != nil {
+		setup(r, b)
+	}
 	a = netnstest.New(t, append(opts, netnstest.TUN())...)
 	cfg := netstack.Config{Link: a.Dev, Addrs: []netip.Prefix{a.StackPrefix}, Forwarder: r.Forwarder()}
 	routes := [][]string{{"route", "add", tunnelPrefix, "dev", a.DevName}}

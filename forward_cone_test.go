@@ -197,8 +197,7 @@ func TestTimeWaitEvicted(t *testing.T) {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 		c.Read(make([]byte, 1)) // EOF: b's FIN
-		c.Close()
-		waitFor(t, "the server's TIME-WAIT", func() bool { return b.Stats().TCP.TimeWaitEvicted >= uint64(max(i-3, 0)) })
+		c.Close()               // its FIN reaches b before the next SYN: b is in TIME-WAIT
 	}
 	if n := b.e.ConnCount(); n > 4 {
 		t.Fatalf("%d connections on b, limit 4", n)

@@ -39,7 +39,7 @@ type tcpTable struct {
 	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
-	timeWait  []*TCPEndpoint         // connections that entered TIME-WAIT, oldest first; some since gone
+	timeWait  fifo[*TCPEndpoint]     // connections that entered TIME-WAIT, oldest first; some since gone
 	secret    [16]byte               // RFC 6528 ISN key
 	gone      stats.TCPConns         // counters of forgotten connections
 }
@@ -291,11 +291,11 @@ func (s *Stack) hasRoom() bool {
 func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 	t := &s.tcp
 	for len(t.conns) >= s.cfg.Limits.MaxConnections {
-		if len(t.timeWait) == 0 {
+		if t.timeWait.len() == 0 {
 			return nil, false
 		}
-		c := t.timeWait[0]
-		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+		c := t.timeWait.front()
+		t.timeWait.pop()
 		if k := keyOf(c.laddr, c.raddr); t.conns[k] == c {
 			delete(t.conns, k)
 			old = c
@@ -308,7 +308,7 @@ func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 // TIME-WAIT as room. s.tcp.mu is held.
 func (s *Stack) roomFor(n int) bool {
 	t := &s.tcp
-	return len(t.conns)-len(t.timeWait)+n <= s.cfg.Limits.MaxConnections
+	return len(t.conns)-t.timeWait.len()+n <= s.cfg.Limits.MaxConnections
 }
 
 // enteredTimeWait puts c on the list of connections in TIME-WAIT, which
@@ -316,14 +316,14 @@ func (s *Stack) roomFor(n int) bool {
 func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
 	t := &s.tcp
 	t.mu.Lock()
-	for len(t.timeWait) > 0 {
-		o := t.timeWait[0]
+	for t.timeWait.len() > 0 {
+		o := t.timeWait.front()
 		if t.conns[keyOf(o.laddr, o.raddr)] == o {
 			break
 		}
-		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+		t.timeWait.pop()
 	}
-	t.timeWait = append(t.timeWait, c)
+	t.timeWait.push(c)
 	t.mu.Unlock()
 }
 

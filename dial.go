@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"context"
+	"github.com/gotcpip/netstack/internal/tcp"
 	"net"
 	"net/netip"
 	"slices"
@@ -129,24 +130,39 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, opError("dial", network, nil, nil, err)
 	}
-	dialOne := func(ctx context.Context, raddr netip.AddrPort) (net.Conn, error) {
-		if proto == "udp" {
-			return s.dialUDP(network, laddr, raddr)
-		}
-		return s.dialTCP(ctx, d, network, laddr, raddr)
-	}
+	plan := dialPlan{s: s, network: network, proto: proto, laddr: laddr, keepAlive: dialKeepAlive(d.KeepAlive, d.KeepAliveConfig)}
 	primaries, fallbacks := targets, []netip.AddrPort(nil)
 	if network == "tcp" && d.FallbackDelay >= 0 {
 		primaries, fallbacks = partition(targets)
 	}
+	if len(targets) == 1 {
+		return plan.dial(ctx, targets[0]) // nearly every dial: no allocation here
+	}
+	several := plan // a copy, moved to the heap: the attempts go through a function value
 	if len(fallbacks) == 0 {
-		return dialSerial(ctx, targets, dialOne)
+		return dialSerial(ctx, targets, several.dial)
 	}
 	delay := d.FallbackDelay
 	if delay == 0 {
 		delay = defaultFallbackDelay
 	}
-	return dialParallel(ctx, primaries, fallbacks, delay, dialOne)
+	return dialParallel(ctx, primaries, fallbacks, delay, several.dial)
+}
+
+// dialPlan is what the attempts of one DialContext call share.
+type dialPlan struct {
+	s              *Stack
+	network, proto string
+	laddr          netip.AddrPort
+	keepAlive      tcp.KeepAlive
+}
+
+// dial makes one attempt, to raddr.
+func (p *dialPlan) dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, error) {
+	if p.proto == "udp" {
+		return p.s.dialUDP(p.network, p.laddr, raddr)
+	}
+	return p.s.dialTCP(ctx, p.network, p.laddr, raddr, p.keepAlive)
 }
 
 // defaultFallbackDelay is net.Dialer's default FallbackDelay, RFC 8305
@@ -254,6 +270,9 @@ func partition(addrs []netip.AddrPort) (primaries, fallbacks []netip.AddrPort) {
 		return nil, nil
 	}
 	v4 := addrs[0].Addr().Is4()
+	if !slices.ContainsFunc(addrs, func(a netip.AddrPort) bool { return a.Addr().Is4() != v4 }) {
+		return addrs, nil // one family: nothing to copy
+	}
 	for _, a := range addrs {
 		if a.Addr().Is4() == v4 {
 			primaries = append(primaries, a)

@@ -386,18 +386,21 @@ func TestForwarderEcho(t *testing.T) {
 		<-seen
 	}
 	// Two handlers held, the third request is dropped before a handler.
-	short, cancelShort := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancelShort()
+	// The pings wait until that is seen (not for a timeout a loaded
+	// machine could pass before they are even sent), then give up.
+	pending, giveUp := context.WithCancel(ctx)
+	defer giveUp()
 	errs := make(chan error, 3)
 	for range 3 {
-		go func() { _, err := a.Ping(short, netip.MustParseAddr("198.19.7.9")); errs <- err }()
+		go func() { _, err := a.Ping(pending, netip.MustParseAddr("198.19.7.9")); errs <- err }()
 	}
+	waitFor(t, "two handlers and one drop", func() bool { return len(seen) == 2 && b.Stats().ICMP.DropEchoPending == 1 })
+	giveUp()
 	for range 3 {
 		if err := <-errs; err == nil {
 			t.Fatal("an unanswered ping came back")
 		}
 	}
-	waitFor(t, "two handlers and one drop", func() bool { return len(seen) == 2 && b.Stats().ICMP.DropEchoPending == 1 })
 	close(hold)
 	if st := b.Stats(); st.ICMP.EchoForwarded != 5 || st.ICMPv6.EchoForwarded != 2 {
 		t.Fatalf("forwarded %d ICMP and %d ICMPv6 echoes, want 5 and 2", st.ICMP.EchoForwarded, st.ICMPv6.EchoForwarded)

@@ -106,15 +106,7 @@ func TestKernelIPv6HappyEyeballs(t *testing.T) {
 		return dead
 	}, v4))
 	ln := kernelListen6(t, p.ns, 8443) // [::]: both families
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go closeAccepted(ln)
 	d := Dialer{Stack: p.s, FallbackDelay: 300 * time.Millisecond}
 	start := time.Now()
 	c, err := d.Dial("tcp", "dead.test:8443")

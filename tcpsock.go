@@ -239,7 +239,7 @@ func (c *TCPConn) opErr(op string, err error) error {
 
 // dialTCP opens a connection from laddr (port 0: ephemeral) to raddr and
 // waits for the handshake, ctx, or failure.
-func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, raddr netip.AddrPort) (net.Conn, error) {
+func (s *Stack) dialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort, ka tcp.KeepAlive) (net.Conn, error) {
 	v := s.view()
 	fail := func(src netip.AddrPort, err error) (net.Conn, error) {
 		var sa net.Addr
@@ -254,7 +254,7 @@ func (s *Stack) dialTCP(ctx context.Context, d *Dialer, network string, laddr, r
 	if raddr.Port() == 0 {
 		return fail(laddr, &net.AddrError{Err: "missing port", Addr: raddr.String()})
 	}
-	ep, err := s.e.Connect(laddr, raddr, dialKeepAlive(d.KeepAlive, d.KeepAliveConfig))
+	ep, err := s.e.Connect(laddr, raddr, ka)
 	if err != nil {
 		return fail(laddr, err)
 	}

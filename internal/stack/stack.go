@@ -272,6 +272,8 @@ func New(cfg Config) (*Stack, error) {
 	for i := 0; i < len(s.tcp.secret); i += 4 {
 		v := s.rand32()
 		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		v = s.rand32()
+		s.tcp.portKey[i], s.tcp.portKey[i+1], s.tcp.portKey[i+2], s.tcp.portKey[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	}
 	s.tcp.conns = make(map[tcpKey]*TCPEndpoint)
 	newCC := cfg.TCP.NewCC

@@ -39,8 +39,10 @@ type tcpTable struct {
 	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
-	timeWait  []*TCPEndpoint         // connections that entered TIME-WAIT, oldest first; some since gone
+	timeWait  fifo[*TCPEndpoint]     // connections that entered TIME-WAIT, oldest first; some since gone
 	secret    [16]byte               // RFC 6528 ISN key
+	portKey   [16]byte               // RFC 6056 port offset key
+	portSteps [256]uint32            // RFC 6056 §3.3.4's table of increments
 	gone      stats.TCPConns         // counters of forgotten connections
 }
 
@@ -226,32 +228,53 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 		stats.Inc(&s.st.TCP.DropConnLimit)
 		return nil, syscall.ENOBUFS
 	}
-	free := func(p uint16) bool {
-		_, busy := t.conns[keyOf(netip.AddrPortFrom(local, p), raddr)]
-		return !busy && !t.ports.inUse(p)
-	}
 	if port != 0 {
-		if !free(port) {
+		if !s.portFreeLocked(local, port, raddr) {
 			return nil, syscall.EADDRINUSE
 		}
-	} else {
-		n := uint32(EphemeralHigh - EphemeralLow + 1)
-		start := s.rand32() % n
-		for i := range n {
-			if p := uint16(EphemeralLow + (start+i)%n); free(p) {
-				port = p
-				break
-			}
-		}
-		if port == 0 {
-			return nil, syscall.EADDRNOTAVAIL
-		}
+	} else if port = s.ephemeralLocked(local, raddr); port == 0 {
+		return nil, syscall.EADDRNOTAVAIL
 	}
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
 	c.core = tcp.NewConn(s.tcpConfig(local), c.laddr, raddr, isn, c.emit)
 	t.conns[keyOf(c.laddr, raddr)] = c
 	return c, nil
+}
+
+// portFreeLocked reports whether local:port→raddr is free: no connection
+// has that 4-tuple and no socket is bound to port. s.tcp.mu is held.
+func (s *Stack) portFreeLocked(local netip.Addr, port uint16, raddr netip.AddrPort) bool {
+	t := &s.tcp
+	if t.ports.inUse(port) {
+		return false
+	}
+	_, busy := t.conns[keyOf(netip.AddrPortFrom(local, port), raddr)]
+	return !busy
+}
+
+// ephemeralLocked picks a free ephemeral port for a connection from local
+// to raddr, 0 if there is none, as RFC 6056's double-hash algorithm
+// (§3.3.4, what Linux does): the ports of one destination follow one
+// another from an offset of a keyed hash of the addresses and remote
+// port, a counter in a table (picked by more bits of that hash) advancing
+// past each port tried. The next port tried for a destination is then the
+// one it used longest ago, most likely out of TIME-WAIT, where a random
+// pick meets more of the busy ones the fuller the range; and the ports a
+// destination sees tell nothing of another's. s.tcp.mu is held.
+func (s *Stack) ephemeralLocked(local netip.Addr, raddr netip.AddrPort) uint16 {
+	t := &s.tcp
+	h := tcp.TupleHash(t.portKey, netip.AddrPortFrom(local, 0), raddr)
+	offset, step := uint32(h), &t.portSteps[h>>56]
+	const n = EphemeralHigh - EphemeralLow + 1
+	for range n {
+		p := uint16(EphemeralLow + (offset+*step)%n)
+		*step++
+		if s.portFreeLocked(local, p, raddr) {
+			return p
+		}
+	}
+	return 0
 }
 
 // ConnCount returns the number of TCP connections in the demux.
@@ -291,11 +314,11 @@ func (s *Stack) hasRoom() bool {
 func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 	t := &s.tcp
 	for len(t.conns) >= s.cfg.Limits.MaxConnections {
-		if len(t.timeWait) == 0 {
+		if t.timeWait.len() == 0 {
 			return nil, false
 		}
-		c := t.timeWait[0]
-		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+		c := t.timeWait.front()
+		t.timeWait.pop()
 		if k := keyOf(c.laddr, c.raddr); t.conns[k] == c {
 			delete(t.conns, k)
 			old = c
@@ -308,7 +331,7 @@ func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 // TIME-WAIT as room. s.tcp.mu is held.
 func (s *Stack) roomFor(n int) bool {
 	t := &s.tcp
-	return len(t.conns)-len(t.timeWait)+n <= s.cfg.Limits.MaxConnections
+	return len(t.conns)-t.timeWait.len()+n <= s.cfg.Limits.MaxConnections
 }
 
 // enteredTimeWait puts c on the list of connections in TIME-WAIT, which
@@ -316,14 +339,14 @@ func (s *Stack) roomFor(n int) bool {
 func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
 	t := &s.tcp
 	t.mu.Lock()
-	for len(t.timeWait) > 0 {
-		o := t.timeWait[0]
+	for t.timeWait.len() > 0 {
+		o := t.timeWait.front()
 		if t.conns[keyOf(o.laddr, o.raddr)] == o {
 			break
 		}
-		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
+		t.timeWait.pop()
 	}
-	t.timeWait = append(t.timeWait, c)
+	t.timeWait.push(c)
 	t.mu.Unlock()
 }
 

@@ -14,6 +14,14 @@ import (
 // new incarnation of the same 4-tuple gets a higher one, which is what the
 // TIME_WAIT reuse rule (RFC 9293 §3.6.1) relies on.
 func ISN(secret [16]byte, local, remote netip.AddrPort, now time.Time) Seq {
+	m := uint32(now.UnixNano() / 4000)
+	return Seq(uint32(TupleHash(secret, local, remote)) + m)
+}
+
+// TupleHash is SipHash-2-4, keyed with secret, of the 4-tuple
+// local↔remote: the F of RFC 6528's ISNs, and of RFC 6056's port offsets
+// (with the local port 0 and a key of their own).
+func TupleHash(secret [16]byte, local, remote netip.AddrPort) uint64 {
 	var buf [36]byte
 	a, b := local.Addr().As16(), remote.Addr().As16()
 	copy(buf[0:], a[:])
@@ -22,9 +30,7 @@ func ISN(secret [16]byte, local, remote netip.AddrPort, now time.Time) Seq {
 	binary.BigEndian.PutUint16(buf[34:], remote.Port())
 	k0 := binary.LittleEndian.Uint64(secret[0:])
 	k1 := binary.LittleEndian.Uint64(secret[8:])
-	f := sipHash24(k0, k1, buf[:])
-	m := uint32(now.UnixNano() / 4000)
-	return Seq(uint32(f) + m)
+	return sipHash24(k0, k1, buf[:])
 }
 
 // sipHash24 is SipHash-2-4 (Aumasson and Bernstein, 2012).

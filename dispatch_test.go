@@ -214,6 +214,12 @@ func sendFlowStream(s *Stack, addr string, f, n int) error {
 	if err != nil {
 		return err
 	}
+	return writeFlowStream(c, f, n)
+}
+
+// writeFlowStream writes flow f's number and n bytes of its stream to c,
+// then closes c.
+func writeFlowStream(c net.Conn, f, n int) error {
 	defer c.Close()
 	hdr := binary.BigEndian.AppendUint32(nil, uint32(f))
 	if _, err := c.Write(hdr); err != nil {

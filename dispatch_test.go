@@ -340,3 +340,83 @@ func receiveFlows(u *UDPConn, n int, errs chan<- error) map[netip.AddrPort]int {
 	}
 	return got
 }
+
+// TestInputWorkersFullConeFlows: with input workers, the first datagrams
+// of a full-cone flow, sent by one socket to eight destinations at once
+// (eight 4-tuples, so several workers), make one flow and one request,
+// which gets every datagram.
+func TestInputWorkersFullConeFlows(t *testing.T) {
+	checkGoroutines(t)
+	const sources, dsts = 20, 8
+	type report struct {
+		src netip.AddrPort
+		n   int
+	}
+	reports := make(chan report, 2*sources)
+	fwd := &Forwarder{FullConeUDP: true, UDP: func(r *UDPRequest) {
+		c, err := r.Accept()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		buf := make([]byte, 100)
+		n := 0
+		for n < dsts {
+			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+				break
+			}
+			n++
+		}
+		reports <- report{r.Source(), n}
+	}}
+	var la, lb *PacketLink
+	la = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { lb.Inject(p) }})
+	lb = NewPacketLink(PacketLinkConfig{Output: func(p []byte) { la.Inject(p) }})
+	a, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.1/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24"), Forwarder: fwd, InputWorkers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for range sources {
+		pc, err := a.ListenUDP("udp4", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		for d := range dsts {
+			dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, 1, byte(d + 1)}), 5000)
+			if _, err := pc.WriteToUDPAddrPort([]byte("hi"), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := make(map[netip.AddrPort]int)
+	for range sources {
+		r := <-reports
+		seen[r.src]++
+		if r.n != dsts {
+			t.Errorf("the flow of %v got %d datagrams, want %d", r.src, r.n, dsts)
+		}
+	}
+	for src, n := range seen {
+		if n != 1 {
+			t.Errorf("%d requests for the flow of %v, want 1", n, src)
+		}
+	}
+	if len(seen) != sources {
+		t.Errorf("requests from %d sources, want %d", len(seen), sources)
+	}
+	if n := len(reports); n != 0 {
+		t.Errorf("%d requests more than the %d flows", n, sources)
+	}
+	if w := b.InputFrames(); len(w) != 4 {
+		t.Errorf("InputFrames = %v, want 4 workers", w)
+	}
+}

@@ -13,7 +13,9 @@
 // package maps them to *net.OpError in one place.
 //
 // Goroutines: one reads the link (every input path runs on it, to the
-// endpoint's wake-up), one runs the IP layer's timers, and each TCP
+// endpoint's wake-up; or, with Config.InputWorkers, on the workers it hands
+// each flow's frames to; or one reads each queue of a link.MultiQueue),
+// one runs the IP layer's timers, and each TCP
 // connection arms a runtime timer for its machine's earliest deadline.
 // Users' calls run on their own goroutines. Locks: the TCP and UDP tables
 // each have a RWMutex; every endpoint has its own mutex. A table lock is

@@ -8,12 +8,18 @@ import (
 	"github.com/gotcpip/netstack/internal/netnstest"
 )
 
-// TestKernelMultiQueueStreams: over a TAP opened with four queues, eight
-// streams from the kernel to the stack at once each arrive whole and in
-// order, and the stack's input was read from more than one queue.
+// TestKernelMultiQueueStreams: over a TAP, and a TUN, opened with four
+// queues, eight streams from the kernel to the stack at once each arrive
+// whole and in order, and the stack's input was read from more than one
+// queue.
 func TestKernelMultiQueueStreams(t *testing.T) {
+	t.Run("tap", func(t *testing.T) { testKernelMultiQueueStreams(t, netnstest.Queues(4)) })
+	t.Run("tun", func(t *testing.T) { testKernelMultiQueueStreams(t, netnstest.Queues(4), netnstest.TUN()) })
+}
+
+func testKernelMultiQueueStreams(t *testing.T, opts ...netnstest.Option) {
 	checkGoroutines(t)
-	ns, s := newKernelPeer(t, netnstest.Queues(4))
+	ns, s := newKernelPeer(t, opts...)
 	if q := ns.Dev.Queues(); q != 4 {
 		t.Fatalf("the device has %d queues, want 4", q)
 	}

@@ -111,10 +111,14 @@ func OpenTUN(name string) (*Device, error) {
 // OpenTAPQueues is OpenTAP with queues receive queues, 1 to 256
 // (IFF_MULTI_QUEUE), so that receiving uses more than one core: the
 // kernel spreads flows over the queues by their hash, and the stack reads
-// each queue with a goroutine of its own. The kernel keeps a flow on the
+// each queue with a goroutine of its own. The kernel steers a flow to the
 // queue the stack last sent its packets on, and the device sends each
 // flow's packets on one queue picked by a hash of its addresses and
-// ports, so every flow arrives on one queue and in order. If the kernel
+// ports, so once the stack has answered a flow it stays on one queue, its
+// packets in order; before that (a SYN) and after its steering entry
+// ages out (seconds idle) the kernel's own hash picks the queue, and a
+// packet or two in flight at the switch may be reordered, which TCP
+// tolerates. If the kernel
 // refuses several queues the device is opened as OpenTAP opens it;
 // Device.Queues reports how many it has. Stack.InputFrames shows how many
 // frames each queue's reader took.

@@ -54,8 +54,10 @@ func (d *Device) queue(q int) queue {
 // ReadQueue is ReadFrame on queue q, which must be below Queues. The
 // kernel spreads flows over the queues by their hash, and keeps a flow on
 // the queue its last packet was written to; WriteFrame and WriteGSO write
-// each flow's packets to one queue, chosen by FlowHash, so each flow
-// arrives on one queue (see the kernel's tun_automq_select_queue).
+// each flow's packets to one queue, chosen by FlowHash, so a flow the
+// stack has answered arrives on one queue (the kernel's
+// tun_automq_select_queue and tun_flow_update; a steering entry ages out
+// after a few idle seconds, and the kernel's hash picks again).
 func (d *Device) ReadQueue(q int, buf []byte) (int, error) {
 	if q == 0 {
 		return d.ReadFrame(buf)

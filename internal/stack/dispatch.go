@@ -269,7 +269,8 @@ func (s *Stack) startInput() {
 
 // readQueue inputs every frame of receive queue q. The far side keeps a
 // flow on one queue (the kernel's TUN driver steers it to the queue its
-// last packet was sent on; see link.Device), so its order holds.
+// last packet was sent on; see link.Device), so its order holds but for
+// the moment a flow moves.
 func (s *Stack) readQueue(mq link.MultiQueue, q int) {
 	defer s.wg.Done()
 	off, size := s.readLayout()

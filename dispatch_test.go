@@ -120,8 +120,8 @@ func testInputWorkersManyFlows(t *testing.T, kind string) {
 			t.Fatal(err)
 		}
 	}
-	const tcpFlows = 4 // per family
-	const udpFlows = 4 // per family and size
+	const tcpFlows = 4              // per family
+	const udpFlows = 4              // per family and size
 	errs := make(chan error, 1<<14) // room for every error, so no sender blocks
 	var serve sync.WaitGroup
 	serve.Add(1)

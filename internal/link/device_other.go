@@ -22,7 +22,6 @@ func OpenTAPOffload(name string) (*Device, error) { return nil, errUnsupported }
 // OpenTUNOffload returns an error: TUN devices are implemented only on Linux.
 func OpenTUNOffload(name string) (*Device, error) { return nil, errUnsupported }
 
-
 func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	return errUnsupported
 }

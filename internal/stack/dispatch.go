@@ -26,7 +26,7 @@ import (
 // which pushes back on the link (which then drops, as a full ring does).
 
 // maxQueuedFrames bounds the frames waiting for one worker.
-const maxQueuedFrames = 512
+const maxQueuedFrames = 256
 
 // inFrame is a frame waiting for a worker: lent by the link (buf nil), or
 // read into one of the dispatcher's buffers.

@@ -153,10 +153,10 @@ type Stack struct {
 	// queueFrames counts the frames input from each receive queue of a
 	// link.MultiQueue; nil on a link of one queue.
 	queueFrames []atomic.Uint64
-	cuts    sync.Pool     // *cutBatch: frames a super-segment is cut into for batcher
-	outPool sync.Pool     // *[]outFrame: connections' send queues, lent per call
-	rndMu   sync.Mutex
-	rnd     *mrand.ChaCha8
+	cuts        sync.Pool // *cutBatch: frames a super-segment is cut into for batcher
+	outPool     sync.Pool // *[]outFrame: connections' send queues, lent per call
+	rndMu       sync.Mutex
+	rnd         *mrand.ChaCha8
 
 	tcpCfg  *tcp.Config // shared by every IPv4 connection
 	tcpCfg6 *tcp.Config // shared by every IPv6 connection: 40-byte IP header

@@ -165,6 +165,17 @@ func main() {
 	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "rr" }),
 		row("stream-1500-w", "1 stream, "+gib+", MTU 1500"+wk, false, 1, pair.NetstackWorkers(ncpu), "stream8-1500"),
 		row("stream8-1500-w", "8 streams, "+gib+" total, MTU 1500"+wk, false, 8, pair.NetstackWorkers(ncpu), "stream-1500-w"))
+	// The same workers on the latency and connection rows, to weigh a
+	// default of InputWorkers on: each frame then costs a hand-off.
+	variant := func(id, with string) workload {
+		i := slices.IndexFunc(wls, func(w workload) bool { return w.id == with })
+		w := wls[i]
+		w.id, w.title = id, w.title+wk
+		netstackOnly[id], alternates[id] = pair.NetstackWorkers(ncpu), with
+		return w
+	}
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "connclose" }), variant("rr-w", "rr"))
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "idle" }), variant("connclose-w", "connclose"))
 	// IPv6 (issue 17): these rows again over IPv6, each listed right after
 	// its IPv4 row.
 	wls = withIPv6(wls, map[string]string{"stream-1500": "stream6-1500", "connclose": "connclose6", "tap-up": "tap6-up", "tap-down": "tap6-down"})

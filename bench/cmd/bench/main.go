@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -62,6 +63,8 @@ type kind struct {
 	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 	fwd           pair.Factory // the fwd-* workloads: through a forwarding stack (nil: not run)
 }
+
+var tapQueues = flag.Int("queues", 0, "queues of the multi-queue TAP rows (tap-up-mq, tap-up8-mq); 0: GOMAXPROCS")
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
@@ -148,7 +151,8 @@ func main() {
 		return func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, n, false) }
 	}
 	tput := []metric{{"throughput", "Gbit/s", true, false}}
-	mq := fmt.Sprintf("TAP, %d queues: ", ncpu)
+	nq := cmp.Or(*tapQueues, ncpu)
+	mq := fmt.Sprintf("TAP, %d queues: ", nq)
 	wk := fmt.Sprintf(", %d input workers", ncpu)
 	row := func(id, title string, tap bool, n int, ns pair.Factory, with string) workload {
 		if ns != nil {
@@ -159,8 +163,8 @@ func main() {
 	}
 	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "tap-down" }),
 		row("tap-up8", "TAP: 8 streams, "+gib+" total kernel → stack", true, 8, nil, "tap-up"),
-		row("tap-up-mq", mq+gib+" kernel → stack", true, 1, pair.NetstackTAPQueues(ncpu), "tap-up8"),
-		row("tap-up8-mq", mq+"8 streams, "+gib+" total kernel → stack", true, 8, pair.NetstackTAPQueues(ncpu), "tap-up-mq"))
+		row("tap-up-mq", mq+gib+" kernel → stack", true, 1, pair.NetstackTAPQueues(nq), "tap-up8"),
+		row("tap-up8-mq", mq+"8 streams, "+gib+" total kernel → stack", true, 8, pair.NetstackTAPQueues(nq), "tap-up-mq"))
 	alternates["stream8-1500"] = "stream-1500"
 	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "rr" }),
 		row("stream-1500-w", "1 stream, "+gib+", MTU 1500"+wk, false, 1, pair.NetstackWorkers(ncpu), "stream8-1500"),

@@ -53,11 +53,12 @@ type dispatcher struct {
 	queues []*inputQueue
 	bufs   sync.Pool // *[]byte of size bytes, for links that do not lend
 	size   int
+	ether  bool // frames carry an Ethernet header; else IP behind scratch bytes
 }
 
 // newDispatcher starts n input workers for s, each counted in s.wg.
 func newDispatcher(s *Stack, n, size int) *dispatcher {
-	d := &dispatcher{s: s, size: size}
+	d := &dispatcher{s: s, size: size, ether: s.link.Ethernet()}
 	d.bufs.New = func() any { b := make([]byte, d.size); return &b }
 	for range n {
 		q := &inputQueue{wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
@@ -72,11 +73,10 @@ func newDispatcher(s *Stack, n, size int) *dispatcher {
 
 // queueOf returns the queue of frame's flow.
 func (d *dispatcher) queueOf(frame []byte) *inputQueue {
-	ether := d.s.link.Ethernet()
-	if !ether {
+	if !d.ether {
 		frame = frame[min(len(frame), ip.EthernetHeaderLen):] // behind the scratch bytes
 	}
-	h, ok := link.FlowHash(frame, ether)
+	h, ok := link.FlowHash(frame, d.ether)
 	if !ok {
 		return d.queues[0]
 	}

@@ -108,9 +108,41 @@ func OpenTUN(name string) (*Device, error) {
 	return &Device{d}, nil
 }
 
+// OpenTAPQueues is OpenTAP with queues receive queues, 1 to 256
+// (IFF_MULTI_QUEUE), so that receiving uses more than one core: the
+// kernel spreads flows over the queues by their hash, and the stack reads
+// each queue with a goroutine of its own. The kernel steers a flow to the
+// queue the stack last sent its packets on, and the device sends each
+// flow's packets on one queue picked by a hash of its addresses and
+// ports, so once the stack has answered a flow it stays on one queue, its
+// packets in order; before that (a SYN) and after its steering entry
+// ages out (seconds idle) the kernel's own hash picks the queue, and a
+// packet or two in flight at the switch may be reordered, which TCP
+// tolerates. If the kernel
+// refuses several queues the device is opened as OpenTAP opens it;
+// Device.Queues reports how many it has. Stack.InputFrames shows how many
+// frames each queue's reader took.
+func OpenTAPQueues(name string, queues int) (*Device, error) {
+	d, err := link.OpenTAPOffloadQueues(name, queues)
+	if err != nil {
+		return nil, err
+	}
+	return &Device{d}, nil
+}
+
+// OpenTUNQueues is OpenTUN with queues receive queues, as OpenTAPQueues.
+func OpenTUNQueues(name string, queues int) (*Device, error) {
+	d, err := link.OpenTUNOffloadQueues(name, queues)
+	if err != nil {
+		return nil, err
+	}
+	return &Device{d}, nil
+}
+
 // A Device is a TAP or TUN device, as OpenTAP and OpenTUN return it: a
 // CapableLink (GSO when opened with offloads), whose Name is the interface
-// name the kernel chose and whose Offload reports the virtio-net header.
+// name the kernel chose, whose Offload reports the virtio-net header and
+// whose Queues reports its receive queues (see OpenTAPQueues).
 type Device struct{ *link.Device }
 
 // Pipe returns two in-memory Ethernet links joined back to back with an MTU

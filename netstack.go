@@ -36,6 +36,7 @@
 package netstack
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,7 +133,24 @@ type Config struct {
 	// which a server may put in its DNS; empty means the host's name
 	// (os.Hostname).
 	HostName string
+	// InputWorkers, above 1, spreads the input of the link over that many
+	// goroutines, so receiving uses more than one core: the link's reader
+	// hashes each frame's flow (its addresses, protocol and ports) and
+	// hands the frame to that flow's worker, as a NIC's receive-side
+	// scaling does. Each flow's packets are input in order; ARP, neighbor
+	// discovery, ICMP and IP fragments all go to the first worker. On a
+	// link that lends frames (the Lend capability), several are then lent
+	// at once and each is released by the worker that input it, in any
+	// order and from any goroutine, which Pipe and PacketLink allow. 0 or
+	// 1 means one goroutine does all input. A Device opened with several
+	// queues (OpenTAPQueues) is read by a goroutine per queue and ignores
+	// InputWorkers. Stack.InputFrames shows how input was spread.
+	InputWorkers int
 }
+
+// defaultInputWorkers is Config.InputWorkers when that is 0; tests set it
+// to run every stack with input workers.
+var defaultInputWorkers = 0
 
 // Limits bounds a stack's resources, so hostile or simply heavy traffic
 // cannot grow its memory without end. Zero fields take the defaults in
@@ -316,6 +334,7 @@ func New(cfg Config) (*Stack, error) {
 		AddrsChanged: cfg.AddrsChanged,
 		DHCP:         cfg.DHCP,
 		HostName:     host,
+		InputWorkers: cmp.Or(cfg.InputWorkers, defaultInputWorkers),
 	})
 	if err != nil {
 		return nil, err
@@ -393,6 +412,12 @@ func (s *Stack) HardwareAddr() net.HardwareAddr {
 
 // Stats returns a snapshot of the stack's counters.
 func (s *Stack) Stats() Stats { return s.e.Stats() }
+
+// InputFrames returns how many frames each of the stack's input
+// goroutines has handed to its IP layer: each input worker's (see
+// Config.InputWorkers), or each queue's reader's on a Device with several
+// queues, or the one reader's.
+func (s *Stack) InputFrames() []uint64 { return s.e.InputFrames() }
 
 // Close stops the stack: it resets its connections, closes its listeners
 // and the link, and waits for the stack's goroutines to end. Pending Ping

@@ -126,9 +126,11 @@ type Handlers struct {
 	ForwardEcho func(now time.Time, src, dst netip.Addr, id, seq uint16, data []byte)
 }
 
-// Host is the network layer of one stack. Input is called by one goroutine
-// (the link reader); Output, SendEcho and Timer may be called from any
-// goroutine concurrently.
+// Host is the network layer of one stack. Input, Output, SendEcho and
+// Timer may be called from any goroutine concurrently: the stack's input
+// workers call Input at once for frames of different flows. Its shared
+// state is locked (neighbour cache, reassembly, path MTUs, addresses,
+// routes, the ICMP rate limiter) or atomic (counters, IP IDs).
 type Host struct {
 	cfg     Config
 	ipHdr   int // offset of the IP header in a frame: 14 on Ethernet and on TUN (scratch)

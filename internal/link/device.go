@@ -18,7 +18,9 @@ import (
 // runtime's network poller, so Close unblocks a pending ReadFrame and
 // SetReadDeadline works, as they do for a net.Conn.
 //
-// One goroutine may call ReadFrame while another calls WriteFrame.
+// One goroutine may call ReadFrame while another calls WriteFrame. A
+// device opened with several queues (OpenTAPOffloadQueues) has a
+// descriptor per queue, each read by ReadQueue; it is a MultiQueue.
 type Device struct {
 	f    *os.File
 	name string
@@ -26,6 +28,53 @@ type Device struct {
 	mtu  atomic.Int64 // last MTU read from the interface
 	vnet bool         // frames carry a virtio-net header (offloads on)
 	rc   syscall.RawConn
+	// more are the queues after the first (f, rc), on a device opened
+	// with IFF_MULTI_QUEUE.
+	more []queue
+}
+
+// queue is one descriptor of a multi-queue device.
+type queue struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+// Queues returns how many queues the device has: 1 unless it was opened
+// with several.
+func (d *Device) Queues() int { return 1 + len(d.more) }
+
+// queue returns queue q's descriptor.
+func (d *Device) queue(q int) queue {
+	if q == 0 {
+		return queue{d.f, d.rc}
+	}
+	return d.more[q-1]
+}
+
+// ReadQueue is ReadFrame on queue q, which must be below Queues. The
+// kernel spreads flows over the queues by their hash, and keeps a flow on
+// the queue its last packet was written to; WriteFrame and WriteGSO write
+// each flow's packets to one queue, chosen by FlowHash, so a flow the
+// stack has answered arrives on one queue (the kernel's
+// tun_automq_select_queue and tun_flow_update; a steering entry ages out
+// after a few idle seconds, and the kernel's hash picks again).
+func (d *Device) ReadQueue(q int, buf []byte) (int, error) {
+	if q == 0 {
+		return d.ReadFrame(buf)
+	}
+	return readVnet(d.more[q-1].rc, buf)
+}
+
+// txQueue returns the queue frame is written to: its flow's, or queue 0.
+func (d *Device) txQueue(frame []byte) queue {
+	if len(d.more) == 0 {
+		return queue{d.f, d.rc}
+	}
+	h, ok := FlowHash(frame, d.tap)
+	if !ok {
+		return queue{d.f, d.rc}
+	}
+	return d.queue(Pick(h, d.Queues()))
 }
 
 // Name returns the interface name, such as "tap0", chosen by the kernel
@@ -39,7 +88,7 @@ func (d *Device) Name() string { return d.name }
 // os.ErrDeadlineExceeded.
 func (d *Device) ReadFrame(buf []byte) (int, error) {
 	if d.vnet {
-		return d.readVnet(buf)
+		return readVnet(d.rc, buf)
 	}
 	n, err := d.f.Read(buf)
 	if err != nil {
@@ -103,11 +152,15 @@ func (d *Device) MTU() int {
 // than a TUN device (bare IP packets).
 func (d *Device) Ethernet() bool { return d.tap }
 
-// Close closes the device's file descriptor, which removes a non-persistent
-// interface from the system, and unblocks any pending ReadFrame. Closing
-// again returns net.ErrClosed.
+// Close closes the device's file descriptors, which removes a
+// non-persistent interface from the system, and unblocks any pending
+// ReadFrame and ReadQueue. Closing again returns net.ErrClosed.
 func (d *Device) Close() error {
-	return mapClosed(d.f.Close())
+	err := mapClosed(d.f.Close())
+	for _, q := range d.more {
+		q.f.Close()
+	}
+	return err
 }
 
 // mapClosed turns the os package's closed-file error into net.ErrClosed,
@@ -119,4 +172,7 @@ func mapClosed(err error) error {
 	return err
 }
 
-var _ Link = (*Device)(nil)
+var (
+	_ Link       = (*Device)(nil)
+	_ MultiQueue = (*Device)(nil)
+)

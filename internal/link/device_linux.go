@@ -19,7 +19,7 @@ func OpenTAP(name string) (*Device, error) {
 // (see Device.Offload). If the kernel refuses them it opens the plain
 // device, as OpenTAP does.
 func OpenTAPOffload(name string) (*Device, error) {
-	if d, err := openOffload(name, true); err == nil {
+	if d, err := openOffload(name, true, 1); err == nil {
 		return d, nil
 	}
 	return open(name, water.TAP)
@@ -28,10 +28,43 @@ func OpenTAPOffload(name string) (*Device, error) {
 // OpenTUNOffload is OpenTUN with the virtio-net header and TCP offloads,
 // falling back to the plain device.
 func OpenTUNOffload(name string) (*Device, error) {
-	if d, err := openOffload(name, false); err == nil {
+	if d, err := openOffload(name, false, 1); err == nil {
 		return d, nil
 	}
 	return open(name, water.TUN)
+}
+
+// MaxQueues is the most queues a TAP or TUN device has (the kernel's
+// MAX_TAP_QUEUES).
+const MaxQueues = 256
+
+// OpenTAPOffloadQueues is OpenTAPOffload with queues queues, 1 to
+// MaxQueues (IFF_MULTI_QUEUE; see Device.ReadQueue). If the kernel refuses
+// them, it opens the device as OpenTAPOffload does; Queues reports what
+// it got.
+func OpenTAPOffloadQueues(name string, queues int) (*Device, error) {
+	return openQueues(name, true, queues)
+}
+
+// OpenTUNOffloadQueues is OpenTUNOffload with queues queues, as
+// OpenTAPOffloadQueues.
+func OpenTUNOffloadQueues(name string, queues int) (*Device, error) {
+	return openQueues(name, false, queues)
+}
+
+func openQueues(name string, tap bool, queues int) (*Device, error) {
+	if queues < 1 || queues > MaxQueues {
+		return nil, fmt.Errorf("link: %d queues; want 1 to %d", queues, MaxQueues)
+	}
+	if queues > 1 {
+		if d, err := openOffload(name, tap, queues); err == nil {
+			return d, nil
+		}
+	}
+	if tap {
+		return OpenTAPOffload(name)
+	}
+	return OpenTUNOffload(name)
 }
 
 // OpenTUN creates a TUN device named name (empty: the kernel picks tunN)

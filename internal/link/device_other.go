@@ -5,6 +5,7 @@ package link
 import (
 	"errors"
 	"runtime"
+	"syscall"
 )
 
 var errUnsupported = errors.New("link: TAP and TUN devices are supported only on Linux, not " + runtime.GOOS)
@@ -21,8 +22,19 @@ func OpenTAPOffload(name string) (*Device, error) { return nil, errUnsupported }
 // OpenTUNOffload returns an error: TUN devices are implemented only on Linux.
 func OpenTUNOffload(name string) (*Device, error) { return nil, errUnsupported }
 
-func (d *Device) readVnet(buf []byte) (int, error) { return 0, errUnsupported }
-
 func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	return errUnsupported
 }
+
+// MaxQueues is the most queues a TAP or TUN device has.
+const MaxQueues = 256
+
+// OpenTAPOffloadQueues returns an error: TAP devices are implemented only
+// on Linux.
+func OpenTAPOffloadQueues(name string, queues int) (*Device, error) { return nil, errUnsupported }
+
+// OpenTUNOffloadQueues returns an error: TUN devices are implemented only
+// on Linux.
+func OpenTUNOffloadQueues(name string, queues int) (*Device, error) { return nil, errUnsupported }
+
+func readVnet(rc syscall.RawConn, buf []byte) (int, error) { return 0, errUnsupported }

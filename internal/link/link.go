@@ -36,7 +36,9 @@ type Link interface {
 // EthernetHeaderLen bytes into the returned slice; the bytes before it are
 // room the stack may write to. The stack may also modify the frame. It
 // gives the buffer back with Release, exactly once, before it calls
-// NextFrame again.
+// NextFrame again; a stack with input workers (stack.Config.InputWorkers)
+// instead holds several lent frames at once and releases each from the
+// worker that input it, in any order, which Pipe and Channel allow.
 type Lender interface {
 	NextFrame() ([]byte, error)
 	Release(frame []byte)
@@ -77,6 +79,16 @@ type Capabilities struct {
 type Batcher interface {
 	ReadFrames(bufs [][]byte, sizes []int) (int, error)
 	WriteFrames(frames [][]byte) (int, error)
+}
+
+// MultiQueue is implemented by a link with several receive queues over
+// which the far side spreads flows, keeping each flow on one queue (a TAP
+// or TUN device opened with IFF_MULTI_QUEUE). The stack reads each queue
+// with a goroutine of its own, calling ReadQueue as ReadFrame; Queues is
+// fixed once the link is made. ReadFrame reads queue 0.
+type MultiQueue interface {
+	Queues() int
+	ReadQueue(q int, buf []byte) (int, error)
 }
 
 // Capable is a Link that declares Capabilities.

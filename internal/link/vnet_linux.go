@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"syscall"
 	"unsafe"
 
 	"github.com/gotcpip/netstack/internal/checksum"
@@ -65,12 +66,52 @@ type ifreqFlags struct {
 
 // openOffload opens a TAP (tap) or TUN device with IFF_VNET_HDR and asks
 // for checksum and TCP segmentation offload over IPv4 and IPv6 (TSO4,
-// TSO6: what the device may hand us, and we it). It fails when the kernel
-// refuses any of it; the caller then falls back to the plain device.
-func openOffload(name string, tap bool) (*Device, error) {
+// TSO6: what the device may hand us, and we it), with queues queues
+// (IFF_MULTI_QUEUE when more than one: a descriptor each, attached to one
+// interface). It fails when the kernel refuses any of it; the caller then
+// falls back to a simpler device.
+func openOffload(name string, tap bool, queues int) (*Device, error) {
+	var fs []*os.File
+	fail := func(err error) (*Device, error) {
+		for _, f := range fs {
+			f.Close()
+		}
+		return nil, err
+	}
+	for i := range queues {
+		f, n, err := openVnetQueue(name, tap, queues > 1)
+		if err != nil {
+			return fail(err)
+		}
+		fs = append(fs, f)
+		if i == 0 {
+			name = n // the kernel's pick when name was empty
+		}
+	}
+	d := &Device{name: name, tap: tap, vnet: true}
+	for i, f := range fs {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fail(err)
+		}
+		if i == 0 {
+			d.f, d.rc = f, rc
+		} else {
+			d.more = append(d.more, queue{f, rc})
+		}
+	}
+	d.mtu.Store(1500)
+	d.MTU()
+	return d, nil
+}
+
+// openVnetQueue opens one descriptor of the device name with the
+// virtio-net header and offloads, attached as one more queue when multi
+// is set, and returns it with the interface's name.
+func openVnetQueue(name string, tap, multi bool) (*os.File, string, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var req ifreqFlags
 	copy(req.name[:], name)
@@ -80,23 +121,20 @@ func openOffload(name string, tap bool) (*Device, error) {
 	} else {
 		req.flags |= unix.IFF_TUN
 	}
+	if multi {
+		req.flags |= unix.IFF_MULTI_QUEUE
+	}
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(&req))); e != 0 {
 		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETIFF: %w", e)
+		return nil, "", fmt.Errorf("TUNSETIFF: %w", e)
 	}
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
+		return nil, "", fmt.Errorf("TUNSETVNETHDRSZ: %w", err)
 	}
 	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("TUNSETOFFLOAD: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "/dev/net/tun")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, "", fmt.Errorf("TUNSETOFFLOAD: %w", err)
 	}
 	n := string(req.name[:])
 	for i := range n {
@@ -105,10 +143,7 @@ func openOffload(name string, tap bool) (*Device, error) {
 			break
 		}
 	}
-	d := &Device{f: f, name: n, tap: tap, vnet: true, rc: rc}
-	d.mtu.Store(1500)
-	d.MTU()
-	return d, nil
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), n, nil
 }
 
 // gsoTypeOf returns the GSO type of a TCP super-segment: GSO_TCPV6 when
@@ -125,14 +160,15 @@ func gsoTypeOf(frame []byte, tap bool) uint8 {
 	return vnetGSOTCPv4
 }
 
-// readVnet reads one frame behind its virtio-net header, completes a
-// partial checksum the kernel left for us, and returns the frame's length.
-func (d *Device) readVnet(buf []byte) (int, error) {
+// readVnet reads one frame from rc behind its virtio-net header, completes
+// a partial checksum the kernel left for us, and returns the frame's
+// length.
+func readVnet(rc syscall.RawConn, buf []byte) (int, error) {
 	var hb [vnetHdrLen]byte
 	iov := [][]byte{hb[:], buf}
 	var n int
 	var rerr error
-	err := d.rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		n, rerr = unix.Readv(int(fd), iov)
 		return rerr != unix.EAGAIN
 	})
@@ -176,7 +212,7 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	h.encode(hb[:])
 	iov := [][]byte{hb[:], frame}
 	var werr error
-	err := d.rc.Write(func(fd uintptr) bool {
+	err := d.txQueue(frame).rc.Write(func(fd uintptr) bool {
 		_, werr = unix.Writev(int(fd), iov)
 		return werr != unix.EAGAIN
 	})

@@ -46,16 +46,21 @@ type NS struct {
 type Option func(*options)
 
 type options struct {
-	tun   bool
-	mtu   int
-	ipv6  bool
-	plain bool
+	tun    bool
+	mtu    int
+	ipv6   bool
+	plain  bool
+	queues int
 }
 
 // Plain opens the device without the virtio-net header (link.OpenTAP),
 // so every frame is at most one MTU. By default New opens it with offloads
 // (link.OpenTAPOffload), as netstack.OpenTAP does.
 func Plain() Option { return func(o *options) { o.plain = true } }
+
+// Queues opens the device with offloads and n queues
+// (link.OpenTAPOffloadQueues), as netstack.OpenTAPQueues does.
+func Queues(n int) Option { return func(o *options) { o.queues = n } }
 
 // TUN makes New create a TUN device (bare IP packets) instead of a TAP
 // device (Ethernet frames).
@@ -110,6 +115,10 @@ func New(t testing.TB, opts ...Option) *NS {
 	// Open the device here, in the test's namespace: the descriptor stays
 	// bound to the interface wherever the interface moves.
 	switch {
+	case o.queues > 0 && o.tun:
+		ns.Dev, err = link.OpenTUNOffloadQueues(ns.DevName, o.queues)
+	case o.queues > 0:
+		ns.Dev, err = link.OpenTAPOffloadQueues(ns.DevName, o.queues)
 	case o.tun && o.plain:
 		ns.Dev, err = link.OpenTUN(ns.DevName)
 	case o.tun:

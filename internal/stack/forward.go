@@ -227,29 +227,40 @@ func (s *Stack) forwardUDP(from, to netip.AddrPort, payload, dgram []byte) bool 
 	if f == nil || f.UDP == nil {
 		return false
 	}
-	s.udp.mu.Lock()
-	if c = s.udp.flows[key]; c == nil {
-		if len(s.udp.flows) >= s.cfg.Limits.ForwardedUDPFlows {
-			s.udp.mu.Unlock()
-			stats.Inc(&s.st.UDP.DropFlowLimit)
-			return true // dropped: no ICMP, which a flood would turn into a reflector
-		}
-		c = &UDPEndpoint{s: s, laddr: to, raddr: from, flow: true, cone: cone,
-			packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
-		if s.udp.flows == nil {
-			s.udp.flows = make(map[tcpKey]*UDPEndpoint)
-		}
-		s.udp.flows[key] = c
-	}
-	s.udp.mu.Unlock()
-	c.touch()
-	c.deliver(peer, payload)
+	// A new flow is made with its first datagram queued and its idle
+	// timer set before it is published: input workers may deliver to it
+	// at once (a full-cone flow spans 4-tuples, so workers), and one of
+	// them may find another's flow already made.
 	idle := f.UDPIdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	c.idle = idle
-	c.idleTimer = time.AfterFunc(idle, c.checkIdle)
+	n := &UDPEndpoint{s: s, laddr: to, raddr: from, flow: true, cone: cone, idle: idle,
+		packetQueue: newPacketQueue(s.cfg.Limits.UDPReceiveBuffer)}
+	n.touch()
+	queued := n.packetQueue.deliver(peer, payload) // counted once n is the flow
+	s.udp.mu.Lock()
+	if c = s.udp.flows[key]; c != nil {
+		s.udp.mu.Unlock()
+		c.touch()
+		c.deliver(peer, payload)
+		return true
+	}
+	if len(s.udp.flows) >= s.cfg.Limits.ForwardedUDPFlows {
+		s.udp.mu.Unlock()
+		stats.Inc(&s.st.UDP.DropFlowLimit)
+		return true // dropped: no ICMP, which a flood would turn into a reflector
+	}
+	if s.udp.flows == nil {
+		s.udp.flows = make(map[tcpKey]*UDPEndpoint)
+	}
+	c = n
+	s.udp.flows[key] = c
+	c.idleTimer = time.AfterFunc(idle, c.checkIdle) // under the table's lock, which Close takes first
+	s.udp.mu.Unlock()
+	if !queued {
+		stats.Inc(&s.st.UDP.DropQueueFull)
+	}
 	r := &UDPRequest{c: c, data: append([]byte(nil), dgram...)}
 	go func() {
 		defer r.Refuse()

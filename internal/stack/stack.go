@@ -13,7 +13,9 @@
 // package maps them to *net.OpError in one place.
 //
 // Goroutines: one reads the link (every input path runs on it, to the
-// endpoint's wake-up), one runs the IP layer's timers, and each TCP
+// endpoint's wake-up; or, with Config.InputWorkers, on the workers it hands
+// each flow's frames to; or one reads each queue of a link.MultiQueue),
+// one runs the IP layer's timers, and each TCP
 // connection arms a runtime timer for its machine's earliest deadline.
 // Users' calls run on their own goroutines. Locks: the TCP and UDP tables
 // each have a RWMutex; every endpoint has its own mutex. A table lock is
@@ -62,6 +64,11 @@ type Config struct {
 	HostName     string
 	DHCPClientID []byte
 	DHCPProbes   int
+	// InputWorkers, above 1, spreads the link's input over that many
+	// goroutines by flow (see dispatcher); 0 or 1: the reader inputs
+	// every frame itself. A link with several receive queues
+	// (link.MultiQueue) gets a reader per queue instead.
+	InputWorkers int
 }
 
 // TCPConfig holds the defaults of new TCP connections.
@@ -140,10 +147,16 @@ type Stack struct {
 	gsoOK   bool          // the link cuts TCP super-segments itself (TSO), or the stack does into a batch
 	lender  link.Lender   // the link lends received frames; nil if it does not
 	batcher link.Batcher  // the link moves frames in batches; nil if it does not
-	cuts    sync.Pool     // *cutBatch: frames a super-segment is cut into for batcher
-	outPool sync.Pool     // *[]outFrame: connections' send queues, lent per call
-	rndMu   sync.Mutex
-	rnd     *mrand.ChaCha8
+	// dispatch hands frames to Config.InputWorkers; nil: the reader
+	// inputs them itself.
+	dispatch *dispatcher
+	// queueFrames counts the frames input from each receive queue of a
+	// link.MultiQueue; nil on a link of one queue.
+	queueFrames []atomic.Uint64
+	cuts        sync.Pool // *cutBatch: frames a super-segment is cut into for batcher
+	outPool     sync.Pool // *[]outFrame: connections' send queues, lent per call
+	rndMu       sync.Mutex
+	rnd         *mrand.ChaCha8
 
 	tcpCfg  *tcp.Config // shared by every IPv4 connection
 	tcpCfg6 *tcp.Config // shared by every IPv6 connection: 40-byte IP header
@@ -303,9 +316,9 @@ func New(cfg Config) (*Stack, error) {
 		// ip.Host.Announce would encode the zero address).
 		s.host.Announce()
 	}
-	s.wg.Add(2)
-	go s.readLoop()
+	s.wg.Add(1)
 	go s.timerLoop()
+	s.startInput()
 	if cfg.AddrsChanged != nil {
 		s.wg.Add(1)
 		go s.watchAddrs(s.Addrs())
@@ -474,11 +487,40 @@ func (s *Stack) writeCut(frame []byte, gsoSize, csumStart, hdrLen int) error {
 // readBatch is how many frames readLoop reads per ReadFrames call.
 const readBatch = 32
 
-// readLoop feeds every frame from the link to the IP layer. On an IP link
-// it reads behind 14 bytes of scratch, which the IP layer uses to build
-// replies in place.
+// readLayout returns where readLoop reads a frame into its buffer (behind
+// 14 bytes of scratch on an IP link) and how large each buffer is.
+func (s *Stack) readLayout() (off, size int) {
+	if !s.link.Ethernet() {
+		off = ip.EthernetHeaderLen
+	}
+	size = ip.EthernetHeaderLen + ipv6HeaderLen + 0xffff + 1 // the largest IPv6 packet without a jumbogram
+	if s.batcher != nil && !link.CapabilitiesOf(s.link).GSO {
+		// A link without GSO delivers no coalesced segments: its frames
+		// fit the MTU.
+		size = ip.EthernetHeaderLen + s.cfg.MTU
+	}
+	return off, size
+}
+
+// readLoop feeds every frame from the link to the IP layer: itself, or
+// through the input workers (see dispatcher). On an IP link it reads
+// behind 14 bytes of scratch, which the IP layer uses to build replies in
+// place.
 func (s *Stack) readLoop() {
 	defer s.wg.Done()
+	off, size := s.readLayout()
+	if d := s.dispatch; d != nil {
+		defer d.stop()
+		switch {
+		case s.lender != nil:
+			d.readLend(s.lender)
+		case s.batcher != nil:
+			d.readBatches(s.batcher, off)
+		default:
+			d.readFrames(off)
+		}
+		return
+	}
 	if l := s.lender; l != nil {
 		for {
 			f, err := l.NextFrame()
@@ -490,18 +532,8 @@ func (s *Stack) readLoop() {
 			l.Release(f)
 		}
 	}
-	off := 0
-	if !s.link.Ethernet() {
-		off = ip.EthernetHeaderLen
-	}
-	size := ip.EthernetHeaderLen + ipv6HeaderLen + 0xffff + 1 // the largest IPv6 packet without a jumbogram
 	if b := s.batcher; b != nil {
-		// Each frame is read behind off bytes of scratch, as below. A link
-		// without GSO delivers no coalesced segments: its frames fit the
-		// MTU.
-		if !link.CapabilitiesOf(s.link).GSO {
-			size = ip.EthernetHeaderLen + s.cfg.MTU
-		}
+		// Each frame is read behind off bytes of scratch, as below.
 		full, bufs, sizes := make([][]byte, readBatch), make([][]byte, readBatch), make([]int, readBatch)
 		for i := range bufs {
 			full[i] = make([]byte, size)

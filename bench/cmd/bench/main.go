@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -46,6 +47,14 @@ type workload struct {
 	run       func(ctx context.Context, p *pair.Pair) ([]float64, error)
 }
 
+// netstackOnly holds the rows that only netstack runs, each on a variant
+// of its pair (input over more than one core), by id.
+var netstackOnly = map[string]pair.Factory{}
+
+// alternates names, by id, the row that a row's runs alternate with (see
+// interleave).
+var alternates = map[string]string{}
+
 type kind struct {
 	name          string
 	mem, tapped   pair.Factory
@@ -54,6 +63,8 @@ type kind struct {
 	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 	fwd           pair.Factory // the fwd-* workloads: through a forwarding stack (nil: not run)
 }
+
+var tapQueues = flag.Int("queues", 0, "queues of the multi-queue TAP rows (tap-up-mq, tap-up8-mq); 0: GOMAXPROCS")
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
@@ -131,6 +142,44 @@ func main() {
 		{"tap-down", "TAP: " + gib + " stack → kernel", []metric{{"throughput", "Gbit/s", true, false}}, 1500, true, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, 1, true) }},
 	}
+	// Input past one core (issue 21): 8 streams into the stack beside 1,
+	// over a TAP of one queue and of one queue per CPU (netstack only),
+	// and in memory with input workers; each row alternates its runs with
+	// the ones before it, so the ratios compare like with like.
+	ncpu := runtime.GOMAXPROCS(0)
+	stream := func(n int) func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+		return func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Stream(ctx, p, size, n, false) }
+	}
+	tput := []metric{{"throughput", "Gbit/s", true, false}}
+	nq := cmp.Or(*tapQueues, ncpu)
+	mq := fmt.Sprintf("TAP, %d queues: ", nq)
+	wk := fmt.Sprintf(", %d input workers", ncpu)
+	row := func(id, title string, tap bool, n int, ns pair.Factory, with string) workload {
+		if ns != nil {
+			netstackOnly[id] = ns
+		}
+		alternates[id] = with
+		return workload{id, title, tput, 1500, tap, -1, "", "", stream(n)}
+	}
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "tap-down" }),
+		row("tap-up8", "TAP: 8 streams, "+gib+" total kernel → stack", true, 8, nil, "tap-up"),
+		row("tap-up-mq", mq+gib+" kernel → stack", true, 1, pair.NetstackTAPQueues(nq), "tap-up8"),
+		row("tap-up8-mq", mq+"8 streams, "+gib+" total kernel → stack", true, 8, pair.NetstackTAPQueues(nq), "tap-up-mq"))
+	alternates["stream8-1500"] = "stream-1500"
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "rr" }),
+		row("stream-1500-w", "1 stream, "+gib+", MTU 1500"+wk, false, 1, pair.NetstackWorkers(ncpu), "stream8-1500"),
+		row("stream8-1500-w", "8 streams, "+gib+" total, MTU 1500"+wk, false, 8, pair.NetstackWorkers(ncpu), "stream-1500-w"))
+	// The same workers on the latency and connection rows, to weigh a
+	// default of InputWorkers on: each frame then costs a hand-off.
+	variant := func(id, with string) workload {
+		i := slices.IndexFunc(wls, func(w workload) bool { return w.id == with })
+		w := wls[i]
+		w.id, w.title = id, w.title+wk
+		netstackOnly[id], alternates[id] = pair.NetstackWorkers(ncpu), with
+		return w
+	}
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "connclose" }), variant("rr-w", "rr"))
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "idle" }), variant("connclose-w", "connclose"))
 	// IPv6 (issue 17): these rows again over IPv6, each listed right after
 	// its IPv4 row.
 	wls = withIPv6(wls, map[string]string{"stream-1500": "stream6-1500", "connclose": "connclose6", "tap-up": "tap6-up", "tap-down": "tap6-down"})
@@ -257,6 +306,10 @@ func main() {
 // factory is the pair k runs w on, nil if k does not run w.
 func factory(k kind, w workload) pair.Factory {
 	switch {
+	case netstackOnly[w.id] != nil && k.name == "netstack":
+		return netstackOnly[w.id]
+	case netstackOnly[w.id] != nil:
+		return nil
 	case strings.HasPrefix(w.id, "wg-"):
 		return k.wg
 	case strings.HasPrefix(w.id, "fwd-"):
@@ -274,14 +327,17 @@ func factory(k kind, w workload) pair.Factory {
 }
 
 // interleave groups wls for running: each IPv6 workload with its IPv4 row
-// when that ran just before it, every other workload alone. The runs of a
+// when that ran just before it, and each row with the row named by its
+// with field when that one is in the group just before it; every other
+// workload alone. The runs of a
 // group alternate between its workloads (run 1 of each, then run 2, ...),
 // so that a change in the machine's load during the runs shows in both
 // rows alike rather than in their ratio.
 func interleave(wls []workload) [][]workload {
 	var gs [][]workload
 	for _, w := range wls {
-		if n := len(gs); n > 0 && w.v4 != "" && gs[n-1][0].id == w.v4 {
+		if n := len(gs); n > 0 && ((w.v4 != "" && gs[n-1][0].id == w.v4) ||
+			(alternates[w.id] != "" && slices.ContainsFunc(gs[n-1], func(x workload) bool { return x.id == alternates[w.id] }))) {
 			gs[n-1] = append(gs[n-1], w)
 			continue
 		}

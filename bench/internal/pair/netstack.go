@@ -16,14 +16,20 @@ import (
 // gVisor's channel.Endpoint does. Each stack's Output injects its frames
 // into the other's queue: one copy per frame, as the gVisor side's pump
 // makes; the receiving stack reads the queued frame where it lies.
-func Netstack(mtu int) (*Pair, error) { return netstackMem(mtu, false) }
+func Netstack(mtu int) (*Pair, error) { return netstackMem(mtu, false, 0) }
+
+// NetstackWorkers is Netstack with each stack's input spread over
+// workers goroutines by flow (netstack.Config.InputWorkers).
+func NetstackWorkers(workers int) Factory {
+	return func(mtu int) (*Pair, error) { return netstackMem(mtu, false, workers) }
+}
 
 // Netstack6 is Netstack over IPv6: fd00::1 (client) and fd00::2 (server),
 // /64, duplicate address detection off (DADTransmits -1), neighbor
 // discovery in place of ARP.
-func Netstack6(mtu int) (*Pair, error) { return netstackMem(mtu, true) }
+func Netstack6(mtu int) (*Pair, error) { return netstackMem(mtu, true, 0) }
 
-func netstackMem(mtu int, v6 bool) (*Pair, error) {
+func netstackMem(mtu int, v6 bool, workers int) (*Pair, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
@@ -38,12 +44,12 @@ func netstackMem(mtu int, v6 bool) (*Pair, error) {
 	b = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
 		Output: func(f []byte) { a.Inject(f) }})
 	p := &Pair{}
-	cli, err := netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad})
+	cli, err := netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad, InputWorkers: workers})
 	if err != nil {
 		return nil, err
 	}
 	p.onClose(cli.Close)
-	srv, err := netstack.New(netstack.Config{Link: b, Addr: sa, MTU: mtu, DADTransmits: dad})
+	srv, err := netstack.New(netstack.Config{Link: b, Addr: sa, MTU: mtu, DADTransmits: dad, InputWorkers: workers})
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -62,11 +68,17 @@ func netstackMem(mtu int, v6 bool) (*Pair, error) {
 
 // NetstackTAP is a netstack Stack on a TAP device (server side) with the
 // kernel in a namespace as the client.
-func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true, false) }
+func NetstackTAP(int) (*Pair, error) { return netstackTAP(-1, true, false, 1) }
+
+// NetstackTAPQueues is NetstackTAP on a device opened with queues queues
+// (netstack.OpenTAPQueues), each read by a goroutine of the stack.
+func NetstackTAPQueues(queues int) Factory {
+	return func(int) (*Pair, error) { return netstackTAP(-1, true, false, queues) }
+}
 
 // NetstackTAP6 is NetstackTAP over IPv6 (netns.NewTAP6), the stack's
 // address usable at once (DADTransmits -1).
-func NetstackTAP6(int) (*Pair, error) { return netstackTAP(-1, true, true) }
+func NetstackTAP6(int) (*Pair, error) { return netstackTAP(-1, true, true, 1) }
 
 // NetstackLossyTAP is NetstackTAP behind netns.NewLossyTAP's bridge. The
 // device is opened by netstack.OpenTAP (virtio-net header, checksum
@@ -75,18 +87,22 @@ func NetstackTAP6(int) (*Pair, error) { return netstackTAP(-1, true, true) }
 // one; with gso true it writes TCP super-segments of up to 64 KiB, which
 // cross the bridge, and its drop rule, whole.
 func NetstackLossyTAP(loss int, gso bool) Factory {
-	return func(int) (*Pair, error) { return netstackTAP(loss, gso, false) }
+	return func(int) (*Pair, error) { return netstackTAP(loss, gso, false, 1) }
 }
 
 // plainLink hides every method of the Link beyond netstack.Link (Offload,
 // WriteGSO), so the stack does not segment through the device.
 type plainLink struct{ netstack.Link }
 
-func netstackTAP(loss int, gso, v6 bool) (*Pair, error) {
+func netstackTAP(loss int, gso, v6 bool, queues int) (*Pair, error) {
 	var l netstack.Link
 	open := func(dev string) (io.Closer, error) {
 		var err error
-		l, err = netstack.OpenTAP(dev)
+		if queues > 1 {
+			l, err = netstack.OpenTAPQueues(dev, queues)
+		} else {
+			l, err = netstack.OpenTAP(dev)
+		}
 		return l, err
 	}
 	t, err := newTAP(open, loss, v6)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/gotcpip/netstack/internal/stack"
 )
@@ -151,6 +152,20 @@ func (s *Stack) listenBinding(network, proto, address string) (stack.Binding, ui
 type addrView struct {
 	zone   string
 	mapped bool
+}
+
+// views holds one copy of each addrView a TCP connection was made with:
+// they are few (a link's zone, mapped or not), and a pointer to a shared
+// one keeps each connection smaller than a copy would.
+var views sync.Map // addrView → *addrView
+
+// internView returns the shared copy of v.
+func internView(v addrView) *addrView {
+	if p, ok := views.Load(v); ok {
+		return p.(*addrView)
+	}
+	p, _ := views.LoadOrStore(v, &v)
+	return p.(*addrView)
 }
 
 func (v addrView) addr(a netip.Addr) netip.Addr {

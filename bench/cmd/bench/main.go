@@ -651,8 +651,11 @@ const method = `## How it is measured
 - **idlebig** (netstack only): the idle-connection measure with -idlebig connections (a million by
   default) between two in-memory stacks whose Limits.MaxConnections take them all; the server listens
   on one port per 25,000 connections (5001 up) and the client dials them in turn, so that its 28,232
-  ephemeral ports give each connection its own 4-tuple. Reports HeapInuse per connection (both ends)
-  and the seconds the sequential dial+accept loop took to open them all.
+  ephemeral ports give each connection its own 4-tuple. Keep-alive is off at both ends: with Go's
+  15 s default, the two million ends would probe 133,000 times a second once the first 15 s pass,
+  slowing the opening of the rest. Reports HeapInuse per connection (both ends) and the seconds the
+  sequential dial+accept loop took to open them all; the connections are left open for the pair's
+  Close to end.
 - **TAP**: a TAP device opened by this process, moved into a fresh namespace with 198.18.N.1/24 on the
   kernel side; the stack under test is 198.18.N.2/24 (netstack: ` + "`netstack.OpenTAP`" + `; gVisor: ` + "`fdbased`" + `
   on the TAP fd). The kernel is the client (sockets made on a thread inside the namespace; wrk run

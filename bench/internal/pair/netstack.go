@@ -154,7 +154,13 @@ func kernelClient(p *Pair, t *netns.TAP, listen func(string) (net.Listener, erro
 // Limits.MaxConnections take n (and some room), and the server listens on
 // enough ports (5001 up) that the client's 28,232 ephemeral ports to each
 // give every connection its own 4-tuple, at most perPort per port. Listener
-// accepts from all the ports; Dial goes to them in turn.
+// accepts from all the ports; Dial goes to them in turn. Keep-alive is off
+// at both ends (Dialer.KeepAlive -1; SetKeepAlive(false) on each accepted
+// connection, as ListenConfig.KeepAlive -1 does in package net): with Go's
+// 15-second default, a million connections held at both ends in one
+// process probe 133,000 times a second once the first 15 seconds pass,
+// which slows the opening of the rest past the run's time limit on a
+// small machine.
 func NetstackMany(n int) Factory {
 	const perPort = 25000
 	return func(mtu int) (*Pair, error) {
@@ -178,20 +184,23 @@ func NetstackMany(n int) Factory {
 			addrs = append(addrs, addr.String())
 		}
 		var next atomic.Uint64
+		d := &netstack.Dialer{Stack: cli, KeepAlive: -1}
 		p.Dial = func(ctx context.Context) (net.Conn, error) {
-			return cli.DialContext(ctx, "tcp", addrs[next.Add(1)%uint64(len(addrs))])
+			return d.DialContext(ctx, "tcp", addrs[next.Add(1)%uint64(len(addrs))])
 		}
 		return p, nil
 	}
 }
 
-// acceptInto puts what l accepts into h until l is closed.
+// acceptInto puts what l accepts into h, keep-alive off, until l is
+// closed.
 func acceptInto(l net.Listener, h *handoff) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
+		c.(*netstack.TCPConn).SetKeepAlive(false)
 		h.put(c)
 	}
 }

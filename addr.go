@@ -159,8 +159,18 @@ type addrView struct {
 // one keeps each connection smaller than a copy would.
 var views sync.Map // addrView → *addrView
 
+// plainViews are the views without a zone, mapped or not: those of links
+// without a name, which need no look-up.
+var plainViews = [2]addrView{{}, {mapped: true}}
+
 // internView returns the shared copy of v.
 func internView(v addrView) *addrView {
+	if v.zone == "" {
+		if v.mapped {
+			return &plainViews[1]
+		}
+		return &plainViews[0]
+	}
 	if p, ok := views.Load(v); ok {
 		return p.(*addrView)
 	}

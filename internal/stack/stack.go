@@ -276,6 +276,7 @@ func New(cfg Config) (*Stack, error) {
 		v := s.rand32()
 		s.tcp.secret[i], s.tcp.secret[i+1], s.tcp.secret[i+2], s.tcp.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	}
+	s.tcp.conns = make(map[tcpKey]*TCPEndpoint)
 	newCC := cfg.TCP.NewCC
 	if newCC == nil {
 		newCC = tcp.NewCubic

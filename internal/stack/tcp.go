@@ -35,7 +35,7 @@ func keyOf(local, remote netip.AddrPort) tcpKey {
 
 type tcpTable struct {
 	mu        sync.RWMutex
-	conns     connTable              // by 4-tuple (conntable.go)
+	conns     map[tcpKey]*TCPEndpoint
 	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
@@ -76,7 +76,7 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, ecn uint8, b []byte
 	local, remote := netip.AddrPortFrom(dst, seg.DstPort), netip.AddrPortFrom(src, seg.SrcPort)
 	key := keyOf(local, remote)
 	s.tcp.mu.RLock()
-	c := s.tcp.conns.get(key)
+	c := s.tcp.conns[key]
 	s.tcp.mu.RUnlock()
 	if c != nil && !c.input(now, &seg) {
 		return
@@ -125,7 +125,7 @@ func (s *Stack) tcpError(now time.Time, e *ip.ErrorInfo) {
 	h := tcp.Header(e.Transport)
 	key := keyOf(netip.AddrPortFrom(e.Src, h.SrcPort()), netip.AddrPortFrom(e.Dst, h.DstPort()))
 	s.tcp.mu.RLock()
-	c := s.tcp.conns.get(key)
+	c := s.tcp.conns[key]
 	s.tcp.mu.RUnlock()
 	if e.Errno == syscall.EMSGSIZE {
 		s.fragNeeded(now, c, e.Dst, e.MTU, h.SeqNum())
@@ -156,7 +156,7 @@ func (s *Stack) fragNeeded(now time.Time, c *TCPEndpoint, dst netip.Addr, mtu in
 	pmtu := s.host.SetPathMTU(now, dst, mtu)
 	s.tcp.mu.RLock()
 	var others []*TCPEndpoint
-	for o := range s.tcp.conns.all() {
+	for _, o := range s.tcp.conns {
 		if o != c && o.raddr.Addr() == dst {
 			others = append(others, o)
 		}
@@ -227,7 +227,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 		return nil, syscall.ENOBUFS
 	}
 	free := func(p uint16) bool {
-		busy := t.conns.get(keyOf(netip.AddrPortFrom(local, p), raddr)) != nil
+		_, busy := t.conns[keyOf(netip.AddrPortFrom(local, p), raddr)]
 		return !busy && !t.ports.inUse(p)
 	}
 	if port != 0 {
@@ -250,7 +250,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
 	c.core = tcp.NewConn(s.tcpConfig(local), c.laddr, raddr, isn, c.emit)
-	t.conns.put(keyOf(c.laddr, raddr), c)
+	t.conns[keyOf(c.laddr, raddr)] = c
 	return c, nil
 }
 
@@ -258,7 +258,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 func (s *Stack) ConnCount() int {
 	s.tcp.mu.RLock()
 	defer s.tcp.mu.RUnlock()
-	return s.tcp.conns.len()
+	return len(s.tcp.conns)
 }
 
 // registerConn adds a passive connection to the demux unless the
@@ -268,7 +268,7 @@ func (s *Stack) registerConn(c *TCPEndpoint) (old *TCPEndpoint, ok bool) {
 	s.tcp.mu.Lock()
 	defer s.tcp.mu.Unlock()
 	if old, ok = s.roomLocked(); ok {
-		s.tcp.conns.put(keyOf(c.laddr, c.raddr), c)
+		s.tcp.conns[keyOf(c.laddr, c.raddr)] = c
 	} else {
 		stats.Inc(&s.st.TCP.DropConnLimit)
 	}
@@ -290,14 +290,14 @@ func (s *Stack) hasRoom() bool {
 // held.
 func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 	t := &s.tcp
-	for t.conns.len() >= s.cfg.Limits.MaxConnections {
+	for len(t.conns) >= s.cfg.Limits.MaxConnections {
 		if len(t.timeWait) == 0 {
 			return nil, false
 		}
 		c := t.timeWait[0]
 		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
-		if k := keyOf(c.laddr, c.raddr); t.conns.get(k) == c {
-			t.conns.delete(k)
+		if k := keyOf(c.laddr, c.raddr); t.conns[k] == c {
+			delete(t.conns, k)
 			old = c
 		}
 	}
@@ -308,7 +308,7 @@ func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 // TIME-WAIT as room. s.tcp.mu is held.
 func (s *Stack) roomFor(n int) bool {
 	t := &s.tcp
-	return t.conns.len()-len(t.timeWait)+n <= s.cfg.Limits.MaxConnections
+	return len(t.conns)-len(t.timeWait)+n <= s.cfg.Limits.MaxConnections
 }
 
 // enteredTimeWait puts c on the list of connections in TIME-WAIT, which
@@ -318,7 +318,7 @@ func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
 	t.mu.Lock()
 	for len(t.timeWait) > 0 {
 		o := t.timeWait[0]
-		if t.conns.get(keyOf(o.laddr, o.raddr)) == o {
+		if t.conns[keyOf(o.laddr, o.raddr)] == o {
 			break
 		}
 		t.timeWait[0], t.timeWait = nil, t.timeWait[1:]
@@ -350,8 +350,8 @@ func (s *Stack) evict(c *TCPEndpoint) {
 // mu may be held.
 func (s *Stack) forget(c *TCPEndpoint, st tcp.Stats) {
 	s.tcp.mu.Lock()
-	if s.tcp.conns.get(keyOf(c.laddr, c.raddr)) == c {
-		s.tcp.conns.delete(keyOf(c.laddr, c.raddr))
+	if s.tcp.conns[keyOf(c.laddr, c.raddr)] == c {
+		delete(s.tcp.conns, keyOf(c.laddr, c.raddr))
 		addConnStats(&s.tcp.gone, &st)
 	}
 	s.tcp.mu.Unlock()
@@ -384,8 +384,8 @@ func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
 func (s *Stack) connStats() stats.TCPConns {
 	s.tcp.mu.RLock()
 	sum := s.tcp.gone
-	conns := make([]*TCPEndpoint, 0, s.tcp.conns.len())
-	for c := range s.tcp.conns.all() {
+	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
+	for _, c := range s.tcp.conns {
 		conns = append(conns, c)
 	}
 	s.tcp.mu.RUnlock()
@@ -402,7 +402,7 @@ func (s *Stack) connStats() stats.TCPConns {
 // if there is none.
 func (s *Stack) ConnInfo(local, remote netip.AddrPort) (tcp.Info, bool) {
 	s.tcp.mu.RLock()
-	c := s.tcp.conns.get(keyOf(local, remote))
+	c := s.tcp.conns[keyOf(local, remote)]
 	s.tcp.mu.RUnlock()
 	if c == nil {
 		return tcp.Info{}, false
@@ -414,8 +414,8 @@ func (s *Stack) ConnInfo(local, remote netip.AddrPort) (tcp.Info, bool) {
 // Close.
 func (s *Stack) closeTCP() {
 	s.tcp.mu.RLock()
-	conns := make([]*TCPEndpoint, 0, s.tcp.conns.len())
-	for c := range s.tcp.conns.all() {
+	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
+	for _, c := range s.tcp.conns {
 		conns = append(conns, c)
 	}
 	var ls []*Listener
@@ -435,7 +435,7 @@ func (s *Stack) closeTCP() {
 // local→remote; false if there is none.
 func (s *Stack) ConnSeqs(local, remote netip.AddrPort) (sndUna, sndNxt, rcvNxt tcp.Seq, ok bool) {
 	s.tcp.mu.RLock()
-	c := s.tcp.conns.get(keyOf(local, remote))
+	c := s.tcp.conns[keyOf(local, remote)]
 	s.tcp.mu.RUnlock()
 	if c == nil {
 		return 0, 0, 0, false

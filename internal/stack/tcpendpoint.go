@@ -34,7 +34,7 @@ type TCPEndpoint struct {
 	writeReady chan struct{} // capacity 1: the same for writers
 	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers and forwarded SYNs
 	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
-	timer      *time.Timer   // nil while no deadline is near (armTimer)
+	timer      *connTimer    // nil while no deadline is near (armTimer)
 	timerAt    int64         // the deadline timer is armed or parked for, in Unix nanoseconds (smaller than a time.Time); 0: none
 	shook      bool          // handshake closed
 	closed     bool          // Close or Abort was called
@@ -169,10 +169,8 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 
 // armTimer makes the connection's timer fire at next (zero: never). A
 // deadline farAfter away or more is parked with the stack instead
-// (tcptimer.go), so an idle connection holds no timer: a stopped timer is
-// dropped, not kept, which is safe because the timer's function holds the
-// endpoint, not the timer, and a late run of it finds nothing due. mu is
-// held.
+// (tcptimer.go), so an idle connection holds no timer: it gives its timer
+// back to the stack's pool. mu is held.
 func (c *TCPEndpoint) armTimer(now, next time.Time) {
 	var at int64
 	if !next.IsZero() {
@@ -184,10 +182,7 @@ func (c *TCPEndpoint) armTimer(now, next time.Time) {
 	c.timerAt = at
 	d := max(next.Sub(now), 0)
 	if at == 0 || d >= farAfter {
-		if c.timer != nil {
-			c.timer.Stop()
-			c.timer = nil
-		}
+		c.dropTimer()
 		if at == 0 {
 			c.unpark()
 		} else {
@@ -197,9 +192,9 @@ func (c *TCPEndpoint) armTimer(now, next time.Time) {
 	}
 	c.unpark()
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+		c.timer = c.s.far.lendTimer(c, d)
 	} else {
-		c.timer.Reset(d)
+		c.timer.t.Reset(d)
 	}
 }
 

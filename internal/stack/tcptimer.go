@@ -2,6 +2,7 @@ package stack
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,52 @@ type farTimers struct {
 	timer   *time.Timer              // fires at the start of slots[0]
 	armed   int32                    // the slot the timer is armed for; 0: none
 	closed  bool
+	pool    sync.Pool // *connTimer: timers given back, for connections to reuse
+}
+
+// A connTimer is a runtime timer lent to a connection while one of its
+// deadlines is near. A connection gives it back to the stack's pool when
+// it parks or has no deadline, so that connections that come and go
+// (each parks in ESTABLISHED with keep-alive and again in TIME-WAIT) reuse
+// timers rather than make new ones.
+type connTimer struct {
+	t *time.Timer
+	c atomic.Pointer[TCPEndpoint] // the connection it is lent to
+}
+
+// fire runs the timer's connection. A run that started before the timer
+// was lent again may reach the next connection: a call of onTimer with
+// nothing due, which changes nothing.
+func (t *connTimer) fire() {
+	if c := t.c.Load(); c != nil {
+		c.onTimer()
+	}
+}
+
+// lendTimer returns a timer that runs c after d.
+func (f *farTimers) lendTimer(c *TCPEndpoint, d time.Duration) *connTimer {
+	if t, _ := f.pool.Get().(*connTimer); t != nil {
+		t.c.Store(c)
+		t.t.Reset(d)
+		return t
+	}
+	t := new(connTimer)
+	t.c.Store(c)
+	t.t = time.AfterFunc(d, t.fire)
+	return t
+}
+
+// dropTimer gives c's timer back, with mu held. One that has already
+// fired is dropped instead: its run may still be on its way to c.
+func (c *TCPEndpoint) dropTimer() {
+	t := c.timer
+	if t == nil {
+		return
+	}
+	c.timer = nil
+	if t.t.Stop() {
+		c.s.far.pool.Put(t)
+	}
 }
 
 // slotOf returns the bucket in which a connection whose deadline is at is

@@ -186,8 +186,9 @@ func (f *farTimers) visit(now time.Time) {
 	}
 	f.mu.Unlock()
 	for _, c := range due {
+		// c may have parked again meanwhile: armTimer finds it so, and
+		// takes it out of its new bucket if its deadline is now near.
 		c.mu.Lock()
-		c.farParked = false
 		c.timerAt = 0 // arm anew
 		c.armTimer(now, c.core.NextDeadline())
 		c.mu.Unlock()

@@ -202,3 +202,39 @@ func TestSlotHeap(t *testing.T) {
 		t.Fatalf("popped %v, want %v", out, want)
 	}
 }
+
+// A keep-alive deadline far enough away to park still fires: the bucket's
+// visit arms the connection's timer, the probe goes out no earlier than
+// the idle time, the peer answers, and the connection parks again.
+func TestParkedKeepAliveProbes(t *testing.T) {
+	leaktest.Check(t)
+	a, b := newPipeStacks(t)
+	const idle = farAfter + 500*time.Millisecond
+	start := time.Now()
+	c, _ := connectPair(t, a, b, 80, tcp.KeepAlive{Enable: true, Idle: idle, Interval: time.Hour})
+	if _, parked, _ := waitIdle(t, c); !parked {
+		t.Fatal("the keep-alive deadline did not park")
+	}
+	probes := func() uint64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.core.Stats().Probes
+	}
+	for end := time.Now().Add(30 * time.Second); probes() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no keep-alive probe")
+		}
+	}
+	if d := time.Since(start); d < idle {
+		t.Fatalf("the probe went out after %v, before the idle time %v", d, idle)
+	}
+	c.mu.Lock()
+	st := c.core.State()
+	c.mu.Unlock()
+	if st != tcp.Established {
+		t.Fatalf("after the probe: %v", st)
+	}
+	if timer, parked, _ := waitIdle(t, c); timer || !parked {
+		t.Fatalf("after the probe: timer %v, parked %v; want parked again", timer, parked)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/gotcpip/netstack/internal/stack"
 )
@@ -151,6 +152,30 @@ func (s *Stack) listenBinding(network, proto, address string) (stack.Binding, ui
 type addrView struct {
 	zone   string
 	mapped bool
+}
+
+// views holds one copy of each addrView a TCP connection was made with:
+// they are few (a link's zone, mapped or not), and a pointer to a shared
+// one keeps each connection smaller than a copy would.
+var views sync.Map // addrView → *addrView
+
+// plainViews are the views without a zone, mapped or not: those of links
+// without a name, which need no look-up.
+var plainViews = [2]addrView{{}, {mapped: true}}
+
+// internView returns the shared copy of v.
+func internView(v addrView) *addrView {
+	if v.zone == "" {
+		if v.mapped {
+			return &plainViews[1]
+		}
+		return &plainViews[0]
+	}
+	if p, ok := views.Load(v); ok {
+		return p.(*addrView)
+	}
+	p, _ := views.LoadOrStore(v, &v)
+	return p.(*addrView)
 }
 
 func (v addrView) addr(a netip.Addr) netip.Addr {

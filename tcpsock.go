@@ -26,11 +26,13 @@ import (
 // passes; Read returns io.EOF, unwrapped, after the peer's FIN.
 type TCPConn struct {
 	ep     *stack.TCPEndpoint
-	v      addrView // how LocalAddr and RemoteAddr show the ends
+	v      *addrView // how LocalAddr and RemoteAddr show the ends; shared (internView)
 	rd, wd deadline
 }
 
-func newTCPConn(ep *stack.TCPEndpoint, v addrView) *TCPConn { return &TCPConn{ep: ep, v: v} }
+func newTCPConn(ep *stack.TCPEndpoint, v addrView) *TCPConn {
+	return &TCPConn{ep: ep, v: internView(v)}
+}
 
 // Read reads data into b. It blocks until data arrives, the peer closes
 // (io.EOF), the connection fails, or the read deadline passes.

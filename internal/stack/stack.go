@@ -15,8 +15,10 @@
 // Goroutines: one reads the link (every input path runs on it, to the
 // endpoint's wake-up; or, with Config.InputWorkers, on the workers it hands
 // each flow's frames to; or one reads each queue of a link.MultiQueue),
-// one runs the IP layer's timers, and each TCP
-// connection arms a runtime timer for its machine's earliest deadline.
+// one runs the IP layer's timers, and each TCP connection arms a runtime
+// timer for its machine's earliest deadline when it is near; far ones
+// (keep-alive, TIME-WAIT) wait in the stack's buckets under one timer
+// (tcptimer.go).
 // Users' calls run on their own goroutines. Locks: the TCP and UDP tables
 // each have a RWMutex; every endpoint has its own mutex. A table lock is
 // never held while an endpoint's is taken; an endpoint's may be held while a
@@ -142,6 +144,7 @@ type Stack struct {
 
 	udp     udpTable
 	tcp     tcpTable
+	far     farTimers // TCP deadlines far away, without a timer each (tcptimer.go)
 	icmp    icmpTable
 	frames  *ip.FramePool // shared with the IP layer
 	gsoOK   bool          // the link cuts TCP super-segments itself (TSO), or the stack does into a batch
@@ -413,6 +416,7 @@ func (s *Stack) Close() error {
 			s.dhcp.close() // its RELEASE needs the link
 		}
 		s.closeTCP()
+		s.far.close()
 		close(s.done)
 		err = s.link.Close()
 		s.wg.Wait()

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -33,17 +34,20 @@ type TCPEndpoint struct {
 	writeReady chan struct{} // capacity 1: the same for writers
 	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers and forwarded SYNs
 	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
-	timer      *time.Timer
-	timerAt    int64      // the deadline timer is armed for, in Unix nanoseconds (smaller than a time.Time); 0: none
-	shook      bool       // handshake closed
-	closed     bool       // Close or Abort was called
-	gone       bool       // forgotten by the demux
-	timeWait   bool       // entered TIME-WAIT: on the stack's list of them
-	pseudoBase uint32     // pseudo-header sum without the length
-	hard       error      // an ICMP hard error during the handshake
-	linger     int        // SetLinger: < 0 default, 0 abort on Close
-	sendMu     sync.Mutex // held while frames go out, to keep their order
-	hr         int        // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
+	timer      *connTimer    // nil while no deadline is near (armTimer)
+	timerAt    int64         // the deadline timer is armed or parked for, in Unix nanoseconds (smaller than a time.Time); 0: none
+	shook      bool          // handshake closed
+	closed     bool          // Close or Abort was called
+	gone       bool          // forgotten by the demux
+	timeWait   bool          // entered TIME-WAIT: on the stack's list of them
+	farParked  bool          // maybe in a bucket of the stack's far deadlines (tcptimer.go)
+	hr         uint8         // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
+	hard       uint16        // the errno of an ICMP hard error during the handshake; 0: none
+	pseudoBase uint32        // pseudo-header sum without the length
+	linger     int32         // SetLinger: < 0 default, 0 abort on Close
+	sendMu     sync.Mutex    // held while frames go out, to keep their order
+	farSlot    int32         // the bucket of far deadlines it is in, 0: none; guarded by the stack's far.mu
+	farIdx     int32         // its index there; guarded by far.mu
 }
 
 func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoint {
@@ -54,7 +58,7 @@ func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoi
 		listener:   l,
 		linger:     -1,
 		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
-		hr:         headroom(raddr.Addr()),
+		hr:         uint8(headroom(raddr.Addr())),
 	}
 }
 
@@ -104,10 +108,11 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 	if super {
 		bp = c.s.frames.GetBig()
 	} else {
-		bp = c.s.frames.Get(c.hr + n)
+		bp = c.s.frames.Get(int(c.hr) + n)
 	}
-	seg.Encode((*bp)[c.hr:c.hr+n], c.pseudoBase+uint32(n))
-	f := outFrame{bp: bp, n: c.hr + n, ecn: seg.ECN}
+	hr := int(c.hr)
+	seg.Encode((*bp)[hr:hr+n], c.pseudoBase+uint32(n))
+	f := outFrame{bp: bp, n: hr + n, ecn: seg.ECN}
 	if super {
 		f.gso.Start(seg)
 	}
@@ -122,7 +127,7 @@ func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
 		return
 	}
 	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.gso.Segs))
-	f.gso.Finish(tcp.Header((*f.bp)[c.hr:f.n]), c.pseudoBase)
+	f.gso.Finish(tcp.Header((*f.bp)[int(c.hr):f.n]), c.pseudoBase)
 	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen, f.ecn)
 }
 
@@ -135,6 +140,7 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 		c.shook = true
 		if c.handshake != nil {
 			close(c.handshake)
+			c.handshake = closedChan // drop the channel: the connection may idle for long
 		}
 		if ev&tcp.EvEstablished != 0 && c.listener != nil {
 			c.listener.established(c)
@@ -158,6 +164,14 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 			c.s.forget(c, c.core.Stats())
 		}
 	}
+	c.armTimer(now, next)
+}
+
+// armTimer makes the connection's timer fire at next (zero: never). A
+// deadline farAfter away or more is parked with the stack instead
+// (tcptimer.go), so an idle connection holds no timer: it gives its timer
+// back to the stack's pool. mu is held.
+func (c *TCPEndpoint) armTimer(now, next time.Time) {
 	var at int64
 	if !next.IsZero() {
 		at = next.UnixNano()
@@ -166,19 +180,27 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 		return
 	}
 	c.timerAt = at
-	if at == 0 {
-		if c.timer != nil {
-			c.timer.Stop()
+	d := max(next.Sub(now), 0)
+	if at == 0 || d >= farAfter {
+		c.dropTimer()
+		if at == 0 {
+			c.unpark()
+		} else {
+			c.park(now, next)
 		}
 		return
 	}
-	d := max(next.Sub(now), 0)
+	c.unpark()
 	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.onTimer)
+		c.timer = c.s.far.lendTimer(c, d)
 	} else {
-		c.timer.Reset(d)
+		c.timer.t.Reset(d)
 	}
 }
+
+// closedChan is the handshake channel of connections whose handshake
+// ended: closed, shared by all of them.
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 // unlockAndSend releases mu and sends the frames queued under it, in
 // order: sendMu is taken before mu is released, so a later caller's frames
@@ -242,7 +264,7 @@ func (c *TCPEndpoint) hardError(errno syscall.Errno) {
 		return
 	}
 	now := time.Now()
-	c.hard = errno
+	c.hard = uint16(errno)
 	c.core.Abort(now)
 	c.finish(now)
 }
@@ -263,7 +285,10 @@ func (c *TCPEndpoint) HandshakeErr() error {
 	if err := c.core.Err(); err != nil {
 		return err
 	}
-	return c.hard
+	if c.hard != 0 {
+		return syscall.Errno(c.hard)
+	}
+	return nil
 }
 
 // Abort resets the connection (RST where the state calls for one) and
@@ -405,7 +430,7 @@ func (c *TCPEndpoint) SetLinger(sec int) error {
 	if c.closed {
 		return net.ErrClosed
 	}
-	c.linger = sec
+	c.linger = int32(max(min(sec, math.MaxInt32), math.MinInt32))
 	return nil
 }
 

@@ -47,8 +47,6 @@ type Conn struct {
 	cfg      *Config // shared (a listener's children share its own); read-only
 	emit     func(*Segment)
 	listener *Listener
-	laddr    netip.Addr
-	raddr    netip.Addr
 	cc       CongestionControl
 	rare     *connRare // allocated on first use (stats.go)
 	ooo      *oooList
@@ -70,8 +68,7 @@ type Conn struct {
 	lastSend   time.Duration
 	rackMinRTT time.Duration // lowest RTT seen (RFC 8985 uses a windowed minimum)
 
-	tsRecentAt tick // when tsRecent was set (RFC 7323 §5.5)
-	lastRcv    tick // for keepalive
+	lastRcv tick // for keepalive
 
 	// Deadlines, one per timer, the earliest armed by the shell; zero when
 	// not armed.
@@ -102,6 +99,7 @@ type Conn struct {
 	rcvFinSeq  Seq // sequence number of a FIN seen out of order
 	rcvAckSent Seq // Last.ACK.sent (RFC 7323 §4.3): RCV.NXT in our last ACK, Linux's rcv_wup
 	tsRecent   uint32
+	tsRecentAt uint32 // when tsRecent was set, as a tick in whole seconds rounded up, for RFC 7323 §5.5's 24 days
 	tsLast     uint32 // the TSVal we last sent: never go back from it
 
 	retries  int32
@@ -114,7 +112,6 @@ type Conn struct {
 	// Per-connection settings, initially the Config's.
 	rcvBuf, rcvBufMax int32 // RecvBuf (autotuned) and RecvBufMax
 	sndBuf, sndBufMax int32 // SendBuf (grown with cwnd) and SendBufMax
-	kaProbes          int32
 	// Octets of records SACKed, of records deemed lost and not yet resent,
 	// and, without SACK, those duplicate ACKs say have left: int32 (a
 	// window is at most 1 GiB), so that a Conn fits its allocation class.
@@ -129,6 +126,7 @@ type Conn struct {
 	sndWScale uint8
 	rcvWScale uint8
 	backoff   uint8
+	kaProbes  uint8 // keep-alive probes unanswered (at most 255: Linux allows 127)
 
 	tsOK       bool
 	sackOK     bool
@@ -185,7 +183,7 @@ var defaultConfig = Prepare(nil)
 // connection may change for itself (buffer sizes, Nagle, congestion
 // control) are copied into it.
 func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
-	c := &Conn{cfg: cfg, laddr: local.Addr(), raddr: remote.Addr(), lport: local.Port(), rport: remote.Port(), emit: emit}
+	c := &Conn{cfg: cfg, lport: local.Port(), rport: remote.Port(), emit: emit}
 	c.txq = &emptyTxQueue
 	c.rcvBuf, c.rcvBufMax = int32(cfg.RecvBuf), int32(cfg.RecvBufMax)
 	c.sndBuf, c.sndBufMax = int32(cfg.SendBuf), int32(cfg.SendBufMax)
@@ -228,12 +226,6 @@ func (c *Conn) makeCC() CongestionControl {
 	}
 	return c.cfg.NewCC(c.mss)
 }
-
-// Local returns the local address.
-func (c *Conn) Local() netip.AddrPort { return netip.AddrPortFrom(c.laddr, c.lport) }
-
-// Remote returns the remote address.
-func (c *Conn) Remote() netip.AddrPort { return netip.AddrPortFrom(c.raddr, c.rport) }
 
 // setKA applies keepalive settings whose defaults are filled in, sharing
 // them when they are the Config's or the defaults with Enable (what the

@@ -12,9 +12,9 @@ import (
 // connection needs; the scoreboard, rings, autotuning state and rare
 // counters come and go with use (see the Conn's fields).
 const (
-	maxConnSize = 600 // unsafe.Sizeof(Conn{}); 568 today, in the 576-byte size class with its malloc header
+	maxConnSize = 600 // unsafe.Sizeof(Conn{}); 512 today, the largest of the classes without a malloc header
 	// maxIdlePairHeap bounds the heap an idle ESTABLISHED pair that has
-	// not sent data yet holds: two Conns (1169 bytes today; it was 3281
+	// not sent data yet holds: two Conns (1041 bytes today, 1169 with a 568-byte Conn; it was 3281
 	// with a 1440-byte Conn and a congestion control made at the
 	// handshake). Once data flows, each end adds its congestion control
 	// (96 bytes for CUBIC) and the rings, autotuning and rare state it

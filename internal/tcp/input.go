@@ -57,7 +57,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// TS.Recent is an old duplicate: ACK and drop it. TS.Recent older than
 	// 24 days is no longer valid (§5.5).
 	if c.tsOK && seg.Opts.HasTS && seg.Flags&FlagRST == 0 && int32(seg.Opts.TSVal-c.tsRecent) < 0 &&
-		now.Sub(c.timeOf(c.tsRecentAt)) < 24*24*time.Hour {
+		now.Sub(c.timeOf(tick(c.tsRecentAt)*tick(time.Second))) < 24*24*time.Hour {
 		c.rareStats().DropPAWS++
 		c.ackNow = true
 		c.output(now)
@@ -83,7 +83,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 	// stays the timestamp of the first segment it acknowledges, so the
 	// peer's RTT includes the delay).
 	if c.tsOK && seg.Opts.HasTS && seg.Seq.LessEq(c.rcvAckSent) && int32(seg.Opts.TSVal-c.tsRecent) >= 0 {
-		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, c.at(now)
+		c.tsRecent, c.tsRecentAt = seg.Opts.TSVal, wholeSeconds(c.at(now))
 	}
 	if c.tsOK && seg.Opts.HasTS && seg.Opts.TSEcr != 0 && len(seg.Payload) > 0 {
 		c.rcvRTTSample(now, seg.Opts.TSEcr)
@@ -271,7 +271,7 @@ func (c *Conn) negotiate(seg *Segment) {
 	}
 	c.tsOK = o.HasTS
 	if c.tsOK {
-		c.tsRecent, c.tsRecentAt = o.TSVal, c.lastRcv
+		c.tsRecent, c.tsRecentAt = o.TSVal, wholeSeconds(c.lastRcv)
 	}
 	c.sackHigh, c.lostFrom = c.iss, c.iss
 	c.sackOK = o.SACKPermitted && !c.cfg.NoSACK

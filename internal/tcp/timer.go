@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // tick is a point in a connection's time, kept as its offset from the
 // connection's epoch plus 1 ns (8 bytes where a time.Time takes 24), so
@@ -15,6 +18,10 @@ func (c *Conn) at(t time.Time) tick {
 	}
 	return tick(max(t.Sub(c.epoch), 0) + 1)
 }
+
+// wholeSeconds returns tick k in whole seconds, rounded up: a set tick
+// stays non-zero.
+func wholeSeconds(k tick) uint32 { return uint32((k + tick(time.Second) - 1) / tick(time.Second)) }
 
 // timeOf returns the time k stands for; the zero time for an unset tick.
 func (c *Conn) timeOf(k tick) time.Time {
@@ -192,7 +199,7 @@ func (c *Conn) onKeepalive(now time.Time) {
 		c.keepaliveAt = c.at(now) + tick(c.ka.Idle)
 		return
 	}
-	if int(c.kaProbes) >= c.ka.Count {
+	if int(c.kaProbes) >= min(c.ka.Count, math.MaxUint8) {
 		c.terminate(ErrTimedOut)
 		return
 	}

@@ -60,18 +60,22 @@ type kind struct {
 	mem, tapped   pair.Factory
 	mem6, tapped6 pair.Factory // the same over IPv6
 	lossy         func(loss int) pair.Factory
-	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
-	fwd           pair.Factory // the fwd-* workloads: through a forwarding stack (nil: not run)
+	wg            pair.Factory             // the wg-* workloads: through a WireGuard tunnel (nil: not run)
+	fwd           pair.Factory             // the fwd-* workloads: through a forwarding stack (nil: not run)
+	many          func(n int) pair.Factory // the idlebig workload: n connections at once (nil: not run)
 }
 
 var tapQueues = flag.Int("queues", 0, "queues of the multi-queue TAP rows (tap-up-mq, tap-up8-mq); 0: GOMAXPROCS")
 
+// idleBigN is the -idlebig flag, for factory.
+var idleBigN int
+
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward},
-	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil},
+	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward, pair.NetstackMany},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward, nil},
+	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil, nil},
 }
 
 type runResult struct {
@@ -90,6 +94,7 @@ func main() {
 		sizeS   = flag.String("size", "1GiB", "bytes per stream workload (e.g. 64MiB)")
 		duplexS = flag.String("duplex", "256MiB", "bytes each way of the lossy TAP workloads")
 		idleN   = flag.Int("idle", 10000, "idle connections")
+		idleBig = flag.Int("idlebig", 1000000, "idle connections of the idlebig workload (netstack only)")
 		rrN     = flag.Int("rr", 100000, "1-byte round trips at most (see -dur)")
 		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
 		dur     = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
@@ -244,6 +249,13 @@ func main() {
 			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 1500, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
 	)
+	// Issue 21: a million idle connections between two in-memory stacks,
+	// whose Limits.MaxConnections take them all, over enough server ports
+	// for as many 4-tuples (pair.NetstackMany).
+	idleBigN = *idleBig
+	wls = append(wls, workload{"idlebig", fmt.Sprintf("%d idle connections, opened one after the other (both ends counted together)", *idleBig),
+		[]metric{{"heap per conn", "bytes", false, false}, {"time to open all", "s", false, false}}, 0, false, -1, "", "",
+		func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.IdleMany(ctx, p, *idleBig) }})
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -310,6 +322,11 @@ func factory(k kind, w workload) pair.Factory {
 		return netstackOnly[w.id]
 	case netstackOnly[w.id] != nil:
 		return nil
+	case w.id == "idlebig":
+		if k.many == nil {
+			return nil
+		}
+		return k.many(idleBigN)
 	case strings.HasPrefix(w.id, "wg-"):
 		return k.wg
 	case strings.HasPrefix(w.id, "fwd-"):
@@ -687,6 +704,14 @@ const method = `## How it is measured
   connections instead (9872 under this sandbox's 20000). Both ends are in this process, so each connection is counted
   with its client and its server end together; the kernel column counts only Go's side (its socket
   buffers are kernel memory).
+- **idlebig** (netstack only): the idle-connection measure with -idlebig connections (a million by
+  default) between two in-memory stacks whose Limits.MaxConnections take them all; the server listens
+  on one port per 25,000 connections (5001 up) and the client dials them in turn, so that its 28,232
+  ephemeral ports give each connection its own 4-tuple. Keep-alive is off at both ends: with Go's
+  15 s default, the two million ends would probe 133,000 times a second once the first 15 s pass,
+  slowing the opening of the rest. Reports HeapInuse per connection (both ends) and the seconds the
+  sequential dial+accept loop took to open them all; the connections are left open for the pair's
+  Close to end.
 - **TAP**: a TAP device opened by this process, moved into a fresh namespace with 198.18.N.1/24 on the
   kernel side; the stack under test is 198.18.N.2/24 (netstack: ` + "`netstack.OpenTAP`" + `; gVisor: ` + "`fdbased`" + `
   on the TAP fd). The kernel is the client (sockets made on a thread inside the namespace; wrk run

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/gotcpip/netstack"
 	"github.com/gotcpip/netstack/bench/internal/netns"
@@ -30,6 +31,24 @@ func NetstackWorkers(workers int) Factory {
 func Netstack6(mtu int) (*Pair, error) { return netstackMem(mtu, true, 0) }
 
 func netstackMem(mtu int, v6 bool, workers int) (*Pair, error) {
+	p, cli, srv, sa, err := memStacks(mtu, v6, workers, netstack.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	addr := netip.AddrPortFrom(sa, 5001).String()
+	p.Listener, err = srv.Listen("tcp", addr)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Dial = func(ctx context.Context) (net.Conn, error) { return cli.DialContext(ctx, "tcp", addr) }
+	p.URL = "http://" + addr + "/"
+	return p, nil
+}
+
+// memStacks makes the two stacks of an in-memory pair, with limits, and
+// returns the pair that closes them and the server's address.
+func memStacks(mtu int, v6 bool, workers int, limits netstack.Limits) (p *Pair, cli, srv *netstack.Stack, saddr netip.Addr, err error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
@@ -43,27 +62,19 @@ func netstackMem(mtu int, v6 bool, workers int) (*Pair, error) {
 		Output: func(f []byte) { b.Inject(f) }})
 	b = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
 		Output: func(f []byte) { a.Inject(f) }})
-	p := &Pair{}
-	cli, err := netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad, InputWorkers: workers})
+	p = &Pair{}
+	cli, err = netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad, InputWorkers: workers, Limits: limits})
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, saddr, err
 	}
 	p.onClose(cli.Close)
-	srv, err := netstack.New(netstack.Config{Link: b, Addr: sa, MTU: mtu, DADTransmits: dad, InputWorkers: workers})
+	srv, err = netstack.New(netstack.Config{Link: b, Addr: sa, MTU: mtu, DADTransmits: dad, InputWorkers: workers, Limits: limits})
 	if err != nil {
 		p.Close()
-		return nil, err
+		return nil, nil, nil, saddr, err
 	}
 	p.onClose(srv.Close)
-	addr := netip.AddrPortFrom(sa.Addr(), 5001).String()
-	p.Listener, err = srv.Listen("tcp", addr)
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	p.Dial = func(ctx context.Context) (net.Conn, error) { return cli.DialContext(ctx, "tcp", addr) }
-	p.URL = "http://" + addr + "/"
-	return p, nil
+	return p, cli, srv, sa.Addr(), nil
 }
 
 // NetstackTAP is a netstack Stack on a TAP device (server side) with the
@@ -153,4 +164,59 @@ func kernelClient(p *Pair, t *netns.TAP, listen func(string) (net.Listener, erro
 	p.Dial = kernelDialer(w, addr)
 	p.URL = "http://" + addr + "/"
 	return p, nil
+}
+
+// NetstackMany is Netstack (IPv4) for n connections at once: both stacks'
+// Limits.MaxConnections take n (and some room), and the server listens on
+// enough ports (5001 up) that the client's 28,232 ephemeral ports to each
+// give every connection its own 4-tuple, at most perPort per port. Listener
+// accepts from all the ports; Dial goes to them in turn. Keep-alive is off
+// at both ends (Dialer.KeepAlive -1; SetKeepAlive(false) on each accepted
+// connection, as ListenConfig.KeepAlive -1 does in package net): with Go's
+// 15-second default, a million connections held at both ends in one
+// process probe 133,000 times a second once the first 15 seconds pass,
+// which slows the opening of the rest past the run's time limit on a
+// small machine.
+func NetstackMany(n int) Factory {
+	const perPort = 25000
+	return func(mtu int) (*Pair, error) {
+		p, cli, srv, sa, err := memStacks(mtu, false, 0, netstack.Limits{MaxConnections: n + 1024})
+		if err != nil {
+			return nil, err
+		}
+		var addrs []string
+		for i := range max((n+perPort-1)/perPort, 1) {
+			addr := netip.AddrPortFrom(sa, uint16(5001+i))
+			l, err := srv.Listen("tcp", addr.String())
+			if err != nil {
+				p.Close()
+				return nil, err
+			}
+			if p.Listener == nil {
+				p.Listener = newHandoff(l.Addr())
+			}
+			p.onClose(l.Close)
+			go acceptInto(l, p.Listener.(*handoff))
+			addrs = append(addrs, addr.String())
+		}
+		var next atomic.Uint64
+		d := &netstack.Dialer{Stack: cli, KeepAlive: -1}
+		p.Dial = func(ctx context.Context) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addrs[next.Add(1)%uint64(len(addrs))])
+		}
+		return p, nil
+	}
+}
+
+// acceptInto puts what l accepts into h, keep-alive off, until l is
+// closed.
+func acceptInto(l net.Listener, h *handoff) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		c.(*netstack.TCPConn).SetKeepAlive(false)
+		h.put(c)
+	}
 }

@@ -221,6 +221,28 @@ func ConnClose(ctx context.Context, p *pair.Pair, count int, dur time.Duration) 
 // ends (client and server conn) in this process counted together.
 // If the pair caps connections (p.MaxConns) below n, it opens that many.
 func Idle(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
+	heap, goroutines, _, err := idle(ctx, p, n, true)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{heap, goroutines}, nil
+}
+
+// IdleMany is Idle for many connections: it returns the heap per
+// connection and the seconds it took to open them all, one after the
+// other. It leaves them open: closing a million connections one by one
+// takes longer than opening them, and the pair's Close ends them all.
+func IdleMany(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
+	heap, _, open, err := idle(ctx, p, n, false)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{heap, open}, nil
+}
+
+// idle measures n idle connections (see Idle) and how long they took to
+// open; it closes them at the end if closeThem is set.
+func idle(ctx context.Context, p *pair.Pair, n int, closeThem bool) (heap, goroutines, open float64, err error) {
 	if p.MaxConns > 0 && n > p.MaxConns {
 		n = p.MaxConns
 	}
@@ -231,10 +253,14 @@ func Idle(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
 	time.Sleep(10 * time.Millisecond) // the accepter is running
 	runtime.ReadMemStats(&m0)
 	g0 := runtime.NumGoroutine()
+	start := time.Now()
 	cli, srv, err := connect(ctx, p, a, n)
-	defer closeAll(cli, srv)
+	open = time.Since(start).Seconds()
+	if closeThem {
+		defer closeAll(cli, srv)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("after %d connections: %w", len(srv), err)
+		return 0, 0, 0, fmt.Errorf("after %d connections: %w", len(srv), err)
 	}
 	time.Sleep(300 * time.Millisecond) // let ACKs and timers settle
 	runtime.GC()
@@ -243,10 +269,8 @@ func Idle(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
 	g1 := runtime.NumGoroutine()
 	runtime.KeepAlive(cli)
 	runtime.KeepAlive(srv)
-	return []float64{
-		(float64(m1.HeapInuse) - float64(m0.HeapInuse)) / float64(n),
-		float64(g1-g0) / float64(n),
-	}, nil
+	heap = (float64(m1.HeapInuse) - float64(m0.HeapInuse)) / float64(n)
+	return heap, float64(g1-g0) / float64(n), open, nil
 }
 
 // Wrk serves a small HTTP response on p.Listener and runs wrk from

@@ -203,10 +203,16 @@ func (h *Host) flush(addr netip.Addr, mac MAC, frames [][]byte) {
 		typ = EtherTypeIPv6
 	}
 	h.heardFrom(addr)
-	for _, f := range frames {
-		stats.Inc(&h.st.ARP.PendingFlushed)
-		EthernetHeader(f).Encode(mac, h.cfg.MAC, typ)
-		h.writeFrame(f)
+	// Frames sent to addr meanwhile queued behind these (the entry is
+	// draining): send them after, until none is left, so none overtakes
+	// another.
+	for len(frames) > 0 {
+		for _, f := range frames {
+			stats.Inc(&h.st.ARP.PendingFlushed)
+			EthernetHeader(f).Encode(mac, h.cfg.MAC, typ)
+			h.writeFrame(f)
+		}
+		frames = h.neigh.drained(addr)
 	}
 }
 

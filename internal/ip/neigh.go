@@ -50,7 +50,8 @@ type neighbour struct {
 	updated  time.Time // last confirmation
 	tries    int       // requests sent in this round
 	retryAt  time.Time // next request, or failure when tries is spent
-	pending  [][]byte  // frames waiting for resolution (INCOMPLETE)
+	pending  [][]byte  // frames waiting for resolution (INCOMPLETE) or for the flush before them
+	draining bool      // resolved, and the frames that waited are being sent: new ones queue behind them
 	lastUsed time.Time
 	created  time.Time
 }
@@ -123,7 +124,7 @@ func (t *neighTable) lookupFast(addr netip.Addr, now time.Time) (MAC, bool) {
 			t.last.Store(n)
 		}
 	}
-	ok := n != nil && n.state == neighReachable && now.Sub(n.updated) < t.reachable(addr)
+	ok := n != nil && n.state == neighReachable && !n.draining && now.Sub(n.updated) < t.reachable(addr)
 	var mac MAC
 	if ok {
 		mac = n.mac
@@ -168,15 +169,15 @@ func (t *neighTable) resolve(addr netip.Addr, frame []byte, now time.Time) resol
 		return resolveAction{queued: true, request: true, scheduled: true}
 	}
 	n.lastUsed = now
-	switch n.state {
-	case neighIncomplete:
+	switch {
+	case n.state == neighIncomplete, n.draining:
 		if len(n.pending) >= t.cfg.queueLen {
 			stats.Inc(&t.st.QueueDrops)
 			return resolveAction{full: true}
 		}
 		n.pending = append(n.pending, clone(frame))
 		return resolveAction{queued: true}
-	case neighReachable:
+	case n.state == neighReachable:
 		if now.Sub(n.updated) < t.reachable(addr) {
 			return resolveAction{mac: n.mac, send: true}
 		}
@@ -243,7 +244,9 @@ func (t *neighTable) removeLocked(n *neighbour) {
 }
 
 // learn records addr at mac (RFC 826: merge when the sender is known, add
-// when the packet is for us) and returns frames that were waiting for it.
+// when the packet is for us) and returns frames that were waiting for it,
+// which the caller sends, then asks drained for those queued meanwhile.
+// While an earlier caller is still sending them, it returns none.
 func (t *neighTable) learn(addr netip.Addr, mac MAC, now time.Time, create bool) [][]byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -265,8 +268,28 @@ func (t *neighTable) learn(addr netip.Addr, mac MAC, now time.Time, create bool)
 	n.state = neighReachable
 	n.updated = now
 	n.tries = 0
+	if n.draining {
+		return nil // the caller that holds them sends them, then the rest
+	}
 	p := n.pending
 	n.pending = nil
+	n.draining = len(p) > 0
+	return p
+}
+
+// drained returns the frames for addr queued while the ones learn
+// returned were sent, so that they go after them, in order. With none
+// left it ends the draining: frames to addr go straight out again.
+func (t *neighTable) drained(addr netip.Addr) [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.m[addr]
+	if n == nil {
+		return nil
+	}
+	p := n.pending
+	n.pending = nil
+	n.draining = len(p) > 0
 	return p
 }
 

@@ -33,3 +33,41 @@ func TestNeighLookupFastAfterRemoval(t *testing.T) {
 		t.Fatalf("lookupFast(A) = %v, %v; want the new entry's %v", mac, ok, macC)
 	}
 }
+
+// Frames sent while the ones that waited for a resolution are being
+// flushed queue behind them (neither lookupFast nor resolve lets them
+// overtake), a second reply meanwhile hands out nothing twice, and once
+// the flusher finds the queue empty frames go straight out again.
+func TestNeighFlushKeepsOrder(t *testing.T) {
+	var st stats.ARP
+	tb := newNeighTable(neighConfig{size: 4, queueLen: 8, retries: 3, retryInterval: time.Second, reachable: 30 * time.Second}, &st)
+	if a := tb.resolve(addrB, []byte{1}, t0); !a.queued || !a.request {
+		t.Fatalf("first frame: %+v, want queued with a request", a)
+	}
+	waited := tb.learn(addrB, macB, t0, true)
+	if len(waited) != 1 || waited[0][0] != 1 {
+		t.Fatalf("learn returned %v, want frame 1", waited)
+	}
+	// Frame 1 is still being sent: frame 2 must wait behind it.
+	if _, ok := tb.lookupFast(addrB, t0); ok {
+		t.Fatal("lookupFast sends straight out while the waiting frames are flushed")
+	}
+	if a := tb.resolve(addrB, []byte{2}, t0); !a.queued || a.send {
+		t.Fatalf("frame 2 during the flush: %+v, want queued", a)
+	}
+	if again := tb.learn(addrB, macB, t0, true); len(again) != 0 {
+		t.Fatalf("a second reply during the flush returned %v, want nothing", again)
+	}
+	if more := tb.drained(addrB); len(more) != 1 || more[0][0] != 2 {
+		t.Fatalf("drained returned %v, want frame 2", more)
+	}
+	if more := tb.drained(addrB); len(more) != 0 {
+		t.Fatalf("drained returned %v, want nothing", more)
+	}
+	if mac, ok := tb.lookupFast(addrB, t0); !ok || mac != macB {
+		t.Fatalf("after the flush lookupFast = %v, %v; want %v", mac, ok, macB)
+	}
+	if a := tb.resolve(addrB, []byte{3}, t0); !a.send || a.queued {
+		t.Fatalf("frame 3 after the flush: %+v, want sent", a)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,6 +206,7 @@ func TestKernelIPv6DADConflict(t *testing.T) {
 	if out, err := runIn(t, ns, 10*time.Second, "ip", "-6", "addr", "add", taken.String()+"/64", "dev", ns.DevName, "nodad"); err != nil {
 		t.Fatalf("ip -6 addr add: %v\n%s", err, out)
 	}
+	kernelIPv6Ready(t, ns)
 	s, err := New(Config{Link: ns.Dev, Addrs: []netip.Prefix{ns.StackPrefix,
 		netip.PrefixFrom(taken, 64), netip.PrefixFrom(mine, 64)}})
 	if err != nil {
@@ -215,7 +217,7 @@ func TestKernelIPv6DADConflict(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second) // a bound against a hang
 	for !slices.Contains(s.DuplicateAddrs(), taken) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%v never reported duplicate: DuplicateAddrs %v, Addrs %v", taken, s.DuplicateAddrs(), s.Addrs())
+			t.Fatalf("%v never reported duplicate: DuplicateAddrs %v, Addrs %v; NDP %+v", taken, s.DuplicateAddrs(), s.Addrs(), s.Stats().NDP)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -225,5 +227,25 @@ func TestKernelIPv6DADConflict(t *testing.T) {
 	// The stack's other IPv6 address is in use: it answers the kernel.
 	if got := pingReplies(t, ns, "-6", "-c", "2", "-W", "5", mine.String()); got != 2 {
 		t.Fatalf("ping -6 %v: %d of 2 replies", mine, got)
+	}
+}
+
+// kernelIPv6Ready waits until the kernel's IPv6 on ns's device is up: its
+// link-local address has passed DAD, so the kernel has seen the link come
+// up (which it learns asynchronously, by linkwatch) and joined the
+// solicited-node groups of its addresses. Before that it answers no
+// neighbor solicitation, so a stack's DAD would find nothing.
+func kernelIPv6Ready(t *testing.T, ns *netnstest.NS) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second) // a bound against a hang
+	for {
+		out, err := runIn(t, ns, 10*time.Second, "ip", "-6", "-o", "addr", "show", "dev", ns.DevName, "scope", "link")
+		if err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel's IPv6 on %s never came up: %v\n%s", ns.DevName, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

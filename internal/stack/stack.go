@@ -140,6 +140,7 @@ type Stack struct {
 	gsoOK   bool          // the link cuts TCP super-segments itself (TSO), or the stack does into a batch
 	lender  link.Lender   // the link lends received frames; nil if it does not
 	batcher link.Batcher  // the link moves frames in batches; nil if it does not
+	hold    *linkHold     // the link's queue holds TCP frames back when full; nil if it cannot
 	cuts    sync.Pool     // *cutBatch: frames a super-segment is cut into for batcher
 	outPool sync.Pool     // *[]outFrame: connections' send queues, lent per call
 	rndMu   sync.Mutex
@@ -212,6 +213,13 @@ func New(cfg Config) (*Stack, error) {
 			gso, s.gsoOK = s.writeCut, true
 			s.cuts.New = func() any { return new(cutBatch) }
 		}
+	}
+	if caps.Queue {
+		q, ok := cfg.Link.(link.Queuer)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports Queue but has no Backpressure, NotifyRoom and Queued methods")
+		}
+		s.hold = newLinkHold(q)
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -288,6 +296,9 @@ func New(cfg Config) (*Stack, error) {
 		NewCC:    newCC,
 		Budget:   s.tcpMem,
 	}
+	if s.hold != nil {
+		tc.LinkFull, tc.LinkQueued = &s.hold.full, s.hold.queued
+	}
 	s.linkMTU4.Store(int32(s.host.MTU()))
 	tc.LinkMTU = &s.linkMTU4 // a DHCP lease may lower it
 	s.tcpCfg = tcp.Prepare(&tc)
@@ -307,6 +318,10 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.AddrsChanged != nil {
 		s.wg.Add(1)
 		go s.watchAddrs(s.Addrs())
+	}
+	if s.hold != nil {
+		s.wg.Add(1)
+		go s.roomLoop()
 	}
 	if s.dhcp != nil {
 		go s.dhcp.run()

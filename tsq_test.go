@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -171,5 +172,21 @@ func TestQueueCapabilityPassedOn(t *testing.T) {
 	}
 	if d := la.Stats().TxDrops; d != 0 || a.Stats().TCP.Retransmits != 0 {
 		t.Errorf("%d frames dropped, %d retransmitted", d, a.Stats().TCP.Retransmits)
+	}
+}
+
+// noQueue declares Queue without the methods it needs.
+type noQueue struct{ Link }
+
+func (noQueue) Capabilities() Capabilities { return Capabilities{Queue: true} }
+
+// TestQueueCapabilityNeedsMethods: New refuses a link that declares Queue
+// without Backpressure, NotifyRoom and Queued.
+func TestQueueCapabilityNeedsMethods(t *testing.T) {
+	checkGoroutines(t)
+	la, _ := Pipe()
+	defer la.Close()
+	if _, err := New(Config{Link: noQueue{la}, Addr: netip.MustParsePrefix("198.18.0.1/24")}); err == nil {
+		t.Fatal("New accepted a link that reports Queue without its methods")
 	}
 }

@@ -13,8 +13,10 @@
 // package maps them to *net.OpError in one place.
 //
 // Goroutines: one reads the link (every input path runs on it, to the
-// endpoint's wake-up), one runs the IP layer's timers, and each TCP
-// connection arms a runtime timer for its machine's earliest deadline.
+// endpoint's wake-up), one runs the IP layer's timers, each TCP
+// connection arms a runtime timer for its machine's earliest deadline,
+// and on a link with the Queue capability one sends what its full queue
+// held back and resumes the connections that waited (linkhold.go).
 // Users' calls run on their own goroutines. Locks: the TCP and UDP tables
 // each have a RWMutex; every endpoint has its own mutex. A table lock is
 // never held while an endpoint's is taken; an endpoint's may be held while a

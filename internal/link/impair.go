@@ -185,12 +185,24 @@ func (im *Impair) NotifyRoom() {
 }
 
 // Queued returns what waits in the wrapped link's queues, and in Impair's
-// own for ReadFrame (Queuer); not the frames Delay or Reorder hold back.
+// own for ReadFrame (Queuer), while neither direction can lose a frame;
+// else nothing, since a stack waits with its loss probes while frames
+// wait, which is right only on a link that loses none. Drop and Corrupt
+// lose frames, and so may Delay, Jitter and Reorder: a frame sent later
+// that finds the queue full is lost.
 func (im *Impair) Queued() (tx, rx int) {
+	if im.egress.cfg.lossy() || im.ingress.cfg.lossy() {
+		return 0, 0
+	}
 	if q, ok := im.l.(Queuer); ok && CapabilitiesOf(im.l).Queue {
 		tx, rx = q.Queued()
 	}
 	return tx, rx + len(im.in)
+}
+
+// lossy reports whether the impairment can lose frames (see Queued).
+func (m Impairment) lossy() bool {
+	return m.Drop > 0 || m.Corrupt > 0 || m.Delay > 0 || m.Jitter > 0 || m.Reorder > 0
 }
 
 // MTU returns the wrapped link's MTU.

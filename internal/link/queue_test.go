@@ -174,6 +174,11 @@ func TestWrappersPassOnQueue(t *testing.T) {
 	if tx, _ := im.Queued(); tx != 1 {
 		t.Errorf("Queued through the wrappers: %d, want 1", tx)
 	}
+	lossy := NewImpair(p, ImpairConfig{Egress: Impairment{Drop: 0.5}})
+	defer lossy.Close()
+	if tx, rx := lossy.Queued(); tx != 0 || rx != 0 {
+		t.Errorf("Queued through an Impair that drops: %d, %d; want nothing, so probes do not wait", tx, rx)
+	}
 	plain, err := NewPcap(struct{ Link }{a}, discard{}) // a's Link methods only
 	if err != nil {
 		t.Fatal(err)

@@ -302,7 +302,7 @@ func (c *Conn) linkHolds(segs int) bool {
 
 // maxRTOHeld bounds the retransmission timeouts in a row that onRTO puts
 // off while the link's queues hold frames.
-const maxRTOHeld = 4
+const maxRTOHeld = 2
 
 // linkQueued reports whether frames wait in the queues of a link that
 // holds rather than drops (Config.LinkQueued).

@@ -54,7 +54,29 @@ type Link interface {
 //     when the link does not lend; on a link without GSO it cuts each TCP
 //     super-segment into a batch of frames, as a NIC's TSO would, and
 //     writes them with one WriteFrames call.
+//   - Queue: the link's transmit queue can hold the stack back instead of
+//     dropping what does not fit, as a NIC's driver stops the kernel's
+//     queue and wakes it, through Backpressure() <-chan struct{}, which
+//     the stack calls once, before traffic, and after which a
+//     WriteFrame, WriteGSO or WriteFrames call that finds the queue
+//     without room for all it carries sends none of it and returns
+//     ErrLinkFull; and NotifyRoom(), which asks for one value on the
+//     channel Backpressure returned once the queue has room again (at
+//     once if it has now), and never blocks; and Queued() (tx, rx int),
+//     the frames waiting in its queues, sent and not yet read by the far
+//     end, and received and not yet read by the stack. The stack then
+//     keeps the TCP frames refused, in order, sends no more data until
+//     the signal, only ACKs, and puts at most a super-segment of each
+//     connection in the queue at a time; its tail loss probes wait while
+//     frames wait, since nothing is lost, only queued. So TCP loses
+//     nothing to its own link. Other packets a full queue refuses are
+//     lost, as a full queue's are. Pipe and the links of
+//     NewPacketLinkPair have it.
 type Capabilities = link.Capabilities
+
+// ErrLinkFull is what a link with the Queue capability returns for a write
+// its full queue refused (see Capabilities).
+var ErrLinkFull = link.ErrFull
 
 // SegmentTCP does in software what a NIC's TSO does, for a Link that
 // declares GSO and has no hardware to cut with: it cuts frame, a TCP
@@ -148,7 +170,9 @@ type Device struct{ *link.Device }
 // Pipe returns two in-memory Ethernet links joined back to back with an MTU
 // of 1500, as two hosts on one cable. Each direction queues a bounded
 // number of frames and drops (and counts) what does not fit, as a NIC's ring
-// does. Closing either end closes both.
+// does; a Stack on an end makes it hold its TCP sender back instead (the
+// Queue capability), so that TCP loses nothing to the pipe. Closing either
+// end closes both.
 func Pipe() (*PipeEnd, *PipeEnd) { return NewPipe(PipeConfig{}) }
 
 // A PipeEnd is one end of a Pipe: a CapableLink that lends its frames, and
@@ -214,6 +238,18 @@ type PacketLinkConfig struct {
 	OutputBatch func(pkts [][]byte)
 }
 
+// NewPacketLinkPair returns two PacketLinks joined back to back, as two
+// whose Output injects into the other would be, with one copy per packet,
+// which the receiving stack reads where it lies. Unlike such Outputs, each
+// sees the other's queue and reports the Queue capability: when it is
+// full the sending stack holds its TCP frames back until it drains,
+// rather than lose them. cfg's Output and OutputBatch are not used;
+// Inject still works on either link.
+func NewPacketLinkPair(cfg PacketLinkConfig) (a, b *PacketLink) {
+	ca, cb := link.NewChannelPair(link.ChannelConfig{MTU: cfg.MTU, Ethernet: cfg.Ethernet, Depth: cfg.Depth})
+	return &PacketLink{ch: ca}, &PacketLink{ch: cb}
+}
+
 // PacketLinkStats counts a PacketLink's traffic and drops.
 type PacketLinkStats = link.ChannelStats
 
@@ -256,8 +292,23 @@ func (l *PacketLink) ReadFrame(buf []byte) (int, error) { return l.ch.ReadFrame(
 func (l *PacketLink) WriteFrame(frame []byte) error { return l.ch.WriteFrame(frame) }
 
 // Capabilities reports Lend (the stack reads injected packets in place),
-// and Batch when PacketLinkConfig.OutputBatch is set.
+// Batch when PacketLinkConfig.OutputBatch is set, and Queue for a link of
+// NewPacketLinkPair.
 func (l *PacketLink) Capabilities() Capabilities { return l.ch.Capabilities() }
+
+// Backpressure makes a link of NewPacketLinkPair refuse, with ErrLinkFull,
+// a packet its peer's full queue cannot take, rather than drop it (the
+// Queue capability); it returns the channel NotifyRoom signals, nil for
+// any other PacketLink. The stack calls it.
+func (l *PacketLink) Backpressure() <-chan struct{} { return l.ch.Backpressure() }
+
+// NotifyRoom asks for one value on the channel Backpressure returned once
+// the peer's queue is at most half full, at once if it is now.
+func (l *PacketLink) NotifyRoom() { l.ch.NotifyRoom() }
+
+// Queued returns the packets waiting in the peer's queue (for a link of
+// NewPacketLinkPair; else 0) and in this link's own.
+func (l *PacketLink) Queued() (tx, rx int) { return l.ch.Queued() }
 
 // ReadFrames reads the next injected packet and those queued behind it,
 // up to len(bufs) (the Batch capability; it works without OutputBatch

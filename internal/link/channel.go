@@ -49,6 +49,15 @@ type Channel struct {
 	room  int // bytes before each queued packet: EthernetHeaderLen without Ethernet, else 0
 	stats struct{ injected, injectDrops, sent, sendDrops atomic.Uint64 }
 
+	// A Channel of a pair (NewChannelPair) sends into its peer's queue.
+	// These are the queue's side: how many packets wait in it, and the
+	// room signal a refused peer waits for (Queuer).
+	peer    *Channel
+	refuse  atomic.Bool // Backpressure was called: a full peer queue refuses
+	queued  atomic.Int32
+	want    atomic.Bool   // NotifyRoom waits for the queue to be half empty
+	roomSig chan struct{} // capacity 1; made by the peer's Backpressure
+
 	freeMu sync.Mutex
 	free   [][]byte // recycled packet buffers, reused last-in first-out
 }
@@ -72,6 +81,20 @@ func NewChannel(cfg ChannelConfig) *Channel {
 		c.room = EthernetHeaderLen
 	}
 	return c
+}
+
+// NewChannelPair returns two Channels joined back to back: each packet
+// the stack on one sends is copied into the other's inbound queue, as an
+// Output that calls the other's Inject would do, and read there in place.
+// Both report Queue, so that after Backpressure a full queue holds the
+// sender back (ErrFull) rather than dropping. cfg's Output and
+// OutputBatch are not used; Inject still works on either.
+func NewChannelPair(cfg ChannelConfig) (a, b *Channel) {
+	cfg.Output, cfg.OutputBatch = nil, nil
+	a, b = NewChannel(cfg), NewChannel(cfg)
+	a.out, b.out = nil, nil
+	a.peer, b.peer = b, a
+	return a, b
 }
 
 // get returns a recycled buffer holding c.room bytes and then a copy of
@@ -110,15 +133,51 @@ func (c *Channel) Inject(pkt []byte) error {
 	if c.closed() {
 		return net.ErrClosed
 	}
+	if !c.enqueue(pkt) {
+		c.stats.injectDrops.Add(1)
+		return ErrQueueFull
+	}
+	return nil
+}
+
+// enqueue queues a copy of pkt if the queue has room, and reports whether
+// it did.
+func (c *Channel) enqueue(pkt []byte) bool {
 	b := c.get(pkt)
 	select {
 	case c.in <- b:
+		c.queued.Add(1)
 		c.stats.injected.Add(1)
-		return nil
+		return true
 	default:
 		c.put(b)
-		c.stats.injectDrops.Add(1)
-		return ErrQueueFull
+		return false
+	}
+}
+
+// deliver is Inject for the peer of a pair: a full queue refuses pkt
+// (ErrFull) when hold is set, and otherwise drops it as Inject does.
+func (c *Channel) deliver(pkt []byte, hold bool) error {
+	switch {
+	case c.closed():
+		return nil // the packet is lost, as on a wire whose far end is gone
+	case c.enqueue(pkt):
+		return nil
+	case hold:
+		return ErrFull
+	}
+	c.stats.injectDrops.Add(1)
+	return nil
+}
+
+// took counts a packet the stack took from the queue, and signals a
+// NotifyRoom waiter once the queue is at most half full.
+func (c *Channel) took() {
+	if c.queued.Add(-1) <= int32(cap(c.in)/2) && c.want.Load() && c.want.CompareAndSwap(true, false) {
+		select {
+		case c.roomSig <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -130,6 +189,7 @@ func (c *Channel) InjectContext(ctx context.Context, pkt []byte) error {
 	b := c.get(pkt)
 	select {
 	case c.in <- b:
+		c.queued.Add(1)
 		c.stats.injected.Add(1)
 		return nil
 	case <-ctx.Done():
@@ -163,11 +223,13 @@ func (c *Channel) NextFrame() ([]byte, error) {
 	}
 	select {
 	case b := <-c.in: // a queued packet: no need to wait on done
+		c.took()
 		return b, nil
 	default:
 	}
 	select {
 	case b := <-c.in:
+		c.took()
 		return b, nil
 	case <-c.done:
 		return nil, net.ErrClosed
@@ -179,8 +241,18 @@ func (c *Channel) NextFrame() ([]byte, error) {
 func (c *Channel) Release(frame []byte) { c.put(frame) }
 
 // WriteFrame implements Link: hand frame to OutputBatch, Output or
-// Outbound.
+// Outbound, or queue it for the peer of a pair.
 func (c *Channel) WriteFrame(frame []byte) error {
+	if c.peer != nil {
+		if c.closed() {
+			return net.ErrClosed
+		}
+		if err := c.peer.deliver(frame, c.refuse.Load()); err != nil {
+			return err
+		}
+		c.stats.sent.Add(1)
+		return nil
+	}
 	if c.cfg.OutputBatch != nil {
 		_, err := c.WriteFrames([][]byte{frame})
 		return err
@@ -235,6 +307,7 @@ func (c *Channel) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 		} else {
 			select {
 			case b = <-c.in:
+				c.took()
 			default:
 				return n, nil
 			}
@@ -247,11 +320,52 @@ func (c *Channel) ReadFrames(bufs [][]byte, sizes []int) (int, error) {
 }
 
 // Capabilities reports Lend (the stack reads injected packets in place),
-// and Batch when OutputBatch is set: with Output or Outbound each packet
-// leaves on its own anyway, and the stack's own segments are then cut
-// no better than it builds them one by one.
+// Batch when OutputBatch is set (with Output or Outbound each packet
+// leaves on its own anyway, and the stack's own segments are then cut no
+// better than it builds them one by one), and Queue for a Channel of a
+// pair, which sees its peer's queue.
 func (c *Channel) Capabilities() Capabilities {
-	return Capabilities{Lend: true, Batch: c.cfg.OutputBatch != nil}
+	return Capabilities{Lend: true, Batch: c.cfg.OutputBatch != nil, Queue: c.peer != nil}
+}
+
+// Backpressure implements Queuer for a Channel of a pair: from then on a
+// packet that finds the peer's queue full is refused (ErrFull) instead of
+// dropped. It returns the channel NotifyRoom signals; nil for a Channel
+// that is not of a pair.
+func (c *Channel) Backpressure() <-chan struct{} {
+	if c.peer == nil {
+		return nil
+	}
+	if c.peer.roomSig == nil {
+		c.peer.roomSig = make(chan struct{}, 1)
+	}
+	c.refuse.Store(true)
+	return c.peer.roomSig
+}
+
+// Queued implements Queuer: the packets waiting in the peer's queue and in
+// this Channel's own.
+func (c *Channel) Queued() (tx, rx int) {
+	if c.peer != nil {
+		tx = int(max(c.peer.queued.Load(), 0))
+	}
+	return tx, int(max(c.queued.Load(), 0))
+}
+
+// NotifyRoom implements Queuer: one signal on the Backpressure channel
+// once the peer's queue is at most half full, at once if it is now.
+func (c *Channel) NotifyRoom() {
+	p := c.peer
+	if p == nil || p.roomSig == nil {
+		return
+	}
+	p.want.Store(true)
+	if p.queued.Load() <= int32(cap(p.in)/2) && p.want.CompareAndSwap(true, false) {
+		select {
+		case p.roomSig <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // MTU implements Link.

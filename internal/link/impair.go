@@ -159,6 +159,52 @@ func (im *Impair) WriteFrame(frame []byte) error {
 	return firstErr
 }
 
+// Capabilities reports Queue when the wrapped link has it, the one
+// capability Impair passes on: a frame Egress sends at once and the
+// wrapped link refuses is refused to the caller, who offers it again and
+// so draws its fate again; one sent later (Delay, Reorder) that finds the
+// queue full is lost and counted in Errors.
+func (im *Impair) Capabilities() Capabilities {
+	return Capabilities{Queue: CapabilitiesOf(im.l).Queue}
+}
+
+// Backpressure switches the wrapped link to refusing (Queuer); nil if it
+// has no Queue capability.
+func (im *Impair) Backpressure() <-chan struct{} {
+	if q, ok := im.l.(Queuer); ok && CapabilitiesOf(im.l).Queue {
+		return q.Backpressure()
+	}
+	return nil
+}
+
+// NotifyRoom asks the wrapped link for a room signal (Queuer).
+func (im *Impair) NotifyRoom() {
+	if q, ok := im.l.(Queuer); ok && CapabilitiesOf(im.l).Queue {
+		q.NotifyRoom()
+	}
+}
+
+// Queued returns what waits in the wrapped link's queues, and in Impair's
+// own for ReadFrame (Queuer), while neither direction can lose a frame;
+// else nothing, since a stack waits with its loss probes while frames
+// wait, which is right only on a link that loses none. Drop and Corrupt
+// lose frames, and so may Delay, Jitter and Reorder: a frame sent later
+// that finds the queue full is lost.
+func (im *Impair) Queued() (tx, rx int) {
+	if im.egress.cfg.lossy() || im.ingress.cfg.lossy() {
+		return 0, 0
+	}
+	if q, ok := im.l.(Queuer); ok && CapabilitiesOf(im.l).Queue {
+		tx, rx = q.Queued()
+	}
+	return tx, rx + len(im.in)
+}
+
+// lossy reports whether the impairment can lose frames (see Queued).
+func (m Impairment) lossy() bool {
+	return m.Drop > 0 || m.Corrupt > 0 || m.Delay > 0 || m.Jitter > 0 || m.Reorder > 0
+}
+
 // MTU returns the wrapped link's MTU.
 func (im *Impair) MTU() int { return im.l.MTU() }
 

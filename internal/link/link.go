@@ -6,6 +6,8 @@
 // the root package's netstack.Link, so values move freely between the two.
 package link
 
+import "errors"
+
 // Link is a frame-oriented device: Ethernet frames (TAP, Pipe) or bare IP
 // packets (TUN). It is the seam users implement to plug their own transport.
 //
@@ -64,6 +66,43 @@ type Capabilities struct {
 	// a batch of frames in one go (Segment) and writes them with one
 	// WriteFrames call.
 	Batch bool
+	// Queue: the link's transmit queue can hold the sender back instead of
+	// dropping what does not fit, through Backpressure and NotifyRoom
+	// (Queuer), as a NIC's driver stops and wakes the kernel's queue. The
+	// stack then keeps the TCP frames the queue refuses, sends no more
+	// data until the link has room, and loses nothing to its own queue.
+	Queue bool
+}
+
+// ErrFull is what a link with the Queue capability returns, once
+// Backpressure was called, for a write that found its queue full: the
+// frame (or the whole batch or super-segment) was not sent, and may be
+// offered again once the link signals room.
+var ErrFull = errors.New("link: transmit queue full; frame not sent")
+
+// Queuer is the method set of the Queue capability.
+//
+// Backpressure switches the link from dropping to refusing: from then on
+// a WriteFrame, WriteGSO or WriteFrames call that finds the queue without
+// room for all it carries sends none of it and returns ErrFull. It
+// returns the channel (capacity 1) on which the link signals room, and
+// is called once, before the link carries traffic.
+//
+// NotifyRoom asks for one signal on that channel once the queue has room
+// again (Pipe and PacketLink: once it is at most half full), at once if
+// it has room now. It never blocks; the stack calls it after a refusal,
+// having put the refused frames aside, so no signal can come too early
+// to be heard.
+//
+// Queued returns how many frames wait in the link's queues: sent and not
+// yet read by the far end (tx), and received and not yet read by the
+// stack (rx). A link that refuses rather than drops loses nothing, so
+// while frames wait a tail loss probe would only queue behind them, or
+// answer an ACK not yet read; the stack probes later.
+type Queuer interface {
+	Backpressure() <-chan struct{}
+	NotifyRoom()
+	Queued() (tx, rx int)
 }
 
 // Batcher is the method set of the Batch capability.

@@ -166,6 +166,32 @@ func (p *Pcap) WriteFrames(frames [][]byte) (int, error) {
 	return b.WriteFrames(frames)
 }
 
+// Backpressure switches the wrapped link to refusing what its full queue
+// cannot take (Queuer); a refused frame is recorded each time it is
+// offered, as tcpdump records each transmission. It returns nil if the
+// wrapped link has no Queue capability.
+func (p *Pcap) Backpressure() <-chan struct{} {
+	if q, ok := p.l.(Queuer); ok && CapabilitiesOf(p.l).Queue {
+		return q.Backpressure()
+	}
+	return nil
+}
+
+// NotifyRoom asks the wrapped link for a room signal (Queuer).
+func (p *Pcap) NotifyRoom() {
+	if q, ok := p.l.(Queuer); ok && CapabilitiesOf(p.l).Queue {
+		q.NotifyRoom()
+	}
+}
+
+// Queued returns what waits in the wrapped link's queues (Queuer).
+func (p *Pcap) Queued() (tx, rx int) {
+	if q, ok := p.l.(Queuer); ok && CapabilitiesOf(p.l).Queue {
+		return q.Queued()
+	}
+	return 0, 0
+}
+
 // Release gives a frame from NextFrame back to the wrapped link.
 func (p *Pcap) Release(frame []byte) { p.l.(Lender).Release(frame) }
 

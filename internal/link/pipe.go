@@ -25,8 +25,8 @@ type PipeConfig struct {
 	// MTU is the largest IP packet either end carries; frames may be
 	// EthernetHeaderLen bytes longer. Zero means 1500.
 	MTU int
-	// Depth is how many frames each direction queues before it drops.
-	// Zero means DefaultPipeDepth.
+	// Depth is how many frames each direction queues before it drops
+	// (or, after Backpressure, refuses). Zero means DefaultPipeDepth.
 	Depth int
 }
 
@@ -101,7 +101,8 @@ func (p *PipeEnd) ReadFrame(buf []byte) (int, error) {
 
 // WriteFrame copies frame into the peer's queue. If the queue is full the
 // frame is dropped, counted in Stats().TxDrops, and WriteFrame returns nil,
-// as a NIC would. It returns ErrFrameTooLong for a frame longer than
+// as a NIC would; after Backpressure it is refused instead (ErrFull). It
+// returns ErrFrameTooLong for a frame longer than
 // MTU()+EthernetHeaderLen and net.ErrClosed once either end is closed.
 func (p *PipeEnd) WriteFrame(frame []byte) error {
 	select {
@@ -112,14 +113,16 @@ func (p *PipeEnd) WriteFrame(frame []byte) error {
 	if len(frame) > p.mtu+EthernetHeaderLen {
 		return ErrFrameTooLong
 	}
-	p.tx.push(frame)
-	return nil
+	return p.tx.push(frame)
 }
 
 // WriteGSO cuts frame, a TCP super-segment (see GSOWriter), into segments
 // of gsoSize bytes of payload, as a NIC's TSO would, straight into the
 // peer's queue: one copy and one lock for the lot. Segments that find the
-// queue full are dropped and counted as WriteFrame's are. It fails for a
+// queue full are dropped and counted as WriteFrame's are; after
+// Backpressure the whole super-segment is refused instead (ErrFull),
+// unless the queue is at most half full, when it goes in whole even past
+// the depth. It fails for a
 // frame that is no such segment or whose segments would exceed the MTU.
 func (p *PipeEnd) WriteGSO(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	select {
@@ -158,10 +161,26 @@ func (p *PipeEnd) NextFrame() ([]byte, error) {
 func (p *PipeEnd) Release(frame []byte) { p.rx.release(frame) }
 
 // Capabilities reports Lend (the stack reads frames in the pipe's
-// buffers) and GSO (the pipe cuts TCP super-segments, as a veth pair does
-// in the kernel); its reads deliver segments as they were cut, not
-// coalesced.
-func (p *PipeEnd) Capabilities() Capabilities { return Capabilities{Lend: true, GSO: true} }
+// buffers), GSO (the pipe cuts TCP super-segments, as a veth pair does
+// in the kernel; its reads deliver segments as they were cut, not
+// coalesced) and Queue (a full queue can hold the writer back).
+func (p *PipeEnd) Capabilities() Capabilities {
+	return Capabilities{Lend: true, GSO: true, Queue: true}
+}
+
+// Backpressure makes this end refuse what does not fit in the peer's
+// queue instead of dropping it (see Queuer): WriteFrame and WriteGSO
+// return ErrFull and queue nothing. It returns the channel NotifyRoom
+// signals.
+func (p *PipeEnd) Backpressure() <-chan struct{} { return p.tx.holdBack() }
+
+// NotifyRoom asks for a signal on the Backpressure channel once the
+// peer's queue is at most half full, at once if it is now.
+func (p *PipeEnd) NotifyRoom() { p.tx.notifyRoom() }
+
+// Queued returns the frames this end wrote that the peer has not read
+// yet, and those the peer wrote that this end has not read yet.
+func (p *PipeEnd) Queued() (tx, rx int) { return p.tx.queued(), p.rx.queued() }
 
 // MTU returns the largest IP packet the pipe carries.
 func (p *PipeEnd) MTU() int { return p.mtu }
@@ -199,9 +218,13 @@ func (p *PipeEnd) Stats() PipeStats {
 // reusing the same few buffers, which stay in the CPU cache.
 type frameQueue struct {
 	mu        sync.Mutex
-	slots     [][]byte // ring of queued frames
-	head, n   int      // index of the oldest frame; frames queued
-	free      [][]byte // buffers of read frames, capacity maxFrame
+	slots     [][]byte      // ring of queued frames: depth, and holdSlack more with back-pressure
+	head, n   int           // index of the oldest frame; frames queued
+	depth     int           // frames queued before writes drop, or are refused
+	refuse    bool          // Backpressure was called: refuse rather than drop
+	want      bool          // NotifyRoom waits for the queue to be half empty
+	room      chan struct{} // capacity 1: NotifyRoom's signal; made by Backpressure
+	free      [][]byte      // buffers of read frames, capacity maxFrame
 	maxFrame  int
 	scratch   []byte        // where segments cut into a full ring go
 	ready     chan struct{} // capacity 1: a frame was pushed
@@ -215,14 +238,25 @@ type frameQueue struct {
 func newFrameQueue(depth, maxFrame int) *frameQueue {
 	return &frameQueue{
 		slots:    make([][]byte, depth),
+		depth:    depth,
 		maxFrame: maxFrame,
 		ready:    make(chan struct{}, 1),
 	}
 }
 
-// push copies frame to the tail, or counts a drop if the ring is full.
-func (q *frameQueue) push(frame []byte) {
+// holdSlack is how many frames past its depth a queue with back-pressure
+// holds: the segments of the largest super-segment the stack builds
+// (tcp.MaxSuperSegs), which a queue at most half full always takes whole.
+const holdSlack = 64
+
+// push copies frame to the tail, or counts a drop if the ring is full; with
+// back-pressure it refuses it instead.
+func (q *frameQueue) push(frame []byte) error {
 	q.mu.Lock()
+	if !q.admit(1) {
+		q.mu.Unlock()
+		return ErrFull
+	}
 	b := q.slot(len(frame))
 	if b != nil {
 		copy(b, frame)
@@ -231,11 +265,82 @@ func (q *frameQueue) push(frame []byte) {
 	if b != nil {
 		q.wake()
 	}
+	return nil
+}
+
+// admit reports whether k more frames may go in. Without back-pressure
+// they always may: those the ring has no slot for are dropped. With it,
+// when all k fit within the depth, or when the queue is at most half full,
+// which is the room NotifyRoom promises, so that a writer told of room
+// never finds its super-segment refused for being larger than it. q.mu is
+// held.
+func (q *frameQueue) admit(k int) bool {
+	return !q.refuse || q.n+k <= q.depth || q.n <= q.depth/2
+}
+
+// holdBack switches the queue to refusing (Backpressure), making room for
+// holdSlack more frames.
+func (q *frameQueue) holdBack() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.refuse {
+		q.refuse = true
+		slots := make([][]byte, q.depth+holdSlack)
+		for i := range q.n {
+			slots[i] = q.slots[(q.head+i)%len(q.slots)]
+		}
+		q.slots, q.head = slots, 0
+		q.room = make(chan struct{}, 1)
+	}
+	return q.room
+}
+
+// queued returns how many frames wait in the queue.
+func (q *frameQueue) queued() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// notifyRoom signals q.room once the queue is at most half full.
+func (q *frameQueue) notifyRoom() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.room == nil {
+		return
+	}
+	q.want = true
+	q.roomCheck()
+}
+
+// roomCheck signals a NotifyRoom waiter if the queue is at most half
+// full. q.mu is held; the send does not block.
+func (q *frameQueue) roomCheck() {
+	if q.want && q.n <= q.depth/2 {
+		q.want = false
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// segments returns how many segments of gsoSize bytes of payload a
+// super-segment of frameLen bytes, hdrLen of them headers, is cut into.
+func segments(frameLen, gsoSize, hdrLen int) int {
+	if gsoSize <= 0 || frameLen <= hdrLen {
+		return 1
+	}
+	return (frameLen - hdrLen + gsoSize - 1) / gsoSize
 }
 
 // pushSegments cuts a TCP super-segment into the tail (see Segment).
 func (q *frameQueue) pushSegments(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	q.mu.Lock()
+	if !q.admit(segments(len(frame), gsoSize, hdrLen)) {
+		q.mu.Unlock()
+		return ErrFull
+	}
 	pushed := false
 	_, err := Segment(frame, EthernetHeaderLen, gsoSize, csumStart, hdrLen, func(_, n int) []byte {
 		if b := q.slot(n); b != nil {
@@ -297,6 +402,7 @@ func (q *frameQueue) take() ([]byte, bool) {
 	q.n--
 	q.outFrames++
 	q.outBytes += uint64(len(f))
+	q.roomCheck()
 	return f, true
 }
 

@@ -135,7 +135,7 @@ func (c *ICMPEndpoint) WriteTo(msg []byte, addr netip.Addr) error {
 	}
 	err := c.s.host.Output(time.Now(), pkt, proto, src, addr, false)
 	c.s.frames.Put(buf)
-	return err
+	return lostIfFull(err)
 }
 
 // Close closes the socket and wakes its readers. A second Close returns

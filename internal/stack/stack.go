@@ -15,10 +15,12 @@
 // Goroutines: one reads the link (every input path runs on it, to the
 // endpoint's wake-up; or, with Config.InputWorkers, on the workers it hands
 // each flow's frames to; or one reads each queue of a link.MultiQueue),
-// one runs the IP layer's timers, and each TCP connection arms a runtime
-// timer for its machine's earliest deadline when it is near; far ones
-// (keep-alive, TIME-WAIT) wait in the stack's buckets under one timer
-// (tcptimer.go).
+// one runs the IP layer's timers, each TCP connection arms a runtime
+// timer for its machine's earliest deadline when it is near (far ones,
+// keep-alive and TIME-WAIT, wait in the stack's buckets under one timer:
+// tcptimer.go), and on a link with the Queue capability one sends what its
+// full queue held back and resumes the connections that waited
+// (linkhold.go).
 // Users' calls run on their own goroutines. Locks: the TCP and UDP tables
 // each have a RWMutex; every endpoint has its own mutex. A table lock is
 // never held while an endpoint's is taken; an endpoint's may be held while a
@@ -156,6 +158,7 @@ type Stack struct {
 	// queueFrames counts the frames input from each receive queue of a
 	// link.MultiQueue; nil on a link of one queue.
 	queueFrames []atomic.Uint64
+	hold        *linkHold // the link's queue holds TCP frames back when full; nil if it cannot
 	cuts        sync.Pool // *cutBatch: frames a super-segment is cut into for batcher
 	outPool     sync.Pool // *[]outFrame: connections' send queues, lent per call
 	rndMu       sync.Mutex
@@ -228,6 +231,13 @@ func New(cfg Config) (*Stack, error) {
 			gso, s.gsoOK = s.writeCut, true
 			s.cuts.New = func() any { return new(cutBatch) }
 		}
+	}
+	if caps.Queue {
+		q, ok := cfg.Link.(link.Queuer)
+		if !ok {
+			return nil, errors.New("netstack: Config.Link reports Queue but has no Backpressure, NotifyRoom and Queued methods")
+		}
+		s.hold = newLinkHold(q)
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
@@ -306,6 +316,9 @@ func New(cfg Config) (*Stack, error) {
 		NewCC:    newCC,
 		Budget:   s.tcpMem,
 	}
+	if s.hold != nil {
+		tc.LinkFull, tc.LinkQueued = &s.hold.full, s.hold.queued
+	}
 	s.linkMTU4.Store(int32(s.host.MTU()))
 	tc.LinkMTU = &s.linkMTU4 // a DHCP lease may lower it
 	s.tcpCfg = tcp.Prepare(&tc)
@@ -325,6 +338,10 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.AddrsChanged != nil {
 		s.wg.Add(1)
 		go s.watchAddrs(s.Addrs())
+	}
+	if s.hold != nil {
+		s.wg.Add(1)
+		go s.roomLoop()
 	}
 	if s.dhcp != nil {
 		go s.dhcp.run()

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"math"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gotcpip/netstack/internal/checksum"
 	"github.com/gotcpip/netstack/internal/ip"
+	"github.com/gotcpip/netstack/internal/link"
 	"github.com/gotcpip/netstack/internal/stats"
 	"github.com/gotcpip/netstack/internal/tcp"
 )
@@ -119,16 +121,51 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 	*c.out = append(out, f)
 }
 
-// send hands one frame to the IP layer.
-func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
+// send hands one frame to the IP layer. It returns link.ErrFull if the
+// link's queue refused it, which may then be sent again: its segments
+// count once they leave.
+func (c *TCPEndpoint) send(now time.Time, f *outFrame) error {
+	segs, err := 1, error(nil)
 	if f.gso.Segs <= 1 {
-		stats.Inc(&c.s.st.TCP.SegmentsOut)
-		c.s.host.OutputECN(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true, f.ecn)
-		return
+		err = c.s.host.OutputECN(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true, f.ecn)
+	} else {
+		segs = f.gso.Segs
+		f.gso.Finish(tcp.Header((*f.bp)[int(c.hr):f.n]), c.pseudoBase) // the same again if resent
+		err = c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen, f.ecn)
 	}
-	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(f.gso.Segs))
-	f.gso.Finish(tcp.Header((*f.bp)[int(c.hr):f.n]), c.pseudoBase)
-	c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen, f.ecn)
+	if errors.Is(err, link.ErrFull) {
+		return err
+	}
+	stats.Add(&c.s.st.TCP.SegmentsOut, uint64(segs))
+	return nil
+}
+
+// sendFrames sends frames in order; sendMu is held. On a link with the
+// Queue capability, once its queue refuses a frame, that frame and those
+// behind it wait in the stack's linkHold, as do all frames sent while any
+// wait there (see linkHold). It returns the buffers of the frames sent to
+// the pool; the held ones are the hold's.
+func (c *TCPEndpoint) sendFrames(now time.Time, frames []outFrame) {
+	h := c.s.hold
+	for i := range frames {
+		f := &frames[i]
+		if h != nil && h.full.Load() && h.queue(c, frames[i:]) {
+			return
+		}
+		if err := c.send(now, f); err != nil && h != nil {
+			h.refused(c, frames[i:])
+			return
+		}
+		c.s.frames.Put(f.bp)
+	}
+}
+
+// resume sends what the core held back while the link's queue was full.
+func (c *TCPEndpoint) resume() {
+	c.mu.Lock()
+	now := time.Now()
+	c.core.Resume(now)
+	c.finish(now)
 }
 
 // afterLocked acts on the events of the last core call: it wakes readers,
@@ -136,6 +173,9 @@ func (c *TCPEndpoint) send(now time.Time, f *outFrame) {
 // timer. mu is held.
 func (c *TCPEndpoint) afterLocked(now time.Time) {
 	ev := c.core.TakeEvents()
+	if ev&tcp.EvHeld != 0 {
+		c.s.hold.wait(c)
+	}
 	if ev&(tcp.EvEstablished|tcp.EvError|tcp.EvClosed) != 0 && !c.shook {
 		c.shook = true
 		if c.handshake != nil {
@@ -214,13 +254,9 @@ func (c *TCPEndpoint) unlockAndSend(now time.Time) {
 	c.out = nil
 	c.sendMu.Lock()
 	c.mu.Unlock()
-	for i := range *out {
-		f := &(*out)[i]
-		c.send(now, f)
-		c.s.frames.Put(f.bp)
-		*f = outFrame{}
-	}
+	c.sendFrames(now, *out)
 	c.sendMu.Unlock()
+	clear(*out)
 	*out = (*out)[:0]
 	c.s.outPool.Put(out)
 }

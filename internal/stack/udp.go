@@ -243,6 +243,7 @@ func (s *Stack) sendUDP(from, to netip.AddrPort, b []byte) error {
 	udp.Encode(dg, from.Port(), to.Port(), checksum.Pseudo(from.Addr(), to.Addr(), ip.ProtoUDP, len(dg)))
 	err := s.host.Output(time.Now(), pkt, ip.ProtoUDP, from.Addr(), to.Addr(), false)
 	s.frames.Put(buf)
+	err = lostIfFull(err)
 	if err == nil {
 		stats.Inc(&s.st.UDP.DatagramsOut)
 	}

@@ -57,6 +57,21 @@ type Config struct {
 	// MTU of the route's device.
 	LinkMTU *atomic.Int32
 
+	// LinkFull, if set, is true while the link's queue is full and holds
+	// the frames it refused: connections then send no data, new or
+	// retransmitted, only ACKs, and raise EvHeld; the shell calls Resume
+	// once the link has room. This is how a queue in memory pushes back
+	// on the sender instead of dropping, as Linux's device queues do.
+	// With it set, a call also sends at most MaxSuperSegs segments of
+	// data before it raises EvHeld, so that no connection fills the
+	// queue in one go (see linkHolds).
+	LinkFull *atomic.Bool
+	// LinkQueued, if set, reports whether frames still wait in the
+	// queues of such a link, either way: a tail loss probe then waits,
+	// and so, a few times, does the retransmission timeout, as what they
+	// would resend is queued, not lost (onPTO, onRTO).
+	LinkQueued func() bool
+
 	// NoMTUProbing turns packetization-layer path MTU discovery (RFC
 	// 4821, as Linux's tcp_mtu_probing=1; pmtu.go) off: by default
 	// repeated timeouts of full-sized segments lower the MSS and probes

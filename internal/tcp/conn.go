@@ -158,6 +158,7 @@ type Conn struct {
 	rackPersist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
 	probing     bool  // PLPMTUD searches (Linux's icsk_mtup.enabled); its state is in rare (pmtu.go)
 	ecn         uint8 // ECN state (RFC 3168): ecnOK, ecnEcho, ecnCWR, ecnCWROut (ecn.go)
+	rtoHeld     uint8 // RTOs in a row put off while the link's queues held frames (onRTO)
 }
 
 // NewConn returns a connection in CLOSED between local and remote, whose

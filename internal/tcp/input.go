@@ -178,7 +178,10 @@ func (c *Conn) windowMoved(now time.Time, from, to Seq) {
 	switch {
 	case c.sndUna == c.sndNxt:
 		c.sndShrunk = false
-	case to.LessThan(from) && to.LessThan(c.sndNxt):
+	case from.Sub(to) >= 1<<c.sndWScale && to.LessThan(c.sndNxt):
+		// Less than one unit of the window scale is the peer rounding
+		// its window down, not discarding: it shrinks no further than
+		// it can express.
 		c.sndShrunk = true
 	case c.sndShrunk && to.GreaterThan(from):
 		c.sndShrunk = false
@@ -419,7 +422,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 		if rtt > 0 && rtt < c.cfg.MaxRTO {
 			c.rtt.sample(rtt, c.cfg.MinRTO, c.cfg.MaxRTO)
 		}
-		c.backoff, c.retries = 0, 0
+		c.backoff, c.retries, c.rtoHeld = 0, 0, 0
 		if c.probing {
 			c.probeAcked(ack)
 		}

@@ -254,7 +254,10 @@ func (c *Conn) output(now time.Time) {
 		c.lastSend = c.sinceEpoch(now)
 	}
 	sent, fresh := false, false
-	for {
+	for segs := 0; ; segs++ {
+		if c.linkHolds(segs) {
+			break
+		}
 		if r := c.nextLost(); r != nil {
 			if c.pipe()+r.len() > c.cc.Cwnd() && c.pipe() > 0 {
 				break
@@ -280,6 +283,36 @@ func (c *Conn) output(now time.Time) {
 		c.persistAt = c.at(now) + tick(c.rto())
 	}
 }
+
+// linkHolds reports whether a link whose queue the shell sees
+// (Config.LinkFull) holds output back, segs segments having been sent in
+// this call: while the queue is full, and after a super-segment's worth
+// (MaxSuperSegs), so that a connection puts at most that much below it at
+// a time, as Linux's TCP small queues bound what a socket has in the
+// device queues. It raises EvHeld, for the shell to call Resume when the
+// link has room.
+func (c *Conn) linkHolds(segs int) bool {
+	f := c.cfg.LinkFull
+	if f == nil || (segs < MaxSuperSegs && !f.Load()) {
+		return false
+	}
+	c.events |= EvHeld
+	return true
+}
+
+// maxRTOHeld bounds the retransmission timeouts in a row that onRTO puts
+// off while the link's queues hold frames.
+const maxRTOHeld = 2
+
+// linkQueued reports whether frames wait in the queues of a link that
+// holds rather than drops (Config.LinkQueued).
+func (c *Conn) linkQueued() bool {
+	q := c.cfg.LinkQueued
+	return q != nil && q()
+}
+
+// Resume sends what the link held back (EvHeld), now that it has room.
+func (c *Conn) Resume(now time.Time) { c.output(now) }
 
 // How sendNext may send.
 type sendMode uint8

@@ -125,14 +125,19 @@ func (c *Conn) onRackTimer(now time.Time) {
 // armPTO (re)arms the tail loss probe (RFC 8985 §7.2) after new data is
 // sent or new data is acknowledged, unless a probe is out, recovery is
 // under way, or the RTO would fire first. PTO = 2·SRTT, plus WCDelAckT when
-// a single segment is in flight, and at least 10 ms (as Linux).
+// a single segment is in flight (over a link that holds rather than drops,
+// less than two full-sized ones), and at least 10 ms (as Linux).
 func (c *Conn) armPTO(now time.Time) {
 	c.ptoAt = 0
 	if !c.sackOK || c.inRecovery || c.inLoss || c.tlpOut || c.sndUna == c.sndNxt || !c.rtt.has() || c.sndWnd == 0 {
 		return
 	}
 	pto := 2 * c.rtt.srtt
-	if c.txq.n == 1 {
+	if c.txq.n == 1 || (c.cfg.LinkQueued != nil && int(c.sndNxt.Sub(c.sndUna)) < 2*c.mss) {
+		// Less than two full-sized segments out: the peer may delay its
+		// ACK (RFC 5681 §4.2), as ours does. Over a link that holds
+		// rather than drops, where a probe is seldom needed, the probe
+		// waits for that ACK too, not only for a single segment's.
 		pto += wcDelAckT
 	}
 	at := c.at(now) + tick(max(pto, 10*time.Millisecond))
@@ -152,6 +157,15 @@ func (c *Conn) onPTO(now time.Time) {
 		return
 	}
 	if c.sndUna == c.sndNxt || c.inRecovery || c.inLoss {
+		return
+	}
+	if c.linkQueued() {
+		// The link's queues hold frames, ours or the peer's ACKs: the
+		// probe would wait behind the data it probes for, which a link
+		// that holds rather than drops has not lost (Linux's
+		// skb_still_in_host_queue). Probe later; the RTO is the
+		// backstop.
+		c.armPTO(now)
 		return
 	}
 	c.rareStats().TLPs++

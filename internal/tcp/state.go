@@ -54,6 +54,9 @@ const (
 	// EvClosed: the connection reached CLOSED for good (after TIME_WAIT, a
 	// reset, a failure or a finished close); the shell may forget it.
 	EvClosed
+	// EvHeld: output stopped for the link (Config.LinkFull); the shell
+	// calls Resume once the link has room.
+	EvHeld
 )
 
 // Errors a connection reports through Err, Read and Write. The root package

@@ -118,6 +118,15 @@ func (c *Conn) onRTO(now time.Time) {
 	if c.sndUna == c.sndMax {
 		return
 	}
+	if c.rtoHeld < maxRTOHeld && c.linkQueued() {
+		// Frames still wait in the link's queues, which hold rather
+		// than drop: our data not yet read by the peer, or its ACKs not
+		// yet by us. Nothing is known lost; look again an RTO later, a
+		// few times, in case the far end never reads.
+		c.rtoHeld++
+		c.rtoAt = c.at(now) + tick(c.rto())
+		return
+	}
 	if int(c.retries) >= c.cfg.Retries {
 		c.terminate(ErrTimedOut)
 		return

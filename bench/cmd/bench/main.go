@@ -406,6 +406,9 @@ func runOnce(w workload, f pair.Factory, timeout time.Duration) (res runResult) 
 	select {
 	case o := <-c:
 		res.vals, res.err, res.note = o.v, o.err, p.Note
+		if p.Counters != nil {
+			res.note = strings.TrimPrefix(res.note+"; "+p.Counters(), "; ")
+		}
 	case <-time.After(timeout + 15*time.Second):
 		res.err = fmt.Errorf("timeout: no result after %s (deadlines did not unblock it)", timeout+15*time.Second)
 	}

@@ -2,6 +2,7 @@ package pair
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -12,11 +13,14 @@ import (
 )
 
 // Netstack is two netstack Stacks (198.18.0.1 client, .2 server) joined
-// back to back in memory by two PacketLinks carrying Ethernet frames, each
-// queueing 1024 frames and dropping (counting) what does not fit, as
-// gVisor's channel.Endpoint does. Each stack's Output injects its frames
-// into the other's queue: one copy per frame, as the gVisor side's pump
-// makes; the receiving stack reads the queued frame where it lies.
+// back to back in memory by two PacketLinks carrying Ethernet frames
+// (NewPacketLinkPair), each queueing 1024 frames, as gVisor's
+// channel.Endpoint does. Each stack's frames are copied into the other's
+// queue: one copy per frame, as the gVisor side's pump makes; the
+// receiving stack reads the queued frame where it lies. Unlike gVisor's
+// endpoint, which drops what does not fit, a full queue holds the sending
+// stack back (the Queue capability), so TCP loses nothing to it.
+// Counters reports both stacks' TCP retransmissions.
 func Netstack(mtu int) (*Pair, error) { return netstackMem(mtu, false, 0) }
 
 // NetstackWorkers is Netstack with each stack's input spread over
@@ -57,11 +61,7 @@ func memStacks(mtu int, v6 bool, workers int, limits netstack.Limits) (p *Pair, 
 	if v6 {
 		ca, sa, dad = netip.MustParsePrefix("fd00::1/64"), netip.MustParsePrefix("fd00::2/64"), -1
 	}
-	var a, b *netstack.PacketLink
-	a = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
-		Output: func(f []byte) { b.Inject(f) }})
-	b = netstack.NewPacketLink(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024,
-		Output: func(f []byte) { a.Inject(f) }})
+	a, b := netstack.NewPacketLinkPair(netstack.PacketLinkConfig{MTU: mtu, Ethernet: true, Depth: 1024})
 	p = &Pair{}
 	cli, err = netstack.New(netstack.Config{Link: a, Addr: ca, MTU: mtu, DADTransmits: dad, InputWorkers: workers, Limits: limits})
 	if err != nil {
@@ -74,6 +74,7 @@ func memStacks(mtu int, v6 bool, workers int, limits netstack.Limits) (p *Pair, 
 		return nil, nil, nil, saddr, err
 	}
 	p.onClose(srv.Close)
+	p.Counters = func() string { return retransmits(cli, srv) }
 	return p, cli, srv, sa.Addr(), nil
 }
 
@@ -219,4 +220,9 @@ func acceptInto(l net.Listener, h *handoff) {
 		c.(*netstack.TCPConn).SetKeepAlive(false)
 		h.put(c)
 	}
+}
+
+// retransmits reports the TCP segments each stack sent again.
+func retransmits(cli, srv *netstack.Stack) string {
+	return fmt.Sprintf("retransmits client %d, server %d", cli.Stats().TCP.Retransmits, srv.Stats().TCP.Retransmits)
 }

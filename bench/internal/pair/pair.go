@@ -29,9 +29,12 @@ type Pair struct {
 	Lossy *netns.Lossy
 	// Note is what a workload wants logged and reported beside its numbers
 	// (set by the workload).
-	Note    string
-	closers []func() error
-	once    sync.Once
+	Note string
+	// Counters, if set, returns what the stacks counted that a run should
+	// report beside its numbers (netstack: TCP retransmissions).
+	Counters func() string
+	closers  []func() error
+	once     sync.Once
 }
 
 // Close closes the listener and tears down the stacks or devices.

@@ -214,7 +214,7 @@ type TCPInfo = tcp.Info
 func (c *TCPConn) Info() TCPInfo { return c.ep.Info() }
 
 // SetCongestionControl changes the connection's congestion control:
-// "cubic" or "reno".
+// "cubic", "reno" or "bbr".
 func (c *TCPConn) SetCongestionControl(name string) error {
 	cc, err := stack.CCByName(name)
 	if err != nil {

@@ -57,12 +57,16 @@ func mbits(bytes int64, d time.Duration) float64 { return float64(bytes) * 8 / d
 // TestBBRLossyLongPath is the must-show: on 100 Mbit/s with a
 // 100 ms RTT and 1 % random loss, BBR keeps most of the path busy (the
 // loss is below its 2 % threshold), while CUBIC, which takes every loss
-// for congestion, gets a few Mbit/s. Three seeds, 20 s each.
+// for congestion, gets a few Mbit/s. Three seeds (one under the race
+// detector), 20 s each.
 func TestBBRLossyLongPath(t *testing.T) {
 	const d = 20 * time.Second
 	capacity := simPayloadRate * 8 / 1e6
 	var sum float64
 	seeds := []uint64{1, 2, 3}
+	if raceEnabled {
+		seeds = seeds[:1]
+	}
 	for _, seed := range seeds {
 		seed = simSeed(seed)
 		var goodput [2]float64
@@ -484,12 +488,11 @@ func (fs *flowSim) runUntil(t time.Duration) {
 // not starve CUBIC (its ProbeBW leaves headroom below inflight_hi and
 // backs off on loss above 2 %), and together they keep the link busy.
 func TestBBRSharesWithCubic(t *testing.T) {
-	const (
-		rate  = 6.25e6 // 50 Mbit/s
-		delay = 20 * time.Millisecond
-		d     = 30 * time.Second
-		from  = 10 * time.Second // shares are measured after both have settled
-	)
+	const rate, delay = 6.25e6, 20 * time.Millisecond // 50 Mbit/s, 40 ms RTT
+	d, from := 30*time.Second, 10*time.Second         // shares are measured after both have settled
+	if raceEnabled {
+		d, from = 20*time.Second, 8*time.Second
+	}
 	for _, order := range []string{"cubic first", "bbr first"} {
 		fs := newFlowSim(t, simSeed(26), rate, delay, 2*delay)
 		var bbrFlow, cubicFlow *simFlow

@@ -76,7 +76,7 @@ const (
 	bbrPacingMargin       = 0.01 // pace this much below the bandwidth
 	bbrFullBwThresh       = 1.25 // growth that counts as not yet full
 	bbrFullBwCount        = 3    // rounds without it that make the pipe full
-	bbrStartupFullLossCnt = 6    // ACKs reporting losses in a round that can end Startup
+	bbrStartupFullLossCnt = 6    // discontiguous lost ranges in a round that can end Startup
 	bbrMinRTTFilterLen    = 10 * time.Second
 	bbrProbeRTTInterval   = 5 * time.Second
 	bbrProbeRTTDuration   = 200 * time.Millisecond
@@ -139,7 +139,13 @@ type bbr struct {
 	lossRoundDelivered int64
 	lossRoundStart     bool
 	lossInRound        bool
-	lossEventsInRound  int
+	lossRoundLost      int64   // C.lost when the loss round began
+	lossRanges         int     // discontiguous lost ranges in this loss round
+	lastLostEnd        Seq     // the end of the last lost segment, to count ranges
+	roundLossRate      float64 // of the last complete loss round: lost/(lost+delivered)
+	roundLossRanges    int     // of the last complete loss round
+	recoveryRound      uint64  // the loss round in which recovery began
+	lossRounds         uint64
 
 	// ProbeBW.
 	ackPhase         bbrAckPhase
@@ -203,6 +209,7 @@ func (b *bbr) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {}
 func (b *bbr) OnRecoveryStart(now time.Time, inFlight int) {
 	b.saveCwnd()
 	b.packetConservation, b.recoveryStart, b.recovering = true, true, true
+	b.recoveryRound = b.lossRounds
 	b.conservationEnd = b.rate.delivered
 }
 
@@ -219,6 +226,7 @@ func (b *bbr) OnTimeout(now time.Time, inFlight int) {
 	b.saveCwnd()
 	b.cwnd = b.mss
 	b.inLoss = true
+	b.recoveryRound = b.lossRounds
 	b.packetConservation, b.recoveryStart, b.recovering = false, false, false
 }
 
@@ -341,8 +349,15 @@ func (b *bbr) updateLatestDeliverySignals() {
 	b.bwLatest = math.Max(b.bwLatest, b.rs.deliveryRate)
 	b.inflightLast = max(b.inflightLast, int(min(b.rs.delivered, bbrInf)))
 	if b.rs.has && b.rs.priorDelivered >= b.lossRoundDelivered {
-		b.lossRoundDelivered = b.rate.delivered
+		// The loss rate of the round that ends, for Startup's exit.
+		lost := float64(b.rate.lost - b.lossRoundLost)
+		if all := lost + float64(b.rate.delivered-b.lossRoundDelivered); all > 0 {
+			b.roundLossRate = lost / all
+		}
+		b.roundLossRanges, b.lossRanges = b.lossRanges, 0
+		b.lossRoundDelivered, b.lossRoundLost = b.rate.delivered, b.rate.lost
 		b.lossRoundStart = true
+		b.lossRounds++
 	}
 }
 
@@ -355,7 +370,6 @@ func (b *bbr) advanceLatestDeliverySignals() {
 
 func (b *bbr) resetCongestionSignals() {
 	b.lossInRound = false
-	b.lossEventsInRound = 0
 	b.bwLatest = 0
 	b.inflightLast = 0
 }
@@ -454,24 +468,20 @@ func (b *bbr) checkStartupDone() {
 	}
 }
 
-// checkStartupHighLoss ends Startup when, at the end of a round, enough
-// ACKs of the round reported losses and the loss rate of the flight is
-// above the threshold: the queue overflows, so the pipe is full. Looking
-// once a round filters out scattered random losses.
+// checkStartupHighLoss ends Startup when the queue overflows: at the
+// end of a round spent wholly in recovery, the round lost more than
+// BBRLossThresh of its data in at least BBRStartupFullLossCnt
+// discontiguous ranges. Judging a whole round, not an ACK, keeps
+// scattered random losses from ending Startup early.
 func (b *bbr) checkStartupHighLoss() {
-	if b.fullBwReached || b.mode != bbrStartup {
+	if b.fullBwReached || b.mode != bbrStartup || !b.lossRoundStart {
 		return
 	}
-	if b.rs.newlyLost > 0 {
-		b.lossEventsInRound++
-	}
-	if b.lossRoundStart && b.lossEventsInRound >= bbrStartupFullLossCnt && (b.recovering || b.inLoss) && b.inflightTooHigh() {
+	wholeRound := (b.recovering || b.inLoss) && b.recoveryRound+1 < b.lossRounds
+	if wholeRound && b.roundLossRanges >= bbrStartupFullLossCnt && b.roundLossRate > bbrLossThresh {
 		b.inflightHi = max(b.bdpMultiple(1), b.inflightLast)
 		b.fullBwReached, b.startupLoss = true, true
 		b.startupRound = b.roundCount
-	}
-	if b.lossRoundStart {
-		b.lossEventsInRound = 0
 	}
 }
 
@@ -640,7 +650,12 @@ func (b *bbr) handleInflightTooHigh(a bbrAck) {
 // onLost checks, per lost segment, whether a probe has pushed the loss
 // rate past the threshold (the draft's BBRHandleLostPacket), so that UP
 // ends at the first sign rather than a round later.
-func (b *bbr) onLost(now time.Duration, p *rateNote, n, inFlight int) {
+func (b *bbr) onLost(now time.Duration, s *txSeg, p *rateNote, inFlight int) {
+	if s.start != b.lastLostEnd {
+		b.lossRanges++
+	}
+	b.lastLostEnd = s.end
+	n := s.len()
 	if p == nil || !b.bwProbeSamples {
 		return
 	}
@@ -857,6 +872,24 @@ func (b *bbr) paced(now time.Duration, n int) {
 	b.nextSend = max(b.nextSend, now-burst) + time.Duration(float64(n)/b.pacingRate*1e9)
 }
 
+// info returns the model for Conn.Info.
+func (b *bbr) info() BBRInfo {
+	i := BBRInfo{
+		State: b.mode.String(), MinRTT: b.minRTT, PacingRate: b.pacingRate,
+		PacingGain: b.pacingGain, CwndGain: b.cwndGain, Rounds: b.roundCount,
+	}
+	if !math.IsInf(b.bw, 1) {
+		i.Bandwidth = b.bw
+	}
+	if b.inflightHi != bbrInf {
+		i.InflightHi = b.inflightHi
+	}
+	if b.inflightLo != bbrInf {
+		i.InflightLo = b.inflightLo
+	}
+	return i
+}
+
 // The connection's hooks. A connection uses BBR when its congestion
 // control is one; the check is a comparison of the interface's type, so
 // the Conn carries no field for it.
@@ -895,7 +928,7 @@ func (c *Conn) bbrDelivered(now time.Time, s *txSeg) {
 func (c *Conn) bbrLost(s *txSeg) {
 	if b := c.bbr(); b != nil {
 		p := b.rate.onLost(s.sent, s.start, s.len())
-		b.onLost(b.rate.deliveredTime, p, s.len(), c.pipe())
+		b.onLost(b.rate.deliveredTime, s, p, c.pipe())
 	}
 }
 

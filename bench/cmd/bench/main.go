@@ -53,14 +53,15 @@ type kind struct {
 	lossy         func(loss int) pair.Factory
 	wg            pair.Factory // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 	fwd           pair.Factory // the fwd-* workloads: through a forwarding stack (nil: not run)
+	long          pair.Factory // the lossy-* workloads: a long lossy path (nil: not run; only netstack has BBR)
 }
 
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward},
-	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil},
+	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward, pair.NetstackLongPath},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward, nil},
+	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil, nil},
 }
 
 type runResult struct {
@@ -83,6 +84,7 @@ func main() {
 		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
 		dur     = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
 		wrkDur  = flag.Duration("wrkdur", 10*time.Second, "wrk -d")
+		longDur = flag.Duration("longdur", 20*time.Second, "time each stream of the lossy-* workloads sends")
 		timeout = flag.Duration("timeout", 3*time.Minute, "limit per run; past it the run counts as failed")
 		only    = flag.String("only", "", "regexp: run only workloads whose id matches")
 		stacks  = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
@@ -195,6 +197,21 @@ func main() {
 			[]metric{{"heap per conn", "bytes", false, false}, {"goroutines per conn", "", false, false}}, 1500, false, -1, "", "",
 			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.Idle(ctx, p, *idleN) }},
 	)
+	// A long lossy path (issue 21): two netstack stacks in memory joined
+	// through link.Impair, 100 Mbit/s, 100 ms RTT, 1 % random loss the
+	// data's way (pair.NetstackLongPath). gVisor and the kernel have no
+	// BBR to choose here: those cells are not run.
+	longTitle := fmt.Sprintf("Lossy long path (%.0f Mbit/s, %v RTT, %g %% loss), in memory", pair.LongPathRate*8/1e6, 2*pair.LongPathDelay, 100*pair.LongPathLoss)
+	wls = append(wls,
+		workload{"lossy-bbr", longTitle + fmt.Sprintf(": one stream with BBR, then one with CUBIC, %v each", *longDur),
+			[]metric{{"goodput BBR", "Mbit/s", true, false}, {"goodput CUBIC", "Mbit/s", true, false}, {"BBR/CUBIC", "×", true, true}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.LongPath(ctx, p, *longDur) }},
+		workload{"lossy-share", longTitle + fmt.Sprintf(": a BBR and a CUBIC stream at once, %v", *longDur),
+			[]metric{{"goodput BBR", "Mbit/s", true, false}, {"goodput CUBIC", "Mbit/s", true, false}, {"CUBIC's share", "%", true, true}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+				return work.LongPathShare(ctx, p, *longDur)
+			}},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -261,6 +278,8 @@ func factory(k kind, w workload) pair.Factory {
 		return k.wg
 	case strings.HasPrefix(w.id, "fwd-"):
 		return k.fwd
+	case strings.HasPrefix(w.id, "lossy-"):
+		return k.long
 	case w.loss >= 0:
 		return k.lossy(w.loss)
 	case w.v4 != "" && w.tap:

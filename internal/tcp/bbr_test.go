@@ -187,8 +187,9 @@ func TestBBRProbeRTT(t *testing.T) {
 }
 
 // TestBBRPacing: the sender never emits faster than its pacing rate
-// allows (a send quantum of burst): over every 10 ms, even as cwnd comes
-// back after ProbeRTT, which an unpaced sender would fill in one burst.
+// allows (with a burst of a send quantum or the slack for late timers):
+// over every 10 ms, even as cwnd comes back after ProbeRTT, which an
+// unpaced sender would fill in one burst.
 func TestBBRPacing(t *testing.T) {
 	fwd, rev := lossyLongPath(0)
 	s := simBulk(t, simSeed(24), fwd, rev, NewBBR)
@@ -215,9 +216,10 @@ func TestBBRPacing(t *testing.T) {
 	for _, n := range windows {
 		most = max(most, n)
 	}
-	limit := int(maxRate*win.Seconds()) + maxBurst + s.ends[0].conn.mss
-	t.Logf("most sent in %v: %d bytes; pacing allows %d (rate up to %.1f Mbit/s, quantum %d); ProbeRTTs %d",
-		win, most, limit, maxRate*8/1e6, maxBurst, s.ends[0].conn.bbr().entered[bbrProbeRTT])
+	burst := max(maxBurst, int(maxRate*bbrPacingSlack.Seconds()))
+	limit := int(maxRate*win.Seconds()) + burst + s.ends[0].conn.mss
+	t.Logf("most sent in %v: %d bytes; pacing allows %d (rate up to %.1f Mbit/s, burst %d); ProbeRTTs %d",
+		win, most, limit, maxRate*8/1e6, burst, s.ends[0].conn.bbr().entered[bbrProbeRTT])
 	if s.ends[0].conn.bbr().entered[bbrProbeRTT] == 0 {
 		t.Fatal("no ProbeRTT in the window")
 	}

@@ -82,6 +82,7 @@ const (
 	bbrProbeRTTDuration   = 200 * time.Millisecond
 	bbrExtraAckedRounds   = 10
 	bbrMaxProbeWaitRounds = 63 // the Reno-coexistence bound on rounds between probes
+	bbrPacingSlack        = 5 * time.Millisecond
 )
 
 // bbrInf stands for an unset upper or lower bound.
@@ -92,7 +93,7 @@ type bbr struct {
 	mss  int
 	rate rateSampler
 	rs   rateSample // the sample of the ACK being processed
-	rng  *rand.Rand
+	rng  rand.PCG   // seeded by the connection's ISN: flows do not probe in step
 
 	mode                 bbrMode
 	pacingGain, cwndGain float64
@@ -184,7 +185,6 @@ func NewBBR(mss int) CongestionControl {
 	mss = max(mss, 1)
 	b := &bbr{mss: mss, cwnd: initialWindow(mss), inflightHi: bbrInf, inflightLo: bbrInf}
 	b.bwLo = math.Inf(1)
-	b.rng = rand.New(rand.NewPCG(uint64(mss), 0x6262723376)) // deterministic: probe timing needs only spread
 	b.rate.rs.rtt = -1
 	return b
 }
@@ -200,11 +200,12 @@ func (b *bbr) Ssthresh() int {
 	return b.cwnd
 }
 
-// OnAck is not used: BBR takes every ACK, through onAckDone.
+// OnAck is not used: BBR takes every ACK, through the connection's
+// bbrAckDone.
 func (b *bbr) OnAck(now time.Time, acked, inFlight int, rtt time.Duration) {}
 
 // OnRecoveryStart enters fast recovery: cwnd falls to what is in flight
-// (the ACK that started it sets it, onAckDone), held there for a round by
+// (set by the ACK that started it, in onAck), held there for a round by
 // packet conservation.
 func (b *bbr) OnRecoveryStart(now time.Time, inFlight int) {
 	b.saveCwnd()
@@ -231,10 +232,13 @@ func (b *bbr) OnTimeout(now time.Time, inFlight int) {
 }
 
 // OnIdle restarts after idle: the window stays; in ProbeBW the rate
-// falls back to the bandwidth estimate (no queue to drain), and ProbeRTT
-// may end, the idle time having drained the queue.
+// falls back to the bandwidth estimate (there is no queue to drain), and
+// the idle time does not count as a ProbeRTT (idleRestart).
 func (b *bbr) OnIdle(now time.Time, idle, rto time.Duration) {
 	b.idleRestart = true
+	if b.inProbeBW() {
+		b.setPacingRate(1)
+	}
 }
 
 func (b *bbr) saveCwnd() {
@@ -249,8 +253,9 @@ func (b *bbr) restoreCwnd() { b.cwnd = max(b.cwnd, b.priorCwnd) }
 
 // init sets the initial pacing rate from the handshake's RTT: the initial
 // window per SRTT (per millisecond if unknown), times Startup's gain.
-func (b *bbr) init(now, srtt time.Duration) {
+func (b *bbr) init(now, srtt time.Duration, seed uint64) {
 	b.initDone = true
+	b.rng.Seed(seed, 0x6262723376)
 	b.minRTT, b.minRTTStamp = srtt, now
 	b.probeRTTMinDelay, b.probeRTTMinStamp = srtt, now
 	b.extraStart = now
@@ -277,13 +282,14 @@ type bbrAck struct {
 	inFlight    int           // the pipe after the ACK
 	cwndLimited bool
 	srtt        time.Duration
+	seed        uint64 // for init, if the ACK comes before any send
 }
 
 // onAck runs BBR's per-ACK update (BBRUpdateOnACK): the model and the
 // state, then the pacing rate, the send quantum and cwnd.
 func (b *bbr) onAck(a bbrAck) {
 	if !b.initDone {
-		b.init(a.now, a.srtt)
+		b.init(a.now, a.srtt, a.seed)
 	}
 	b.rs = b.rate.sample(a.now, b.minRTT)
 	if b.recoveryStart {
@@ -500,8 +506,8 @@ func (b *bbr) startProbeBWDown(a bbrAck) {
 	b.resetCongestionSignals()
 	b.probeUpCnt = bbrInf
 	// PickProbeWait: a random offset so that flows do not probe in step.
-	b.roundsSinceProbe = b.rng.IntN(2)
-	b.bwProbeWait = 2*time.Second + time.Duration(b.rng.Int64N(int64(time.Second)))
+	b.roundsSinceProbe = int(b.rng.Uint64() % 2)
+	b.bwProbeWait = 2*time.Second + time.Duration(b.rng.Uint64()%uint64(time.Second))
 	b.cycleStamp = a.now
 	b.ackPhase = acksProbeStopping
 	b.startRound()
@@ -850,8 +856,15 @@ func (b *bbr) setCwnd(a bbrAck) {
 
 // Pacing. A send of n bytes moves nextSend on by n at the pacing rate;
 // a send is held while nextSend is in the future. nextSend never lags
-// now by more than a send quantum, so a sender that paused may send one
-// quantum at once, not the backlog of its pause.
+// now by more than a send quantum or bbrPacingSlack, whichever is
+// longer, so a sender that paused may send that much at once, not the
+// backlog of its pause.
+//
+// The slack is for the shell's timer, which wakes the sender late by
+// some amount under load: without it the time lost on each wakeup would
+// be lost to the rate too, the delivery rate would fall below the pacing
+// rate, and BBR, whose bandwidth estimate follows the delivery rate,
+// would pace slower and slower.
 
 // paceHold reports whether pacing holds a send at now, and arms the
 // deadline that ends the hold.
@@ -868,7 +881,7 @@ func (b *bbr) paced(now time.Duration, n int) {
 	if b.pacingRate <= 0 || n <= 0 {
 		return
 	}
-	burst := time.Duration(float64(b.sendQuantum) / b.pacingRate * 1e9)
+	burst := max(time.Duration(float64(b.sendQuantum)/b.pacingRate*1e9), bbrPacingSlack)
 	b.nextSend = max(b.nextSend, now-burst) + time.Duration(float64(n)/b.pacingRate*1e9)
 }
 
@@ -908,7 +921,7 @@ func (c *Conn) bbrSent(now time.Time, start, end Seq, retrans bool, prev time.Du
 	}
 	t := c.sinceEpoch(now)
 	if !b.initDone {
-		b.init(t, c.rtt.srtt)
+		b.init(t, c.rtt.srtt, uint64(c.iss))
 	}
 	if retrans {
 		b.rate.supersede(prev, start)
@@ -942,7 +955,7 @@ func (c *Conn) bbrAckDone(now time.Time) {
 		b.inLoss = false
 		b.restoreCwnd()
 	}
-	b.onAck(bbrAck{now: c.sinceEpoch(now), inFlight: c.pipe(), cwndLimited: c.cwndLimited, srtt: c.rtt.srtt})
+	b.onAck(bbrAck{now: c.sinceEpoch(now), inFlight: c.pipe(), cwndLimited: c.cwndLimited, srtt: c.rtt.srtt, seed: uint64(c.iss)})
 	if c.txq.n == 0 {
 		b.rate.clear()
 	}

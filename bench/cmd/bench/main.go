@@ -715,6 +715,15 @@ const method = `## How it is measured
   Limits.MaxConnections, 65,536, and drops SYNs past it). fwd-idle is the idle-connection measure with
   the client's and the forwarder's ends counted together (the client's share is the same netstack in
   both columns).
+- **Lossy long path** (lossy-bbr, lossy-share; netstack only, as gVisor and the kernel have no BBR
+  to choose here): two netstack stacks on PacketLinks as in the in-memory rows, each behind a
+  ` + "`link.Impair`" + ` on its way out: 50 ms each way; the client's (data) way also crosses a 100 Mbit/s
+  bottleneck (` + "`Impairment.Rate`" + `: serialization per frame behind a FIFO of one bandwidth-delay product,
+  1.25 MB, that tail-drops) and loses 1 % of frames at random; the ACKs' way has the delay alone.
+  lossy-bbr sends one stream for -longdur with ` + "`SetCongestionControl(\"bbr\")`" + `, then one for -longdur
+  with CUBIC, on the same pair, and reports the goodput of each (bytes read by the server over
+  -longdur) and their ratio. lossy-share sends a BBR stream and a CUBIC stream at once for -longdur:
+  the goodput of each and CUBIC's share of the two.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

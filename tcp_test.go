@@ -254,6 +254,9 @@ func TestTCPInfoAndCongestionControl(t *testing.T) {
 	if info.BytesAcked != 1<<20 || !info.SACK || !info.Timestamps || info.RTT <= 0 || info.Cwnd <= 0 {
 		t.Fatalf("info %+v", info)
 	}
+	if info.BBR.State == "" || info.BBR.PacingRate <= 0 {
+		t.Fatalf("BBR selected, but Info.BBR is %+v", info.BBR)
+	}
 }
 
 // TestTCPBufferMemoryLimit: sixteen 4 MiB echoes at once through stacks

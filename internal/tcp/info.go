@@ -57,11 +57,11 @@ type BBRInfo struct {
 	Bandwidth  float64       // bytes per second: the max filter bounded by the lower bound (BBR.bw)
 	MinRTT     time.Duration // BBR.min_rtt
 	PacingRate float64       // bytes per second
-	PacingGain float64
-	CwndGain   float64
-	InflightHi int // bytes; 0: no bound yet
-	InflightLo int // bytes; 0: no bound
-	Rounds     uint64
+	PacingGain float64       // the pacing rate over Bandwidth, by state
+	CwndGain   float64       // cwnd over the bandwidth-delay product, by state
+	InflightHi int           // bytes: the upper bound loss set (inflight_hi); 0: none yet
+	InflightLo int           // bytes: the lower bound of a round with loss (inflight_lo); 0: none
+	Rounds     uint64        // round trips counted
 }
 
 // Info returns a snapshot of the connection's state.

@@ -228,6 +228,31 @@ func TestBBRPacing(t *testing.T) {
 	}
 }
 
+// TestBBRPaceDeadline: a send that pacing holds is one of the
+// connection's deadlines, so the shell's one timer wakes it (the engine
+// needs no timer of its own for pacing).
+func TestBBRPaceDeadline(t *testing.T) {
+	fwd, rev := lossyLongPath(0)
+	s := simBulk(t, simSeed(27), fwd, rev, NewBBR)
+	holds := 0
+	for ms := 1; ms <= 3000; ms++ {
+		s.runUntil(time.Duration(ms) * time.Millisecond)
+		c := s.ends[0].conn
+		b := c.bbr()
+		if b == nil || b.paceAt == 0 || !c.timeOf(b.paceAt).After(s.now) {
+			continue
+		}
+		holds++
+		if d := c.NextDeadline(); d.IsZero() || d.After(c.timeOf(b.paceAt)) {
+			t.Fatalf("at %v pacing holds until %v, but NextDeadline is %v", s.now.Sub(s.start), c.timeOf(b.paceAt).Sub(s.start), d)
+		}
+	}
+	t.Logf("pacing held a send at %d of 3000 millisecond steps", holds)
+	if holds == 0 {
+		t.Fatal("pacing never held a send")
+	}
+}
+
 // TestBBRTransfers: BBR moves data intact both ways through the
 // simulator's worst: loss, duplication, reordering and corruption,
 // selected by Config and switched to by SetCC in the middle.

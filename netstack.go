@@ -243,8 +243,9 @@ type TCPConfig struct {
 	// (2·MSL); 0 means 60 s, as Linux.
 	TimeWait time.Duration
 	// CongestionControl names the algorithm of new connections: "cubic"
-	// (RFC 9438, the default, as Linux) or "reno" (NewReno, RFC 5681 and
-	// 6582). TCPConn.SetCongestionControl changes one connection's.
+	// (RFC 9438, the default, as Linux), "reno" (NewReno, RFC 5681 and
+	// 6582) or "bbr" (BBRv3, draft-ietf-ccwg-bbr, which paces its sends).
+	// TCPConn.SetCongestionControl changes one connection's.
 	CongestionControl string
 	// NoSACK turns selective acknowledgments (RFC 2018) off.
 	NoSACK bool

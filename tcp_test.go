@@ -218,7 +218,7 @@ func TestTCPInfoAndCongestionControl(t *testing.T) {
 	defer a.Close()
 	b, _ := New(Config{Link: lb, Addr: netip.MustParsePrefix("198.18.0.2/24")})
 	defer b.Close()
-	if _, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.3/24"), TCP: TCPConfig{CongestionControl: "bbr"}}); err == nil {
+	if _, err := New(Config{Link: la, Addr: netip.MustParsePrefix("198.18.0.3/24"), TCP: TCPConfig{CongestionControl: "vegas"}}); err == nil {
 		t.Fatal("unknown congestion control accepted")
 	}
 	ln, _ := b.Listen("tcp", ":80")
@@ -242,6 +242,9 @@ func TestTCPInfoAndCongestionControl(t *testing.T) {
 	if err := tc.SetCongestionControl("nope"); err == nil {
 		t.Fatal("unknown congestion control accepted")
 	}
+	if err := tc.SetCongestionControl("bbr"); err != nil {
+		t.Fatal(err)
+	}
 	c.Write(make([]byte, 1<<20))
 	deadline := time.Now().Add(5 * time.Second)
 	for tc.Info().BytesAcked < 1<<20 && time.Now().Before(deadline) {
@@ -250,6 +253,9 @@ func TestTCPInfoAndCongestionControl(t *testing.T) {
 	info := tc.Info()
 	if info.BytesAcked != 1<<20 || !info.SACK || !info.Timestamps || info.RTT <= 0 || info.Cwnd <= 0 {
 		t.Fatalf("info %+v", info)
+	}
+	if info.BBR.State == "" || info.BBR.PacingRate <= 0 {
+		t.Fatalf("BBR selected, but Info.BBR is %+v", info.BBR)
 	}
 }
 

@@ -212,11 +212,16 @@ func (c *TCPConn) SetWriteBuffer(bytes int) error {
 // trip, windows, buffers, and what was sent, retransmitted, SACKed and lost.
 type TCPInfo = tcp.Info
 
+// TCPBBRInfo is the state of a connection's BBR congestion control
+// (TCPInfo.BBR), as Linux's tcp_bbr_info: its state, bandwidth estimate,
+// minimum RTT, pacing rate and gains, and the bounds of its flight.
+type TCPBBRInfo = tcp.BBRInfo
+
 // Info returns a snapshot of the connection's state.
 func (c *TCPConn) Info() TCPInfo { return c.ep.Info() }
 
 // SetCongestionControl changes the connection's congestion control:
-// "cubic" or "reno".
+// "cubic", "reno" or "bbr".
 func (c *TCPConn) SetCongestionControl(name string) error {
 	cc, err := stack.CCByName(name)
 	if err != nil {

@@ -34,6 +34,24 @@ type Impairment struct {
 	// successor, so that the last frame of a burst is not held forever.
 	// Zero means DefaultReorderHold.
 	ReorderHold time.Duration
+	// Rate, if not zero, is a bottleneck of this many bytes per second
+	// ahead of Delay: each frame takes len/Rate to leave, behind those
+	// queued before it, in a FIFO of at most Queue bytes; a frame that
+	// does not fit is dropped (tail drop) and counted in RateDropped.
+	Rate float64
+	// Queue bounds the bottleneck's FIFO in bytes. Zero means one
+	// bandwidth-delay product if the way back is as long as this one
+	// (Rate × 2·Delay), and at least 64 KiB. An empty FIFO takes any
+	// frame.
+	Queue int
+}
+
+// queueLimit returns the bottleneck's FIFO bound in bytes.
+func (m *Impairment) queueLimit() float64 {
+	if m.Queue > 0 {
+		return float64(m.Queue)
+	}
+	return max(m.Rate*(2*m.Delay).Seconds(), 64<<10)
 }
 
 // ImpairConfig configures an Impair.
@@ -53,14 +71,15 @@ type ImpairConfig struct {
 
 // ImpairStats counts what an Impair did to the frames going one way.
 type ImpairStats struct {
-	Frames     uint64 // frames offered
-	Dropped    uint64 // discarded by Drop
-	Duplicated uint64 // delivered an extra time
-	Reordered  uint64 // held back behind a later frame
-	Corrupted  uint64 // had a bit flipped
-	Delayed    uint64 // delivered later by Delay or Jitter
-	Overflow   uint64 // ingress only: dropped because ReadFrame fell behind
-	Errors     uint64 // egress only: delayed writes the wrapped link refused
+	Frames      uint64 // frames offered
+	Dropped     uint64 // discarded by Drop
+	Duplicated  uint64 // delivered an extra time
+	Reordered   uint64 // held back behind a later frame
+	Corrupted   uint64 // had a bit flipped
+	Delayed     uint64 // delivered later by Delay, Jitter or Rate
+	RateDropped uint64 // tail-dropped by the bottleneck of Rate: its Queue was full
+	Overflow    uint64 // ingress only: dropped because ReadFrame fell behind
+	Errors      uint64 // egress only: delayed writes the wrapped link refused
 }
 
 // Impair is a Link that drops, duplicates, reorders, corrupts and delays
@@ -275,8 +294,9 @@ type impairDir struct {
 
 	mu      sync.Mutex
 	rng     *rand.Rand
-	held    []byte // frame held back by Reorder, or nil
-	heldGen uint64 // bumped whenever held changes, so a stale release is ignored
+	held    []byte    // frame held back by Reorder, or nil
+	heldGen uint64    // bumped whenever held changes, so a stale release is ignored
+	busy    time.Time // when the bottleneck (Rate) has sent what it holds
 	st      ImpairStats
 }
 
@@ -358,14 +378,19 @@ func (d *impairDir) releaseHeld(now time.Time, gen uint64) {
 	}
 }
 
-// delayLocked schedules frames for later if a delay is configured and
-// returns those to deliver at once.
+// delayLocked schedules frames for later if a delay or a rate is
+// configured and returns those to deliver at once.
 func (d *impairDir) delayLocked(now time.Time, frames [][]byte) [][]byte {
-	if d.cfg.Delay <= 0 && d.cfg.Jitter <= 0 {
+	if d.cfg.Delay <= 0 && d.cfg.Jitter <= 0 && d.cfg.Rate <= 0 {
 		return frames
 	}
 	for _, f := range frames {
-		delay := d.cfg.Delay
+		wait, ok := d.bottleneckLocked(now, len(f))
+		if !ok {
+			d.st.RateDropped++
+			continue
+		}
+		delay := wait + d.cfg.Delay
 		if d.cfg.Jitter > 0 {
 			delay += time.Duration(d.rng.Int64N(int64(d.cfg.Jitter) + 1))
 		}
@@ -373,6 +398,25 @@ func (d *impairDir) delayLocked(now time.Time, frames [][]byte) [][]byte {
 		d.sched.at(now.Add(delay), func(time.Time) { d.deliver(f) })
 	}
 	return nil
+}
+
+// bottleneckLocked passes a frame of n bytes arriving at now through the
+// bottleneck: it returns how long the frame waits and takes to leave, or
+// false when the FIFO has no room for it.
+func (d *impairDir) bottleneckLocked(now time.Time, n int) (time.Duration, bool) {
+	if d.cfg.Rate <= 0 {
+		return 0, true
+	}
+	start := now
+	if d.busy.After(now) {
+		start = d.busy
+		queued := start.Sub(now).Seconds() * d.cfg.Rate // bytes ahead of this frame
+		if queued+float64(n) > d.cfg.queueLimit() {
+			return 0, false
+		}
+	}
+	d.busy = start.Add(time.Duration(float64(n) / d.cfg.Rate * float64(time.Second)))
+	return d.busy.Sub(now), true
 }
 
 // scheduler runs functions at given times on one goroutine, in time order

@@ -299,3 +299,44 @@ func TestImpairConcurrent(t *testing.T) {
 		t.Errorf("egress saw %d frames, want 600: %+v", eg.Frames, eg)
 	}
 }
+
+// sized returns n frames of size bytes, each starting with its number.
+func sized(n, size int) [][]byte {
+	fs := numbered(n)
+	for i := range fs {
+		fs[i] = append(fs[i], make([]byte, size-len(fs[i]))...)
+	}
+	return fs
+}
+
+// TestImpairRate: a bottleneck of 1 MB/s sends 1000-byte frames 1 ms
+// apart, in order, after the propagation delay; a burst beyond its
+// 10 kB FIFO is tail-dropped and counted, and frames offered slower than
+// the rate pass with only their serialization time added.
+func TestImpairRate(t *testing.T) {
+	const ms = time.Millisecond
+	imp := Impairment{Rate: 1e6, Queue: 10000, Delay: 5 * ms}
+	got, st := impairRun(t, false, imp, 1, sized(50, 1000), 0)
+	if st.RateDropped != 40 || len(got) != 10 {
+		t.Fatalf("burst of 50: %d arrived, %d tail-dropped; want 10 and 40 (%+v)", len(got), st.RateDropped, st)
+	}
+	for i, a := range got {
+		if want := 5*ms + time.Duration(i+1)*ms; a.at != want || !bytes.HasPrefix(a.frame, fmt.Appendf(nil, "frame %03d", i)) {
+			t.Errorf("frame %d (%q) arrived at %v, want frame %d at %v", i, a.frame[:9], a.at, i, want)
+		}
+	}
+	got, st = impairRun(t, true, imp, 1, sized(20, 1000), 2*ms)
+	if st.RateDropped != 0 || len(got) != 20 {
+		t.Fatalf("paced below the rate: %d arrived, %d dropped", len(got), st.RateDropped)
+	}
+	for i, a := range got {
+		if want := time.Duration(i)*2*ms + 6*ms; a.at != want {
+			t.Errorf("frame %d arrived at %v, want %v", i, a.at, want)
+		}
+	}
+	// The default FIFO is one bandwidth-delay product: 1 MB/s × 2·50 ms.
+	imp = Impairment{Rate: 1e6, Delay: 50 * ms}
+	if _, st = impairRun(t, false, imp, 1, sized(300, 1000), 0); st.RateDropped != 300-100 {
+		t.Errorf("default queue: %d of 300 tail-dropped, want 200", st.RateDropped)
+	}
+}

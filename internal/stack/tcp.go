@@ -53,8 +53,10 @@ func CCByName(name string) (func(mss int) tcp.CongestionControl, error) {
 		return tcp.NewCubic, nil
 	case "reno", "newreno":
 		return tcp.NewReno, nil
+	case "bbr":
+		return tcp.NewBBR, nil
 	}
-	return nil, fmt.Errorf("netstack: unknown congestion control %q (want cubic or reno)", name)
+	return nil, fmt.Errorf("netstack: unknown congestion control %q (want cubic, reno or bbr)", name)
 }
 
 // inputTCP is the IP layer's TCP handler. It validates the segment and

@@ -98,7 +98,8 @@ type Config struct {
 	ECN bool
 
 	// NewCC makes the congestion control of a connection; nil: NewCubic
-	// (RFC 9438, Linux's default). NewReno selects RFC 5681/6582.
+	// (RFC 9438, Linux's default). NewReno selects RFC 5681/6582, NewBBR
+	// BBRv3 (draft-ietf-ccwg-bbr) with pacing.
 	NewCC func(mss int) CongestionControl
 
 	prepared bool // made by Prepare: defaults applied, shared as it is

@@ -3,7 +3,8 @@
 // scaling, timestamps and PAWS of RFC 7323, RTO of RFC 6298,
 // SACK (RFC 2018, D-SACK of RFC 2883) with RFC 6675 loss recovery and
 // RACK-TLP (RFC 8985) on a per-segment scoreboard, CUBIC (RFC 9438, the
-// default) or NewReno (RFC 5681/6582), congestion window validation after
+// default), NewReno (RFC 5681/6582) or BBRv3 (draft-ietf-ccwg-bbr, with
+// delivery-rate sampling and pacing), congestion window validation after
 // idle (RFC 7661), challenge ACKs of RFC 5961, ISNs of RFC 6528, and
 // buffers that grow with the bandwidth-delay product (buffer.go).
 //

@@ -45,6 +45,23 @@ type Info struct {
 	Sacked        uint64 // segments SACKed over the connection's life
 	Lost          uint64 // segments deemed lost over the connection's life
 	DSACKs        uint64
+
+	// BBR is the model of BBR congestion control (as Linux's
+	// tcp_bbr_info); zero with another one.
+	BBR BBRInfo
+}
+
+// BBRInfo is the state of a connection's BBR congestion control.
+type BBRInfo struct {
+	State      string        // "Startup", "Drain", "ProbeBW_DOWN", "ProbeBW_CRUISE", "ProbeBW_REFILL", "ProbeBW_UP" or "ProbeRTT"
+	Bandwidth  float64       // bytes per second: the max filter bounded by the lower bound (BBR.bw)
+	MinRTT     time.Duration // BBR.min_rtt
+	PacingRate float64       // bytes per second
+	PacingGain float64       // the pacing rate over Bandwidth, by state
+	CwndGain   float64       // cwnd over the bandwidth-delay product, by state
+	InflightHi int           // bytes: the upper bound loss set (inflight_hi); 0: none yet
+	InflightLo int           // bytes: the lower bound of a round with loss (inflight_lo); 0: none
+	Rounds     uint64        // round trips counted
 }
 
 // Info returns a snapshot of the connection's state.
@@ -96,6 +113,9 @@ func (c *Conn) Info() Info {
 	}
 	if cc != nil {
 		i.Cwnd, i.Ssthresh = cc.Cwnd(), cc.Ssthresh()
+	}
+	if b, ok := cc.(*bbr); ok {
+		i.BBR = b.info()
 	}
 	return i
 }

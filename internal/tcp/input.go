@@ -468,6 +468,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	if acked > 0 {
 		c.armPTO(now)
 	}
+	c.bbrAckDone(now)
 	if c.txq.n == 0 {
 		c.releaseTxq() // all acknowledged: the scoreboard goes back to the pool
 	}

@@ -218,12 +218,14 @@ func (c *Conn) retransmit(now time.Time, r *txSeg) {
 		n = int(MinSeq(r.end, dataEnd).Sub(r.start))
 	}
 	fin := r.end.GreaterThan(dataEnd)
+	prev := r.sent
 	c.sendData(now, r.start, max(n, 0), fin)
 	if r.flags&txLost != 0 {
 		c.lostBytes -= int32(r.len())
 	}
 	r.flags = r.flags&^txLost | txRetrans
 	r.sent = c.sinceEpoch(now)
+	c.bbrSent(now, r.start, r.end, true, prev)
 	if r.end.GreaterThan(c.lostFrom) {
 		c.lostFrom = r.end
 	}
@@ -259,7 +261,7 @@ func (c *Conn) output(now time.Time) {
 			break
 		}
 		if r := c.nextLost(); r != nil {
-			if c.pipe()+r.len() > c.cc.Cwnd() && c.pipe() > 0 {
+			if c.pipe()+r.len() > c.cc.Cwnd() && c.pipe() > 0 || c.bbrPaceHold(now) {
 				break
 			}
 			c.retransmit(now, r)
@@ -374,6 +376,7 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	if left == 0 && !c.finQueued {
 		if mode != sendProbe {
 			c.cwndLimited = false
+			c.bbrAppLimited()
 		}
 		return false
 	}
@@ -426,6 +429,9 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 			return false
 		}
 	}
+	if mode == sendNormal && c.bbrPaceHold(now) {
+		return false // pacing: the deadline wakes the sender (bbrPaceDeadline)
+	}
 	c.sendData(now, c.sndNxt, n, fin)
 	if probe {
 		c.probeSent(c.sndNxt, n)
@@ -436,6 +442,7 @@ func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
 	}
 	t := c.sinceEpoch(now)
 	c.pushRecord(txSeg{start: c.sndNxt, end: end, sent: t})
+	c.bbrSent(now, c.sndNxt, end, false, 0)
 	c.lastSend = t
 	c.stats.BytesSent += uint64(n)
 	c.sndNxt = end

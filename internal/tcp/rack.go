@@ -35,6 +35,7 @@ const wcDelAckT = 200 * time.Millisecond
 // arrives below the highest one SACKed so far (Linux's
 // tcp_check_sack_reordering).
 func (c *Conn) delivered(now time.Time, s *txSeg) {
+	c.bbrDelivered(now, s)
 	rtt := c.sinceEpoch(now) - s.sent
 	if s.flags&txRetrans != 0 && rtt < c.rackMinRTT-c.rackMinRTT/8 {
 		// Step 2: faster than the path allows, so it acknowledges the

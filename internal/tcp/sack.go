@@ -122,6 +122,7 @@ func (c *Conn) markLost(s *txSeg) {
 	s.flags |= txLost
 	c.lostBytes += int32(s.len())
 	c.rareStats().Lost++
+	c.bbrLost(s)
 	if c.probing {
 		c.probeLost(s)
 	}

@@ -38,7 +38,7 @@ func (c *Conn) due(k tick, now time.Time) bool { return k != 0 && k <= c.at(now)
 // none is armed. The shell calls Timer when it passes.
 func (c *Conn) NextDeadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.stateAt, c.rackAt, c.ptoAt} {
+	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.stateAt, c.rackAt, c.ptoAt, c.bbrPaceDeadline()} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -91,6 +91,10 @@ func (c *Conn) Timer(now time.Time) {
 	if c.due(c.delackAt, now) {
 		c.delackAt = 0
 		c.ackNow = true
+		c.output(now)
+	}
+	if b := c.bbr(); b != nil && c.due(b.paceAt, now) {
+		b.paceAt = 0 // the pacing hold is over: send what it held
 		c.output(now)
 	}
 }

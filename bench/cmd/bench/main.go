@@ -63,6 +63,7 @@ type kind struct {
 	wg            pair.Factory             // the wg-* workloads: through a WireGuard tunnel (nil: not run)
 	fwd           pair.Factory             // the fwd-* workloads: through a forwarding stack (nil: not run)
 	many          func(n int) pair.Factory // the idlebig workload: n connections at once (nil: not run)
+	long          pair.Factory             // the lossy-* workloads: a long lossy path (nil: not run; only netstack has BBR)
 }
 
 var tapQueues = flag.Int("queues", 0, "queues of the multi-queue TAP rows (tap-up-mq, tap-up8-mq); 0: GOMAXPROCS")
@@ -73,9 +74,9 @@ var idleBigN int
 var lossGSO = flag.Bool("lossgso", false, "on the lossy TAP workloads let netstack write TSO super-segments (which the bridge then drops whole)")
 
 var kinds = []kind{
-	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward, pair.NetstackMany},
-	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward, nil},
-	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil, nil},
+	{"netstack", pair.Netstack, pair.NetstackTAP, pair.Netstack6, pair.NetstackTAP6, func(loss int) pair.Factory { return pair.NetstackLossyTAP(loss, *lossGSO) }, pair.WireGuard(true), pair.NetstackForward, pair.NetstackMany, pair.NetstackLongPath},
+	{"gVisor", pair.GVisor, pair.GVisorTAP, pair.GVisor6, pair.GVisorTAP6, pair.GVisorLossyTAP, pair.WireGuard(false), pair.GVisorForward, nil, nil},
+	{"kernel", pair.Kernel, pair.Veth, pair.Kernel6, pair.Veth6, pair.LossyVeth, nil, nil, nil, nil},
 }
 
 type runResult struct {
@@ -99,6 +100,7 @@ func main() {
 		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
 		dur     = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
 		wrkDur  = flag.Duration("wrkdur", 10*time.Second, "wrk -d")
+		longDur = flag.Duration("longdur", 20*time.Second, "time each stream of the lossy-* workloads sends")
 		timeout = flag.Duration("timeout", 3*time.Minute, "limit per run; past it the run counts as failed")
 		only    = flag.String("only", "", "regexp: run only workloads whose id matches")
 		stacks  = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
@@ -256,6 +258,21 @@ func main() {
 	wls = append(wls, workload{"idlebig", fmt.Sprintf("%d idle connections, opened one after the other (both ends counted together)", *idleBig),
 		[]metric{{"heap per conn", "bytes", false, false}, {"time to open all", "s", false, false}}, 0, false, -1, "", "",
 		func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.IdleMany(ctx, p, *idleBig) }})
+	// A long lossy path (issue 21): two netstack stacks in memory joined
+	// through link.Impair, 100 Mbit/s, 100 ms RTT, 1 % random loss the
+	// data's way (pair.NetstackLongPath). gVisor and the kernel have no
+	// BBR to choose here: those cells are not run.
+	longTitle := fmt.Sprintf("Lossy long path (%.0f Mbit/s, %v RTT, %g %% loss), in memory", pair.LongPathRate*8/1e6, 2*pair.LongPathDelay, 100*pair.LongPathLoss)
+	wls = append(wls,
+		workload{"lossy-bbr", longTitle + fmt.Sprintf(": one stream with BBR, then one with CUBIC, %v each", *longDur),
+			[]metric{{"goodput BBR", "Mbit/s", true, false}, {"goodput CUBIC", "Mbit/s", true, false}, {"BBR/CUBIC", "×", true, true}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) { return work.LongPath(ctx, p, *longDur) }},
+		workload{"lossy-share", longTitle + fmt.Sprintf(": a BBR and a CUBIC stream at once, %v", *longDur),
+			[]metric{{"goodput BBR", "Mbit/s", true, false}, {"goodput CUBIC", "Mbit/s", true, false}, {"CUBIC's share", "%", true, true}}, 1500, false, -1, "", "",
+			func(ctx context.Context, p *pair.Pair) ([]float64, error) {
+				return work.LongPathShare(ctx, p, *longDur)
+			}},
+	)
 	var re *regexp.Regexp
 	if *only != "" {
 		re = regexp.MustCompile(*only)
@@ -331,6 +348,8 @@ func factory(k kind, w workload) pair.Factory {
 		return k.wg
 	case strings.HasPrefix(w.id, "fwd-"):
 		return k.fwd
+	case strings.HasPrefix(w.id, "lossy-"):
+		return k.long
 	case w.loss >= 0:
 		return k.lossy(w.loss)
 	case w.v4 != "" && w.tap:
@@ -780,6 +799,15 @@ const method = `## How it is measured
   Limits.MaxConnections, 65,536, and drops SYNs past it). fwd-idle is the idle-connection measure with
   the client's and the forwarder's ends counted together (the client's share is the same netstack in
   both columns).
+- **Lossy long path** (lossy-bbr, lossy-share; netstack only, as gVisor and the kernel have no BBR
+  to choose here): two netstack stacks on PacketLinks as in the in-memory rows, each behind a
+  ` + "`link.Impair`" + ` on its way out: 50 ms each way; the client's (data) way also crosses a 100 Mbit/s
+  bottleneck (` + "`Impairment.Rate`" + `: serialization per frame behind a FIFO of one bandwidth-delay product,
+  1.25 MB, that tail-drops) and loses 1 % of frames at random; the ACKs' way has the delay alone.
+  lossy-bbr sends one stream for -longdur with ` + "`SetCongestionControl(\"bbr\")`" + `, then one for -longdur
+  with CUBIC, on the same pair, and reports the goodput of each (bytes read by the server over
+  -longdur) and their ratio. lossy-share sends a BBR stream and a CUBIC stream at once for -longdur:
+  the goodput of each and CUBIC's share of the two.
 - A run that returns an error or passes -timeout is reported as failed with its error text; the other
   runs still count.
 `

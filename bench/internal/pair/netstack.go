@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotcpip/netstack"
 	"github.com/gotcpip/netstack/bench/internal/netns"
+	"github.com/gotcpip/netstack/internal/link"
 )
 
 // Netstack is two netstack Stacks (198.18.0.1 client, .2 server) joined
@@ -225,4 +227,50 @@ func acceptInto(l net.Listener, h *handoff) {
 // retransmits reports the TCP segments each stack sent again.
 func retransmits(cli, srv *netstack.Stack) string {
 	return fmt.Sprintf("retransmits client %d, server %d", cli.Stats().TCP.Retransmits, srv.Stats().TCP.Retransmits)
+}
+
+// The long, lossy path of NetstackLongPath: 100 Mbit/s, 100 ms round
+// trip, 1 % random loss on the data's way, a FIFO of one BDP.
+const (
+	LongPathRate  = 12.5e6 // bytes per second
+	LongPathDelay = 50 * time.Millisecond
+	LongPathLoss  = 0.01
+)
+
+// NetstackLongPath is Netstack over a long, lossy path: each stack's
+// frames pass a link.Impair on their way out, 50 ms each way; the
+// client's (the data's way) also cross a 100 Mbit/s bottleneck whose
+// FIFO holds one bandwidth-delay product and tail-drops beyond it, and
+// lose 1 % at random. The server's way (the ACKs') has the delay alone.
+func NetstackLongPath(int) (*Pair, error) {
+	var a, b *netstack.PacketLink
+	a = netstack.NewPacketLink(netstack.PacketLinkConfig{Ethernet: true, Depth: 1024, Output: func(f []byte) { b.Inject(f) }})
+	b = netstack.NewPacketLink(netstack.PacketLinkConfig{Ethernet: true, Depth: 1024, Output: func(f []byte) { a.Inject(f) }})
+	bdp := int(LongPathRate * (2 * LongPathDelay).Seconds())
+	ca := link.NewImpair(a, link.ImpairConfig{Seed: 1, Egress: link.Impairment{
+		Delay: LongPathDelay, Rate: LongPathRate, Queue: bdp, Drop: LongPathLoss}})
+	sb := link.NewImpair(b, link.ImpairConfig{Seed: 2, Egress: link.Impairment{Delay: LongPathDelay}})
+	p := &Pair{}
+	p.onClose(ca.Close) // closed again by its stack: Impair.Close is idempotent
+	p.onClose(sb.Close)
+	var stacks [2]*netstack.Stack
+	for i, l := range []netstack.Link{ca, sb} {
+		s, err := netstack.New(netstack.Config{Link: l, Addr: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)}), 24)})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.onClose(s.Close)
+		stacks[i] = s
+	}
+	cli, srv := stacks[0], stacks[1]
+	addr := "198.18.0.2:5001"
+	var err error
+	if p.Listener, err = srv.Listen("tcp", addr); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Dial = func(ctx context.Context) (net.Conn, error) { return cli.DialContext(ctx, "tcp", addr) }
+	p.URL = "http://" + addr + "/"
+	return p, nil
 }

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotcpip/netstack/bench/internal/netns"
@@ -462,4 +463,96 @@ func Duplex(ctx context.Context, p *pair.Pair, size int64) ([]float64, error) {
 		}
 	}
 	return v, nil
+}
+
+// ccChooser is a connection whose congestion control can be chosen by
+// name (netstack's TCPConn).
+type ccChooser interface{ SetCongestionControl(name string) error }
+
+// LongPath runs one stream for dur with BBR, then one for dur with
+// CUBIC, on the same pair, and returns the goodput of each in Mbit/s and
+// their ratio, BBR/CUBIC.
+func LongPath(ctx context.Context, p *pair.Pair, dur time.Duration) ([]float64, error) {
+	a := accept(p.Listener, 1)
+	bbr, err := timedStreams(ctx, p, a, dur, "bbr")
+	if err != nil {
+		return nil, err
+	}
+	cubic, err := timedStreams(ctx, p, a, dur, "cubic")
+	if err != nil {
+		return nil, err
+	}
+	return []float64{bbr[0], cubic[0], bbr[0] / cubic[0]}, nil
+}
+
+// LongPathShare runs a BBR stream and a CUBIC stream at once for dur and
+// returns the goodput of each in Mbit/s and CUBIC's share of the two in
+// percent.
+func LongPathShare(ctx context.Context, p *pair.Pair, dur time.Duration) ([]float64, error) {
+	v, err := timedStreams(ctx, p, accept(p.Listener, 2), dur, "bbr", "cubic")
+	if err != nil {
+		return nil, err
+	}
+	return []float64{v[0], v[1], 100 * v[1] / (v[0] + v[1])}, nil
+}
+
+// timedStreams opens one connection per name in ccs, each sending with
+// the congestion control it names, sends on all of them at once from
+// client to server for dur, and returns what each delivered in Mbit/s.
+func timedStreams(ctx context.Context, p *pair.Pair, a *accepter, dur time.Duration, ccs ...string) ([]float64, error) {
+	cli, srv, err := connect(ctx, p, a, len(ccs))
+	defer closeAll(cli, srv)
+	if err != nil {
+		return nil, err
+	}
+	for i, name := range ccs {
+		c, ok := cli[i].(ccChooser)
+		if !ok {
+			return nil, fmt.Errorf("%T cannot choose its congestion control", cli[i])
+		}
+		if err := c.SetCongestionControl(name); err != nil {
+			return nil, err
+		}
+	}
+	got := make([]atomic.Int64, len(ccs))
+	var wg sync.WaitGroup
+	for i := range ccs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := cli[i].Write(buf); err != nil {
+					return // closed at the end of the run
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				k, err := srv[i].Read(buf)
+				got[i].Add(int64(k))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	t := time.NewTimer(dur)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
+	res := make([]float64, len(ccs))
+	for i := range got {
+		res[i] = float64(got[i].Load()) * 8 / dur.Seconds() / 1e6
+	}
+	closeAll(cli, srv)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }

@@ -2,11 +2,13 @@ package netstack
 
 import (
 	"context"
-	"github.com/gotcpip/netstack/internal/tcp"
 	"net"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/gotcpip/netstack/internal/eyeballs"
+	"github.com/gotcpip/netstack/internal/tcp"
 )
 
 // A Dialer holds options for connecting through a Stack, as net.Dialer
@@ -133,20 +135,20 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	plan := dialPlan{s: s, network: network, proto: proto, laddr: laddr, keepAlive: dialKeepAlive(d.KeepAlive, d.KeepAliveConfig)}
 	primaries, fallbacks := targets, []netip.AddrPort(nil)
 	if network == "tcp" && d.FallbackDelay >= 0 {
-		primaries, fallbacks = partition(targets)
+		primaries, fallbacks = eyeballs.Partition(targets)
 	}
 	if len(targets) == 1 {
 		return plan.dial(ctx, targets[0]) // nearly every dial: no allocation here
 	}
 	several := plan // a copy, moved to the heap: the attempts go through a function value
 	if len(fallbacks) == 0 {
-		return dialSerial(ctx, targets, several.dial)
+		return eyeballs.Serial(ctx, targets, several.dial)
 	}
 	delay := d.FallbackDelay
 	if delay == 0 {
-		delay = defaultFallbackDelay
+		delay = eyeballs.DefaultFallbackDelay
 	}
-	return dialParallel(ctx, primaries, fallbacks, delay, several.dial)
+	return eyeballs.Parallel(ctx, primaries, fallbacks, delay, several.dial)
 }
 
 // dialPlan is what the attempts of one DialContext call share.
@@ -163,124 +165,6 @@ func (p *dialPlan) dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, er
 		return p.s.dialUDP(p.network, p.laddr, raddr)
 	}
 	return p.s.dialTCP(ctx, p.network, p.laddr, raddr, p.keepAlive)
-}
-
-// defaultFallbackDelay is net.Dialer's default FallbackDelay, RFC 8305
-// §5's recommended Connection Attempt Delay being 250 ms.
-const defaultFallbackDelay = 300 * time.Millisecond
-
-// dialSerial tries each address in turn and returns the first connection,
-// or the first error.
-func dialSerial(ctx context.Context, addrs []netip.AddrPort, dial func(context.Context, netip.AddrPort) (net.Conn, error)) (net.Conn, error) {
-	var first error
-	for _, raddr := range addrs {
-		c, err := dial(ctx, raddr)
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = err
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, first
-}
-
-// dialParallel races the primaries against the fallbacks, which start
-// after delay or as soon as the primaries have all failed (RFC 8305 §5, as
-// Go's dialParallel). The loser's attempt is cancelled; a connection it
-// made anyway is closed. Both failing, it returns the primaries' error.
-func dialParallel(ctx context.Context, primaries, fallbacks []netip.AddrPort, delay time.Duration,
-	dial func(context.Context, netip.AddrPort) (net.Conn, error)) (net.Conn, error) {
-	type result struct {
-		c       net.Conn
-		err     error
-		primary bool
-	}
-	results := make(chan result, 2) // each racer sends once
-	start := func(ctx context.Context, addrs []netip.AddrPort, primary bool) {
-		go func() {
-			c, err := dialSerial(ctx, addrs, dial)
-			results <- result{c, err, primary}
-		}()
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	defer pcancel()
-	fctx, fcancel := context.WithCancel(ctx)
-	defer fcancel()
-	start(pctx, primaries, true)
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	running, fallbackStarted := 1, false
-	var primaryErr, fallbackErr error
-	for {
-		select {
-		case <-timer.C:
-			if !fallbackStarted {
-				fallbackStarted = true
-				running++
-				start(fctx, fallbacks, false)
-			}
-			continue
-		case r := <-results:
-			running--
-			if r.err == nil {
-				// Cancel the other racer, and close what it made if it
-				// finishes anyway.
-				if running > 0 {
-					pcancel()
-					fcancel()
-					go func(n int) {
-						for range n {
-							if o := <-results; o.c != nil {
-								o.c.Close()
-							}
-						}
-					}(running)
-				}
-				return r.c, nil
-			}
-			if r.primary {
-				primaryErr = r.err
-			} else {
-				fallbackErr = r.err
-			}
-			if !fallbackStarted {
-				fallbackStarted = true
-				running++
-				timer.Stop()
-				start(fctx, fallbacks, false)
-			}
-			if running == 0 {
-				if primaryErr != nil {
-					return nil, primaryErr
-				}
-				return nil, fallbackErr
-			}
-		}
-	}
-}
-
-// partition splits addrs into those of the first one's family and the
-// rest, as Go's partition does for Happy Eyeballs.
-func partition(addrs []netip.AddrPort) (primaries, fallbacks []netip.AddrPort) {
-	if len(addrs) == 0 {
-		return nil, nil
-	}
-	v4 := addrs[0].Addr().Is4()
-	if !slices.ContainsFunc(addrs, func(a netip.AddrPort) bool { return a.Addr().Is4() != v4 }) {
-		return addrs, nil // one family: nothing to copy
-	}
-	for _, a := range addrs {
-		if a.Addr().Is4() == v4 {
-			primaries = append(primaries, a)
-		} else {
-			fallbacks = append(fallbacks, a)
-		}
-	}
-	return primaries, fallbacks
 }
 
 // resolveTargets turns "host:port" into addresses of family fam to try:

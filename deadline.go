@@ -5,20 +5,27 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // deadline is a read or write deadline. It costs nothing until a Read or
 // Write blocks while it is set: set only records the time; the first wait
-// makes the channel that is closed when the deadline passes, and arms the
-// timer that closes it. So the thousands of idle connections of a server
-// that sets deadlines hold no timer each, as the runtime poller's do not
-// (its timers live in the poll descriptor).
+// makes the waiting state, the channel that is closed when the deadline
+// passes and the timer that closes it. So the thousands of idle
+// connections of a server that sets deadlines hold no timer each, as the
+// runtime poller's do not (its timers live in the poll descriptor), and a
+// deadline nobody waited for is 16 bytes.
 type deadline struct {
+	at atomic.Int64                 // clock() of the deadline; 0: none
+	w  atomic.Pointer[deadlineWait] // made by the first wait; never replaced
+}
+
+// deadlineWait is what a deadline needs once somebody waits for it.
+type deadlineWait struct {
 	mu     sync.Mutex
-	at     int64         // clock() of the deadline; 0: none
 	timer  *time.Timer   // closes cancel at the deadline; armed by wait
-	cancel chan struct{} // closed when the deadline passes; nil until a wait
+	cancel chan struct{} // closed when the deadline passes
 }
 
 // clockBase anchors clock, which reads the monotonic clock in
@@ -42,72 +49,93 @@ func clockAt(t time.Time) int64 {
 
 // set moves the deadline to t; the zero time means none. A time in the
 // past makes pending and future waits fail at once.
+//
+// The store of at comes before the load of w, and a first wait publishes
+// w before it reads at, so either set sees the waiting state and re-arms
+// it, or the wait reads the new time.
 func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopTimer()
-	d.at = 0
+	var at int64
 	if !t.IsZero() {
-		d.at = clockAt(t)
+		at = clockAt(t)
 	}
-	if d.cancel == nil {
+	d.at.Store(at)
+	w := d.w.Load()
+	if w == nil {
 		return // nobody has waited: wait arms what it needs
 	}
-	if isClosed(d.cancel) {
-		d.cancel = make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopTimer()
+	if isClosed(w.cancel) {
+		w.cancel = make(chan struct{})
 	}
-	d.arm()
+	w.arm(d.at.Load())
 }
 
 // stopTimer stops the timer; if it already fired, it waits for cancel to
 // be closed, so the next channel cannot be closed by the old timer.
-func (d *deadline) stopTimer() {
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel
+func (w *deadlineWait) stopTimer() {
+	if w.timer != nil && !w.timer.Stop() {
+		<-w.cancel
 	}
-	d.timer = nil
+	w.timer = nil
 }
 
-// arm closes cancel now if the deadline has passed, else starts the timer
+// arm closes cancel now if deadline at has passed, else starts the timer
 // that will. mu is held, cancel is open and the timer stopped.
-func (d *deadline) arm() {
-	if d.at == 0 {
+func (w *deadlineWait) arm(at int64) {
+	if at == 0 {
 		return
 	}
-	left := time.Duration(d.at - clock())
+	left := time.Duration(at - clock())
 	if left <= 0 {
-		close(d.cancel)
+		close(w.cancel)
 		return
 	}
-	cancel := d.cancel
-	d.timer = time.AfterFunc(left, func() { close(cancel) })
+	cancel := w.cancel
+	w.timer = time.AfterFunc(left, func() { close(cancel) })
 }
 
 // wait returns the channel closed when the deadline passes.
 func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cancel == nil {
-		d.cancel = make(chan struct{})
-		d.arm()
+	w := d.w.Load()
+	if w == nil {
+		w = d.firstWait()
 	}
-	return d.cancel
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancel
+}
+
+// firstWait makes the waiting state, armed for the deadline as it is now,
+// unless a concurrent wait made it first. A set that finds it waits for
+// the lock, taken before it is published, and re-arms it.
+func (d *deadline) firstWait() *deadlineWait {
+	w := &deadlineWait{cancel: make(chan struct{})}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !d.w.CompareAndSwap(nil, w) {
+		return d.w.Load()
+	}
+	w.arm(d.at.Load())
+	return w
 }
 
 // passed reports whether the deadline has passed, without making a
 // channel.
 func (d *deadline) passed() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.at != 0 && clock() >= d.at
+	at := d.at.Load()
+	return at != 0 && clock() >= at
 }
 
 // stop releases the timer. Like set, it waits for a timer that already
 // fired to close cancel, so a later set cannot close it a second time.
 func (d *deadline) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.stopTimer()
+	if w := d.w.Load(); w != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.stopTimer()
+	}
 }
 
 // unusable returns the error a call meets before it looks at the data:

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -10,18 +11,18 @@ import (
 func TestDeadlineLazy(t *testing.T) {
 	var d deadline
 	d.set(time.Now().Add(time.Hour))
-	if d.timer != nil || d.cancel != nil {
-		t.Fatal("set armed a timer with nobody waiting")
+	if d.w.Load() != nil {
+		t.Fatal("set made a timer or channel with nobody waiting")
 	}
 	if d.passed() {
 		t.Fatal("a deadline an hour away has passed")
 	}
 	ch := d.wait()
-	if d.timer == nil || isClosed(ch) {
+	if d.w.Load().timer == nil || isClosed(ch) {
 		t.Fatal("wait did not arm the timer")
 	}
 	d.set(time.Time{})
-	if d.timer != nil || isClosed(d.wait()) || d.passed() {
+	if d.w.Load().timer != nil || isClosed(d.wait()) || d.passed() {
 		t.Fatal("clearing the deadline left it armed")
 	}
 	d.stop()
@@ -94,6 +95,29 @@ func TestDeadlineStopWhileFiring(t *testing.T) {
 		d.set(time.Now().Add(-time.Second))
 		if !isClosed(d.wait()) {
 			t.Fatal("a past deadline did not fail the wait")
+		}
+		d.stop()
+	}
+}
+
+// First waits racing with sets: whichever comes first, a wait on a
+// deadline in the past fails, and one on a deadline cleared or in the
+// future does not.
+func TestDeadlineFirstWaitRacesSet(t *testing.T) {
+	for i := range 200 {
+		var d deadline
+		past := i%2 == 0
+		at := time.Now().Add(time.Hour)
+		if past {
+			at = time.Now().Add(-time.Second)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); d.wait() }()
+		go func() { defer wg.Done(); d.set(at) }()
+		wg.Wait()
+		if got := isClosed(d.wait()); got != past {
+			t.Fatalf("round %d: deadline in the past %v, wait fails %v", i, past, got)
 		}
 		d.stop()
 	}

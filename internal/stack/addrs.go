@@ -137,7 +137,7 @@ func (s *Stack) abortAddr(a netip.Addr) {
 	var conns []*TCPEndpoint
 	var ls []*Listener
 	s.tcp.mu.RLock()
-	for _, c := range s.tcp.conns {
+	for c := range s.tcp.conns.all() {
 		if c.laddr.Addr() == a {
 			conns = append(conns, c)
 		}

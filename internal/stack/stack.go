@@ -301,7 +301,6 @@ func New(cfg Config) (*Stack, error) {
 		v = s.rand32()
 		s.tcp.portKey[i], s.tcp.portKey[i+1], s.tcp.portKey[i+2], s.tcp.portKey[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	}
-	s.tcp.conns = make(map[tcpKey]*TCPEndpoint)
 	newCC := cfg.TCP.NewCC
 	if newCC == nil {
 		newCC = tcp.NewCubic

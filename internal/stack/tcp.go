@@ -35,7 +35,7 @@ func keyOf(local, remote netip.AddrPort) tcpKey {
 
 type tcpTable struct {
 	mu        sync.RWMutex
-	conns     map[tcpKey]*TCPEndpoint
+	conns     connTable              // by 4-tuple (conntable.go)
 	listeners map[uint16][]*Listener // a port's listeners, on different bindings
 	ports     portTable              // ports bound by listeners and by explicit binds
 	pending   map[tcpKey]*TCPRequest // SYNs awaiting a Forwarder's answer
@@ -80,7 +80,7 @@ func (s *Stack) inputTCP(now time.Time, src, dst netip.Addr, ecn uint8, b []byte
 	local, remote := netip.AddrPortFrom(dst, seg.DstPort), netip.AddrPortFrom(src, seg.SrcPort)
 	key := keyOf(local, remote)
 	s.tcp.mu.RLock()
-	c := s.tcp.conns[key]
+	c := s.tcp.conns.get(key)
 	s.tcp.mu.RUnlock()
 	if c != nil && !c.input(now, &seg) {
 		return
@@ -129,7 +129,7 @@ func (s *Stack) tcpError(now time.Time, e *ip.ErrorInfo) {
 	h := tcp.Header(e.Transport)
 	key := keyOf(netip.AddrPortFrom(e.Src, h.SrcPort()), netip.AddrPortFrom(e.Dst, h.DstPort()))
 	s.tcp.mu.RLock()
-	c := s.tcp.conns[key]
+	c := s.tcp.conns.get(key)
 	s.tcp.mu.RUnlock()
 	if e.Errno == syscall.EMSGSIZE {
 		s.fragNeeded(now, c, e.Dst, e.MTU, h.SeqNum())
@@ -160,7 +160,7 @@ func (s *Stack) fragNeeded(now time.Time, c *TCPEndpoint, dst netip.Addr, mtu in
 	pmtu := s.host.SetPathMTU(now, dst, mtu)
 	s.tcp.mu.RLock()
 	var others []*TCPEndpoint
-	for _, o := range s.tcp.conns {
+	for o := range s.tcp.conns.all() {
 		if o != c && o.raddr.Addr() == dst {
 			others = append(others, o)
 		}
@@ -240,7 +240,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
 	c.core = tcp.NewConn(s.tcpConfig(local), c.laddr, raddr, isn, c.emit)
-	t.conns[keyOf(c.laddr, raddr)] = c
+	t.conns.put(keyOf(c.laddr, raddr), c)
 	return c, nil
 }
 
@@ -251,7 +251,7 @@ func (s *Stack) portFreeLocked(local netip.Addr, port uint16, raddr netip.AddrPo
 	if t.ports.inUse(port) {
 		return false
 	}
-	_, busy := t.conns[keyOf(netip.AddrPortFrom(local, port), raddr)]
+	busy := t.conns.get(keyOf(netip.AddrPortFrom(local, port), raddr)) != nil
 	return !busy
 }
 
@@ -283,7 +283,7 @@ func (s *Stack) ephemeralLocked(local netip.Addr, raddr netip.AddrPort) uint16 {
 func (s *Stack) ConnCount() int {
 	s.tcp.mu.RLock()
 	defer s.tcp.mu.RUnlock()
-	return len(s.tcp.conns)
+	return s.tcp.conns.len()
 }
 
 // registerConn adds a passive connection to the demux unless the
@@ -293,7 +293,7 @@ func (s *Stack) registerConn(c *TCPEndpoint) (old *TCPEndpoint, ok bool) {
 	s.tcp.mu.Lock()
 	defer s.tcp.mu.Unlock()
 	if old, ok = s.roomLocked(); ok {
-		s.tcp.conns[keyOf(c.laddr, c.raddr)] = c
+		s.tcp.conns.put(keyOf(c.laddr, c.raddr), c)
 	} else {
 		stats.Inc(&s.st.TCP.DropConnLimit)
 	}
@@ -315,14 +315,14 @@ func (s *Stack) hasRoom() bool {
 // held.
 func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 	t := &s.tcp
-	for len(t.conns) >= s.cfg.Limits.MaxConnections {
+	for t.conns.len() >= s.cfg.Limits.MaxConnections {
 		if t.timeWait.len() == 0 {
 			return nil, false
 		}
 		c := t.timeWait.front()
 		t.timeWait.pop()
-		if k := keyOf(c.laddr, c.raddr); t.conns[k] == c {
-			delete(t.conns, k)
+		if k := keyOf(c.laddr, c.raddr); t.conns.get(k) == c {
+			t.conns.delete(k)
 			old = c
 		}
 	}
@@ -333,7 +333,7 @@ func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 // TIME-WAIT as room. s.tcp.mu is held.
 func (s *Stack) roomFor(n int) bool {
 	t := &s.tcp
-	return len(t.conns)-t.timeWait.len()+n <= s.cfg.Limits.MaxConnections
+	return t.conns.len()-t.timeWait.len()+n <= s.cfg.Limits.MaxConnections
 }
 
 // enteredTimeWait puts c on the list of connections in TIME-WAIT, which
@@ -343,7 +343,7 @@ func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
 	t.mu.Lock()
 	for t.timeWait.len() > 0 {
 		o := t.timeWait.front()
-		if t.conns[keyOf(o.laddr, o.raddr)] == o {
+		if t.conns.get(keyOf(o.laddr, o.raddr)) == o {
 			break
 		}
 		t.timeWait.pop()
@@ -375,8 +375,8 @@ func (s *Stack) evict(c *TCPEndpoint) {
 // mu may be held.
 func (s *Stack) forget(c *TCPEndpoint, st tcp.Stats) {
 	s.tcp.mu.Lock()
-	if s.tcp.conns[keyOf(c.laddr, c.raddr)] == c {
-		delete(s.tcp.conns, keyOf(c.laddr, c.raddr))
+	if k := keyOf(c.laddr, c.raddr); s.tcp.conns.get(k) == c {
+		s.tcp.conns.delete(k)
 		addConnStats(&s.tcp.gone, &st)
 	}
 	s.tcp.mu.Unlock()
@@ -409,8 +409,8 @@ func addConnStats(dst *stats.TCPConns, st *tcp.Stats) {
 func (s *Stack) connStats() stats.TCPConns {
 	s.tcp.mu.RLock()
 	sum := s.tcp.gone
-	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
-	for _, c := range s.tcp.conns {
+	conns := make([]*TCPEndpoint, 0, s.tcp.conns.len())
+	for c := range s.tcp.conns.all() {
 		conns = append(conns, c)
 	}
 	s.tcp.mu.RUnlock()
@@ -427,7 +427,7 @@ func (s *Stack) connStats() stats.TCPConns {
 // if there is none.
 func (s *Stack) ConnInfo(local, remote netip.AddrPort) (tcp.Info, bool) {
 	s.tcp.mu.RLock()
-	c := s.tcp.conns[keyOf(local, remote)]
+	c := s.tcp.conns.get(keyOf(local, remote))
 	s.tcp.mu.RUnlock()
 	if c == nil {
 		return tcp.Info{}, false
@@ -439,8 +439,8 @@ func (s *Stack) ConnInfo(local, remote netip.AddrPort) (tcp.Info, bool) {
 // Close.
 func (s *Stack) closeTCP() {
 	s.tcp.mu.RLock()
-	conns := make([]*TCPEndpoint, 0, len(s.tcp.conns))
-	for _, c := range s.tcp.conns {
+	conns := make([]*TCPEndpoint, 0, s.tcp.conns.len())
+	for c := range s.tcp.conns.all() {
 		conns = append(conns, c)
 	}
 	var ls []*Listener
@@ -460,7 +460,7 @@ func (s *Stack) closeTCP() {
 // local→remote; false if there is none.
 func (s *Stack) ConnSeqs(local, remote netip.AddrPort) (sndUna, sndNxt, rcvNxt tcp.Seq, ok bool) {
 	s.tcp.mu.RLock()
-	c := s.tcp.conns[keyOf(local, remote)]
+	c := s.tcp.conns.get(keyOf(local, remote))
 	s.tcp.mu.RUnlock()
 	if c == nil {
 		return 0, 0, 0, false

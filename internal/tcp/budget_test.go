@@ -15,10 +15,10 @@ func TestBudgetRingCharges(t *testing.T) {
 		t.Fatalf("first reserve: ring %d, used %d", len(r1.buf), b.Used())
 	}
 	r1.write([]byte("queued"))
-	if !r1.reserve(b, 40<<10, r1.n, 1<<20) || len(r1.buf) != 64<<10 || b.Used() != 64<<10 {
+	if !r1.reserve(b, 40<<10, r1.len(), 1<<20) || len(r1.buf) != 64<<10 || b.Used() != 64<<10 {
 		t.Fatalf("growth within the limit: ring %d, used %d", len(r1.buf), b.Used())
 	}
-	if r1.reserve(b, 100<<10, r1.n, 1<<20) || len(r1.buf) != 64<<10 || b.Used() != 64<<10 {
+	if r1.reserve(b, 100<<10, r1.len(), 1<<20) || len(r1.buf) != 64<<10 || b.Used() != 64<<10 {
 		t.Fatalf("growth past the limit: ring %d, used %d", len(r1.buf), b.Used())
 	}
 	if p := make([]byte, 6); r1.read(p) != 6 || string(p) != "queued" {

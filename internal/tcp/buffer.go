@@ -20,10 +20,10 @@ func (c *Conn) rcvReserve(end int) int {
 	if c.ooo != nil && c.ooo.n > 0 {
 		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
 	}
-	if !c.rcv.reserve(c.cfg.Budget, c.rcv.n+max(end, ext), c.rcv.n+ext, int(c.rcvBufMax)) {
+	if !c.rcv.reserve(c.cfg.Budget, c.rcv.len()+max(end, ext), c.rcv.len()+ext, int(c.rcvBufMax)) {
 		c.budgetHit()
 	}
-	return len(c.rcv.buf) - c.rcv.n
+	return len(c.rcv.buf) - c.rcv.len()
 }
 
 // rcvRoom returns the receive buffer the window may offer: rcvBuf, or
@@ -34,10 +34,10 @@ func (c *Conn) rcvRoom() int { return c.cfg.Budget.room(len(c.rcv.buf), int(c.rc
 // shrinkRings releases ring memory beyond the buffer sizes once nothing
 // sits there; rings reallocate lazily.
 func (c *Conn) shrinkRings() {
-	if len(c.snd.buf) > int(c.sndBuf) && c.snd.n == 0 {
+	if len(c.snd.buf) > int(c.sndBuf) && c.snd.len() == 0 {
 		c.snd.release(c.cfg.Budget)
 	}
-	if len(c.rcv.buf) > int(c.rcvBuf) && c.rcv.n == 0 && (c.ooo == nil || c.ooo.n == 0) {
+	if len(c.rcv.buf) > int(c.rcvBuf) && c.rcv.len() == 0 && (c.ooo == nil || c.ooo.n == 0) {
 		c.rcv.release(c.cfg.Budget)
 	}
 }
@@ -50,7 +50,7 @@ func (c *Conn) freeBuffers() {
 	c.releaseTxq()
 	c.sackedBytes, c.lostBytes, c.renoSacked = 0, 0, 0
 	c.ooo = nil
-	if c.rcv.n == 0 {
+	if c.rcv.len() == 0 {
 		c.rcv.release(c.cfg.Budget)
 	}
 	c.tune = nil

@@ -55,7 +55,7 @@ type Conn struct {
 	ka       *KeepAlive // shared when it is the Config's or the usual one
 	txq      *txQueue   // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
 	stats    hotStats
-	epoch    time.Time // ticks and the records' clock count from here
+	epoch    time.Duration // ticks and the records' clock count from here: an offset from anchor, 0 until set (timer.go)
 	rtt      rttEstimator
 	snd      ring
 	rcv      ring
@@ -292,14 +292,14 @@ func (c *Conn) Readable() int {
 	if c.readClosed {
 		return 0
 	}
-	return c.rcv.n
+	return c.rcv.len()
 }
 
 // ReadClosed reports whether Read has reached the end of the stream: the
 // peer's FIN arrived (or CloseRead was called) and no data is left, or the
 // connection failed and the data that arrived before has been read.
 func (c *Conn) ReadClosed() bool {
-	return c.readClosed || (c.rcv.n == 0 && (c.error() != nil || c.rcvFin))
+	return c.readClosed || (c.rcv.len() == 0 && (c.error() != nil || c.rcvFin))
 }
 
 // Writable returns the number of bytes Write would accept now; 0 when the
@@ -309,7 +309,7 @@ func (c *Conn) Writable() int {
 	if c.writeErr() != nil {
 		return 0
 	}
-	return max(c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf))-c.snd.n, 0)
+	return max(c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf))-c.snd.len(), 0)
 }
 
 // WriteClosed reports whether Write would fail.
@@ -372,7 +372,7 @@ func (c *Conn) Connect(now time.Time) {
 		return
 	}
 	c.state = SynSent
-	c.epoch = now
+	c.setEpoch(now)
 	c.sendSYN(now)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1)
 	c.rttActive = true // the SYN was sent at epoch
@@ -387,11 +387,11 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if err := c.writeErr(); err != nil {
 		return 0, err
 	}
-	n := min(len(p), int(c.sndBuf)-c.snd.n)
+	n := min(len(p), int(c.sndBuf)-c.snd.len())
 	if n <= 0 {
 		return 0, nil
 	}
-	if room := c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf)) - c.snd.n; room < n {
+	if room := c.cfg.Budget.room(len(c.snd.buf), int(c.sndBuf)) - c.snd.len(); room < n {
 		// Memory pressure: the ring does not grow. When it is full,
 		// acknowledgments will free space (EvWritable); that is no new
 		// refusal.
@@ -401,7 +401,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 		c.budgetHit()
 		n = room
 	}
-	if !c.snd.reserve(c.cfg.Budget, c.snd.n+n, c.snd.n, int(c.sndBufMax)) {
+	if !c.snd.reserve(c.cfg.Budget, c.snd.len()+n, c.snd.len(), int(c.sndBufMax)) {
 		c.budgetHit()
 		if n = c.snd.free(); n == 0 {
 			return 0, nil // acknowledgments will free space (EvWritable)
@@ -428,7 +428,7 @@ func (c *Conn) writeErr() error {
 // that arrived before it has been read (as Linux returns queued data
 // before ECONNRESET). Freeing buffer space may send a window update.
 func (c *Conn) Read(now time.Time, p []byte) (int, error) {
-	if c.rcv.n == 0 || c.readClosed {
+	if c.rcv.len() == 0 || c.readClosed {
 		switch {
 		case c.error() != nil:
 			return 0, c.error()
@@ -439,7 +439,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	}
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	n := c.rcv.read(p)
-	if c.rcv.n == 0 && (c.state == Closed || c.state == TimeWait) {
+	if c.rcv.len() == 0 && (c.state == Closed || c.state == TimeWait) {
 		c.rcv.release(c.cfg.Budget) // nothing more can arrive
 	} else if c.ooo == nil || c.ooo.n == 0 {
 		c.rcv.rewind()
@@ -460,7 +460,7 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if c.rcvNoMem {
 		// Short of memory (advertise): the update follows the ring's
 		// free space, from the edge announced last.
-		grow := c.rcvNxt.Add(len(c.rcv.buf) - c.rcv.n).Sub(c.rcvAnn)
+		grow := c.rcvNxt.Add(len(c.rcv.buf) - c.rcv.len()).Sub(c.rcvAnn)
 		if int(grow) >= min(len(c.rcv.buf)/2, c.rcvMSS) {
 			c.ackNow = true
 			c.output(now)
@@ -469,7 +469,7 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	}
 	room := c.rcvRoom()
 	maxw := min(room, 65535<<c.rcvWScale)
-	grow := c.rcvNxt.Add(min(room-c.rcv.n, maxw)).Sub(c.rcvAdv)
+	grow := c.rcvNxt.Add(min(room-c.rcv.len(), maxw)).Sub(c.rcvAdv)
 	if advertised < maxw/2 && int(grow) >= min(maxw/2, c.rcvMSS) {
 		c.ackNow = true
 		c.output(now)
@@ -531,7 +531,7 @@ func (c *Conn) Close(now time.Time) {
 		}
 		return
 	}
-	if c.rcv.n > 0 && !c.readClosed {
+	if c.rcv.len() > 0 && !c.readClosed {
 		c.Abort(now)
 		return
 	}

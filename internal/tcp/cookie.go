@@ -195,7 +195,7 @@ func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort
 	c := newConn(&l.cfg, l.local, remote, ack.Ack.Add(-1), emit)
 	c.passive = true
 	c.state = SynReceived
-	c.epoch = now
+	c.setEpoch(now)
 	c.lastRcv = c.at(now)
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)

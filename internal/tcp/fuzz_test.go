@@ -164,7 +164,7 @@ func fuzzConn(t *testing.T, which byte, prog []byte) {
 				c.Connect(now)
 			}
 			c.TakeEvents()
-			if c.sndNxt.GreaterThan(c.sndMax) || c.sndUna.GreaterThan(c.sndMax) || c.snd.n > int(c.sndBuf) || c.rcv.n > int(c.rcvBuf) || c.rcv.n < 0 {
+			if c.sndNxt.GreaterThan(c.sndMax) || c.sndUna.GreaterThan(c.sndMax) || c.snd.len() > int(c.sndBuf) || c.rcv.len() > int(c.rcvBuf) || c.rcv.n < 0 {
 				t.Fatalf("state %v: snd.una %d nxt %d max %d snd.n %d rcv.n %d", c.State(),
 					c.sndUna, c.sndNxt, c.sndMax, c.snd.n, c.rcv.n)
 			}

@@ -152,7 +152,7 @@ func (c *Conn) challengeAck(now time.Time) {
 // segment at RCV.NXT is processed for its ACK and its data is dropped.
 func (c *Conn) acceptable(seg *Segment) bool {
 	wnd := max(c.rcvAdv.Sub(c.rcvNxt), 0)
-	if free := int32(int(c.rcvBuf) - c.rcv.n); wnd > free {
+	if free := int32(int(c.rcvBuf) - c.rcv.len()); wnd > free {
 		wnd = free
 	}
 	n := seg.Len()
@@ -245,7 +245,7 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 func (c *Conn) synAcked(now time.Time) {
 	c.sndUna = c.iss.Add(1)
 	if c.rttActive && c.retries == 0 {
-		c.rtt.sample(now.Sub(c.epoch), c.cfg.MinRTO, c.cfg.MaxRTO)
+		c.rtt.sample(c.sinceEpoch(now), c.cfg.MinRTO, c.cfg.MaxRTO)
 	}
 	c.rttActive = false
 	if c.retries > 0 && !c.rtt.has() {
@@ -393,12 +393,12 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 	}
 	if acked > 0 {
 		if ack.GreaterThan(c.sndBase) {
-			d := min(int(ack.Sub(c.sndBase)), c.snd.n)
+			d := min(int(ack.Sub(c.sndBase)), c.snd.len())
 			c.snd.discard(d)
 			c.snd.rewind()
 			c.sndBase = c.sndBase.Add(d)
 			c.events |= EvWritable
-			if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.n)) {
+			if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.len())) {
 				c.finAcked = true
 			}
 		}
@@ -570,7 +570,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		}
 	}
 	off := int(seq.Sub(c.rcvNxt))
-	free := int(c.rcvBuf) - c.rcv.n
+	free := int(c.rcvBuf) - c.rcv.len()
 	if off+len(payload) > free {
 		payload = payload[:max(free-off, 0)]
 		fin = false
@@ -601,7 +601,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 			if c.ooo != nil && c.ooo.n > 0 {
 				nxt := c.ooo.advance(c.rcvNxt)
 				if !c.readClosed {
-					c.rcv.n += int(nxt.Sub(c.rcvNxt))
+					c.rcv.n += int32(nxt.Sub(c.rcvNxt))
 				}
 				c.stats.BytesReceived += uint64(nxt.Sub(c.rcvNxt))
 				c.rcvNxt = nxt
@@ -613,7 +613,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 					c.ooo = new(oooList)
 				}
 				if c.ooo.insert(seq, seq.Add(len(payload))) {
-					c.rcv.writeAt(c.rcv.n+off, payload)
+					c.rcv.writeAt(c.rcv.len()+off, payload)
 					c.rareStats().OutOfOrder++
 				} else {
 					c.rareStats().DropOOOFull++

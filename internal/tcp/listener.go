@@ -189,7 +189,7 @@ func AcceptSYN(cfg *Config, local, remote netip.AddrPort, isn Seq, now time.Time
 // queued; the peer will retransmit it.
 func (c *Conn) acceptSyn(now time.Time, seg *Segment) {
 	c.state = SynReceived
-	c.epoch = now
+	c.setEpoch(now)
 	c.lastRcv = c.at(now)
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq.Add(1)

@@ -81,16 +81,16 @@ func (c *Conn) tsVal(now time.Time) uint32 {
 // budget, can hold the promise again.
 func (c *Conn) advertise() uint16 {
 	if c.rcvNoMem {
-		need := c.rcv.n + int(max(c.rcvAdv.Sub(c.rcvNxt), 0))
+		need := c.rcv.len() + int(max(c.rcvAdv.Sub(c.rcvNxt), 0))
 		if len(c.rcv.buf) < need && c.cfg.Budget.room(len(c.rcv.buf), need) < need {
-			w := min(uint32(len(c.rcv.buf)-c.rcv.n)>>c.rcvWScale, 65535)
+			w := min(uint32(len(c.rcv.buf)-c.rcv.len())>>c.rcvWScale, 65535)
 			c.rcvAnn = c.rcvNxt.Add(int(w << c.rcvWScale))
 			return uint16(w)
 		}
 		c.rcvNoMem = false // the ring holds the promise, or the budget has it again
 	}
 	room := c.rcvRoom()
-	edge := c.rcvNxt.Add(room - c.rcv.n)
+	edge := c.rcvNxt.Add(room - c.rcv.len())
 	if c.rcvAdv.GreaterEq(c.rcvNxt) {
 		if edge.Sub(c.rcvAdv) < int32(min(room/2, c.rcvMSS)) {
 			edge = MaxSeq(c.rcvAdv, c.rcvNxt)
@@ -178,7 +178,7 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 			copy((*buf)[k:], b)
 			s.Payload = (*buf)[:n]
 		}
-		if seq.Add(n) == c.sndBase.Add(c.snd.n) {
+		if seq.Add(n) == c.sndBase.Add(c.snd.len()) {
 			s.Flags |= FlagPSH
 		}
 	}
@@ -207,7 +207,7 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 // retransmit sends a record again (fast retransmit, RFC 5681 §3.2; RFC 6675
 // §5 step 4; a RACK loss; the RTO's go-back) without moving SND.NXT.
 func (c *Conn) retransmit(now time.Time, r *txSeg) {
-	dataEnd := c.sndBase.Add(c.snd.n)
+	dataEnd := c.sndBase.Add(c.snd.len())
 	n := int(MinSeq(r.end, dataEnd).Sub(r.start))
 	if n > c.mss {
 		// Sent before the MSS dropped (pmtu.go), or a PLPMTUD probe:
@@ -279,7 +279,7 @@ func (c *Conn) output(now time.Time) {
 	if c.ackNow && !sent {
 		c.sendAck(now)
 	}
-	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.n)) {
+	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.len())) {
 		// RFC 9293 §3.8.6.1 zero-window probing, and the SWS override
 		// timer of §3.8.6.2.1 when the window is open but too small.
 		c.persistAt = c.at(now) + tick(c.rto())
@@ -368,7 +368,7 @@ func (c *Conn) sackOptLen() int {
 }
 
 func (c *Conn) sendNext(now time.Time, mode sendMode) bool {
-	dataEnd := c.sndBase.Add(c.snd.n)
+	dataEnd := c.sndBase.Add(c.snd.len())
 	if c.sndNxt.GreaterThan(dataEnd) {
 		return false // FIN sent
 	}

@@ -188,7 +188,7 @@ func (c *Conn) simpleRetransmit(now time.Time) {
 	if !c.state.synchronized() {
 		return
 	}
-	dataEnd := c.sndBase.Add(c.snd.n)
+	dataEnd := c.sndBase.Add(c.snd.len())
 	for i := 0; i < c.txq.n; i++ {
 		if r := c.txq.at(i); int(MinSeq(r.end, dataEnd).Sub(r.start)) > c.mss {
 			c.markLost(r)
@@ -212,7 +212,7 @@ func (c *Conn) simpleRetransmit(now time.Time) {
 // the MSS dropped or a PLPMTUD probe was lost.
 func (c *Conn) resegment(mss int) {
 	q := c.txq
-	dataEnd := c.sndBase.Add(c.snd.n)
+	dataEnd := c.sndBase.Add(c.snd.len())
 	data := func(r *txSeg) int { return int(MinSeq(r.end, dataEnd).Sub(r.start)) }
 	extra := 0
 	for i := 0; i < q.n; i++ {
@@ -256,7 +256,7 @@ func (c *Conn) onBlackHole(now time.Time) {
 		return
 	}
 	r := c.txq.at(0)
-	dataEnd := c.sndBase.Add(c.snd.n)
+	dataEnd := c.sndBase.Add(c.snd.len())
 	if int(MinSeq(r.end, dataEnd).Sub(r.start)) < c.mss {
 		return
 	}

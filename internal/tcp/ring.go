@@ -5,15 +5,18 @@ package tcp
 // later commits it.
 type ring struct {
 	buf  []byte
-	head int
-	n    int
+	head int32 // int32: a ring is at most 1 GiB (the buffers' limit), and a Conn fits its allocation class
+	n    int32
 }
 
-func (r *ring) free() int { return len(r.buf) - r.n }
+// len returns the bytes queued.
+func (r *ring) len() int { return int(r.n) }
+
+func (r *ring) free() int { return len(r.buf) - int(r.n) }
 
 // pos returns the index of the byte off bytes after head.
 func (r *ring) pos(off int) int {
-	p := r.head + off
+	p := int(r.head) + off
 	if p >= len(r.buf) {
 		p -= len(r.buf)
 	}
@@ -22,8 +25,8 @@ func (r *ring) pos(off int) int {
 
 // write appends as much of p as fits and returns how much did.
 func (r *ring) write(p []byte) int {
-	n := r.writeAt(r.n, p)
-	r.n += n
+	n := r.writeAt(int(r.n), p)
+	r.n += int32(n)
 	return n
 }
 
@@ -42,7 +45,7 @@ func (r *ring) writeAt(off int, p []byte) int {
 
 // read moves up to len(p) queued bytes into p.
 func (r *ring) read(p []byte) int {
-	n := min(len(p), r.n)
+	n := min(len(p), int(r.n))
 	a, b := r.peek(0, n)
 	copy(p, a)
 	copy(p[len(a):], b)
@@ -63,8 +66,8 @@ func (r *ring) peek(off, n int) ([]byte, []byte) {
 func (r *ring) discard(n int) {
 	// head keeps moving even when the ring empties: out-of-order data
 	// may already sit past the tail at head+n+offset.
-	r.n -= n
-	r.head = r.pos(n)
+	r.n -= int32(n)
+	r.head = int32(r.pos(n))
 }
 
 // rewind moves an empty ring's head back to the start of its buffer, so

@@ -233,4 +233,3 @@ func (c *Conn) nextLost() *txSeg {
 }
 
 // sinceEpoch returns now on the connection's clock for records.
-func (c *Conn) sinceEpoch(now time.Time) time.Duration { return now.Sub(c.epoch) }

@@ -7,16 +7,34 @@ import (
 
 // tick is a point in a connection's time, kept as its offset from the
 // connection's epoch plus 1 ns (8 bytes where a time.Time takes 24), so
-// that 0 is unset, as a zero time.Time was; differences of ticks are exact. Converting back with epoch.Add keeps the monotonic
-// clock reading of the times the shell passes in.
+// that 0 is unset, as a zero time.Time was; differences of ticks are
+// exact.
 type tick time.Duration
+
+// anchor is the origin of every connection's epoch: a Conn keeps its
+// epoch as an offset from it, 8 bytes where a time.Time takes 24.
+// Converting back with anchor.Add keeps the monotonic clock reading of the
+// times the shell passes in; times without one (a test's virtual clock)
+// count on the wall clock, as time.Time.Sub does.
+var anchor = time.Now()
+
+// setEpoch makes t the connection's epoch.
+func (c *Conn) setEpoch(t time.Time) {
+	c.epoch = t.Sub(anchor)
+	if c.epoch == 0 {
+		c.epoch = -1 // 0 means unset; 1 ns early does no harm
+	}
+}
+
+// sinceEpoch returns the time from the connection's epoch to now.
+func (c *Conn) sinceEpoch(now time.Time) time.Duration { return now.Sub(anchor) - c.epoch }
 
 // at returns t as a tick. The epoch starts at the first time recorded.
 func (c *Conn) at(t time.Time) tick {
-	if c.epoch.IsZero() {
-		c.epoch = t
+	if c.epoch == 0 {
+		c.setEpoch(t)
 	}
-	return tick(max(t.Sub(c.epoch), 0) + 1)
+	return tick(max(c.sinceEpoch(t), 0) + 1)
 }
 
 // wholeSeconds returns tick k in whole seconds, rounded up: a set tick
@@ -28,7 +46,7 @@ func (c *Conn) timeOf(k tick) time.Time {
 	if k == 0 {
 		return time.Time{}
 	}
-	return c.epoch.Add(time.Duration(k - 1))
+	return anchor.Add(c.epoch + time.Duration(k-1))
 }
 
 // due reports whether the deadline k is set and has passed at now.
@@ -206,7 +224,7 @@ func (c *Conn) onKeepalive(now time.Time) {
 		c.keepaliveAt = c.at(idle)
 		return
 	}
-	if c.sndUna != c.sndMax || c.snd.n > 0 {
+	if c.sndUna != c.sndMax || c.snd.len() > 0 {
 		// Data outstanding: the retransmission timer watches the peer.
 		c.kaProbes = 0
 		c.keepaliveAt = c.at(now) + tick(c.ka.Idle)

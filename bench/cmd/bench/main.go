@@ -701,10 +701,11 @@ func report(wls []workload, res map[string]map[string][]runResult, runs int, siz
 const method = `## How it is measured
 
 - **In memory.** Two stacks in this process, 198.18.0.1 (client) and .2 (server), on an Ethernet
-  cable made in memory. netstack: two ` + "`netstack.PacketLink`" + `s, each queueing 1024 frames and dropping
-  when full; each stack's Output injects its frames into the other's queue (one copy per frame), and
+  cable made in memory. netstack: ` + "`netstack.NewPacketLinkPair`" + `, two PacketLinks back to back, each
+  queueing 1024 frames; each stack's frames are copied into the other's queue (one copy per frame), and
   the stack's own link-reader goroutine, the one goroutine per direction that drains a queue, reads
-  each frame where it lies. gVisor: ` + "`ethernet.New(channel.New(1024, mtu, mac))`" + `
+  each frame where it lies; a full queue holds the sending stack's TCP back rather than dropping (the
+  Queue capability), and the stream rows note each stack's TCP retransmissions. gVisor: ` + "`ethernet.New(channel.New(1024, mtu, mac))`" + `
   on each side (the channel queue also holds 1024 frames and drops when full) and one pump goroutine per
   direction that serializes each outgoing PacketBuffer into a fresh view (one copy) and injects it into
   the peer's NIC. Same MTU on both, ARP on both, checksums computed in software on both. gVisor has its
@@ -785,8 +786,8 @@ const method = `## How it is measured
   its gateway, dials addresses in 198.19.0.0/16, off every subnet, a new address (and after 65,000 of
   them a new port) for each connection, through a forwarding stack at 198.18.0.2 that takes TCP for
   any destination. The client is netstack in both columns, so the columns differ only in the forwarder.
-  netstack: ` + "`Config.Forwarder`" + ` whose TCP handler calls Accept; the two stacks on PacketLinks as in the
-  in-memory rows. gVisor, set up as tun2socks does: promiscuous mode and spoofing on the NIC, a default
+  netstack: ` + "`Config.Forwarder`" + ` whose TCP handler calls Accept; the two stacks on
+  ` + "`NewPacketLinkPair`" + ` as in the in-memory rows. gVisor, set up as tun2socks does: promiscuous mode and spoofing on the NIC, a default
   route, ` + "`tcp.NewForwarder(s, 0, 1024, h)`" + ` (default receive window, 1024 requests in flight) with h
   calling CreateEndpoint (the handshake), Complete(false), turning keepalive on (netstack's forwarded
   connections have it on) and wrapping the endpoint in ` + "`gonet.NewTCPConn`" + `; the client's frames reach the
@@ -800,7 +801,8 @@ const method = `## How it is measured
   the client's and the forwarder's ends counted together (the client's share is the same netstack in
   both columns).
 - **Lossy long path** (lossy-bbr, lossy-share; netstack only, as gVisor and the kernel have no BBR
-  to choose here): two netstack stacks on PacketLinks as in the in-memory rows, each behind a
+  to choose here): two netstack stacks on PacketLinks whose Output injects into the other's queue of
+  1024 frames (no Queue capability: the path drops, not the stacks' hold), each behind a
   ` + "`link.Impair`" + ` on its way out: 50 ms each way; the client's (data) way also crosses a 100 Mbit/s
   bottleneck (` + "`Impairment.Rate`" + `: serialization per frame behind a FIFO of one bandwidth-delay product,
   1.25 MB, that tail-drops) and loses 1 % of frames at random; the ACKs' way has the delay alone.

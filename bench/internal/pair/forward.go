@@ -77,31 +77,29 @@ func (h *handoff) Close() error {
 
 func (h *handoff) Addr() net.Addr { return h.addr }
 
-// fwdClientStack is the netstack client of both forwarding pairs on link,
-// and a Dial that reaches a new destination each call.
-func fwdClientStack(p *Pair, link netstack.Link) error {
+// fwdClientStack makes the netstack client of both forwarding pairs on
+// link, and p's Dial, which reaches a new destination each call.
+func fwdClientStack(p *Pair, link netstack.Link) (*netstack.Stack, error) {
 	cli, err := netstack.New(netstack.Config{Link: link, Addr: fwdClient, Gateway: fwdAddr.Addr()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p.onClose(cli.Close)
 	var n atomic.Uint64
 	p.Dial = func(ctx context.Context) (net.Conn, error) {
 		return cli.DialContext(ctx, "tcp", fwdDest(n.Add(1)-1).String())
 	}
-	return nil
+	return cli, nil
 }
 
 // NetstackForward is a netstack client and a netstack Stack with a
 // Forwarder (Config.Forwarder), joined in memory as Netstack's two stacks
-// are. The Forwarder's TCP handler accepts every request and hands the
-// connection to Listener.
+// are (NewPacketLinkPair, 1024 frames each way, a full queue holding the
+// sender back rather than dropping). The Forwarder's TCP handler accepts
+// every request and hands the connection to Listener. Counters reports
+// both stacks' TCP retransmissions.
 func NetstackForward(int) (*Pair, error) {
-	var a, b *netstack.PacketLink
-	a = netstack.NewPacketLink(netstack.PacketLinkConfig{Ethernet: true, Depth: 1024,
-		Output: func(f []byte) { b.Inject(f) }})
-	b = netstack.NewPacketLink(netstack.PacketLinkConfig{Ethernet: true, Depth: 1024,
-		Output: func(f []byte) { a.Inject(f) }})
+	a, b := netstack.NewPacketLinkPair(netstack.PacketLinkConfig{Ethernet: true, Depth: 1024})
 	p := &Pair{}
 	h := newHandoff(&net.TCPAddr{IP: net.IPv4(198, 19, 0, 0)})
 	p.Listener = h
@@ -117,10 +115,12 @@ func NetstackForward(int) (*Pair, error) {
 		return nil, err
 	}
 	p.onClose(srv.Close)
-	if err := fwdClientStack(p, a); err != nil {
+	cli, err := fwdClientStack(p, a)
+	if err != nil {
 		p.Close()
 		return nil, err
 	}
+	p.Counters = func() string { return retransmits(cli, srv) }
 	return p, nil
 }
 
@@ -193,7 +193,7 @@ func GVisorForward(int) (*Pair, error) {
 		a.Inject(v.AsSlice())
 		v.Release()
 	})
-	if err := fwdClientStack(p, a); err != nil {
+	if _, err := fwdClientStack(p, a); err != nil {
 		p.Close()
 		return nil, err
 	}

@@ -265,14 +265,12 @@ func (s *Stack) dialTCP(ctx context.Context, network string, laddr, raddr netip.
 	if err != nil {
 		return fail(laddr, err)
 	}
-	select {
-	case <-ep.Handshake():
-	case <-ctx.Done():
+	if !ep.AwaitHandshake(ctx.Done()) {
 		ep.Abort()
+		if ctx.Err() == nil {
+			return fail(ep.LocalAddr(), net.ErrClosed) // the stack closed
+		}
 		return fail(ep.LocalAddr(), ctx.Err())
-	case <-s.e.Done():
-		ep.Abort()
-		return fail(ep.LocalAddr(), net.ErrClosed)
 	}
 	if err := ep.HandshakeErr(); err != nil {
 		return fail(ep.LocalAddr(), err)

@@ -138,7 +138,7 @@ func (s *Stack) abortAddr(a netip.Addr) {
 	var ls []*Listener
 	s.tcp.mu.RLock()
 	for c := range s.tcp.conns.all() {
-		if c.laddr.Addr() == a {
+		if c.local == a {
 			conns = append(conns, c)
 		}
 	}

@@ -39,9 +39,6 @@ func (t *connTable) hash(k tcpKey) uint32 {
 	return h
 }
 
-// keyOfConn is the key c is filed under.
-func keyOfConn(c *TCPEndpoint) tcpKey { return keyOf(c.laddr, c.raddr) }
-
 // find returns the slot of the entry filed under k with hash h, or -1.
 func (t *connTable) find(k tcpKey, h uint32) int {
 	mask := uint32(len(t.hashes) - 1)
@@ -50,7 +47,7 @@ func (t *connTable) find(k tcpKey, h uint32) int {
 		case 0:
 			return -1
 		case h:
-			if keyOfConn(t.slots[i]) == k {
+			if t.slots[i].key() == k {
 				return int(i)
 			}
 		}

@@ -22,7 +22,7 @@ func TestConnTableModel(t *testing.T) {
 			la = netip.AddrPortFrom(local4, 80)
 			ra = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(40000+i%7))
 		}
-		eps = append(eps, &TCPEndpoint{laddr: la, raddr: ra})
+		eps = append(eps, newTestEndpoint(la, ra))
 	}
 	var tab connTable
 	model := map[tcpKey]*TCPEndpoint{}
@@ -32,15 +32,15 @@ func TestConnTableModel(t *testing.T) {
 			t.Fatalf("step %d: len %d, want %d", step, tab.len(), len(model))
 		}
 		for _, c := range eps {
-			k := keyOfConn(c)
+			k := c.key()
 			if got, want := tab.get(k), model[k]; got != want {
-				t.Fatalf("step %d: get(%v→%v) = %p, want %p", step, c.laddr, c.raddr, got, want)
+				t.Fatalf("step %d: get(%v→%v) = %p, want %p", step, c.LocalAddr(), c.RemoteAddr(), got, want)
 			}
 		}
 		n := 0
 		for c := range tab.all() {
-			if model[keyOfConn(c)] != c {
-				t.Fatalf("step %d: all yielded %v→%v, not in the model", step, c.laddr, c.raddr)
+			if model[c.key()] != c {
+				t.Fatalf("step %d: all yielded %v→%v, not in the model", step, c.LocalAddr(), c.RemoteAddr())
 			}
 			n++
 		}
@@ -48,17 +48,17 @@ func TestConnTableModel(t *testing.T) {
 			t.Fatalf("step %d: all yielded %d, want %d", step, n, len(model))
 		}
 	}
-	if tab.get(keyOfConn(eps[0])) != nil {
+	if tab.get(eps[0].key()) != nil {
 		t.Fatal("the empty table found a connection")
 	}
-	tab.delete(keyOfConn(eps[0])) // on the empty table: nothing
+	tab.delete(eps[0].key()) // on the empty table: nothing
 	for step := range 20000 {
 		c := eps[r.IntN(len(eps))]
-		k := keyOfConn(c)
+		k := c.key()
 		switch r.IntN(3) {
 		case 0, 1:
 			if r.IntN(4) == 0 { // a new endpoint for the same 4-tuple replaces the old
-				c = &TCPEndpoint{laddr: c.laddr, raddr: c.raddr}
+				c = newTestEndpoint(c.LocalAddr(), c.RemoteAddr())
 				eps = append(eps, c)
 			}
 			tab.put(k, c)
@@ -84,11 +84,17 @@ func TestConnTableModel(t *testing.T) {
 func TestConnTableDensity(t *testing.T) {
 	var tab connTable
 	for i := range 100000 {
-		c := &TCPEndpoint{laddr: netip.MustParseAddrPort("198.18.0.1:80"),
-			raddr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 1)}
-		tab.put(keyOfConn(c), c)
+		c := newTestEndpoint(netip.MustParseAddrPort("198.18.0.1:80"),
+			netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(1+i>>16)))
+		tab.put(c.key(), c)
 		if n := tab.len(); n > minConnSlots && (3*len(tab.slots) > 8*n || 3*len(tab.slots) < 4*n) {
 			t.Fatalf("%d entries in %d slots", n, len(tab.slots))
 		}
 	}
+}
+
+// newTestEndpoint returns an endpoint from la to ra that only the table
+// looks at.
+func newTestEndpoint(la, ra netip.AddrPort) *TCPEndpoint {
+	return &TCPEndpoint{local: la.Addr(), remote: ra.Addr(), lport: la.Port(), rport: ra.Port()}
 }

@@ -90,16 +90,13 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
 	}
 	stats.Inc(&s.st.TCP.PassiveOpens)
 	c.mu.Lock()
-	handshake := make(chan struct{})
-	c.handshake = handshake
 	c.finish(now)
-	select {
-	case <-handshake:
-	case <-ctx.Done():
+	if !c.AwaitHandshake(ctx.Done()) {
+		if ctx.Err() == nil {
+			return nil, net.ErrClosed
+		}
 		c.Abort()
 		return nil, ctx.Err()
-	case <-s.done:
-		return nil, net.ErrClosed
 	}
 	if err := c.HandshakeErr(); err != nil {
 		return nil, err

@@ -161,7 +161,7 @@ func (s *Stack) fragNeeded(now time.Time, c *TCPEndpoint, dst netip.Addr, mtu in
 	s.tcp.mu.RLock()
 	var others []*TCPEndpoint
 	for o := range s.tcp.conns.all() {
-		if o != c && o.raddr.Addr() == dst {
+		if o != c && o.remote == dst {
 			others = append(others, o)
 		}
 	}
@@ -176,7 +176,7 @@ func (s *Stack) fragNeeded(now time.Time, c *TCPEndpoint, dst netip.Addr, mtu in
 // applyPathMTU gives a new connection the path MTU known for its peer.
 // c.mu is held, or c is not yet visible.
 func (s *Stack) applyPathMTU(now time.Time, c *TCPEndpoint) {
-	if pmtu := s.host.PathMTU(now, c.raddr.Addr()); pmtu < s.host.MTU() {
+	if pmtu := s.host.PathMTU(now, c.remote); pmtu < s.host.MTU() {
 		c.core.SetPathMTU(now, pmtu)
 	}
 }
@@ -184,7 +184,7 @@ func (s *Stack) applyPathMTU(now time.Time, c *TCPEndpoint) {
 // Connect opens a connection from laddr to raddr with keep-alive ka, and
 // sends its SYN. An unspecified address in laddr means the source address
 // SourceAddr picks for raddr, port 0 an ephemeral port whose 4-tuple is
-// free, as Linux's connect picks. Wait on the endpoint's Handshake.
+// free, as Linux's connect picks. Wait with the endpoint's HandshakeWait.
 func (s *Stack) Connect(laddr, raddr netip.AddrPort, ka tcp.KeepAlive) (*TCPEndpoint, error) {
 	now := time.Now()
 	c, err := s.newActiveConn(laddr, raddr, now)
@@ -194,7 +194,6 @@ func (s *Stack) Connect(laddr, raddr netip.AddrPort, ka tcp.KeepAlive) (*TCPEndp
 	c.mu.Lock()
 	s.applyPathMTU(now, c)
 	c.core.SetKeepAlive(now, ka)
-	c.handshake = make(chan struct{})
 	c.core.Connect(now)
 	c.afterLocked(now)
 	c.unlockAndSend(now)
@@ -238,9 +237,10 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 		return nil, syscall.EADDRNOTAVAIL
 	}
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
-	isn := tcp.ISN(t.secret, c.laddr, raddr, now)
-	c.core = tcp.NewConn(s.tcpConfig(local), c.laddr, raddr, isn, c.emit)
-	t.conns.put(keyOf(c.laddr, raddr), c)
+	laddr = c.LocalAddr()
+	isn := tcp.ISN(t.secret, laddr, raddr, now)
+	c.core = tcp.NewConn(s.tcpConfig(local), laddr, raddr, isn, c.emit)
+	t.conns.put(c.key(), c)
 	return c, nil
 }
 
@@ -293,7 +293,7 @@ func (s *Stack) registerConn(c *TCPEndpoint) (old *TCPEndpoint, ok bool) {
 	s.tcp.mu.Lock()
 	defer s.tcp.mu.Unlock()
 	if old, ok = s.roomLocked(); ok {
-		s.tcp.conns.put(keyOf(c.laddr, c.raddr), c)
+		s.tcp.conns.put(c.key(), c)
 	} else {
 		stats.Inc(&s.st.TCP.DropConnLimit)
 	}
@@ -321,7 +321,7 @@ func (s *Stack) roomLocked() (old *TCPEndpoint, room bool) {
 		}
 		c := t.timeWait.front()
 		t.timeWait.pop()
-		if k := keyOf(c.laddr, c.raddr); t.conns.get(k) == c {
+		if k := c.key(); t.conns.get(k) == c {
 			t.conns.delete(k)
 			old = c
 		}
@@ -343,7 +343,7 @@ func (s *Stack) enteredTimeWait(c *TCPEndpoint) {
 	t.mu.Lock()
 	for t.timeWait.len() > 0 {
 		o := t.timeWait.front()
-		if t.conns.get(keyOf(o.laddr, o.raddr)) == o {
+		if t.conns.get(o.key()) == o {
 			break
 		}
 		t.timeWait.pop()
@@ -375,7 +375,7 @@ func (s *Stack) evict(c *TCPEndpoint) {
 // mu may be held.
 func (s *Stack) forget(c *TCPEndpoint, st tcp.Stats) {
 	s.tcp.mu.Lock()
-	if k := keyOf(c.laddr, c.raddr); s.tcp.conns.get(k) == c {
+	if k := c.key(); s.tcp.conns.get(k) == c {
 		s.tcp.conns.delete(k)
 		addConnStats(&s.tcp.gone, &st)
 	}

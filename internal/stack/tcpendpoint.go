@@ -26,37 +26,40 @@ import (
 // accepted child, re-arm the timer), releases mu and only then sends the
 // frames the core emitted, in order.
 type TCPEndpoint struct {
-	s            *Stack
-	laddr, raddr netip.AddrPort
-	listener     *Listener // set for passive connections
+	s             *Stack
+	local, remote netip.Addr
+	listener      *Listener // set for passive connections
 
 	mu         sync.Mutex // guards everything below and the core
 	core       *tcp.Conn
 	readReady  chan struct{} // capacity 1: something changed for readers; made by the first to wait
-	writeReady chan struct{} // capacity 1: the same for writers
-	handshake  chan struct{} // closed when the handshake ends, either way; only for dialers and forwarded SYNs
+	writeReady chan struct{} // capacity 1: the same for writers, and for the dialer until the handshake ends
 	out        *[]outFrame   // frames emitted under mu, sent after it; pooled by the stack
 	timer      *connTimer    // nil while no deadline is near (armTimer)
 	timerAt    int64         // the deadline timer is armed or parked for, in Unix nanoseconds (smaller than a time.Time); 0: none
-	shook      bool          // handshake closed
+	shook      bool          // the handshake ended, either way
 	closed     bool          // Close or Abort was called
 	gone       bool          // forgotten by the demux
 	timeWait   bool          // entered TIME-WAIT: on the stack's list of them
 	farParked  bool          // maybe in a bucket of the stack's far deadlines (tcptimer.go)
 	hr         uint8         // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
 	hard       uint16        // the errno of an ICMP hard error during the handshake; 0: none
-	pseudoBase uint32        // pseudo-header sum without the length
-	linger     int32         // SetLinger: < 0 default, 0 abort on Close
-	sendMu     sync.Mutex    // held while frames go out, to keep their order
-	farSlot    int32         // the bucket of far deadlines it is in, 0: none; guarded by the stack's far.mu
-	farIdx     int32         // its index there; guarded by far.mu
+	lport      uint16
+	rport      uint16
+	pseudoBase uint32     // pseudo-header sum without the length
+	linger     int32      // SetLinger: < 0 default, 0 abort on Close
+	sendMu     sync.Mutex // held while frames go out, to keep their order
+	farSlot    int32      // the bucket of far deadlines it is in, 0: none; guarded by the stack's far.mu
+	farIdx     int32      // its index there; guarded by far.mu
 }
 
 func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoint {
 	return &TCPEndpoint{
 		s:          s,
-		laddr:      laddr,
-		raddr:      raddr,
+		local:      laddr.Addr(),
+		remote:     raddr.Addr(),
+		lport:      laddr.Port(),
+		rport:      raddr.Port(),
 		listener:   l,
 		linger:     -1,
 		pseudoBase: checksum.Pseudo(laddr.Addr(), raddr.Addr(), ip.ProtoTCP, 0),
@@ -65,10 +68,13 @@ func (s *Stack) newEndpoint(laddr, raddr netip.AddrPort, l *Listener) *TCPEndpoi
 }
 
 // LocalAddr returns the connection's local address.
-func (c *TCPEndpoint) LocalAddr() netip.AddrPort { return c.laddr }
+func (c *TCPEndpoint) LocalAddr() netip.AddrPort { return netip.AddrPortFrom(c.local, c.lport) }
 
 // RemoteAddr returns the peer's address.
-func (c *TCPEndpoint) RemoteAddr() netip.AddrPort { return c.raddr }
+func (c *TCPEndpoint) RemoteAddr() netip.AddrPort { return netip.AddrPortFrom(c.remote, c.rport) }
+
+// key is the connection's key in the demux table.
+func (c *TCPEndpoint) key() tcpKey { return tcpKey{c.local.As16(), c.remote.As16(), c.lport, c.rport} }
 
 // Done is closed when the stack closes.
 func (c *TCPEndpoint) Done() <-chan struct{} { return c.s.done }
@@ -98,7 +104,7 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 		c.out = c.s.outPool.Get().(*[]outFrame)
 	}
 	out := *c.out
-	super := c.s.gsoOK && tcp.Coalescible(seg) && c.raddr.Addr() != c.laddr.Addr()
+	super := c.s.gsoOK && tcp.Coalescible(seg) && c.remote != c.local
 	if super && len(out) > 0 {
 		if f := &out[len(out)-1]; f.gso.Add(seg, len(*f.bp)-f.n) {
 			f.n += copy((*f.bp)[f.n:], seg.Payload)
@@ -127,11 +133,11 @@ func (c *TCPEndpoint) emit(seg *tcp.Segment) {
 func (c *TCPEndpoint) send(now time.Time, f *outFrame) error {
 	segs, err := 1, error(nil)
 	if f.gso.Segs <= 1 {
-		err = c.s.host.OutputECN(now, (*f.bp)[:f.n], ip.ProtoTCP, c.laddr.Addr(), c.raddr.Addr(), true, f.ecn)
+		err = c.s.host.OutputECN(now, (*f.bp)[:f.n], ip.ProtoTCP, c.local, c.remote, true, f.ecn)
 	} else {
 		segs = f.gso.Segs
 		f.gso.Finish(tcp.Header((*f.bp)[int(c.hr):f.n]), c.pseudoBase) // the same again if resent
-		err = c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.laddr.Addr(), c.raddr.Addr(), f.gso.GSO, f.gso.HdrLen, f.ecn)
+		err = c.s.host.OutputGSO(now, (*f.bp)[:f.n], c.local, c.remote, f.gso.GSO, f.gso.HdrLen, f.ecn)
 	}
 	if errors.Is(err, link.ErrFull) {
 		return err
@@ -178,10 +184,11 @@ func (c *TCPEndpoint) afterLocked(now time.Time) {
 	}
 	if ev&(tcp.EvEstablished|tcp.EvError|tcp.EvClosed) != 0 && !c.shook {
 		c.shook = true
-		if c.handshake != nil {
-			close(c.handshake)
-			c.handshake = closedChan // drop the channel: the connection may idle for long
-		}
+		// Wake the dialer (HandshakeWait) and drop its channel: nobody
+		// else waits during the handshake, and the connection may idle
+		// for long.
+		signal(c.writeReady)
+		c.writeReady = nil
 		if ev&tcp.EvEstablished != 0 && c.listener != nil {
 			c.listener.established(c)
 		}
@@ -237,10 +244,6 @@ func (c *TCPEndpoint) armTimer(now, next time.Time) {
 		c.timer.t.Reset(d)
 	}
 }
-
-// closedChan is the handshake channel of connections whose handshake
-// ended: closed, shared by all of them.
-var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 // unlockAndSend releases mu and sends the frames queued under it, in
 // order: sendMu is taken before mu is released, so a later caller's frames
@@ -305,12 +308,35 @@ func (c *TCPEndpoint) hardError(errno syscall.Errno) {
 	c.finish(now)
 }
 
-// Handshake is closed when the handshake of a dialed or forwarded
-// connection ends, either way; then HandshakeErr tells which.
-func (c *TCPEndpoint) Handshake() <-chan struct{} {
+// AwaitHandshake waits until the handshake of a dialed or forwarded
+// connection ends, either way (then HandshakeErr tells which), cancel is
+// closed or the stack closes; it reports whether the handshake ended. One
+// goroutine at a time may wait.
+func (c *TCPEndpoint) AwaitHandshake(cancel <-chan struct{}) bool {
+	for {
+		ready, ended := c.handshakeWait()
+		if ended {
+			return true
+		}
+		select {
+		case <-ready:
+		case <-cancel:
+			return false
+		case <-c.s.done:
+			return false
+		}
+	}
+}
+
+// handshakeWait reports whether the handshake has ended; if not, it
+// returns the channel signalled when it may have.
+func (c *TCPEndpoint) handshakeWait() (ready <-chan struct{}, ended bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.handshake
+	if c.shook {
+		return nil, true
+	}
+	return waitChan(&c.writeReady), false
 }
 
 // HandshakeErr returns why the handshake failed (a core sentinel or an

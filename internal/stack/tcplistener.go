@@ -122,7 +122,7 @@ func (l *Listener) Queue() <-chan *TCPEndpoint { return l.ready }
 // c was reset meanwhile; take the next one then.
 func (l *Listener) Accept(c *TCPEndpoint) bool {
 	l.mu.Lock()
-	l.core(c.laddr).Accepted()
+	l.core(c.LocalAddr()).Accepted()
 	l.mu.Unlock()
 	return !c.Closed()
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -42,9 +43,9 @@ func connectPair(t *testing.T, a, b *Stack, port uint16, ka tcp.KeepAlive) (cli,
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-cli.Handshake():
-	case <-time.After(10 * time.Second):
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !cli.AwaitHandshake(ctx.Done()) {
 		t.Fatal("no handshake")
 	}
 	if err := cli.HandshakeErr(); err != nil {

@@ -102,7 +102,7 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	if copied <= space {
 		return
 	}
-	want := 2*copied + 16*c.rcvMSS
+	want := 2*copied + 16*int(c.rcvMSS)
 	if space > 0 {
 		want += 2 * want * min(copied-space, space) / space
 	}

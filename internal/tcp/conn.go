@@ -61,8 +61,7 @@ type Conn struct {
 	rcv      ring
 
 	// Negotiated options.
-	mss    int // largest payload we send (peer MSS minus options)
-	rcvMSS int // largest payload we expect (our MSS minus options)
+	mss int // largest payload we send (peer MSS minus options)
 
 	// Retransmission (RFC 6298) and loss recovery (RFC 5681, 6582, 6675,
 	// 8985).
@@ -77,7 +76,6 @@ type Conn struct {
 	ptoAt       tick // tail loss probe (RFC 8985 §7)
 	rackAt      tick // RACK reordering timer (RFC 8985 §6.3)
 	delackAt    tick
-	persistAt   tick
 	keepaliveAt tick
 	stateAt     tick // the timeout of the state: SYN-RECEIVED, FIN-WAIT-2 (orphaned) or TIME-WAIT
 
@@ -96,8 +94,6 @@ type Conn struct {
 	irs        Seq
 	rcvNxt     Seq
 	rcvAdv     Seq // right edge of the window we last advertised
-	rcvAnn     Seq // right edge announced while short of memory (rcvNoMem), below rcvAdv
-	rcvFinSeq  Seq // sequence number of a FIN seen out of order
 	rcvAckSent Seq // Last.ACK.sent (RFC 7323 §4.3): RCV.NXT in our last ACK, Linux's rcv_wup
 	tsRecent   uint32
 	tsRecentAt uint32 // when tsRecent was set, as a tick in whole seconds rounded up, for RFC 7323 §5.5's 24 days
@@ -117,6 +113,8 @@ type Conn struct {
 	// and, without SACK, those duplicate ACKs say have left: int32 (a
 	// window is at most 1 GiB), so that a Conn fits its allocation class.
 	sackedBytes, lostBytes, renoSacked int32
+
+	rcvMSS int32 // largest payload we expect (our MSS minus options); int32 to pack with the fields above
 
 	lport, rport uint16
 	ackMSS       uint16 // the peer's sending MSS as we see it: the "full-sized segment" of the delayed ACK (processData)
@@ -155,8 +153,7 @@ type Conn struct {
 	tlpOut      bool  // a tail loss probe is out
 	rackReord   bool  // reordering observed (RACK.reordering_seen)
 	rackDSACK   bool  // a D-SACK arrived since the last RACK adjustment
-	rackMult    uint8 // RACK.reo_wnd_mult (at most 8)
-	rackPersist uint8 // RACK.reo_wnd_persist: recoveries left at this multiplier
+	rackReo     uint8 // RACK.reo_wnd_mult - 1 (bits 0-2) and RACK.reo_wnd_persist (bits 3-7): reoMult, reoPersist (rack.go)
 	probing     bool  // PLPMTUD searches (Linux's icsk_mtup.enabled); its state is in rare (pmtu.go)
 	ecn         uint8 // ECN state (RFC 3168): ecnOK, ecnEcho, ecnCWR, ecnCWROut (ecn.go)
 	rtoHeld     uint8 // RTOs in a row put off while the link's queues held frames (onRTO)
@@ -194,9 +191,8 @@ func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segm
 	c.iss = isn
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = isn, isn, isn, isn.Add(1)
 	c.recover = isn
-	c.rtt.init(c.cfg.InitialRTO)
 	c.setWScale()
-	c.rcvMSS = c.cfg.MSS
+	c.rcvMSS = int32(c.cfg.MSS)
 	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.mss = min(c.cfg.MSS, 536) // RFC 9293 §3.7.1 default until the peer tells
 	return c
@@ -460,8 +456,8 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	if c.rcvNoMem {
 		// Short of memory (advertise): the update follows the ring's
 		// free space, from the edge announced last.
-		grow := c.rcvNxt.Add(len(c.rcv.buf) - c.rcv.len()).Sub(c.rcvAnn)
-		if int(grow) >= min(len(c.rcv.buf)/2, c.rcvMSS) {
+		grow := c.rcvNxt.Add(len(c.rcv.buf) - c.rcv.len()).Sub(c.rareState().rcvAnn)
+		if int(grow) >= min(len(c.rcv.buf)/2, int(c.rcvMSS)) {
 			c.ackNow = true
 			c.output(now)
 		}
@@ -470,7 +466,7 @@ func (c *Conn) maybeWindowUpdate(now time.Time, advertised int) {
 	room := c.rcvRoom()
 	maxw := min(room, 65535<<c.rcvWScale)
 	grow := c.rcvNxt.Add(min(room-c.rcv.len(), maxw)).Sub(c.rcvAdv)
-	if advertised < maxw/2 && int(grow) >= min(maxw/2, c.rcvMSS) {
+	if advertised < maxw/2 && int(grow) >= min(maxw/2, int(c.rcvMSS)) {
 		c.ackNow = true
 		c.output(now)
 	}
@@ -590,7 +586,8 @@ func (c *Conn) terminate(err error) {
 		}
 	}
 	c.events |= EvClosed | EvReadable | EvWritable
-	c.rtoAt, c.delackAt, c.persistAt, c.keepaliveAt = 0, 0, 0, 0
+	c.rtoAt, c.delackAt, c.keepaliveAt = 0, 0, 0
+	c.setPersist(0)
 	c.stateAt = 0
 	c.ptoAt, c.rackAt = 0, 0
 	c.ackNow = false
@@ -612,7 +609,7 @@ func (c *Conn) leaveSynRcvd(established bool) {
 // rto returns the current retransmission timeout with exponential backoff
 // (RFC 6298 §5.5), capped at MaxRTO.
 func (c *Conn) rto() time.Duration {
-	d := c.rtt.rto
+	d := c.rtt.base(c.cfg)
 	for i := uint8(0); i < c.backoff && d < c.cfg.MaxRTO; i++ {
 		d *= 2
 	}

@@ -12,14 +12,14 @@ import (
 // connection needs; the scoreboard, rings, autotuning state and rare
 // counters come and go with use (see the Conn's fields).
 const (
-	maxConnSize = 600 // unsafe.Sizeof(Conn{}); 512 today, the largest of the classes without a malloc header
+	maxConnSize = 448 // unsafe.Sizeof(Conn{}): an allocation class (the next is 480); 448 today
 	// maxIdlePairHeap bounds the heap an idle ESTABLISHED pair that has
-	// not sent data yet holds: two Conns (1041 bytes today, 1169 with a 568-byte Conn; it was 3281
+	// not sent data yet holds: two Conns (913 bytes today with a 448-byte Conn, 1041 with 512, 1169 with 568; it was 3281
 	// with a 1440-byte Conn and a congestion control made at the
 	// handshake). Once data flows, each end adds its congestion control
 	// (96 bytes for CUBIC) and the rings, autotuning and rare state it
 	// needed; the scoreboard goes back to its pool when all is acked.
-	maxIdlePairHeap = 1300
+	maxIdlePairHeap = 1000
 )
 
 func TestConnSize(t *testing.T) {

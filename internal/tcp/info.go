@@ -70,11 +70,11 @@ func (c *Conn) Info() Info {
 	i := Info{
 		State:      c.state,
 		RTT:        c.rtt.srtt,
-		RTTVar:     c.rtt.rttvar,
+		RTTVar:     c.rtt.variance(),
 		MinRTT:     c.rackMinRTT,
 		RTO:        c.rto(),
 		SndMSS:     c.mss,
-		RcvMSS:     c.rcvMSS,
+		RcvMSS:     int(c.rcvMSS),
 		PMTU:       c.PathMTU(),
 		SndWnd:     int(c.sndWnd),
 		RcvWnd:     int(max(c.rcvAdv.Sub(c.rcvNxt), 0)),

@@ -245,13 +245,13 @@ func (c *Conn) inputSynSent(now time.Time, seg *Segment) {
 func (c *Conn) synAcked(now time.Time) {
 	c.sndUna = c.iss.Add(1)
 	if c.rttActive && c.retries == 0 {
-		c.rtt.sample(c.sinceEpoch(now), c.cfg.MinRTO, c.cfg.MaxRTO)
+		c.rtt.sample(c.sinceEpoch(now))
 	}
 	c.rttActive = false
 	if c.retries > 0 && !c.rtt.has() {
 		// RFC 6298 §5.7: the SYN was retransmitted and gave no sample;
 		// data starts with an RTO of 3 s.
-		c.rtt.rto = max(c.rtt.rto, 3*time.Second)
+		c.rtt.raiseInitial(3 * time.Second)
 	}
 	c.backoff, c.retries = 0, 0
 	c.rtoAt = 0
@@ -289,7 +289,7 @@ func (c *Conn) negotiate(seg *Segment) {
 		c.rare.pm.clamp = uint16(min(mss, c.cfg.MSS))
 		c.syncMSS()
 	}
-	c.rcvMSS = max(c.cfg.advMSS()-opt, 64)
+	c.rcvMSS = int32(max(c.cfg.advMSS()-opt, 64))
 	// The peer's sending MSS grows from 536 with what arrives (processData).
 	c.ackMSS = uint16(min(c.rcvMSS, 536))
 	c.cc = nil // made for this MSS when data is first sent (sendNext)
@@ -351,8 +351,8 @@ func (c *Conn) processAck(now time.Time, seg *Segment) bool {
 		c.sndWnd = wnd
 		c.sndWl1, c.sndWl2 = seg.Seq, ack
 		c.maxWnd = max(c.maxWnd, wnd)
-		if wnd > 0 && c.persistAt != 0 {
-			c.persistAt = 0
+		if wnd > 0 && c.persistAt() != 0 {
+			c.setPersist(0)
 			c.backoff = 0
 		}
 		c.windowMoved(now, edge, ack.Add(int(wnd)))
@@ -420,7 +420,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 			rtt = time.Duration(int32(c.tsNow(now)-seg.Opts.TSEcr)) * time.Millisecond
 		}
 		if rtt > 0 && rtt < c.cfg.MaxRTO {
-			c.rtt.sample(rtt, c.cfg.MinRTO, c.cfg.MaxRTO)
+			c.rtt.sample(rtt)
 		}
 		c.backoff, c.retries, c.rtoHeld = 0, 0, 0
 		if c.probing {
@@ -537,7 +537,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		// it: the largest segment seen, at most the MSS we advertised (a
 		// segment the link coalesced counts as one of those), and at
 		// least RFC 9293 §3.7.1's default of 536 (where ours allows).
-		c.ackMSS = uint16(min(n, c.rcvMSS))
+		c.ackMSS = uint16(min(n, int(c.rcvMSS)))
 	}
 	finSeq := seq.Add(len(payload))
 	dup := false
@@ -623,9 +623,9 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 		}
 	}
 	if fin {
-		c.rcvFinWait, c.rcvFinSeq = true, finSeq
+		c.rcvFinWait, c.rareState().rcvFinSeq = true, finSeq
 	}
-	if c.rcvFinWait && c.rcvNxt == c.rcvFinSeq {
+	if c.rcvFinWait && c.rcvNxt == c.rare.rcvFinSeq {
 		c.consumeFin(now)
 	}
 	// Delayed ACK (RFC 9293 §3.8.6.3, RFC 5681 §4.2): at least every
@@ -662,7 +662,8 @@ func (c *Conn) consumeFin(now time.Time) {
 // enterTimeWait enters TIME-WAIT for 2·MSL (RFC 9293 §3.6.1).
 func (c *Conn) enterTimeWait(now time.Time) {
 	c.state = TimeWait
-	c.rtoAt, c.persistAt, c.keepaliveAt = 0, 0, 0
+	c.rtoAt, c.keepaliveAt = 0, 0
+	c.setPersist(0)
 	c.ptoAt, c.rackAt = 0, 0
 	c.stateAt = c.at(now) + tick(c.cfg.TimeWait)
 	c.freeBuffers()

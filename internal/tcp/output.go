@@ -84,7 +84,7 @@ func (c *Conn) advertise() uint16 {
 		need := c.rcv.len() + int(max(c.rcvAdv.Sub(c.rcvNxt), 0))
 		if len(c.rcv.buf) < need && c.cfg.Budget.room(len(c.rcv.buf), need) < need {
 			w := min(uint32(len(c.rcv.buf)-c.rcv.len())>>c.rcvWScale, 65535)
-			c.rcvAnn = c.rcvNxt.Add(int(w << c.rcvWScale))
+			c.rareState().rcvAnn = c.rcvNxt.Add(int(w << c.rcvWScale))
 			return uint16(w)
 		}
 		c.rcvNoMem = false // the ring holds the promise, or the budget has it again
@@ -92,7 +92,7 @@ func (c *Conn) advertise() uint16 {
 	room := c.rcvRoom()
 	edge := c.rcvNxt.Add(room - c.rcv.len())
 	if c.rcvAdv.GreaterEq(c.rcvNxt) {
-		if edge.Sub(c.rcvAdv) < int32(min(room/2, c.rcvMSS)) {
+		if edge.Sub(c.rcvAdv) < int32(min(room/2, int(c.rcvMSS))) {
 			edge = MaxSeq(c.rcvAdv, c.rcvNxt)
 		}
 	}
@@ -201,7 +201,7 @@ func (c *Conn) sendData(now time.Time, seq Seq, n int, fin bool) {
 	if c.rtoAt == 0 {
 		c.rtoAt = c.at(now) + tick(c.rto())
 	}
-	c.persistAt = 0
+	c.setPersist(0)
 }
 
 // retransmit sends a record again (fast retransmit, RFC 5681 §3.2; RFC 6675
@@ -279,10 +279,10 @@ func (c *Conn) output(now time.Time) {
 	if c.ackNow && !sent {
 		c.sendAck(now)
 	}
-	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.len())) {
+	if c.sndNxt == c.sndUna && c.rtoAt == 0 && c.persistAt() == 0 && c.sndNxt.LessThan(c.sndBase.Add(c.snd.len())) {
 		// RFC 9293 §3.8.6.1 zero-window probing, and the SWS override
 		// timer of §3.8.6.2.1 when the window is open but too small.
-		c.persistAt = c.at(now) + tick(c.rto())
+		c.setPersist(c.at(now) + tick(c.rto()))
 	}
 }
 
@@ -341,14 +341,14 @@ func (c *Conn) fillSACK(o *Options) {
 		return
 	}
 	for i := 0; i < o.NumSACK; i++ {
-		if o.SACK[i].Right == c.rcvFinSeq {
-			o.SACK[i].Right = c.rcvFinSeq.Add(1)
+		if fin := c.rare.rcvFinSeq; o.SACK[i].Right == fin {
+			o.SACK[i].Right = fin.Add(1)
 			return
 		}
 	}
 	if o.NumSACK < len(o.SACK) {
 		copy(o.SACK[1:], o.SACK[:o.NumSACK])
-		o.SACK[0] = SACKBlock{c.rcvFinSeq, c.rcvFinSeq.Add(1)}
+		o.SACK[0] = SACKBlock{c.rare.rcvFinSeq, c.rare.rcvFinSeq.Add(1)}
 		o.NumSACK++
 	}
 }

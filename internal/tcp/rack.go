@@ -65,7 +65,7 @@ func (c *Conn) reoWnd() time.Duration {
 	if !c.rackReord && (c.inRecovery || int(c.sackedBytes) > 2*c.mss) {
 		return 0
 	}
-	return min(c.rackMinRTT/4*time.Duration(max(c.rackMult, 1)), c.rtt.srtt)
+	return min(c.rackMinRTT/4*time.Duration(c.reoMult()), c.rtt.srtt)
 }
 
 // rackDetect marks lost every segment sent before the latest delivered one
@@ -104,17 +104,27 @@ func (c *Conn) rackDetect(now time.Time) {
 func (c *Conn) rackRecoveryDone() {
 	if c.rackDSACK {
 		c.rackDSACK = false
-		c.rackMult = min(max(c.rackMult, 1)+1, 8)
-		c.rackPersist = 16
+		c.setReo(min(c.reoMult()+1, 8), 16)
 		return
 	}
-	if c.rackPersist > 0 {
-		c.rackPersist--
-		if c.rackPersist == 0 {
-			c.rackMult = 1
-		}
+	switch p := c.reoPersist(); p {
+	case 0:
+	case 1:
+		c.setReo(1, 0)
+	default:
+		c.setReo(c.reoMult(), p-1)
 	}
 }
+
+// reoMult returns RACK.reo_wnd_mult, 1 to 8.
+func (c *Conn) reoMult() uint8 { return c.rackReo&7 + 1 }
+
+// reoPersist returns RACK.reo_wnd_persist, the recoveries left at the
+// multiplier, 0 to 16.
+func (c *Conn) reoPersist() uint8 { return c.rackReo >> 3 }
+
+// setReo sets RACK.reo_wnd_mult (1 to 8) and RACK.reo_wnd_persist (0 to 31).
+func (c *Conn) setReo(mult, persist uint8) { c.rackReo = (mult-1)&7 | persist<<3 }
 
 // onRackTimer fires the reordering timer (RFC 8985 §6.3).
 func (c *Conn) onRackTimer(now time.Time) {

@@ -63,6 +63,27 @@ type connRare struct {
 	dsack  SACKBlock                       // a duplicate to report (RFC 2883)
 	pm     pmtuState                       // path MTU and PLPMTUD (pmtu.go)
 	cwrEnd Seq                             // the end of the last segment sent with CWR (ecn.go)
+
+	// Receive and send state that few connections ever use, out of the
+	// Conn so that it stays small.
+	persistAt tick // the zero-window probe's deadline (RFC 9293 §3.8.6.1)
+	rcvAnn    Seq  // right edge announced while short of memory (rcvNoMem), below rcvAdv
+	rcvFinSeq Seq  // sequence number of a FIN seen out of order (rcvFinWait)
+}
+
+// persistAt returns the zero-window probe's deadline; 0: not armed.
+func (c *Conn) persistAt() tick {
+	if c.rare == nil {
+		return 0
+	}
+	return c.rare.persistAt
+}
+
+// setPersist arms the zero-window probe for k, or disarms it (0).
+func (c *Conn) setPersist(k tick) {
+	if k != 0 || c.rare != nil {
+		c.rareState().persistAt = k
+	}
 }
 
 func (c *Conn) rareState() *connRare {

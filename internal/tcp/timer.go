@@ -56,7 +56,7 @@ func (c *Conn) due(k tick, now time.Time) bool { return k != 0 && k <= c.at(now)
 // none is armed. The shell calls Timer when it passes.
 func (c *Conn) NextDeadline() time.Time {
 	d := c.rtoAt
-	for _, t := range [...]tick{c.delackAt, c.persistAt, c.keepaliveAt, c.stateAt, c.rackAt, c.ptoAt, c.bbrPaceDeadline()} {
+	for _, t := range [...]tick{c.delackAt, c.persistAt(), c.keepaliveAt, c.stateAt, c.rackAt, c.ptoAt, c.bbrPaceDeadline()} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -95,8 +95,8 @@ func (c *Conn) Timer(now time.Time) {
 		c.ptoAt = 0
 		c.onPTO(now)
 	}
-	if c.due(c.persistAt, now) {
-		c.persistAt = 0
+	if c.due(c.persistAt(), now) {
+		c.setPersist(0)
 		c.onPersist(now)
 	}
 	if c.due(c.keepaliveAt, now) {
@@ -194,7 +194,7 @@ func (c *Conn) onPersist(now time.Time) {
 		c.retries++
 		c.sendProbe(now)
 		c.backoff = min(c.backoff+1, 64) // the RTO is capped long before
-		c.persistAt = c.at(now) + tick(c.rto())
+		c.setPersist(c.at(now) + tick(c.rto()))
 		return
 	}
 	c.sendNext(now, sendForce)

@@ -80,7 +80,7 @@ func (r *TCPRequest) accept(ctx context.Context) (*TCPEndpoint, error) {
 		clamped.MSS = mss
 		cfg = &clamped
 	}
-	c.core = tcp.AcceptSYN(cfg, r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c.emit)
+	c.core = tcp.AcceptSYN(cfg, r.dst, r.src, tcp.ISN(s.tcp.secret, r.dst, r.src, now), now, &r.syn, c)
 	c.core.SetKeepAlive(now, tcp.KeepAlive{Enable: true})
 	s.applyPathMTU(now, c)
 	old, ok := s.registerConn(c)

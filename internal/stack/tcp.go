@@ -239,7 +239,7 @@ func (s *Stack) newActiveConn(laddr, raddr netip.AddrPort, now time.Time) (*TCPE
 	c := s.newEndpoint(netip.AddrPortFrom(local, port), raddr, nil)
 	laddr = c.LocalAddr()
 	isn := tcp.ISN(t.secret, laddr, raddr, now)
-	c.core = tcp.NewConn(s.tcpConfig(local), laddr, raddr, isn, c.emit)
+	c.core = tcp.NewConn(s.tcpConfig(local), laddr, raddr, isn, c)
 	t.conns.put(c.key(), c)
 	return c, nil
 }

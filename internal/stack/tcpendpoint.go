@@ -90,10 +90,10 @@ type outFrame struct {
 	gso tcp.SuperSegment
 }
 
-// emit is the core's output: it encodes seg into a frame at once (its
+// Emit is the core's output (the endpoint is its tcp.Emitter): it encodes seg into a frame at once (its
 // payload aliases the send ring) and queues the frame for unlockAndSend.
 // Called with mu held, or before the connection is visible to others.
-func (c *TCPEndpoint) emit(seg *tcp.Segment) {
+func (c *TCPEndpoint) Emit(seg *tcp.Segment) {
 	if seg.Flags&tcp.FlagRST != 0 {
 		stats.Inc(&c.s.st.TCP.ResetsOut)
 	}

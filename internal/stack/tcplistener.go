@@ -145,7 +145,7 @@ func (l *Listener) input(now time.Time, seg *tcp.Segment, local, remote netip.Ad
 		stats.Inc(&l.s.st.TCP.DropConnLimit)
 		return
 	}
-	core := lc.Input(now, seg, remote, c.emit)
+	core := lc.Input(now, seg, remote, c)
 	var old *TCPEndpoint // a connection in TIME-WAIT that made room
 	switch lc.LastOutcome() {
 	case tcp.CookieSent:

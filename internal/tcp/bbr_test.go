@@ -381,7 +381,7 @@ func (fs *flowSim) addFlow(newCC func(int) CongestionControl, start time.Duratio
 	ci, si := len(fs.ends), len(fs.ends)+1
 	fs.ends = append(fs.ends, flowEnd{f: f, addr: cli}, flowEnd{f: f, server: true, addr: srv})
 	cfg := &Config{NewCC: newCC}
-	f.cli = NewConn(cfg, cli, srv, Seq(1000*(i+1)), func(s *Segment) { fs.send(ci, si, s) })
+	f.cli = NewConn(cfg, cli, srv, Seq(1000*(i+1)), EmitFunc(func(s *Segment) { fs.send(ci, si, s) }))
 	f.lis = NewListener(cfg, srv, 4, fs.rnd)
 	fs.flows = append(fs.flows, f)
 	return f
@@ -425,7 +425,7 @@ func (fs *flowSim) deliver(p simPacket) {
 		f.srv.Input(fs.now, &seg)
 	default:
 		srvIdx := p.to
-		if c := f.lis.Input(fs.now, &seg, from, func(s *Segment) { fs.send(srvIdx, srvIdx^1, s) }); c != nil {
+		if c := f.lis.Input(fs.now, &seg, from, EmitFunc(func(s *Segment) { fs.send(srvIdx, srvIdx^1, s) })); c != nil {
 			f.srv = c
 			f.lis.Accepted()
 		}

@@ -9,7 +9,7 @@ import (
 // benchConn returns an established connection (RTT 10 ms, MSS 1460, peer
 // window 64 KiB, no options) whose output goes to count.
 func benchConn(b *testing.B, count *int) *Conn {
-	c := NewConn(nil, ttLocal, ttRemote, 1000, func(s *Segment) { *count++ })
+	c := NewConn(nil, ttLocal, ttRemote, 1000, EmitFunc(func(s *Segment) { *count++ }))
 	c.Connect(ttT0)
 	s := Segment{SrcPort: 80, DstPort: 40000, Seq: 5000, Ack: 1001, Flags: FlagSYN | FlagACK, Wnd: 65535, Opts: Options{MSS: 1460}}
 	c.Input(ttT0.Add(10*time.Millisecond), &s)

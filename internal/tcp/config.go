@@ -102,7 +102,8 @@ type Config struct {
 	// BBRv3 (draft-ietf-ccwg-bbr) with pacing.
 	NewCC func(mss int) CongestionControl
 
-	prepared bool // made by Prepare: defaults applied, shared as it is
+	prepared bool      // made by Prepare: defaults applied, shared as it is
+	listener *Listener // the listener whose own copy this is, for its connections' half-open slots
 }
 
 // Prepare returns a copy of cfg (which may be nil) with its defaults

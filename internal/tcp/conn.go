@@ -45,20 +45,19 @@ import (
 // Conn is one TCP connection: the transmission control block of RFC 9293
 // §3.3.1 and the machine that drives it.
 type Conn struct {
-	cfg      *Config // shared (a listener's children share its own); read-only
-	emit     func(*Segment)
-	listener *Listener
-	cc       CongestionControl
-	rare     *connRare // allocated on first use (stats.go)
-	ooo      *oooList
-	tune     *rcvTune   // receive-buffer autotuning, once data is read (buffer.go)
-	ka       *KeepAlive // shared when it is the Config's or the usual one
-	txq      *txQueue   // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
-	stats    hotStats
-	epoch    time.Duration // ticks and the records' clock count from here: an offset from anchor, 0 until set (timer.go)
-	rtt      rttEstimator
-	snd      ring
-	rcv      ring
+	cfg   *Config // shared (a listener's children share its own); read-only
+	out   Emitter
+	cc    CongestionControl
+	rare  *connRare // allocated on first use (stats.go)
+	ooo   *oooList
+	tune  *rcvTune   // receive-buffer autotuning, once data is read (buffer.go)
+	ka    *KeepAlive // shared when it is the Config's or the usual one
+	txq   *txQueue   // the scoreboard (sack.go); emptyTxQueue when nothing is in flight
+	stats hotStats
+	epoch time.Duration // ticks and the records' clock count from here: an offset from anchor, 0 until set (timer.go)
+	rtt   rttEstimator
+	snd   ring
+	rcv   ring
 
 	// Negotiated options.
 	mss int // largest payload we send (peer MSS minus options)
@@ -139,11 +138,11 @@ type Conn struct {
 	// Close bookkeeping.
 	finQueued  bool // CloseWrite called: FIN follows the queued data
 	finAcked   bool
-	rcvFin     bool // the peer's FIN has been received in order
-	readClosed bool // CloseRead: input data is discarded
-	orphan     bool // Close called: nobody will read, FIN-WAIT-2 times out
-	reopened   bool // TIME-WAIT ended by a new SYN for the listener
-	passive    bool // opened by a listener
+	rcvFin     bool  // the peer's FIN has been received in order
+	readClosed bool  // CloseRead: input data is discarded
+	orphan     bool  // Close called: nobody will read, FIN-WAIT-2 times out
+	reopened   bool  // TIME-WAIT ended by a new SYN for the listener
+	opened     uint8 // how the connection opened: openedActive, openedPassive, openedHalfOpen
 
 	ackNow      bool // send an ACK at the end of this call
 	rttActive   bool // timing the SYN, sent at epoch (data is timed by its records)
@@ -159,12 +158,32 @@ type Conn struct {
 	rtoHeld     uint8 // RTOs in a row put off while the link's queues held frames (onRTO)
 }
 
+// How a connection opened (Conn.opened).
+const (
+	openedActive   = iota // by Connect
+	openedPassive         // by a listener's SYN cookie, AcceptSYN, or a listener's SYN after SYN-RECEIVED
+	openedHalfOpen        // by a listener's SYN, in SYN-RECEIVED: it holds one of the listener's half-open slots
+)
+
+// An Emitter takes the segments a connection sends. Emit is called
+// synchronously from inside the connection's methods for each segment; the
+// segment and its payload (which may alias the send buffer) are valid only
+// during the call. The shell's endpoint is the Emitter, so a connection
+// needs no closure of its own.
+type Emitter interface {
+	Emit(seg *Segment)
+}
+
+// EmitFunc adapts a function to an Emitter.
+type EmitFunc func(seg *Segment)
+
+// Emit calls f(seg).
+func (f EmitFunc) Emit(seg *Segment) { f(seg) }
+
 // NewConn returns a connection in CLOSED between local and remote, whose
-// initial send sequence number is isn. emit is called synchronously from
-// inside the connection's methods for each segment to send; the segment
-// and its payload (which may alias the send buffer) are valid only during
-// the call. Buffers are allocated on first use.
-func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
+// initial send sequence number is isn, sending through emit. Buffers are
+// allocated on first use.
+func NewConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit Emitter) *Conn {
 	d := defaultConfig
 	if cfg != nil && cfg.prepared {
 		d = cfg
@@ -181,8 +200,8 @@ var defaultConfig = Prepare(nil)
 // which the connection shares and never modifies: the settings a
 // connection may change for itself (buffer sizes, Nagle, congestion
 // control) are copied into it.
-func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit func(*Segment)) *Conn {
-	c := &Conn{cfg: cfg, lport: local.Port(), rport: remote.Port(), emit: emit}
+func newConn(cfg *Config, local, remote netip.AddrPort, isn Seq, emit Emitter) *Conn {
+	c := &Conn{cfg: cfg, lport: local.Port(), rport: remote.Port(), out: emit}
 	c.txq = &emptyTxQueue
 	c.rcvBuf, c.rcvBufMax = int32(cfg.RecvBuf), int32(cfg.RecvBufMax)
 	c.sndBuf, c.sndBufMax = int32(cfg.SendBuf), int32(cfg.SendBufMax)
@@ -597,12 +616,13 @@ func (c *Conn) terminate(err error) {
 // leaveSynRcvd releases the connection's half-open slot in its listener
 // and, when it became established, counts it in the accept queue.
 func (c *Conn) leaveSynRcvd(established bool) {
-	if l := c.listener; l != nil {
+	if c.opened == openedHalfOpen {
+		l := c.cfg.listener
 		l.halfOpen.Add(-1)
 		if established {
 			l.acceptQ.Add(1)
 		}
-		c.listener = nil
+		c.opened = openedPassive
 	}
 }
 

@@ -102,7 +102,7 @@ func mssIndex(tab *[4]uint16, peer uint16) uint32 {
 
 // sendCookie answers syn statelessly with a SYN-ACK whose ISN is a cookie
 // (Linux's tcp_conn_request with want_cookie).
-func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort, emit func(*Segment)) {
+func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort, emit Emitter) {
 	cfg := &l.cfg
 	o := &syn.Opts
 	opts := uint8(noTSOpts)
@@ -144,7 +144,7 @@ func (l *Listener) sendCookie(now time.Time, syn *Segment, remote netip.AddrPort
 	}
 	l.lastCookie, l.cookieUsed = cookieCount(now), true
 	l.cookiesSent.Add(1)
-	emit(s)
+	emit.Emit(s)
 	segPool.Put(s)
 }
 
@@ -176,7 +176,7 @@ func (l *Listener) checkCookie(now time.Time, ack *Segment, remote netip.AddrPor
 // processes the ACK that carried it: the connection is ESTABLISHED (and
 // raises EvEstablished) as if it had been in SYN-RECEIVED, and counts in
 // the accept queue. It returns nil if the accept queue is full.
-func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort, opts uint8, mss uint16, emit func(*Segment)) *Conn {
+func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort, opts uint8, mss uint16, emit Emitter) *Conn {
 	l.cookiesValid.Add(1)
 	if l.acceptQ.Load() >= l.backlog {
 		l.cookiesDropped.Add(1) // as Linux: drop, the peer retransmits
@@ -193,7 +193,7 @@ func (l *Listener) cookieConn(now time.Time, ack *Segment, remote netip.AddrPort
 		syn.Opts.SACKPermitted = opts&tsSACKBit != 0
 	}
 	c := newConn(&l.cfg, l.local, remote, ack.Ack.Add(-1), emit)
-	c.passive = true
+	c.opened = openedPassive
 	c.state = SynReceived
 	c.setEpoch(now)
 	c.lastRcv = c.at(now)

@@ -30,7 +30,7 @@ func (tt *transcript) lin(ms float64, spec string, port uint16) *Conn {
 	if port != 0 {
 		remote = netip.AddrPortFrom(ttLocal.Addr(), port)
 	}
-	return tt.l.Input(tt.now, &seg, remote, tt.emit)
+	return tt.l.Input(tt.now, &seg, remote, EmitFunc(tt.emit))
 }
 
 func (tt *transcript) wantCookieStats(want ListenerStats) {

@@ -58,9 +58,9 @@ func fuzzSetup(st State, emit func(*Segment)) (*Conn, *Listener, time.Time) {
 		l := NewListener(cfg, local, 2, fixedRand(3))
 		l.ISN = func(_, _ netip.AddrPort, _ time.Time) Seq { return 1000 }
 		s := Segment{SrcPort: remote.Port(), DstPort: local.Port(), Seq: 5000, Flags: FlagSYN, Wnd: 4096, Opts: Options{MSS: 1000, HasWScale: true, WScale: 2, HasTS: true, TSVal: 1}}
-		return l.Input(now, &s, remote, emit), l, now
+		return l.Input(now, &s, remote, EmitFunc(emit)), l, now
 	}
-	c := NewConn(cfg, local, remote, 1000, emit)
+	c := NewConn(cfg, local, remote, 1000, EmitFunc(emit))
 	if st == Closed {
 		return c, nil, now
 	}
@@ -128,7 +128,7 @@ func fuzzConn(t *testing.T, which byte, prog []byte) {
 					return
 				}
 				s := Segment{SrcPort: 80, DstPort: 40000, Seq: Seq(5000 + dseq), Ack: Seq(1000 + dack), Flags: fl, Wnd: wnd}
-				c = l.Input(now, &s, ttRemote, emit)
+				c = l.Input(now, &s, ttRemote, EmitFunc(emit))
 				continue
 			}
 			if d := c.NextDeadline(); !d.IsZero() && !d.After(now) {

@@ -42,9 +42,9 @@ func makeIdlePairs(tb testing.TB, n int) (clients, servers []*Conn) {
 	now := ttT0
 	for i := range n {
 		cl := netip.AddrPortFrom(netip.MustParseAddr("198.18.0.2"), uint16(10000+i))
-		c := NewConn(nil, cl, srv, Seq(i*7919), emitC)
+		c := NewConn(nil, cl, srv, Seq(i*7919), EmitFunc(emitC))
 		c.Connect(now)
-		s := l.Input(now, &toSrv, cl, emitS)
+		s := l.Input(now, &toSrv, cl, EmitFunc(emitS))
 		c.Input(now, &toCli)
 		s.Input(now, &toSrv)
 		if c.State() != Established || s.State() != Established {
@@ -100,7 +100,7 @@ func BenchmarkIdleConnHeap(b *testing.B) {
 func TestPreparedConfigShared(t *testing.T) {
 	l, r := netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2")
 	p := Prepare(&Config{MSS: 1400})
-	a, b := NewConn(p, l, r, 1, func(*Segment) {}), NewConn(p, l, r, 2, func(*Segment) {})
+	a, b := NewConn(p, l, r, 1, EmitFunc(func(*Segment) {})), NewConn(p, l, r, 2, EmitFunc(func(*Segment) {}))
 	if a.cfg != p || b.cfg != p {
 		t.Fatal("connections made with a prepared Config do not share it")
 	}
@@ -108,7 +108,7 @@ func TestPreparedConfigShared(t *testing.T) {
 		t.Fatalf("Prepare: MSS %d RecvBuf %d", p.MSS, p.RecvBuf)
 	}
 	u := &Config{MSS: 1400}
-	if c := NewConn(u, l, r, 3, func(*Segment) {}); c.cfg == u || c.cfg.RecvBuf != DefaultRecvBuf {
+	if c := NewConn(u, l, r, 3, EmitFunc(func(*Segment) {})); c.cfg == u || c.cfg.RecvBuf != DefaultRecvBuf {
 		t.Fatal("an unprepared Config was not copied with its defaults")
 	}
 }

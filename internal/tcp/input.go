@@ -98,7 +98,7 @@ func (c *Conn) Input(now time.Time, seg *Segment) {
 		}
 		switch c.state {
 		case SynReceived:
-			if c.listener == nil && !c.passive {
+			if c.opened == openedActive {
 				c.terminate(ErrRefused) // simultaneous open refused
 			} else {
 				c.terminate(ErrReset)

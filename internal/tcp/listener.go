@@ -68,6 +68,7 @@ func (l *Listener) LastOutcome() Outcome { return l.outcome }
 func NewListener(cfg *Config, local netip.AddrPort, backlog int, rnd Rand) *Listener {
 	l := &Listener{local: local, backlog: int32(max(backlog, 1))}
 	l.cfg = cfg.withDefaults()
+	l.cfg.listener = l
 	for i := 0; i < 16; i += 4 {
 		v := rnd.Uint32()
 		l.secret[i], l.secret[i+1], l.secret[i+2], l.secret[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
@@ -108,7 +109,7 @@ func (l *Listener) Accepted() {
 // anything else are dropped. A SYN that ended a TIME-WAIT connection
 // (Conn.ReopenedBy) starts the new connection above the old one's sequence
 // numbers and, as in Linux, is never answered with a cookie.
-func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit func(*Segment)) *Conn {
+func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emit Emitter) *Conn {
 	l.outcome = Ignored
 	f := seg.Flags
 	if f&FlagRST != 0 {
@@ -127,7 +128,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 			}
 		}
 		if rst, ok := RstFor(seg); ok {
-			emit(&rst)
+			emit.Emit(&rst)
 		}
 		return nil
 	}
@@ -165,8 +166,7 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 		isn = ISN(l.secret, l.local, remote, now)
 	}
 	c := newConn(&l.cfg, l.local, remote, isn, emit)
-	c.listener = l
-	c.passive = true
+	c.opened = openedHalfOpen
 	l.halfOpen.Add(1)
 	c.acceptSyn(now, seg)
 	l.outcome = HalfOpened
@@ -177,9 +177,9 @@ func (l *Listener) Input(now time.Time, seg *Segment, remote netip.AddrPort, emi
 // in SYN-RECEIVED that has sent its SYN-ACK through emit, without a
 // listener: for a shell that takes SYNs to any address (a forwarder) and
 // bounds them itself. isn is the connection's initial sequence number.
-func AcceptSYN(cfg *Config, local, remote netip.AddrPort, isn Seq, now time.Time, seg *Segment, emit func(*Segment)) *Conn {
+func AcceptSYN(cfg *Config, local, remote netip.AddrPort, isn Seq, now time.Time, seg *Segment, emit Emitter) *Conn {
 	c := newConn(cfg, local, remote, isn, emit)
-	c.passive = true
+	c.opened = openedPassive
 	c.acceptSyn(now, seg)
 	return c
 }

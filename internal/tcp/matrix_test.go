@@ -59,7 +59,7 @@ func TestStateMatrix(t *testing.T) {
 			s := Segment{SrcPort: 80, DstPort: 40000, Seq: seq, Ack: ack, Flags: k.flags, Wnd: 4096, Payload: make([]byte, k.n)}
 			next := st
 			if l != nil && c == nil {
-				if nc := l.Input(now, &s, ttRemote, emit); nc != nil {
+				if nc := l.Input(now, &s, ttRemote, EmitFunc(emit)); nc != nil {
 					next = nc.State()
 				}
 			} else {

@@ -149,7 +149,7 @@ func TestListenerRules(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		seg := parseSpec(t, "SYN seq=5000", true)
 		seg.SrcPort = uint16(1000 + i)
-		if c := tt.l.Input(tt.now, &seg, ttLocal, tt.emit); c != nil {
+		if c := tt.l.Input(tt.now, &seg, ttLocal, EmitFunc(tt.emit)); c != nil {
 			got = append(got, c)
 		}
 	}
@@ -714,7 +714,7 @@ func TestListenerAcceptQueue(t *testing.T) {
 	syn := func(port uint16) *Conn {
 		s := parseSpec(t, "SYN seq=5000", true)
 		s.SrcPort = port
-		return tt.l.Input(tt.now, &s, ttLocal, tt.emit)
+		return tt.l.Input(tt.now, &s, ttLocal, EmitFunc(tt.emit))
 	}
 	c := syn(1)
 	if c == nil || syn(2) != nil {

@@ -51,7 +51,7 @@ func newTranscript(t *testing.T, cfg *Config) *transcript {
 		cp.Payload = append([]byte(nil), s.Payload...)
 		tt.out = append(tt.out, ttOut{tt.ms(), cp})
 	}
-	tt.c = NewConn(cfg, ttLocal, ttRemote, ttISS, tt.emit)
+	tt.c = NewConn(cfg, ttLocal, ttRemote, ttISS, EmitFunc(tt.emit))
 	return tt
 }
 
@@ -102,7 +102,7 @@ func (tt *transcript) in(ms float64, spec string) {
 	tt.advance(ms)
 	seg := parseSpec(tt.t, spec, true)
 	if tt.c == nil && tt.l != nil {
-		tt.c = tt.l.Input(tt.now, &seg, ttLocal, tt.emit)
+		tt.c = tt.l.Input(tt.now, &seg, ttLocal, EmitFunc(tt.emit))
 		tt.collect()
 		return
 	}

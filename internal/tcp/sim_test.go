@@ -133,7 +133,7 @@ func newSim(tb testing.TB, seed uint64, imp simImpair, cfg *Config, isnA, isnB S
 		}
 	}
 	s.ends[0].inPat, s.ends[1].inPat = s.ends[1].outPat, s.ends[0].outPat
-	s.ends[0].conn = NewConn(cfg, addrA, addrB, isnA, s.ends[0].emit)
+	s.ends[0].conn = NewConn(cfg, addrA, addrB, isnA, EmitFunc(s.ends[0].emit))
 	s.ends[1].lis = NewListener(cfg, addrB, 16, s.rnd)
 	s.ends[1].lis.ISN = func(_, _ netip.AddrPort, _ time.Time) Seq { return isnB }
 	return s
@@ -268,7 +268,7 @@ func (s *sim) deliver(p simPacket) {
 	} else if e.conn != nil && e.conn.State() != Closed {
 		e.conn.Input(s.now, &seg)
 	} else if e.lis != nil && (e.conn == nil || e.conn.ReopenedBy() || e.done) {
-		if c := e.lis.Input(s.now, &seg, src, e.emit); c != nil {
+		if c := e.lis.Input(s.now, &seg, src, EmitFunc(e.emit)); c != nil {
 			e.conn = c
 			e.done = false
 			e.lis.Accepted()

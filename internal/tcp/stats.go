@@ -108,11 +108,11 @@ func (c *Conn) Stats() Stats {
 	return s
 }
 
-// xmit hands a segment from newSegment to the emit function, and takes
+// xmit hands a segment from newSegment to the Emitter, and takes
 // it back.
 func (c *Conn) xmit(s *Segment) {
 	c.stats.SegsOut++
-	c.emit(s)
+	c.out.Emit(s)
 	s.Payload = nil
 	segPool.Put(s)
 }

@@ -37,13 +37,13 @@ func TestTimeWaitReuseISN(t *testing.T) {
 	// generator's ISN): the next fresh SYN gets a cookie.
 	other := netip.AddrPortFrom(ttLocal.Addr(), ttLocal.Port()+1)
 	syn := parseSpec(t, "SYN seq=7000 mss=1460", true)
-	if tt.l.Input(tt.now, &syn, other, tt.emit) == nil {
+	if tt.l.Input(tt.now, &syn, other, EmitFunc(tt.emit)) == nil {
 		t.Fatal("SYN from another port: no connection")
 	}
 	tt.want(50, "SYN|ACK seq=1000 ack=7001")
 	third := netip.AddrPortFrom(ttLocal.Addr(), ttLocal.Port()+2)
 	syn = parseSpec(t, "SYN seq=8000 mss=1460", true)
-	if tt.l.Input(tt.now, &syn, third, tt.emit) != nil {
+	if tt.l.Input(tt.now, &syn, third, EmitFunc(tt.emit)) != nil {
 		t.Fatal("SYN over the backlog: a connection, want a cookie")
 	}
 	tt.want(50, "SYN|ACK ack=8001")
@@ -57,7 +57,7 @@ func TestTimeWaitReuseISN(t *testing.T) {
 		t.Fatalf("TIME-WAIT connection: state %v, ReopenedBy %v", old.State(), old.ReopenedBy())
 	}
 	tt.wantNothing(60)
-	tt.c = tt.l.Input(tt.now, &syn, ttLocal, tt.emit)
+	tt.c = tt.l.Input(tt.now, &syn, ttLocal, EmitFunc(tt.emit))
 	if tt.c == nil {
 		t.Fatal("reopening SYN: no connection")
 	}
@@ -109,7 +109,7 @@ func TestSynFinDiscarded(t *testing.T) {
 	if !tt.c.ReopenedBy() {
 		t.Fatal("SYN+FIN above RCV.NXT did not end TIME-WAIT")
 	}
-	if tt.l.Input(tt.now, &synfin, ttLocal, tt.emit) != nil || tt.l.HalfOpen() != 0 {
+	if tt.l.Input(tt.now, &synfin, ttLocal, EmitFunc(tt.emit)) != nil || tt.l.HalfOpen() != 0 {
 		t.Fatal("listener took the SYN+FIN from TIME-WAIT")
 	}
 	tt.wantNothing(1040)

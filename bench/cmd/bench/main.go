@@ -106,6 +106,7 @@ func main() {
 		stacks  = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
 		noTAP   = flag.Bool("notap", false, "skip the TAP/veth workloads")
 		cpuprof = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
+		memprof = flag.String("memprofile", "", "write a heap profile of the idle connections of each idle workload to this file (the last run wins; combine with -only)")
 	)
 	flag.Parse()
 	size, err := parseSize(*sizeS)
@@ -118,6 +119,7 @@ func main() {
 	}
 	defer netns.Cleanup()
 	raiseNoFile(4**idleN + 4096)
+	work.HeapProfile = *memprof
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {

@@ -12,9 +12,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,6 +243,25 @@ func IdleMany(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
 	return []float64{heap, open}, nil
 }
 
+// HeapProfile, if set, is the file each idle measurement writes a heap
+// profile to while its connections are open (the last one run wins).
+var HeapProfile string
+
+// writeHeapProfile writes the heap profile to path; it reports a failure
+// on standard error, as the measurement goes on without it.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
+}
+
 // idle measures n idle connections (see Idle) and how long they took to
 // open; it closes them at the end if closeThem is set.
 func idle(ctx context.Context, p *pair.Pair, n int, closeThem bool) (heap, goroutines, open float64, err error) {
@@ -268,6 +289,9 @@ func idle(ctx context.Context, p *pair.Pair, n int, closeThem bool) (heap, gorou
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	g1 := runtime.NumGoroutine()
+	if HeapProfile != "" {
+		writeHeapProfile(HeapProfile)
+	}
 	runtime.KeepAlive(cli)
 	runtime.KeepAlive(srv)
 	heap = (float64(m1.HeapInuse) - float64(m0.HeapInuse)) / float64(n)

@@ -72,7 +72,7 @@ func unreachErrno(code uint8) syscall.Errno {
 	case CodeHostUnknown:
 		return syscall.EHOSTDOWN
 	case CodeHostIsolated:
-		return syscall.ENONET
+		return errNoNet
 	default:
 		return syscall.EHOSTUNREACH
 	}

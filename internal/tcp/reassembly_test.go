@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"time"
 )
 
 // spans returns the list's ranges without their ages.
@@ -203,5 +204,42 @@ func checkModel(t *testing.T, l *oooList, nxt Seq, held []bool, newest []Seq) {
 	l.sackBlocks(&o)
 	if !slices.Equal(o.SACK[:o.NumSACK], blocks) {
 		t.Fatalf("SACK blocks %v, want %v", o.SACK[:o.NumSACK], blocks)
+	}
+}
+
+// A path that loses every other segment of a window, as a full queue that
+// frees one slot at a time does, leaves the receiver hundreds of holes at
+// once: it holds every segment that arrives, so the sender retransmits
+// only what the path lost. (The link has a rate so that an ACK does not
+// arrive at the very instant RACK's timer for the segment it covers
+// fires, which a path without one would make a tie.)
+func TestSimManyHoles(t *testing.T) {
+	const isn, from, holes = 0x10000, 4 << 20, 400
+	cfg := &Config{RecvBuf: 4 << 20, RecvBufMax: 4 << 20}
+	s := newSim(t, 1, simImpair{Delay: 5 * time.Millisecond, Rate: 125e6, Queue: time.Second}, cfg, isn, 0x20000)
+	s.ends[0].total = 16 << 20
+	dropped, most, storage := 0, 0, 0
+	s.drop = func(end int, seg *Segment) bool {
+		if rcv := s.ends[1].conn; rcv != nil && rcv.ooo != nil {
+			most, storage = max(most, rcv.ooo.n), max(storage, len(rcv.ooo.buf))
+		}
+		off := int(seg.Seq.Sub(isn + 1))
+		if end != 0 || seg.Retrans || len(seg.Payload) == 0 || off < from || dropped == holes || (off/len(seg.Payload))%2 == 0 {
+			return false
+		}
+		dropped++
+		return true
+	}
+	if err := s.run(time.Hour); err != nil || s.ends[1].recvd != s.ends[0].total {
+		t.Fatalf("%v (received %d of %d)", err, s.ends[1].recvd, s.ends[0].total)
+	}
+	snd, rcv := s.ends[0].conn.Stats(), s.ends[1].conn.Stats()
+	t.Logf("dropped %d, retransmitted %d; receiver held %d out of order in at most %d ranges (storage for %d), dropped %d as full",
+		dropped, snd.Retransmits, rcv.OutOfOrder, most, storage, rcv.DropOOOFull)
+	if dropped != holes || most <= oooMin {
+		t.Fatalf("the path made %d holes, at most %d at once: not the test's case", dropped, most)
+	}
+	if rcv.DropOOOFull != 0 || snd.Retransmits != uint64(dropped) {
+		t.Errorf("receiver dropped %d segments as full, sender retransmitted %d for %d lost", rcv.DropOOOFull, snd.Retransmits, dropped)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkDroppingPacketLinks moves 256 MiB a run over one TCP connection
+// BenchmarkDroppingPacketLinks moves 256 MiB a run over a TCP connection
 // between two stacks on PacketLinks joined Output to Inject, as a
 // tun2socks or WireGuard-style transport joins them: a full queue drops
 // the packet (the stack cannot see the peer's queue), so TCP loses single
@@ -45,35 +45,39 @@ func benchDroppingLinks(b *testing.B, depth int) {
 			}
 		}
 	}
+	// The server reads each run's size bytes and reports, on one
+	// connection for all the runs.
+	got := make(chan error, 1) // room for the EOF after the last run
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		for err == nil {
+			_, err = io.CopyN(io.Discard, c, size)
+			got <- err
+		}
+	}()
+	c, err := cli.Dial("tcp", netip.AddrPortFrom(srv.Addr(), 9).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
 	var sum [4]uint64
 	buf := make([]byte, 64<<10)
 	b.SetBytes(size)
 	b.ResetTimer()
 	for range b.N {
 		since := statsBefore()
-		done := make(chan int64)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				done <- 0
-				return
-			}
-			n, _ := io.Copy(io.Discard, c)
-			c.Close()
-			done <- n
-		}()
-		c, err := cli.Dial("tcp", netip.AddrPortFrom(srv.Addr(), 9).String())
-		if err != nil {
-			b.Fatal(err)
-		}
 		for sent := 0; sent < size; sent += len(buf) {
 			if _, err := c.Write(buf); err != nil {
 				b.Fatal(err)
 			}
 		}
-		c.Close()
-		if n := <-done; n != size {
-			b.Fatalf("received %d of %d", n, size)
+		if err := <-got; err != nil {
+			b.Fatal(err)
 		}
 		for i, v := range since() {
 			sum[i] += v

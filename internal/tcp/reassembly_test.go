@@ -142,6 +142,8 @@ func TestReassemblyModel(t *testing.T) {
 		switch {
 		case next(40) == 0 && l.n > 0: // the hole at RCV.NXT fills
 			nxt = l.advance(l.ranges()[0].start)
+		case next(200) == 0 && l.n > 0: // data fills up to a random range
+			nxt = l.advance(l.ranges()[next(l.n)].start)
 		case next(1000) == 0 && l.n > 0: // every hole fills
 			nxt = l.advance(l.lastEnd())
 			if l.n != 0 || len(l.buf) != oooInline {
@@ -200,10 +202,11 @@ func checkModel(t *testing.T, l *oooList, nxt Seq, held []bool, newest []Seq) {
 		}
 		ages[r.age] = true
 	}
-	var o Options
+	var o, byAge Options
 	l.sackBlocks(&o)
-	if !slices.Equal(o.SACK[:o.NumSACK], blocks) {
-		t.Fatalf("SACK blocks %v, want %v", o.SACK[:o.NumSACK], blocks)
+	l.sackBlocksByAge(&byAge)
+	if !slices.Equal(o.SACK[:o.NumSACK], blocks) || !slices.Equal(byAge.SACK[:byAge.NumSACK], blocks) {
+		t.Fatalf("SACK blocks %v (by age %v), want %v", o.SACK[:o.NumSACK], byAge.SACK[:byAge.NumSACK], blocks)
 	}
 }
 
@@ -242,4 +245,52 @@ func TestSimManyHoles(t *testing.T) {
 	if rcv.DropOOOFull != 0 || snd.Retransmits != uint64(dropped) {
 		t.Errorf("receiver dropped %d segments as full, sender retransmitted %d for %d lost", rcv.DropOOOFull, snd.Retransmits, dropped)
 	}
+}
+
+// In steady state the list allocates nothing per segment: neither while
+// holding a few ranges (inline) nor while holding hundreds, a range added
+// at the top and one popped at the bottom each segment, with the SACK
+// blocks built for each ACK.
+func TestReassemblyNoAllocs(t *testing.T) {
+	for _, n := range []int{4, 300} {
+		var l oooList
+		var o Options
+		next := Seq(1000)
+		for i := 0; i < n; i++ {
+			l.insert(next, next+10, oooMax)
+			next += 20
+		}
+		allocs := testing.AllocsPerRun(2000, func() {
+			l.insert(next, next+10, oooMax)
+			next += 20
+			l.sackBlocks(&o)
+			l.advance(l.ranges()[0].start)
+		})
+		if allocs != 0 || l.n != n {
+			t.Errorf("%d ranges: %v allocations a segment (%d ranges after)", n, allocs, l.n)
+		}
+	}
+}
+
+// BenchmarkReassemblyHoles is a loss episode of 1000 holes, every other
+// segment lost: each arriving segment makes a range (and an ACK's SACK
+// blocks), then the retransmissions fill the holes from the bottom.
+func BenchmarkReassemblyHoles(b *testing.B) {
+	const holes, mss = 1000, 1448
+	var l oooList
+	var o Options
+	b.ReportAllocs()
+	for range b.N {
+		base := Seq(1)
+		for i := 0; i < holes; i++ {
+			start := base.Add((2*i + 1) * mss)
+			l.insert(start, start.Add(mss), oooMax)
+			l.sackBlocks(&o)
+		}
+		for i := 0; i < holes; i++ {
+			l.advance(base.Add((2*i + 1) * mss))
+			l.sackBlocks(&o)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*holes), "ns/segment")
 }

@@ -20,9 +20,9 @@ const (
 	// oooMin is the bound for small receive buffers: the fixed size the
 	// list once had.
 	oooMin = 64
-	// oooMax is the bound for the largest buffers: 4096 ranges of 12
-	// bytes, 48 KiB, a sender of full-sized segments leaves only with
-	// 12 MB of window out of order.
+	// oooMax is the bound for the largest buffers: 4096 ranges, 48 KiB,
+	// which a sender of 1460-byte segments reaches only with 12 MB of
+	// window out of order.
 	oooMax = 4096
 )
 
@@ -57,7 +57,8 @@ type oooRange struct {
 // a fast path for the common case of a range past the last; the SACK
 // blocks come from the few ranges that grew last (recent), not a scan.
 // The list itself is 272 bytes (an idle connection that once held data
-// out of order keeps it; the fixed list was 650).
+// out of order keeps it; the fixed list was 650). It must not be copied:
+// buf may point into it.
 type oooList struct {
 	buf     []oooRange // inline[:], or heap storage while the list needs more
 	head    int

@@ -18,7 +18,7 @@ import "time"
 func (c *Conn) rcvReserve(end int) int {
 	ext := 0
 	if c.ooo != nil && c.ooo.n > 0 {
-		ext = int(c.ooo.s[c.ooo.n-1].end.Sub(c.rcvNxt))
+		ext = int(c.ooo.lastEnd().Sub(c.rcvNxt))
 	}
 	if !c.rcv.reserve(c.cfg.Budget, c.rcv.len()+max(end, ext), c.rcv.len()+ext, int(c.rcvBufMax)) {
 		c.budgetHit()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/quick"
@@ -288,16 +289,16 @@ func TestISN(t *testing.T) {
 
 func TestReassemblyList(t *testing.T) {
 	var l oooList
-	l.insert(10, 20)
-	l.insert(30, 40)
-	l.insert(50, 60)
-	l.insert(15, 35) // joins the first two
-	if l.n != 2 || l.s[0] != (span{10, 40}) || l.s[1] != (span{50, 60}) {
-		t.Fatalf("%v", l.s[:l.n])
+	l.insert(10, 20, oooMin)
+	l.insert(30, 40, oooMin)
+	l.insert(50, 60, oooMin)
+	l.insert(15, 35, oooMin) // joins the first two
+	if got := l.spans(); !slices.Equal(got, []span{{10, 40}, {50, 60}}) {
+		t.Fatalf("%v", got)
 	}
-	l.insert(40, 50) // touches both: one range
-	if l.n != 1 || l.s[0] != (span{10, 60}) {
-		t.Fatalf("%v", l.s[:l.n])
+	l.insert(40, 50, oooMin) // touches both: one range
+	if got := l.spans(); !slices.Equal(got, []span{{10, 60}}) {
+		t.Fatalf("%v", got)
 	}
 	if nxt := l.advance(5); nxt != 5 || l.n != 1 {
 		t.Fatal("advance before the range")
@@ -305,15 +306,15 @@ func TestReassemblyList(t *testing.T) {
 	if nxt := l.advance(10); nxt != 60 || l.n != 0 {
 		t.Fatal("advance into the range")
 	}
-	for i := 0; i < maxOOO; i++ {
-		if !l.insert(Seq(100+10*i), Seq(105+10*i)) {
+	for i := 0; i < oooMin; i++ {
+		if !l.insert(Seq(100+10*i), Seq(105+10*i), oooMin) {
 			t.Fatal("full too early")
 		}
 	}
-	if l.insert(5000, 5001) {
+	if l.insert(5000, 5001, oooMin) {
 		t.Fatal("over-full list accepted a new range")
 	}
-	if !l.insert(104, 110) { // merges: allowed
+	if !l.insert(104, 110, oooMin) { // merges: allowed
 		t.Fatal("merge refused when full")
 	}
 }

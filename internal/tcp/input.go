@@ -612,7 +612,7 @@ func (c *Conn) processData(now time.Time, seg *Segment) {
 				if c.ooo == nil {
 					c.ooo = new(oooList)
 				}
-				if c.ooo.insert(seq, seq.Add(len(payload))) {
+				if c.ooo.insert(seq, seq.Add(len(payload)), c.oooLimit()) {
 					c.rcv.writeAt(c.rcv.len()+off, payload)
 					c.rareStats().OutOfOrder++
 				} else {

@@ -188,22 +188,26 @@ func TestSACKBlockOrder(t *testing.T) {
 }
 
 // The age clock of the out-of-order ranges renumbers itself instead of
-// wrapping: a range changed just after the 65,536th change still counts as
+// wrapping: a range changed just after the 2^32nd change still counts as
 // newer than one changed just before.
 func TestSACKOrderClockWraps(t *testing.T) {
 	var l oooList
-	l.insert(100, 200) // A
-	l.insert(300, 400) // B
-	l.insert(500, 600) // C
-	for i := 0; i < 65531; i++ {
+	l.insert(100, 200, oooMin) // A
+	l.insert(300, 400, oooMin) // B
+	l.insert(500, 600, oooMin) // C
+	l.clock = ^uint32(0) - 6   // as after 2^32-7 changes
+	for i := 0; i < 5; i++ {
 		if i%2 == 0 {
-			l.insert(300, 310) // a repeat inside B: no growth, but news
+			l.insert(300, 310, oooMin) // a repeat inside B: no growth, but news
 		} else {
-			l.insert(500, 510)
+			l.insert(500, 510, oooMin)
 		}
 	}
-	l.insert(100, 110) // A: the last change before the clock would wrap
-	l.insert(300, 310) // B: the first after
+	l.insert(100, 110, oooMin) // A: the last change before the clock would wrap
+	if l.clock != ^uint32(0) {
+		t.Fatalf("clock %d, want the last before it wraps", l.clock)
+	}
+	l.insert(300, 310, oooMin) // B: the first after
 	var o Options
 	l.sackBlocks(&o)
 	want := []SACKBlock{{300, 400}, {100, 200}, {500, 600}}

@@ -89,24 +89,24 @@ type runResult struct {
 
 func main() {
 	var (
-		runs    = flag.Int("runs", 3, "runs of each workload on each stack (median, min, max)")
-		out     = flag.String("out", "RESULTS.md", "results table to write")
-		svg     = flag.String("svg", "ratios.svg", "ratio chart to write (empty: none)")
-		sizeS   = flag.String("size", "1GiB", "bytes per stream workload (e.g. 64MiB)")
-		duplexS = flag.String("duplex", "256MiB", "bytes each way of the lossy TAP workloads")
-		idleN   = flag.Int("idle", 10000, "idle connections")
-		idleBig = flag.Int("idlebig", 1000000, "idle connections of the idlebig workload (netstack only)")
-		rrN     = flag.Int("rr", 100000, "1-byte round trips at most (see -dur)")
-		ccN     = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
-		dur     = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
-		wrkDur  = flag.Duration("wrkdur", 10*time.Second, "wrk -d")
-		longDur = flag.Duration("longdur", 20*time.Second, "time each stream of the lossy-* workloads sends")
-		timeout = flag.Duration("timeout", 3*time.Minute, "limit per run; past it the run counts as failed")
-		only    = flag.String("only", "", "regexp: run only workloads whose id matches")
-		stacks  = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
-		noTAP   = flag.Bool("notap", false, "skip the TAP/veth workloads")
-		cpuprof = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
-		memprof = flag.String("memprofile", "", "write a heap profile of the idle connections of each idle workload to this file (the last run wins; combine with -only)")
+		runs     = flag.Int("runs", 3, "runs of each workload on each stack (median, min, max)")
+		out      = flag.String("out", "RESULTS.md", "results table to write")
+		svg      = flag.String("svg", "ratios.svg", "ratio chart to write (empty: none)")
+		sizeS    = flag.String("size", "1GiB", "bytes per stream workload (e.g. 64MiB)")
+		duplexS  = flag.String("duplex", "256MiB", "bytes each way of the lossy TAP workloads")
+		idleN    = flag.Int("idle", 10000, "idle connections")
+		idleBig  = flag.Int("idlebig", 1000000, "idle connections of the idlebig workload (netstack only)")
+		rrN      = flag.Int("rr", 100000, "1-byte round trips at most (see -dur)")
+		ccN      = flag.Int("cc", 50000, "connect+close cycles at most (see -dur)")
+		dur      = flag.Duration("dur", 5*time.Second, "time bound of the rr and connect+close loops")
+		wrkDur   = flag.Duration("wrkdur", 10*time.Second, "wrk -d")
+		longDur  = flag.Duration("longdur", 20*time.Second, "time each stream of the lossy-* workloads sends")
+		timeout  = flag.Duration("timeout", 3*time.Minute, "limit per run; past it the run counts as failed")
+		only     = flag.String("only", "", "regexp: run only workloads whose id matches")
+		stacks   = flag.String("stacks", "netstack,gVisor,kernel", "stacks to run")
+		noTAP    = flag.Bool("notap", false, "skip the TAP/veth workloads")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
+		idleprof = flag.String("idleprofile", "", "write a heap profile of the idle connections of each idle workload to this file (the last run wins; combine with -only)")
 	)
 	flag.Parse()
 	size, err := parseSize(*sizeS)
@@ -119,7 +119,7 @@ func main() {
 	}
 	defer netns.Cleanup()
 	raiseNoFile(4**idleN + 4096)
-	work.HeapProfile = *memprof
+	work.HeapProfile = *idleprof
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {

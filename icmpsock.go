@@ -211,5 +211,8 @@ func (c *IPConn) SetReadBuffer(n int) error {
 }
 
 func (c *IPConn) opErr(op string, err error) error {
+	if err == nil {
+		return nil // build no addresses: the setters call this on success
+	}
 	return opError(op, c.net, c.LocalAddr(), c.RemoteAddr(), err)
 }

@@ -418,3 +418,24 @@ func TestTCPConnCountersSurviveClose(t *testing.T) {
 		t.Fatalf("receiver's counters went down after close: %+v, then %+v", got, after)
 	}
 }
+
+// TestTCPSettersZeroAllocs: setting a connection's deadlines, as net/http
+// does several times a request, allocates nothing when no Read or Write
+// waits on them (only an error carries the connection's addresses).
+func TestTCPSettersZeroAllocs(t *testing.T) {
+	checkGoroutines(t)
+	la, lb := Pipe()
+	a, b := newLinkPair(t, Config{}, la, lb)
+	c, sc := pipePairConn(t, a, b, 80)
+	defer c.Close()
+	defer sc.Close()
+	soon := time.Now().Add(time.Hour)
+	if n := testing.AllocsPerRun(100, func() {
+		c.SetReadDeadline(soon)
+		c.SetReadDeadline(time.Time{})
+		c.SetWriteDeadline(soon)
+		c.SetDeadline(time.Time{})
+	}); n != 0 {
+		t.Errorf("setting deadlines: %v allocs, want 0", n)
+	}
+}

@@ -241,6 +241,11 @@ func failure(err error) error {
 
 // opErr wraps err, if any, for op.
 func (c *TCPConn) opErr(op string, err error) error {
+	if err == nil {
+		// The common case, and a hot one (net/http sets the read
+		// deadline several times a request): build no addresses.
+		return nil
+	}
 	return opError(op, "tcp", c.LocalAddr(), c.RemoteAddr(), err)
 }
 

@@ -250,6 +250,9 @@ func (c *UDPConn) opErr(op string, err error) error {
 }
 
 func (c *UDPConn) opErrTo(op string, to netip.AddrPort, err error) error {
+	if err == nil {
+		return nil // build no addresses: the setters call this on success
+	}
 	var addr net.Addr
 	if to.IsValid() {
 		addr = c.v.udp(to)

@@ -60,10 +60,13 @@ func TestOpenDeviceNameTooLong(t *testing.T) {
 }
 
 // TestDeviceCloseUnblocksRead proves that Close interrupts a ReadFrame
-// blocked in the poller, which a blocking descriptor would not allow.
+// blocked in the poller, which a blocking descriptor would not allow, and
+// that reads and writes then fail with net.ErrClosed, with and without
+// the virtio-net header (whose descriptor calls go through a
+// syscall.RawConn, which reports a closed file in its own words).
 func TestDeviceCloseUnblocksRead(t *testing.T) {
 	netnstest.Require(t)
-	for _, open := range []func(string) (*link.Device, error){link.OpenTAP, link.OpenTUN} {
+	for _, open := range []func(string) (*link.Device, error){link.OpenTAP, link.OpenTUN, link.OpenTAPOffload, link.OpenTUNOffload} {
 		d, err := open("")
 		if err != nil {
 			t.Fatal(err)

@@ -204,10 +204,10 @@ func (v *vnetIO) doWrite(fd uintptr) bool {
 	return v.err != unix.EAGAIN
 }
 
-// readVnet reads one frame from rc behind its virtio-net header, completes
-// a partial checksum the kernel left for us, and returns the frame's
-// length.
-func readVnet(rc syscall.RawConn, buf []byte) (int, error) {
+// readVnet reads one frame from rc, one of d's queues, behind its
+// virtio-net header, completes a partial checksum the kernel left for us,
+// and returns the frame's length.
+func (d *Device) readVnet(rc syscall.RawConn, buf []byte) (int, error) {
 	v := getVnetIO()
 	defer v.put()
 	v.iov = [2][]byte{v.hdr[:], buf}
@@ -216,7 +216,7 @@ func readVnet(rc syscall.RawConn, buf []byte) (int, error) {
 		err = v.err
 	}
 	if err != nil {
-		return 0, mapClosed(err)
+		return 0, d.mapClosed(err)
 	}
 	n := v.n - vnetHdrLen
 	if n <= 0 {
@@ -256,5 +256,5 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	if err == nil {
 		err = v.err
 	}
-	return mapClosed(err)
+	return d.mapClosed(err)
 }

@@ -200,12 +200,7 @@ func TestDeviceZeroAllocs(t *testing.T) {
 		t.Fatal("netnstest.New opened the device without offloads")
 	}
 	mac := []byte{0x02, 0, 0, 0, 0, 1}
-	req := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
-	req = append(req, 0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1)
-	req = append(req, mac...)
-	req = append(req, ns.StackPrefix.Addr().AsSlice()...)
-	req = append(req, 0, 0, 0, 0, 0, 0)
-	req = append(req, ns.KernelAddr.AsSlice()...)
+	req := arpRequest(ns, mac)
 	buf := make([]byte, 2048)
 	var failed error
 	round := func() {
@@ -230,5 +225,62 @@ func TestDeviceZeroAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("WriteFrame+ReadFrame: %v allocs per round, want 0", allocs)
+	}
+}
+
+// arpRequest returns a broadcast ARP request from mac and the stack's
+// address for the kernel's address in ns (RFC 826).
+func arpRequest(ns *netnstest.NS, mac []byte) []byte {
+	req := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
+	req = append(req, 0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1)
+	req = append(req, mac...)
+	req = append(req, ns.StackPrefix.Addr().AsSlice()...)
+	req = append(req, 0, 0, 0, 0, 0, 0)
+	return append(req, ns.KernelAddr.AsSlice()...)
+}
+
+// TestDeviceConcurrentWriters: writers of a device with the virtio-net
+// header, which go into the kernel side by side, each get every frame
+// through. Four goroutines each write 100 ARP requests from their own
+// address; the kernel answers each, and every writer's replies come back.
+func TestDeviceConcurrentWriters(t *testing.T) {
+	ns := netnstest.New(t)
+	const writers, each = 4, 100
+	errc := make(chan error, writers)
+	for w := range writers {
+		req := arpRequest(ns, []byte{0x02, 0, 0, 0, 0, byte(1 + w)})
+		go func() {
+			for range each {
+				if err := ns.Dev.WriteFrame(req); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatalf("WriteFrame: %v", err)
+		}
+	}
+	ns.Dev.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got [writers]int
+	buf := make([]byte, 2048)
+	for n := 0; n < writers*each; n++ {
+		m, err := ns.Dev.ReadFrame(buf)
+		if err != nil {
+			t.Fatalf("after %d replies (%v per writer): ReadFrame: %v", n, got, err)
+		}
+		w := int(buf[5]) - 1
+		if m < 42 || buf[21] != 2 || w < 0 || w >= writers {
+			t.Fatalf("read % x, want an ARP reply to one of the writers", buf[:min(m, 42)])
+		}
+		got[w]++
+	}
+	for w, n := range got {
+		if n != each {
+			t.Errorf("writer %d: %d replies, want %d", w, n, each)
+		}
 	}
 }

@@ -172,13 +172,14 @@ type vnetIO struct {
 	n            int
 	err          error
 	read, writev func(fd uintptr) bool
+	writeNow     func(fd uintptr)
 }
 
 // vnetIOs holds idle vnetIOs. A pool, not one per queue, because
 // WriteFrame and WriteGSO are called from many goroutines at once.
 var vnetIOs = sync.Pool{New: func() any {
 	v := new(vnetIO)
-	v.read, v.writev = v.doRead, v.doWrite
+	v.read, v.writev, v.writeNow = v.doRead, v.doWrite, v.doWriteNow
 	return v
 }}
 
@@ -203,6 +204,9 @@ func (v *vnetIO) doWrite(fd uintptr) bool {
 	_, v.err = unix.Writev(int(fd), v.iov[:])
 	return v.err != unix.EAGAIN
 }
+
+// doWriteNow is doWrite for RawConn.Control, which tries once.
+func (v *vnetIO) doWriteNow(fd uintptr) { v.doWrite(fd) }
 
 // readVnet reads one frame from rc, one of d's queues, behind its
 // virtio-net header, completes a partial checksum the kernel left for us,
@@ -252,7 +256,17 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	defer v.put()
 	h.encode(v.hdr[:])
 	v.iov = [2][]byte{v.hdr[:], frame}
-	err := d.txQueue(frame).rc.Write(v.writev)
+	// Write under a reference to the descriptor (Control), which keeps it
+	// open, rather than under its write lock (Write), which lets one
+	// writer in at a time: the stack's connections write from their own
+	// goroutines, and each write runs the kernel's receive of the frame,
+	// so they go in side by side, as writes to their sockets would. Only a
+	// full device (EAGAIN) waits in the poller.
+	rc := d.txQueue(frame).rc
+	err := rc.Control(v.writeNow)
+	if err == nil && v.err == unix.EAGAIN {
+		err = rc.Write(v.writev)
+	}
 	if err == nil {
 		err = v.err
 	}

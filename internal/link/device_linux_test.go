@@ -239,10 +239,10 @@ func arpRequest(ns *netnstest.NS, mac []byte) []byte {
 	return append(req, ns.KernelAddr.AsSlice()...)
 }
 
-// TestDeviceConcurrentWriters: writers of a device with the virtio-net
-// header, which go into the kernel side by side, each get every frame
-// through. Four goroutines each write 100 ARP requests from their own
-// address; the kernel answers each, and every writer's replies come back.
+// TestDeviceConcurrentWriters: concurrent writers of a device with the
+// virtio-net header each get every frame through. Four goroutines each
+// write 100 ARP requests from their own address; the kernel answers each,
+// and every writer's replies come back.
 func TestDeviceConcurrentWriters(t *testing.T) {
 	ns := netnstest.New(t)
 	const writers, each = 4, 100

@@ -172,14 +172,13 @@ type vnetIO struct {
 	n            int
 	err          error
 	read, writev func(fd uintptr) bool
-	writeNow     func(fd uintptr)
 }
 
 // vnetIOs holds idle vnetIOs. A pool, not one per queue, because
 // WriteFrame and WriteGSO are called from many goroutines at once.
 var vnetIOs = sync.Pool{New: func() any {
 	v := new(vnetIO)
-	v.read, v.writev, v.writeNow = v.doRead, v.doWrite, v.doWriteNow
+	v.read, v.writev = v.doRead, v.doWrite
 	return v
 }}
 
@@ -204,9 +203,6 @@ func (v *vnetIO) doWrite(fd uintptr) bool {
 	_, v.err = unix.Writev(int(fd), v.iov[:])
 	return v.err != unix.EAGAIN
 }
-
-// doWriteNow is doWrite for RawConn.Control, which tries once.
-func (v *vnetIO) doWriteNow(fd uintptr) { v.doWrite(fd) }
 
 // readVnet reads one frame from rc, one of d's queues, behind its
 // virtio-net header, completes a partial checksum the kernel left for us,
@@ -256,17 +252,14 @@ func (d *Device) writeVnet(frame []byte, gsoSize, csumStart, hdrLen int) error {
 	defer v.put()
 	h.encode(v.hdr[:])
 	v.iov = [2][]byte{v.hdr[:], frame}
-	// Write under a reference to the descriptor (Control), which keeps it
-	// open, rather than under its write lock (Write), which lets one
-	// writer in at a time: the stack's connections write from their own
-	// goroutines, and each write runs the kernel's receive of the frame,
-	// so they go in side by side, as writes to their sockets would. Only a
-	// full device (EAGAIN) waits in the poller.
-	rc := d.txQueue(frame).rc
-	err := rc.Control(v.writeNow)
-	if err == nil && v.err == unix.EAGAIN {
-		err = rc.Write(v.writev)
-	}
+	// Under the descriptor's write lock, one writer at a time. Writing
+	// under a reference only (RawConn.Control) lets writers into the
+	// kernel side by side, which moves 1.75 times the frames a second in
+	// BenchmarkDeviceWriteParallel, but cost bench's tap-wrk 5 % of its
+	// requests and a fifth more p99 latency on two CPUs: each write runs
+	// the kernel's receive of the frame, waking the peer, and two at once
+	// leave it no CPU.
+	err := d.txQueue(frame).rc.Write(v.writev)
 	if err == nil {
 		err = v.err
 	}

@@ -31,6 +31,9 @@ type Device struct {
 	// more are the queues after the first (f, rc), on a device opened
 	// with IFF_MULTI_QUEUE.
 	more []queue
+	// closed is set by Close: the raw descriptors' calls then fail with
+	// internal/poll's own error, which mapClosed turns into net.ErrClosed.
+	closed atomic.Bool
 }
 
 // queue is one descriptor of a multi-queue device.
@@ -62,7 +65,7 @@ func (d *Device) ReadQueue(q int, buf []byte) (int, error) {
 	if q == 0 {
 		return d.ReadFrame(buf)
 	}
-	return readVnet(d.more[q-1].rc, buf)
+	return d.readVnet(d.more[q-1].rc, buf)
 }
 
 // txQueue returns the queue frame is written to: its flow's, or queue 0.
@@ -88,11 +91,11 @@ func (d *Device) Name() string { return d.name }
 // os.ErrDeadlineExceeded.
 func (d *Device) ReadFrame(buf []byte) (int, error) {
 	if d.vnet {
-		return readVnet(d.rc, buf)
+		return d.readVnet(d.rc, buf)
 	}
 	n, err := d.f.Read(buf)
 	if err != nil {
-		return 0, mapClosed(err)
+		return 0, d.mapClosed(err)
 	}
 	// tun_put_user in drivers/net/tun.c copies at most len(buf) bytes but
 	// returns the whole frame's length, so n may exceed len(buf).
@@ -107,7 +110,7 @@ func (d *Device) WriteFrame(frame []byte) error {
 		return d.writeVnet(frame, 0, 0, 0)
 	}
 	_, err := d.f.Write(frame)
-	return mapClosed(err)
+	return d.mapClosed(err)
 }
 
 // WriteGSO sends frame, a TCP super-segment over IPv4 or IPv6 (the IP
@@ -133,7 +136,7 @@ func (d *Device) Capabilities() Capabilities { return Capabilities{GSO: d.vnet} 
 // SetReadDeadline sets the deadline for pending and future ReadFrame calls,
 // as net.Conn's SetReadDeadline does; a zero t means no deadline.
 func (d *Device) SetReadDeadline(t time.Time) error {
-	return mapClosed(d.f.SetReadDeadline(t))
+	return d.mapClosed(d.f.SetReadDeadline(t))
 }
 
 // MTU returns the interface's MTU as the calling thread's network namespace
@@ -156,17 +159,20 @@ func (d *Device) Ethernet() bool { return d.tap }
 // non-persistent interface from the system, and unblocks any pending
 // ReadFrame and ReadQueue. Closing again returns net.ErrClosed.
 func (d *Device) Close() error {
-	err := mapClosed(d.f.Close())
+	d.closed.Store(true)
+	err := d.mapClosed(d.f.Close())
 	for _, q := range d.more {
 		q.f.Close()
 	}
 	return err
 }
 
-// mapClosed turns the os package's closed-file error into net.ErrClosed,
-// which is what the Link contract promises.
-func mapClosed(err error) error {
-	if errors.Is(err, os.ErrClosed) {
+// mapClosed turns the error of a call on a closed device into
+// net.ErrClosed, which is what the Link contract promises: the os
+// package's closed-file error, or, from a syscall.RawConn, which does not
+// translate it, internal/poll's.
+func (d *Device) mapClosed(err error) error {
+	if err != nil && (errors.Is(err, os.ErrClosed) || d.closed.Load()) {
 		return net.ErrClosed
 	}
 	return err

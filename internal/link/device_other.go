@@ -37,4 +37,4 @@ func OpenTAPOffloadQueues(name string, queues int) (*Device, error) { return nil
 // on Linux.
 func OpenTUNOffloadQueues(name string, queues int) (*Device, error) { return nil, errUnsupported }
 
-func readVnet(rc syscall.RawConn, buf []byte) (int, error) { return 0, errUnsupported }
+func (d *Device) readVnet(rc syscall.RawConn, buf []byte) (int, error) { return 0, errUnsupported }

@@ -107,6 +107,7 @@ func main() {
 		noTAP    = flag.Bool("notap", false, "skip the TAP/veth workloads")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 		idleprof = flag.String("idleprofile", "", "write a heap profile of the idle connections of each idle workload to this file (the last run wins; combine with -only)")
+		memprof  = flag.String("memprofile", "", "write an allocation profile of the whole run at its end")
 	)
 	flag.Parse()
 	size, err := parseSize(*sizeS)
@@ -127,6 +128,9 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *memprof != "" {
+		defer writeHeapProfile(*memprof)
 	}
 	gib := fmtSize(size)
 	wls := []workload{
@@ -188,6 +192,12 @@ func main() {
 		return w
 	}
 	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "connclose" }), variant("rr-w", "rr"))
+	// wrk's two threads against a TAP of one queue per CPU, each queue
+	// read by its own goroutine (netstack only).
+	wrkMQ := wls[slices.IndexFunc(wls, func(w workload) bool { return w.id == "tap-wrk" })]
+	wrkMQ.id, wrkMQ.title = "tap-wrk-mq", strings.Replace(wrkMQ.title, "TAP: ", mq, 1)
+	netstackOnly[wrkMQ.id], alternates[wrkMQ.id] = pair.NetstackTAPQueues(nq), "tap-wrk"
+	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "tap-up" }), wrkMQ)
 	wls = slices.Insert(wls, slices.IndexFunc(wls, func(w workload) bool { return w.id == "idle" }), variant("connclose-w", "connclose"))
 	// IPv6 (issue 17): these rows again over IPv6, each listed right after
 	// its IPv4 row.
@@ -332,6 +342,19 @@ func main() {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s in %s\n", *out, total.Round(time.Second))
+}
+
+// writeHeapProfile writes the allocations of the whole run (go tool pprof
+// -sample_index=alloc_space or alloc_objects) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fatal(err)
+	}
 }
 
 // factory is the pair k runs w on, nil if k does not run w.

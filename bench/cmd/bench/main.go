@@ -747,7 +747,8 @@ const method = `## How it is measured
 - **connect+close**: dial, Close, repeat (the server accepts and closes each), up to -cc or -dur.
   The client closes first, so TIME-WAIT lands on the client.
 - **Idle connections**: HeapInuse (after two GCs) and runtime.NumGoroutine with N established
-  connections minus before, divided by N. The kernel pair holds two descriptors per connection, so
+  connections minus before, divided by N; "before" is read once the heap and goroutines left by the
+  run before have stopped shrinking (gVisor's forwarder frees its connections for seconds after Close). The kernel pair holds two descriptors per connection, so
   where RLIMIT_NOFILE's hard limit is below 2N+256 (and cannot be raised) it opens (limit−256)/2
   connections instead (9872 under this sandbox's 20000). Both ends are in this process, so each connection is counted
   with its client and its server end together; the kernel column counts only Go's side (its socket

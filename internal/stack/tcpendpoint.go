@@ -44,7 +44,7 @@ type TCPEndpoint struct {
 	farParked  bool          // maybe in a bucket of the stack's far deadlines (tcptimer.go)
 	hr         uint8         // headroom of a frame before the TCP header: ip.Headroom or, to IPv6, ip.Headroom6
 	hard       uint16        // the errno of an ICMP hard error during the handshake; 0: none
-	lport      uint16
+	lport      uint16        // with local and remote, the 4-tuple: set at creation, never changed (here to pack)
 	rport      uint16
 	pseudoBase uint32     // pseudo-header sum without the length
 	linger     int32      // SetLinger: < 0 default, 0 abort on Close

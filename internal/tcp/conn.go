@@ -454,9 +454,13 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 	}
 	before := c.rcvAdv.Sub(c.rcvNxt)
 	n := c.rcv.read(p)
-	if c.rcv.len() == 0 && (c.state == Closed || c.state == TimeWait) {
+	switch {
+	case c.rcv.len() == 0 && (c.state == Closed || c.state == TimeWait):
 		c.rcv.release(c.cfg.Budget) // nothing more can arrive
-	} else if c.ooo == nil || c.ooo.n == 0 {
+	case c.ooo == nil || c.ooo.n == 0:
+		if !c.rcvNoMem {
+			c.rcv.releaseIfSmall(c.cfg.Budget)
+		}
 		c.rcv.rewind()
 	}
 	c.rcvSpaceAdjust(now, n)

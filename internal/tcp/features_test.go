@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -27,8 +28,9 @@ func TestReadBeforeReset(t *testing.T) {
 	}
 }
 
-// Rings are allocated when data flows, start small, and are freed in
-// TIME-WAIT.
+// Rings are allocated when data flows and start small; a small ring is
+// given back when it drains, so an idle connection holds none, and a
+// TIME-WAIT connection holds none at all.
 func TestRingsLazyAndFreed(t *testing.T) {
 	tt := established(t, nil)
 	if tt.c.snd.buf != nil || tt.c.rcv.buf != nil {
@@ -36,15 +38,27 @@ func TestRingsLazyAndFreed(t *testing.T) {
 	}
 	tt.write(20, 100)
 	tt.want(20, "ACK|PSH seq=1001 ack=5001 len=100")
-	tt.in(30, "ACK|PSH seq=5001 ack=1101 len=100")
-	if len(tt.c.snd.buf) != minRing || len(tt.c.rcv.buf) != minRing {
-		t.Fatalf("rings %d/%d bytes, want %d", len(tt.c.snd.buf), len(tt.c.rcv.buf), minRing)
+	if len(tt.c.snd.buf) != minRing {
+		t.Fatalf("send ring %d bytes with data unacknowledged, want %d", len(tt.c.snd.buf), minRing)
 	}
-	tt.read(31)
-	tt.do(32, tt.c.Close)
-	tt.want(32, "FIN|ACK seq=1101 ack=5101")
-	tt.in(40, "FIN|ACK seq=5101 ack=1102")
-	tt.want(40, "ACK seq=1102 ack=5102")
+	tt.in(30, "ACK|PSH seq=5001 ack=1101 len=100")
+	if tt.c.snd.buf != nil || len(tt.c.rcv.buf) != minRing {
+		t.Fatalf("rings %d/%d bytes once the data is acknowledged and unread, want 0/%d", len(tt.c.snd.buf), len(tt.c.rcv.buf), minRing)
+	}
+	if got, _ := tt.read(31); len(got) != 100 {
+		t.Fatalf("read %d bytes, want 100", len(got))
+	}
+	if tt.c.rcv.buf != nil {
+		t.Fatal("receive ring kept once it was read")
+	}
+	tt.in(32, "ACK|PSH seq=5101 ack=1101 len=50") // data again: the ring comes back
+	if got, _ := tt.read(32); len(got) != 50 {
+		t.Fatalf("read %d bytes after the ring came back, want 50", len(got))
+	}
+	tt.do(33, tt.c.Close)
+	tt.want(33, "FIN|ACK seq=1101 ack=5151")
+	tt.in(40, "FIN|ACK seq=5151 ack=1102")
+	tt.want(40, "ACK seq=1102 ack=5152")
 	tt.wantState(TimeWait)
 	if tt.c.snd.buf != nil || tt.c.rcv.buf != nil || tt.c.txq.s != nil || tt.c.ooo != nil {
 		t.Fatal("TIME-WAIT connection holds buffers")
@@ -151,5 +165,37 @@ func TestAutotuning(t *testing.T) {
 	t.Logf("%.1f Mbit/s, receive buffer %d, send buffer %d, retransmits %d", mbps, rcv, s.ends[0].conn.sndBuf, snd.Retransmits)
 	if rcv <= 128<<10 || s.ends[0].conn.sndBuf <= 128<<10 || (!raceEnabled && mbps < 70) {
 		t.Errorf("buffers did not grow enough: %.1f Mbit/s", mbps)
+	}
+}
+
+// A small ring given back and taken again holds only what is written
+// after: the bytes of its last use never show, and the budget is credited
+// and charged for it.
+func TestSmallRingReuse(t *testing.T) {
+	b := NewBudget(1 << 20)
+	var r ring
+	for round := range 3 {
+		if !r.reserve(b, 10, 0, 1<<20) || len(r.buf) != minRing {
+			t.Fatalf("round %d: reserve gave %d bytes", round, len(r.buf))
+		}
+		if got := b.Used(); got != minRing {
+			t.Fatalf("round %d: budget used %d, want %d", round, got, minRing)
+		}
+		msg := []byte(fmt.Sprintf("round %d", round))
+		r.write(msg)
+		got := make([]byte, minRing)
+		if n := r.read(got); string(got[:n]) != string(msg) {
+			t.Fatalf("round %d: read %q, want %q", round, got[:n], msg)
+		}
+		r.releaseIfSmall(b)
+		if r.buf != nil || b.Used() != 0 {
+			t.Fatalf("round %d: drained ring kept %d bytes, budget used %d", round, len(r.buf), b.Used())
+		}
+	}
+	// A ring that grew stays.
+	r.reserve(b, 2*minRing, 0, 1<<20)
+	r.releaseIfSmall(b)
+	if len(r.buf) != 2*minRing {
+		t.Fatalf("grown ring released: %d bytes", len(r.buf))
 	}
 }

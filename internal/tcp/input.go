@@ -396,6 +396,7 @@ func (c *Conn) onAck(now time.Time, seg *Segment, dup bool) {
 			d := min(int(ack.Sub(c.sndBase)), c.snd.len())
 			c.snd.discard(d)
 			c.snd.rewind()
+			c.snd.releaseIfSmall(c.cfg.Budget)
 			c.sndBase = c.sndBase.Add(d)
 			c.events |= EvWritable
 			if c.finQueued && ack.GreaterThan(c.sndBase.Add(c.snd.len())) {

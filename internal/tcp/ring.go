@@ -1,5 +1,7 @@
 package tcp
 
+import "sync"
+
 // ring is a fixed-size byte ring: n bytes starting at head are queued. The
 // receive side also writes out-of-order data past the tail (writeAt) and
 // later commits it.
@@ -117,17 +119,46 @@ func (r *ring) reserve(b *Budget, need, keep, limit int) bool {
 // for 0).
 func (r *ring) resize(size, keep int) {
 	var b []byte
-	if size > 0 {
+	switch {
+	case size == minRing:
+		b = smallRings.Get().(*[minRing]byte)[:]
+	case size > 0:
 		b = make([]byte, size)
-		a, c := r.peek(0, min(keep, len(r.buf), size))
-		copy(b[copy(b, a):], c)
 	}
+	a, c := r.peek(0, min(keep, len(r.buf), size))
+	copy(b[copy(b, a):], c)
+	old := r.buf
 	r.buf, r.head = b, 0
+	putSmall(old)
 }
 
 // release drops the ring's memory, queued bytes included, and credits it
 // to b.
 func (r *ring) release(b *Budget) {
 	b.free(len(r.buf))
+	putSmall(r.buf)
 	*r = ring{}
+}
+
+// releaseIfSmall releases an empty ring of minRing bytes: a connection
+// that moves a little data at a time (a request, a response) gives its
+// ring back each time it drains, so that an idle one holds none, and takes
+// a buffer from smallRings when data comes again. A ring that grew is the
+// ring of a bulk transfer, kept until the connection closes, so that a
+// stream that drains its ring at every read does not reallocate it.
+func (r *ring) releaseIfSmall(b *Budget) {
+	if r.n == 0 && len(r.buf) == minRing {
+		r.release(b)
+	}
+}
+
+// smallRings holds the buffers of rings of minRing bytes that were
+// released. Their contents are never read before they are written: a ring
+// reads only the bytes queued in it.
+var smallRings = sync.Pool{New: func() any { return new([minRing]byte) }}
+
+func putSmall(b []byte) {
+	if len(b) == minRing {
+		smallRings.Put((*[minRing]byte)(b))
+	}
 }

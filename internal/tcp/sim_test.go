@@ -407,13 +407,16 @@ func (s *sim) next() (time.Time, error) {
 		next = s.heap[0].at
 	}
 	for _, e := range s.ends {
-		if e.conn != nil && !e.done {
-			if d := e.conn.NextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
-				next = d
-			}
-			if d := e.nextRead; e.readPeriod > 0 && !e.eof && d.After(s.now) && (next.IsZero() || d.Before(next)) {
-				next = d
-			}
+		if e.conn == nil {
+			continue
+		}
+		if d := e.conn.NextDeadline(); !e.done && !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+		// A slow reader reads on after its connection closed: the
+		// data that arrived before the FIN is still to be read.
+		if d := e.nextRead; e.readPeriod > 0 && !e.eof && d.After(s.now) && (next.IsZero() || d.Before(next)) {
+			next = d
 		}
 	}
 	if next.IsZero() {

@@ -232,6 +232,36 @@ func Idle(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
 	return []float64{heap, goroutines}, nil
 }
 
+// IdleUsed is Idle for connections that each carried one request and
+// its response first (100 bytes from the client, 1,000 back, as a small
+// HTTP exchange), both read: what a server's idle keep-alive connections
+// hold between requests.
+func IdleUsed(ctx context.Context, p *pair.Pair, n int) ([]float64, error) {
+	heap, goroutines, _, err := idleAfter(ctx, p, n, true, exchange)
+	if err != nil {
+		return nil, err
+	}
+	return []float64{heap, goroutines}, nil
+}
+
+// exchange sends a 100-byte request from cli to srv and a 1,000-byte
+// response back, each read whole by the other end.
+func exchange(cli, srv net.Conn) error {
+	var req [100]byte
+	var resp [1000]byte
+	if _, err := cli.Write(req[:]); err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(srv, req[:]); err != nil {
+		return err
+	}
+	if _, err := srv.Write(resp[:]); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(cli, resp[:])
+	return err
+}
+
 // IdleMany is Idle for many connections: it returns the heap per
 // connection and the seconds it took to open them all, one after the
 // other. It leaves them open: closing a million connections one by one
@@ -287,6 +317,12 @@ func settle() {
 // idle measures n idle connections (see Idle) and how long they took to
 // open; it closes them at the end if closeThem is set.
 func idle(ctx context.Context, p *pair.Pair, n int, closeThem bool) (heap, goroutines, open float64, err error) {
+	return idleAfter(ctx, p, n, closeThem, nil)
+}
+
+// idleAfter is idle with use, if not nil, called on each connection's two
+// ends once it is open; its time counts in open.
+func idleAfter(ctx context.Context, p *pair.Pair, n int, closeThem bool, use func(cli, srv net.Conn) error) (heap, goroutines, open float64, err error) {
 	if p.MaxConns > 0 && n > p.MaxConns {
 		n = p.MaxConns
 	}
@@ -299,13 +335,18 @@ func idle(ctx context.Context, p *pair.Pair, n int, closeThem bool) (heap, gorou
 	g0 := runtime.NumGoroutine()
 	start := time.Now()
 	cli, srv, err := connect(ctx, p, a, n)
-	open = time.Since(start).Seconds()
 	if closeThem {
 		defer closeAll(cli, srv)
 	}
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("after %d connections: %w", len(srv), err)
 	}
+	for i := 0; use != nil && i < n; i++ {
+		if err := use(cli[i], srv[i]); err != nil {
+			return 0, 0, 0, fmt.Errorf("connection %d: %w", i+1, err)
+		}
+	}
+	open = time.Since(start).Seconds()
 	time.Sleep(300 * time.Millisecond) // let ACKs and timers settle
 	runtime.GC()
 	runtime.GC()
